@@ -1,0 +1,1 @@
+"""Reproducible speed benchmarks: ``python -m benchmarks`` writes benchmarks/RESULTS.md."""

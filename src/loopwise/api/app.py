@@ -1,0 +1,196 @@
+"""The FastAPI app: routes, error mapping, body limits and metrics around one engine.
+
+Middleware order, outermost first: metrics (sees every final status) -> catch-all 500 -> body
+limit (refuses oversize bodies before any route parses them) -> FastAPI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loopwise import __version__
+from loopwise.api import (
+    routes_admin,
+    routes_decide,
+    routes_ingest,
+    routes_items,
+    routes_profiles,
+    routes_system,
+)
+from loopwise.api.metrics import Metrics, MetricsMiddleware
+from loopwise.api.port import EnginePort
+from loopwise.api.problems import (
+    PROBLEM_JSON,
+    CatchAllMiddleware,
+    JSONBytesResponse,
+    ProblemResponse,
+    install_problem_handlers,
+)
+from loopwise.errors import LimitExceeded, LoopwiseError, ValidationFailed
+from loopwise.events.limits import MAX_REQUEST_BYTES
+
+MAX_BODY_BYTES = 5 * 1024 * 1024  # items and admin documents; ingest has its own 500 KB
+
+PAGES_MODULE = "loopwise.web.pages"
+
+
+def body_limit(path: str) -> int:
+    return MAX_REQUEST_BYTES if path in routes_ingest.INGEST_PATHS else MAX_BODY_BYTES
+
+
+def _too_large(path: str, limit: int, size: str) -> LimitExceeded:
+    advice = (
+        "Split the events into smaller batches."
+        if limit == MAX_REQUEST_BYTES
+        else "Send fewer items per request."
+    )
+    return LimitExceeded(
+        f"The request body is {size}; the limit for {path} is {limit // 1024} KB "
+        f"({limit} bytes). {advice}",
+        field="body",
+        limit=limit,
+    )
+
+
+class BodyLimitMiddleware:
+    """Reads each request body up to the route's limit before the app sees it: Content-Length
+    is checked first, then the bytes actually received (chunked uploads have no length)."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int] = body_limit) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit = self.limit_for(path)
+        error = _declared_length_error(scope, path, limit)
+        if error is not None:
+            await ProblemResponse(error.to_problem(path), status_code=error.status)(
+                scope, receive, send
+            )
+            return
+        chunks: list[bytes] = []
+        size = 0
+        ending: Message | None = None
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                ending = message  # the client went away; let the app see it
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                error = _too_large(path, limit, f"more than {limit} bytes")
+                await ProblemResponse(error.to_problem(path), status_code=error.status)(
+                    scope, receive, send
+                )
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        queue: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
+        if ending is not None:
+            queue = [ending]
+
+        async def replay() -> Message:
+            return queue.pop(0) if queue else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _declared_length_error(scope: Scope, path: str, limit: int) -> LoopwiseError | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            text = value.decode("latin-1").strip()
+            if not text.isdigit():
+                return ValidationFailed(
+                    "Content-Length must be a whole number of bytes.", field="Content-Length"
+                )
+            if int(text) > limit:
+                return _too_large(path, limit, f"{int(text)} bytes")
+    return None
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """OpenAPI with problem+json error bodies, API-key security, and 400 (not FastAPI's 422)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {
+            "basic": {"type": "http", "scheme": "basic", "description": "Key as username."},
+            "bearer": {"type": "http", "scheme": "bearer", "description": "The API key."},
+        }
+        schema["security"] = [{"basic": []}, {"bearer": []}]
+        schemas = components.get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                _problem_content(operation.get("responses", {}))
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+def _problem_content(responses: dict[str, Any]) -> None:
+    if "422" in responses:
+        del responses["422"]
+        responses.setdefault(
+            "400", {"description": "Invalid input; `field` names the offending field."}
+        )
+    for status, response in responses.items():
+        if not status.startswith(("4", "5")):
+            continue
+        content = response.setdefault("content", {})
+        content.pop("application/json", None)
+        content[PROBLEM_JSON] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+
+
+def create_app(engine: EnginePort) -> FastAPI:
+    """The HTTP API (plus the sample store and snippet when ``loopwise.web`` is installed)."""
+    app = FastAPI(
+        title="Loopwise",
+        version=__version__,
+        description=(
+            "Self-hosted real-time content personalization: ingest events (Segment spec), read "
+            "profiles, decide what each page slot shows. Errors are RFC 9457 problem+json."
+        ),
+        default_response_class=JSONBytesResponse,
+    )
+    metrics = Metrics()
+    app.state.engine = engine
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    for module in (
+        routes_ingest,
+        routes_decide,
+        routes_profiles,
+        routes_items,
+        routes_admin,
+        routes_system,
+    ):
+        app.include_router(module.router)
+    if importlib.util.find_spec(PAGES_MODULE) is not None:
+        pages = importlib.import_module(PAGES_MODULE)
+        app.include_router(pages.build_router(engine))
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,108 @@
+"""What the HTTP edge needs from the engine, as a Protocol, so the routes are testable without it.
+
+``loopwise.engine.Engine`` satisfies :class:`EnginePort`; the tests use an in-memory fake. Route
+handlers reach the engine of their app through :func:`engine_of` and read JSON bodies through
+:func:`check_content_type` and :func:`read_json` (one set of rules and errors for every route).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from starlette.requests import Request
+
+from loopwise.api.keys import KeyRing
+from loopwise.catalog.items import Item
+from loopwise.decide.request import DecideRequest, DecideResponse
+from loopwise.errors import UnsupportedMediaType
+from loopwise.events.limits import parse_json
+from loopwise.events.schema import Event
+
+
+class IngestResult(Protocol):
+    accepted: int
+    duplicates: int
+
+
+class EnginePort(Protocol):
+    # Read-only here (the routes never assign them); plain attributes satisfy a property.
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def keys(self) -> KeyRing: ...
+
+    @property
+    def settings_country_header(self) -> str | None:
+        """Header carrying the visitor's country (set by a CDN/proxy), or None."""
+        ...
+
+    def healthy(self) -> bool: ...
+
+    def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
+        """Resolves to an :class:`IngestResult` once the events are durable. (``Future`` is
+        invariant, so ``Future[IngestResult]`` would reject an engine's concrete result class.)"""
+        ...
+
+    def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse: ...
+
+    def profile_view(self, identifier: str) -> dict[str, Any] | None: ...
+
+    def put_items(self, items: list[Item]) -> int: ...
+
+    def get_item(self, item_id: str) -> Item | None: ...
+
+    def list_items(self, offset: int, limit: int) -> tuple[list[Item], int]: ...
+
+    def delete_items(self, item_ids: list[str]) -> int: ...
+
+    def get_decision(self, decision_id: str) -> dict[str, Any] | None: ...
+
+    def workspace_document(self) -> dict[str, Any]: ...
+
+    def replace_workspace(self, document: dict[str, Any]) -> dict[str, Any]: ...
+
+    def put_slot(self, key: str, document: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_slot(self, key: str) -> None: ...
+
+    def put_segment(self, key: str, document: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_segment(self, key: str) -> None: ...
+
+    def replay(self) -> dict[str, Any]: ...
+
+
+def engine_of(request: Request) -> EnginePort:
+    """The engine ``create_app`` attached to this request's app."""
+    return cast(EnginePort, request.app.state.engine)
+
+
+def check_content_type(headers: Mapping[str, str]) -> None:
+    """JSON bodies only, when a type is given: ``application/json``, ``*+json``, or ``text/plain``
+    (what ``navigator.sendBeacon`` sends for a string)."""
+    value = headers.get("content-type")
+    if not value:
+        return
+    media = value.partition(";")[0].strip().lower()
+    if media in ("application/json", "text/plain") or media.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"Content-Type {media!r} is not supported; send JSON with Content-Type: application/json.",
+        field="Content-Type",
+    )
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body (uncompressed; the body-size limit was enforced on receipt)."""
+    check_content_type(request.headers)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported here; send the body uncompressed.",
+            field="Content-Encoding",
+        )
+    return parse_json(await request.body())

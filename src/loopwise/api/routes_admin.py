@@ -1,0 +1,115 @@
+"""The workspace over HTTP (admin key): the same schema as ``loopwise.yaml``, applied at once.
+
+An invalid change is a 400 naming the field, and nothing of it is applied. Engine calls that write
+storage run in the thread pool so the event loop keeps serving ingest and decide meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopwise.api.auth import require
+from loopwise.api.keys import Scope
+from loopwise.api.port import engine_of, read_json
+from loopwise.api.problems import problem_responses
+from loopwise.errors import ValidationFailed
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(require(Scope.ADMIN))])
+
+Key = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$", description="Entry key.")
+]
+
+_OBJECT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+_WRITE_ERRORS = problem_responses(400, 401, 403, 415)
+_DELETE_ERRORS = problem_responses(401, 403, 404)
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    document = await read_json(request)
+    if not isinstance(document, dict):
+        raise ValidationFailed("Send a JSON object.", field="body")
+    return document
+
+
+@router.get("/v1/admin/workspace", summary="The current workspace document")
+def get_workspace(request: Request) -> dict[str, Any]:
+    return engine_of(request).workspace_document()
+
+
+@router.put(
+    "/v1/admin/workspace",
+    summary="Replace the whole workspace",
+    description="Validated like loopwise.yaml; applied and persisted only when all of it is valid.",
+    responses=_WRITE_ERRORS,
+    openapi_extra=_OBJECT_BODY,
+)
+async def put_workspace(request: Request) -> dict[str, Any]:
+    document = await read_object(request)
+    return await run_in_threadpool(engine_of(request).replace_workspace, document)
+
+
+@router.put(
+    "/v1/admin/slots/{key}",
+    summary="Create or replace one slot",
+    responses=_WRITE_ERRORS,
+    openapi_extra=_OBJECT_BODY,
+)
+async def put_slot(key: Key, request: Request) -> dict[str, Any]:
+    document = await read_object(request)
+    return await run_in_threadpool(engine_of(request).put_slot, key, document)
+
+
+@router.delete(
+    "/v1/admin/slots/{key}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete one slot",
+    responses=_DELETE_ERRORS,
+)
+async def delete_slot(key: Key, request: Request) -> Response:
+    await run_in_threadpool(engine_of(request).delete_slot, key)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/v1/admin/segments/{key}",
+    summary="Create or replace one segment",
+    responses=_WRITE_ERRORS,
+    openapi_extra=_OBJECT_BODY,
+)
+async def put_segment(key: Key, request: Request) -> dict[str, Any]:
+    document = await read_object(request)
+    return await run_in_threadpool(engine_of(request).put_segment, key, document)
+
+
+@router.delete(
+    "/v1/admin/segments/{key}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete one segment",
+    responses=_DELETE_ERRORS,
+)
+async def delete_segment(key: Key, request: Request) -> Response:
+    await run_in_threadpool(engine_of(request).delete_segment, key)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/admin/replay",
+    summary="Rebuild every profile from the event log",
+    description="Reports how many stored profiles differed from the rebuilt ones.",
+    responses=problem_responses(401, 403),
+)
+async def replay(request: Request) -> dict[str, Any]:
+    return await run_in_threadpool(engine_of(request).replay)

@@ -1,0 +1,72 @@
+"""``POST /v1/decide`` (what each slot of a page shows, and why) and the decision log lookup."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopwise.api.auth import require
+from loopwise.api.keys import KeyKind, Scope
+from loopwise.api.metrics import metrics_of
+from loopwise.api.port import engine_of
+from loopwise.api.problems import problem_responses
+from loopwise.decide.request import DecideRequest, DecideResponse
+from loopwise.errors import NotFound
+
+router = APIRouter(tags=["decide"])
+
+_FORWARDED = ("user-agent", "accept-language")
+
+
+def engine_headers(headers: Headers, country_header: str | None) -> Headers:
+    """Only the headers the engine reads: never the Authorization key or cookies."""
+    wanted = {*_FORWARDED, *((country_header.lower(),) if country_header else ())}
+    return Headers(raw=[(k, v) for k, v in headers.raw if k.decode("latin-1").lower() in wanted])
+
+
+@router.post(
+    "/v1/decide",
+    response_model=DecideResponse,
+    summary="Choose the content of a page's slots for one user",
+    description=(
+        "Scope: decide (server or admin key). Returns, per slot, the variant or items chosen, "
+        "the propensity of that choice and the reasons. Send `decision_id` back in impression, "
+        "click and conversion events so outcomes are attributed."
+    ),
+    responses=problem_responses(400, 401, 403),
+)
+def decide(
+    body: DecideRequest,
+    request: Request,
+    _: Annotated[KeyKind, Depends(require(Scope.DECIDE))],
+) -> Response:
+    engine = engine_of(request)
+    headers = engine_headers(request.headers, engine.settings_country_header)
+    decision = engine.decide(body, headers)
+    metrics_of(request).decisions.inc()
+    return Response(decision.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/v1/decisions/{decision_id}",
+    summary="A logged decision and the outcomes attributed to it",
+    description="Scope: read_profiles (server or admin key).",
+    responses=problem_responses(401, 403, 404),
+)
+def get_decision(
+    decision_id: str,
+    request: Request,
+    _: Annotated[KeyKind, Depends(require(Scope.READ_PROFILES))],
+) -> dict[str, Any]:
+    logged = engine_of(request).get_decision(decision_id)
+    if logged is None:
+        raise NotFound(
+            f'No decision "{decision_id}". Use the decision_id a /v1/decide reply returned; '
+            "decisions are logged a moment after the reply.",
+            field="decision_id",
+        )
+    return logged

@@ -1,0 +1,1 @@
+"""Content: catalog items that list slots choose from."""

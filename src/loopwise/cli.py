@@ -1,0 +1,177 @@
+"""``loopwise`` command line: serve, replay, import items, check a workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from loopwise import __version__
+from loopwise.errors import LoopwiseError
+
+app = typer.Typer(
+    name="loopwise",
+    help="Loopwise: self-hosted, real-time content personalization.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+import_app = typer.Typer(help="Import data into a data directory.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_DATA_DIR = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
+
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", help="Where the SQLite database and keys live.")
+]
+WorkspaceFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", help="Workspace file (loopwise.yaml). Default: the bundled demo store."
+    ),
+]
+
+
+def _fail(exc: LoopwiseError) -> typer.Exit:
+    where = f" (at {exc.field})" if exc.field else ""
+    err_console.print(f"[red]error:[/red] {exc.detail}{where}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    workspace: WorkspaceFile = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP API (and the sample store) on SQLite."""
+    import uvicorn
+
+    from loopwise.api.app import create_app
+    from loopwise.engine import Engine
+
+    try:
+        engine, new_keys = Engine.open(data_dir, workspace)
+    except LoopwiseError as exc:
+        raise _fail(exc) from None
+    base = f"http://{host}:{port}"
+    counts = engine.counts()
+    console.print(f"[bold]Loopwise {__version__}[/bold] — workspace [cyan]{engine.workspace.workspace}[/cyan]")
+    console.print(
+        f"  data:        {data_dir.resolve()} ({counts['events']} events, "
+        f"{counts['profiles']} profiles, {counts['items']} items)"
+    )
+    console.print(f"  API docs:    {base}/docs   (OpenAPI: {base}/openapi.json)")
+    console.print(f"  sample page: {base}/sample")
+    console.print(f"  health:      {base}/healthz   metrics: {base}/metrics")
+    if new_keys:
+        console.print("  keys (generated now, shown once — store them; server/admin are kept hashed):")
+        for kind, key in new_keys.items():
+            console.print(f"    {kind:<7} {key}")
+    else:
+        write_key = engine.keys.write_key_plain
+        console.print(
+            f"  keys:        from LOOPWISE_*_KEY or {data_dir / 'keys.json'} "
+            f"(write key: {write_key or 'from environment'})"
+        )
+    try:
+        uvicorn.run(
+            create_app(engine),
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,  # access logs would carry user ids in paths and client IPs
+        )
+    finally:
+        engine.close()
+
+
+@app.command()
+def replay(data_dir: DataDir = DEFAULT_DATA_DIR, workspace: WorkspaceFile = None) -> None:
+    """Rebuild every profile from the event log with the same reducer."""
+    from loopwise.engine import Engine
+
+    try:
+        engine, _ = Engine.open(data_dir, workspace)
+    except LoopwiseError as exc:
+        raise _fail(exc) from None
+    try:
+        report = engine.replay()
+    finally:
+        engine.close()
+    console.print(
+        f"Replayed {report['events']} events into {report['profiles']} profiles; "
+        f"{report['differing']} differed from the live profiles."
+    )
+
+
+@import_app.command("items")
+def import_items(
+    file: Annotated[Path, typer.Argument(help="Items as JSONL or CSV.", exists=True)],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    workspace: WorkspaceFile = None,
+    format: Annotated[
+        str | None, typer.Option(help="jsonl or csv (default: from the file suffix).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Items per write.")] = 1000,
+) -> None:
+    """Upsert catalog items from a file, with a progress bar."""
+    from loopwise.catalog.importer import count_lines, read_items
+    from loopwise.engine import Engine
+
+    try:
+        engine, _ = Engine.open(data_dir, workspace)
+    except LoopwiseError as exc:
+        raise _fail(exc) from None
+    total = 0
+    try:
+        items = list(read_items(file, format))  # validate the whole file before writing any
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("importing", total=len(items) or count_lines(file))
+            for start in range(0, len(items), batch_size):
+                chunk = items[start : start + batch_size]
+                total += engine.put_items(chunk)
+                progress.advance(task, len(chunk))
+    except LoopwiseError as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.close()
+    console.print(f"Imported {total} items.")
+
+
+@app.command()
+def check(workspace: Annotated[Path, typer.Argument(help="Workspace file to validate.")]) -> None:
+    """Validate a workspace file; errors name the line and the path."""
+    from loopwise.config import load_workspace_file
+
+    try:
+        loaded = load_workspace_file(workspace)
+    except LoopwiseError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"{workspace}: ok — {len(loaded.slots)} slots, {len(loaded.segments)} segments "
+        f"(+ built-ins: {'yes' if loaded.builtin_segments else 'no'})"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""Time source. The engine takes a clock so tests and replays control time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock for tests: returns a set time until moved."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(seconds=seconds)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """ISO 8601 string (with or without zone; 'Z' allowed) or datetime -> aware UTC datetime.
+
+    Returns None when the value cannot be read as a time.
+    """
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str) and value:
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def isoformat(dt: datetime) -> str:
+    """UTC ISO 8601 with millisecond precision and a 'Z' suffix, as on the wire."""
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,188 @@
+"""The workspace: slots, variants, rules, segments and settings, as code (``loopwise.yaml``).
+
+One schema (:class:`Workspace`) serves the YAML file and the admin API. Errors name the path in the
+document (``slots[1].rules[0].then.variant``) and, for files, the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from loopwise.decide.slots import Slot
+from loopwise.errors import ConfigError
+from loopwise.profiles.settings import ProfileSettings
+from loopwise.segments.builtin import BUILTIN_SEGMENTS
+from loopwise.segments.registry import SegmentDefinition
+
+SAMPLE_WORKSPACE = Path(__file__).parent / "sample" / "loopwise.yaml"
+
+
+class AttributionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversion_window_hours: float = Field(
+        24.0, gt=0, description="A conversion without decision_id goes to the user's last "
+        "decision within this many hours."
+    )
+
+
+class PopularitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    half_life_days: float = Field(7.0, gt=0, description="Half-life of item popularity.")
+
+
+class Workspace(BaseModel):
+    """Everything a team configures. Validated as a whole: nothing applies unless all is valid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: str = Field("default", min_length=1, max_length=100)
+    items: str | None = Field(
+        None, description="Catalog file (JSONL or CSV) imported when the catalog is empty; "
+        "relative to the workspace file."
+    )
+    profiles: ProfileSettings = Field(default_factory=ProfileSettings)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
+    popularity: PopularitySettings = Field(default_factory=PopularitySettings)
+    builtin_segments: bool = Field(True, description="Include the built-in segments.")
+    saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
+    segments: list[SegmentDefinition] = Field(default_factory=list)
+    slots: list[Slot] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Workspace:
+        slot_keys = [slot.key for slot in self.slots]
+        for i, key in enumerate(slot_keys):
+            if key in slot_keys[:i]:
+                raise ConfigError(
+                    f'Slot key "{key}" is used twice; give each slot a unique key.',
+                    field=f"slots[{i}].key",
+                )
+        builtin_keys = {s.key for s in BUILTIN_SEGMENTS} if self.builtin_segments else set()
+        own_keys: list[str] = []
+        for i, segment in enumerate(self.segments):
+            if segment.key in own_keys or segment.key in builtin_keys:
+                raise ConfigError(
+                    f'Segment key "{segment.key}" is already defined (built-in or above); '
+                    "choose another key.",
+                    field=f"segments[{i}].key",
+                )
+            own_keys.append(segment.key)
+        known = builtin_keys | set(own_keys)
+        for i, slot in enumerate(self.slots):
+            for j, rule in enumerate(slot.rules):
+                for k, seg in enumerate(rule.segments):
+                    if seg not in known:
+                        raise ConfigError(
+                            f'Rule "{rule.id}" refers to unknown segment "{seg}". Define it under '
+                            f"segments or use one of: {', '.join(sorted(known))}.",
+                            field=f"slots[{i}].rules[{j}].segments[{k}]",
+                        )
+        return self
+
+    def all_segments(self) -> list[SegmentDefinition]:
+        builtins = list(BUILTIN_SEGMENTS) if self.builtin_segments else []
+        return builtins + list(self.segments)
+
+    def slot(self, key: str) -> Slot | None:
+        return next((s for s in self.slots if s.key == key), None)
+
+    def document(self) -> dict[str, Any]:
+        """The JSON form, as the admin API returns it."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def format_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic ``loc`` -> ``slots[1].rules[0].then``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "function_")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_workspace(document: Any, *, source: str = "workspace") -> Workspace:
+    """Validate a workspace document (a dict) or raise :class:`ConfigError` naming the path."""
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"The {source} must be a mapping of settings (workspace, slots, segments, ...), "
+            f"got {type(document).__name__}.",
+            field="",
+        )
+    try:
+        return Workspace.model_validate(document)
+    except ConfigError:
+        raise
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        path = format_path(tuple(first["loc"]))
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(
+            f"{path or source}: {message}",
+            field=path,
+            errors=[
+                {"field": format_path(tuple(e["loc"])), "detail": str(e["msg"])} for e in errors
+            ],
+        ) from None
+
+
+def _line_index(node: yaml.Node, path: tuple[int | str, ...], out: dict[tuple, int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            _line_index(value_node, (*path, str(key_node.value)), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, child in enumerate(node.value):
+            _line_index(child, (*path, i), out)
+
+
+def _line_of(lines: dict[tuple, int], field: str) -> int | None:
+    """The line of the deepest node on ``field``'s path that the file has."""
+    parts: list[int | str] = []
+    for token in field.replace("]", "").replace("[", ".").split("."):
+        if token:
+            parts.append(int(token) if token.isdigit() else token)
+    while parts:
+        if tuple(parts) in lines:
+            return lines[tuple(parts)]
+        parts.pop()
+    return lines.get(())
+
+
+def load_workspace_file(path: Path) -> Workspace:
+    """Read and validate ``loopwise.yaml``. Errors say ``file:line: path: what to fix``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read workspace file {path}: {exc.strerror}.", field="") from None
+    try:
+        document = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(
+            f"{path}:{line or '?'}: not valid YAML: {getattr(exc, 'problem', exc)}.",
+            field="",
+            line=line,
+        ) from None
+    lines: dict[tuple, int] = {}
+    if root is not None:
+        _line_index(root, (), lines)
+    try:
+        return parse_workspace(document or {}, source=str(path))
+    except ConfigError as exc:
+        line = _line_of(lines, exc.field or "")
+        raise ConfigError(
+            f"{path}:{line or '?'}: {exc.detail}", field=exc.field, line=line, **exc.extra
+        ) from None

@@ -1,0 +1,411 @@
+"""The decider: fills the requested slots of one page for one user.
+
+Per slot: select the rule (priority, then specificity) → block slots get the rule's or the
+default variant; list slots ask the strategy for candidates (3x what is needed, to survive
+filtering), apply the rule's pin/boost/bury/exclude and the merged filters, never repeat an item
+shown in an earlier slot, top up from the static fallback and popular items when short, and
+explore (epsilon-greedy) with honest propensities. A strategy that raises or overruns the slot's
+time budget never fails the request: the static fallback takes its place and a reason says so.
+Pure: no storage and no wall clock (``now`` and ``rng`` are passed in; only the budget timer
+reads ``time.perf_counter``), so decisions are reproducible.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from loopwise.catalog.items import Item
+from loopwise.decide import explain
+from loopwise.decide.filters import ItemFilters, build_filter
+from loopwise.decide.item_stats import ItemStats
+from loopwise.decide.request import (
+    DecidedItem,
+    DecidedVariant,
+    Reason,
+    SlotDecision,
+    SlotRequest,
+)
+from loopwise.decide.rules import CompiledRules, Rule, RuleAction
+from loopwise.decide.slots import Slot
+from loopwise.decide.strategies import (
+    ScoredItem,
+    StrategyContext,
+    StrategyRegistry,
+    popular_items,
+    profile_ids,
+)
+from loopwise.errors import NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+CANDIDATE_FACTOR = 3  # ask strategies for this many times n, so filters leave enough
+PRIVATE_ATTRIBUTES = frozenset({"margin", "cost"})  # business data never sent to clients
+MAX_STRATEGY_REASONS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Pick:
+    item_id: str
+    score: float
+    propensity: float
+    reason: str
+    source: str  # strategy | pin | static | popular | explore
+    fallback: bool = False
+
+
+def is_cold_start(profile: Mapping[str, Any]) -> bool:
+    """No item views and no purchases yet: nothing to personalise from."""
+    views = profile.get("item_views") or 0
+    purchases = profile.get("purchases") or 0
+    return (
+        not views
+        and not purchases
+        and not profile_ids(profile, "recently_viewed")
+        and not profile_ids(profile, "purchased_items")
+    )
+
+
+def public_attributes(item: Item) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in item.attributes.items()
+        if key not in PRIVATE_ATTRIBUTES and not key.startswith("_")
+    }
+
+
+class Decider:
+    """Decides pages from one workspace's slots. Rebuild it when slots change; the catalog and
+    stats mappings are read live."""
+
+    def __init__(
+        self,
+        slots: Mapping[str, Slot],
+        strategies: StrategyRegistry,
+        catalog: Mapping[str, Item],
+        stats: ItemStats,
+        *,
+        saved_groups: Mapping[str, list[Any]] | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.slots = dict(slots)
+        self.strategies = strategies
+        self.catalog = catalog
+        self.stats = stats
+        self._rules = {key: CompiledRules(slot.rules, saved_groups) for key, slot in slots.items()}
+        self._timer = timer
+
+    def decide_slots(
+        self,
+        requests: Sequence[SlotRequest],
+        *,
+        profile: Mapping[str, Any],
+        context: Mapping[str, Any],
+        segments: Sequence[str],
+        segment_names: Mapping[str, str],
+        now: datetime,
+        rng: random.Random,
+    ) -> list[SlotDecision]:
+        """One decision per requested slot, in request order. Raises ``ValidationFailed`` (field
+        ``slots[i].slot``) for an unknown slot before deciding anything."""
+        for index, request in enumerate(requests):
+            if request.slot not in self.slots:
+                known = sorted(self.slots)
+                raise ValidationFailed(
+                    f"Unknown slot {request.slot!r}. Known slots: {', '.join(known) or 'none'}. "
+                    "Fix the key or define the slot in the workspace.",
+                    field=f"slots[{index}].slot",
+                    known_slots=known,
+                )
+        attributes = {"profile": profile, "context": context, "segments": list(segments)}
+        shown: set[str] = set()
+        decisions = []
+        for request in requests:
+            slot = self.slots[request.slot]
+            rule = self._rules[request.slot].select(attributes, segments, now)
+            reasons = _rule_reasons(rule, segments, segment_names)
+            if slot.kind == "block":
+                decisions.append(_block(request.slot, slot, rule, reasons))
+                continue
+            filters = slot.filters.merged(rule.then.filters if rule else None).merged(
+                request.filters
+            )
+            ctx = self._context(slot, filters, rule, profile, context, segments, now, rng)
+            ctx.exclude.update(shown)
+            decision = self._list(request.slot, slot, request, rule, ctx, reasons)
+            reason = explain.filters_applied(filters)
+            if reason is not None:
+                decision.reasons.append(reason)
+            shown.update(item.id for item in decision.items)
+            decisions.append(decision)
+        return decisions
+
+    def _context(
+        self,
+        slot: Slot,
+        filters: ItemFilters,
+        rule: Rule | None,
+        profile: Mapping[str, Any],
+        context: Mapping[str, Any],
+        segments: Sequence[str],
+        now: datetime,
+        rng: random.Random,
+    ) -> StrategyContext:
+        action = rule.then if rule is not None else None
+        accept, exclude = build_filter(filters, profile)
+        if action is not None:
+            exclude.update(action.exclude)
+        _, params = _strategy_for(slot, action)
+        return StrategyContext(
+            profile=profile,
+            context=context,
+            segments=segments,
+            catalog=self.catalog,
+            stats=self.stats,
+            now=now,
+            params=params,
+            rng=rng,
+            exclude=exclude,
+            accept=accept,
+        )
+
+    def _list(
+        self,
+        key: str,
+        slot: Slot,
+        request: SlotRequest,
+        rule: Rule | None,
+        ctx: StrategyContext,
+        reasons: list[Reason],
+    ) -> SlotDecision:
+        action = rule.then if rule is not None else None
+        name, _ = _strategy_for(slot, action)
+        n = request.n or slot.n
+        candidates, problem = self._run(name, ctx, CANDIDATE_FACTOR * n, slot.time_budget_ms)
+        picks = [
+            _Pick(c.item_id, c.score, c.propensity, c.reason, "strategy", c.fallback)
+            for c in _clean(candidates, ctx)
+        ]
+        picks = _shape(picks, action)
+        pins = _pins(action, ctx, n)
+        pinned = {pick.item_id for pick in pins}
+        chosen = pins + [pick for pick in picks if pick.item_id not in pinned][: n - len(pins)]
+        found = len(chosen) - len(pins)
+        chosen, sources = self._fill(chosen, slot, ctx, n)
+        chosen, explored = _explore(chosen, slot.exploration, ctx)
+
+        if rule is not None and pins:
+            reasons.append(explain.pinned(rule.id, [pick.item_id for pick in pins]))
+        if problem is not None:
+            reasons.append(explain.strategy_failed(name, problem, _source_names(sources)))
+            log.warning("strategy %s failed for slot %s: %s", name, key, problem)
+        else:
+            reasons.extend(_strategy_reasons(name, chosen))
+            if sources:
+                reasons.append(
+                    explain.filled_up(name, found, n - len(pins), _source_names(sources))
+                )
+        from_popular = name == "popular" or problem is not None or any(p.fallback for p in chosen)
+        if from_popular and is_cold_start(ctx.profile):
+            reasons.append(explain.cold_start("popular items"))
+        if explored is not None:
+            item = self.catalog[explored.item_id]
+            reasons.append(explain.explored(item.title, item.id, slot.exploration))
+
+        items = [self._item(pick) for pick in chosen]
+        return SlotDecision(
+            slot=key,
+            kind="list",
+            items=items,
+            rule=rule.id if rule is not None else None,
+            strategy=name,
+            fallback=problem is not None or bool(sources),
+            propensity=min((item.propensity for item in items), default=1.0),
+            reasons=reasons,
+        )
+
+    def _run(
+        self, name: str, ctx: StrategyContext, want: int, budget_ms: float
+    ) -> tuple[list[ScoredItem], str | None]:
+        """The strategy's candidates, or ``([], problem)`` when it is missing, raises, overruns
+        its budget or returns something that is not a list."""
+        try:
+            strategy = self.strategies.get(name)
+        except NotFound:
+            return [], "not registered"
+        start = self._timer()
+        try:
+            result = strategy.recommend(ctx, want)
+        except Exception as exc:
+            return [], explain.describe_error(exc)
+        elapsed_ms = (self._timer() - start) * 1000.0
+        if elapsed_ms > budget_ms:
+            return [], f"took {elapsed_ms:.0f} ms, over its {budget_ms:g} ms budget"
+        if not isinstance(result, list):
+            return [], f"returned {type(result).__name__}, not a list"
+        return result, None
+
+    def _fill(
+        self, chosen: list[_Pick], slot: Slot, ctx: StrategyContext, n: int
+    ) -> tuple[list[_Pick], list[str]]:
+        """Top up from the slot's static fallback, then popular items. Returns the sources used."""
+        sources: list[str] = []
+        taken = {pick.item_id for pick in chosen}
+        if len(chosen) < n:
+            for item_id in slot.fallback_items:
+                if item_id not in taken and ctx.eligible(item_id):
+                    chosen.append(_Pick(item_id, 0.0, 1.0, "static fallback", "static"))
+                    taken.add(item_id)
+                    if "static" not in sources:
+                        sources.append("static")
+                    if len(chosen) >= n:
+                        break
+        if len(chosen) < n:
+            extra = popular_items(ctx, n - len(chosen), skip=taken)
+            chosen += [_Pick(s.item_id, s.score, 1.0, s.reason, "popular") for s in extra]
+            if extra:
+                sources.append("popular")
+        return chosen, sources
+
+    def _item(self, pick: _Pick) -> DecidedItem:
+        item = self.catalog[pick.item_id]
+        return DecidedItem(
+            id=item.id,
+            title=item.title,
+            url=item.url,
+            image=item.image,
+            score=pick.score,
+            propensity=pick.propensity,
+            attributes=public_attributes(item),
+        )
+
+
+def _strategy_for(slot: Slot, action: RuleAction | None) -> tuple[str, dict[str, Any]]:
+    """The strategy name and params: the rule's strategy with its params, else the slot's
+    default with the rule's ``strategy_params`` merged over the slot's."""
+    if action is not None and action.strategy is not None:
+        return action.strategy, dict(action.strategy_params)
+    params = dict(slot.strategy_params)
+    if action is not None:
+        params.update(action.strategy_params)
+    return slot.default_strategy, params
+
+
+def _rule_reasons(
+    rule: Rule | None, segments: Sequence[str], segment_names: Mapping[str, str]
+) -> list[Reason]:
+    if rule is None:
+        return []
+    member_of = set(segments)
+    segment = next((key for key in rule.segments if key in member_of), None)
+    name = segment_names.get(segment) if segment is not None else None
+    reasons = [explain.rule_matched(rule.id, rule.description, segment, name)]
+    if segment is not None:
+        reasons.append(explain.in_segment(segment, name))
+    return reasons
+
+
+def _block(key: str, slot: Slot, rule: Rule | None, reasons: list[Reason]) -> SlotDecision:
+    chosen = None
+    if rule is not None and rule.then.variant is not None:
+        chosen = slot.variant(rule.then.variant)
+    by_rule = rule.id if chosen is not None and rule is not None else None
+    variant = chosen or slot.default_variant_model()
+    reasons.append(explain.variant_chosen(variant.id, by_rule))
+    return SlotDecision(
+        slot=key,
+        kind="block",
+        variant=DecidedVariant(id=variant.id, content=variant.content),
+        rule=rule.id if rule is not None else None,
+        reasons=reasons,
+    )
+
+
+def _clean(candidates: Sequence[ScoredItem], ctx: StrategyContext) -> list[ScoredItem]:
+    """Drop what a (possibly third-party) strategy should not have returned: unknown, filtered,
+    excluded or repeated items; clamp propensities to (0, 1]."""
+    seen: set[str] = set()
+    out = []
+    for candidate in candidates:
+        if not isinstance(candidate, ScoredItem) or candidate.item_id in seen:
+            continue
+        if not ctx.eligible(candidate.item_id):
+            continue
+        seen.add(candidate.item_id)
+        propensity = candidate.propensity
+        if not 0.0 < propensity <= 1.0:
+            candidate = replace(candidate, propensity=min(1.0, max(propensity, 1e-9)))
+        out.append(candidate)
+    return out
+
+
+def _shape(picks: list[_Pick], action: RuleAction | None) -> list[_Pick]:
+    """Boost (rank score 1/(1+rank) times boost_factor, so any score scale works) and bury."""
+    if action is None:
+        return picks
+    if action.boost:
+        boosted = set(action.boost)
+        factor = action.boost_factor
+        order = sorted(
+            range(len(picks)),
+            key=lambda i: -(factor if picks[i].item_id in boosted else 1.0) / (1 + i),
+        )
+        picks = [picks[i] for i in order]
+    if action.bury:
+        buried = set(action.bury)
+        picks = [p for p in picks if p.item_id not in buried] + [
+            p for p in picks if p.item_id in buried
+        ]
+    return picks
+
+
+def _pins(action: RuleAction | None, ctx: StrategyContext, n: int) -> list[_Pick]:
+    """Pinned items that exist and pass the filters (a pin never shows a sold-out item)."""
+    if action is None:
+        return []
+    pins: list[_Pick] = []
+    for item_id in dict.fromkeys(action.pin):
+        if ctx.eligible(item_id):
+            pins.append(_Pick(item_id, 0.0, 1.0, "pinned", "pin"))
+            if len(pins) >= n:
+                break
+    return pins
+
+
+def _explore(
+    chosen: list[_Pick], epsilon: float, ctx: StrategyContext
+) -> tuple[list[_Pick], _Pick | None]:
+    """Epsilon-greedy: with probability epsilon one non-pinned position shows a uniformly random
+    eligible item (propensity epsilon / pool size); the greedy items carry 1 - epsilon."""
+    if epsilon <= 0 or not chosen:
+        return chosen, None
+    positions = [i for i, pick in enumerate(chosen) if pick.source != "pin"]
+    greedy = [
+        pick if pick.source == "pin" else replace(pick, propensity=pick.propensity * (1 - epsilon))
+        for pick in chosen
+    ]
+    if not positions or ctx.rng.random() >= epsilon:
+        return greedy, None
+    taken = {pick.item_id for pick in chosen}
+    pool = [i for i in ctx.catalog if i not in taken and ctx.eligible(i)]
+    if not pool:
+        return greedy, None
+    position = ctx.rng.choice(positions)
+    explored = _Pick(ctx.rng.choice(pool), 0.0, epsilon / len(pool), "exploration", "explore")
+    greedy[position] = explored
+    return greedy, explored
+
+
+def _strategy_reasons(name: str, chosen: Sequence[_Pick]) -> list[Reason]:
+    texts = list(dict.fromkeys(p.reason for p in chosen if p.source == "strategy" and p.reason))
+    return [explain.strategy_used(name, text) for text in texts[:MAX_STRATEGY_REASONS]]
+
+
+def _source_names(sources: Sequence[str]) -> list[str]:
+    names = {"static": "the static fallback", "popular": "popular items"}
+    return [names[source] for source in sources]

@@ -1,0 +1,147 @@
+"""The wording of every reason Loopwise gives, in one place.
+
+Reasons are the user-facing disclosure of why content was chosen (which rule, segment, strategy,
+fallback or exploration). Keeping the texts here keeps them consistent and easy to review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loopwise.decide.filters import ItemFilters
+from loopwise.decide.request import Reason
+
+# -- item-level texts used by the built-in strategies -------------------------------------------
+
+POPULAR = "popular right now"
+CATALOG_ORDER = "no activity recorded yet, showing the catalog in order"
+TRENDING = "trending: interest is rising fast"
+RECENTLY_VIEWED = "you viewed this recently"
+TOGETHER = "often viewed or bought together with items you looked at"
+NEW_ARRIVAL = "new arrival"
+RANDOM = "random pick, to discover what you like"
+
+
+def popular_in_segment(segment: str) -> str:
+    return f"popular with people like you (segment {segment})"
+
+
+def popular_in_category(category: str) -> str:
+    return f'popular in your top category "{category}"'
+
+
+def instead_popular(why: str) -> str:
+    """A strategy that had nothing of its own and showed popular items instead."""
+    return f"{why}, showing popular items"
+
+
+# -- slot-level reasons -------------------------------------------------------------------------
+
+
+def rule_matched(
+    rule_id: str, description: str, segment_key: str | None, segment_name: str | None
+) -> Reason:
+    if segment_key is not None:
+        because = f"you are in segment {segment_name or segment_key}"
+    elif description:
+        because = description
+    else:
+        because = "its conditions hold for this visit"
+    return Reason(kind="rule", text=f'Rule "{rule_id}" matched: {because}', ref=rule_id)
+
+
+def in_segment(segment_key: str, segment_name: str | None) -> Reason:
+    return Reason(
+        kind="segment",
+        text=f"You are in segment {segment_name or segment_key}",
+        ref=segment_key,
+    )
+
+
+def variant_chosen(variant_id: str, rule_id: str | None) -> Reason:
+    if rule_id is not None:
+        text = f'Variant "{variant_id}" chosen by rule "{rule_id}"'
+    else:
+        text = f'Variant "{variant_id}": the slot\'s default content'
+    return Reason(kind="variant", text=text, ref=variant_id)
+
+
+def strategy_used(strategy: str, detail: str) -> Reason:
+    return Reason(kind="strategy", text=f"Strategy {strategy}: {detail}", ref=strategy)
+
+
+def cold_start(showing: str) -> Reason:
+    return Reason(kind="cold_start", text=f"Cold start: no history yet, showing {showing}")
+
+
+def strategy_failed(strategy: str, problem: str, sources: Sequence[str]) -> Reason:
+    showing = " and ".join(sources) if sources else "nothing (no eligible items)"
+    return Reason(
+        kind="fallback",
+        text=f"Fallback: strategy {strategy} failed ({problem}), showing {showing}",
+        ref=strategy,
+    )
+
+
+def filled_up(strategy: str, found: int, wanted: int, sources: Sequence[str]) -> Reason:
+    return Reason(
+        kind="fallback",
+        text=f"Fallback: strategy {strategy} found {found} of {wanted} items, "
+        f"filled up with {' and '.join(sources)}",
+        ref=strategy,
+    )
+
+
+def pinned(rule_id: str, item_ids: Sequence[str]) -> Reason:
+    return Reason(
+        kind="rule",
+        text=f'Rule "{rule_id}" pinned {", ".join(item_ids)} to the top',
+        ref=rule_id,
+    )
+
+
+def explored(title: str, item_id: str, epsilon: float) -> Reason:
+    return Reason(
+        kind="exploration",
+        text=f'Exploration: "{title or item_id}" is a random pick (chance {epsilon:.0%}) '
+        "to learn what works",
+        ref=item_id,
+    )
+
+
+def filters_applied(filters: ItemFilters) -> Reason | None:
+    """A summary of the filters that differ from the defaults, or None when none do."""
+    parts: list[str] = []
+    if filters.in_stock is False:
+        parts.append("out of stock only")
+    elif filters.in_stock is None:
+        parts.append("in or out of stock")
+    if filters.categories:
+        parts.append("categories " + ", ".join(filters.categories))
+    if filters.exclude_categories:
+        parts.append("not in " + ", ".join(filters.exclude_categories))
+    if filters.tags:
+        parts.append("tags " + ", ".join(filters.tags))
+    if filters.price_min is not None:
+        parts.append(f"price from {filters.price_min:g}")
+    if filters.price_max is not None:
+        parts.append(f"price up to {filters.price_max:g}")
+    if filters.item_types:
+        parts.append("types " + ", ".join(filters.item_types))
+    if not filters.exclude_purchased:
+        parts.append("including items you bought")
+    if filters.exclude_seen:
+        parts.append("hiding items you viewed recently")
+    if filters.exclude_items:
+        parts.append(f"{len(filters.exclude_items)} items excluded")
+    if not parts:
+        return None
+    return Reason(kind="filter", text="Filters: " + "; ".join(parts))
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, log-safe description of a strategy failure."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(message) > 120:
+        message = message[:117] + "..."
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -1,0 +1,154 @@
+"""The public body and reply of ``POST /v1/decide`` (snake_case JSON, in the OpenAPI schema).
+
+A request names the user and the slots of one page; the reply carries, per slot, the content or
+items chosen, the propensity of that choice (for offline evaluation) and human-readable reasons
+(the disclosure of why, and whether AI, shaped what the user sees).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loopwise.decide.filters import ItemFilters
+from loopwise.decide.rules import invalid_at
+
+MAX_SLOTS_PER_REQUEST = 20
+
+ReasonKind = Literal[
+    "segment", "rule", "strategy", "fallback", "cold_start", "filter", "exploration", "variant"
+]
+
+
+class DecideUser(BaseModel):
+    """Who the page is for: a known user id, an anonymous id, or both (then they are linked)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Your id for a known user."
+    )
+    anonymous_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The device/browser id (loopwise.js).",
+    )
+
+    @model_validator(mode="after")
+    def _some_id(self) -> Self:
+        if self.user_id is None and self.anonymous_id is None:
+            raise ValueError("give user_id or anonymous_id (or both) so Loopwise knows who this is")
+        return self
+
+
+class SlotRequest(BaseModel):
+    """One slot to fill, optionally overriding its size and filters for this page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot: str = Field(min_length=1, max_length=100, description="Slot key from the workspace.")
+    n: int | None = Field(
+        default=None, ge=1, le=100, description="List slots: items wanted (default: the slot's n)."
+    )
+    filters: ItemFilters | None = Field(
+        default=None, description="List slots: filters overriding the slot's, field by field."
+    )
+
+
+class DecideRequest(BaseModel):
+    """Body of POST /v1/decide."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: DecideUser = Field(description="Who the page is for.")
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Segment-style context of the page view (page, userAgent, campaign, ...).",
+    )
+    slots: list[SlotRequest] = Field(
+        min_length=1,
+        max_length=MAX_SLOTS_PER_REQUEST,
+        description=f"The slots to fill, 1 to {MAX_SLOTS_PER_REQUEST}, each at most once.",
+    )
+
+    @field_validator("slots")
+    @classmethod
+    def _unique_slots(cls, slots: list[SlotRequest]) -> list[SlotRequest]:
+        first: dict[str, int] = {}
+        for index, request in enumerate(slots):
+            if request.slot in first:
+                raise invalid_at(
+                    "DecideRequest",
+                    (index, "slot"),
+                    f"slot {request.slot!r} is already requested at slots[{first[request.slot]}]; "
+                    "ask for each slot once",
+                    request.slot,
+                )
+            first[request.slot] = index
+        return slots
+
+
+class DecidedItem(BaseModel):
+    """A catalog item chosen for a list slot."""
+
+    id: str
+    title: str = ""
+    url: str | None = None
+    image: str | None = None
+    score: float = Field(description="The strategy's score (comparable within one slot only).")
+    propensity: float = Field(
+        description="Probability the policy would show this item here (for offline evaluation)."
+    )
+    attributes: dict[str, Any] | None = Field(
+        default=None, description="The item's public attributes (price, ...)."
+    )
+
+
+class Reason(BaseModel):
+    """One human-readable reason behind a decision."""
+
+    kind: ReasonKind
+    text: str
+    ref: str | None = Field(
+        default=None, description="Id of what the reason refers to (rule, segment...)."
+    )
+
+
+class DecidedVariant(BaseModel):
+    """The content variant chosen for a block slot."""
+
+    id: str
+    content: dict[str, Any]
+
+
+class SlotDecision(BaseModel):
+    """What one slot shows and why."""
+
+    slot: str
+    kind: Literal["block", "list"]
+    variant: DecidedVariant | None = None
+    items: list[DecidedItem] = Field(default_factory=list)
+    rule: str | None = Field(default=None, description="Id of the rule that matched, if any.")
+    strategy: str | None = Field(
+        default=None, description="Strategy asked for the items (list slots)."
+    )
+    fallback: bool = Field(
+        default=False,
+        description="True when the strategy failed or fell short and fallbacks filled in.",
+    )
+    propensity: float = Field(
+        default=1.0,
+        description="Probability of this outcome: the lowest propensity among the items.",
+    )
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class DecideResponse(BaseModel):
+    """Reply of POST /v1/decide."""
+
+    decision_id: str = Field(description="Send it back with impression/click/conversion events.")
+    profile_id: str
+    segments: list[str] = Field(description="Keys of the segments the user is in.")
+    slots: list[SlotDecision]

@@ -1,0 +1,477 @@
+"""Strategies: where a list slot's candidate items come from.
+
+THE INTERFACE TRAINED MODELS PLUG INTO. A strategy is any object with a ``name`` and a
+``recommend(ctx, n) -> list[ScoredItem]`` method (:class:`Strategy`). The decider looks strategies
+up by name in a :class:`StrategyRegistry` and never knows whether it is calling a heuristic below
+or a trained model (ALS, EASE, a bandit...) registered later with ``registry.register(model)``;
+registering under an existing name hot-swaps it. A strategy must:
+
+- return at most ``n`` items, best first, only ids in ``ctx.catalog`` that are not in
+  ``ctx.exclude`` and pass ``ctx.accept`` (use :meth:`StrategyContext.eligible`);
+- be fast and pure: the decider measures it against the slot's time budget and uses the slot's
+  fallback when it raises or overruns;
+- say why in each ``ScoredItem.reason`` (shown to users), and set ``propensity`` when it
+  randomises, so decisions can be evaluated offline.
+
+Built-ins: ``popular``, ``trending``, ``recently_viewed``, ``together``, ``new_arrivals``,
+``random`` and ``category_affinity``. Each falls back to popular items (and says so) when it has
+nothing of its own; popular falls back to catalog order when no activity was recorded yet.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from loopwise.catalog.items import Item
+from loopwise.decide import explain
+from loopwise.decide.item_stats import DAY, ItemStats
+from loopwise.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredItem:
+    """A candidate item. ``fallback`` marks items a strategy took from popular because it had
+    nothing of its own (the decider words cold-start reasons with it)."""
+
+    item_id: str
+    score: float
+    propensity: float = 1.0
+    reason: str = ""
+    fallback: bool = False
+
+
+@dataclass(slots=True)
+class StrategyContext:
+    """Everything a strategy may use for one slot of one request."""
+
+    profile: Mapping[str, Any]
+    context: Mapping[str, Any]
+    segments: Sequence[str]
+    catalog: Mapping[str, Item]
+    stats: ItemStats
+    now: datetime
+    params: Mapping[str, Any] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+    exclude: set[str] = field(default_factory=set)
+    accept: Callable[[Item], bool] = lambda item: True
+
+    def eligible(self, item_id: str) -> bool:
+        """In the catalog, not excluded, and accepted by the filters."""
+        if item_id in self.exclude:
+            return False
+        item = self.catalog.get(item_id)
+        return item is not None and self.accept(item)
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    name: str
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]: ...
+
+
+def profile_value(profile: Mapping[str, Any], path: str) -> Any:
+    """``profile["cart"]["items"]`` for ``"cart.items"`` (a flat ``"cart.items"`` key works too)."""
+    if path in profile:
+        return profile[path]
+    value: Any = profile
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def profile_ids(profile: Mapping[str, Any], path: str) -> list[str]:
+    value = profile_value(profile, path)
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if isinstance(v, str | int) and not isinstance(v, bool)]
+    return []
+
+
+def popular_items(
+    ctx: StrategyContext,
+    n: int,
+    *,
+    skip: Iterable[str] = (),
+    segment: str | None = None,
+    why: str | None = None,
+    fill_catalog: bool = True,
+) -> list[ScoredItem]:
+    """Up to ``n`` eligible items by popularity (overall or in ``segment``), topped up in catalog
+    order when activity data runs out. ``why`` marks a strategy falling back to popular."""
+    taken = set(skip)
+    if why is not None:
+        text, order_text = explain.instead_popular(why), f"{why}; {explain.CATALOG_ORDER}"
+    else:
+        text = explain.popular_in_segment(segment) if segment else explain.POPULAR
+        order_text = explain.CATALOG_ORDER
+    fallback = why is not None
+    out: list[ScoredItem] = []
+    if n <= 0:
+        return out
+    for item_id, score in ctx.stats.iter_popular(ctx.now, segment):
+        if item_id not in taken and ctx.eligible(item_id):
+            out.append(ScoredItem(item_id, score, reason=text, fallback=fallback))
+            taken.add(item_id)
+            if len(out) >= n:
+                return out
+    if not fill_catalog:
+        return out
+    for item_id in ctx.catalog:
+        if item_id not in taken and ctx.eligible(item_id):
+            out.append(ScoredItem(item_id, 0.0, reason=order_text, fallback=fallback))
+            taken.add(item_id)
+            if len(out) >= n:
+                break
+    return out
+
+
+def popular_instead(
+    ctx: StrategyContext, n: int, why: str, skip: Iterable[str] = ()
+) -> list[ScoredItem]:
+    """What a strategy returns when it has nothing of its own: popular items, saying why."""
+    return popular_items(ctx, n, skip=skip, why=why)
+
+
+class _CatalogIndex:
+    """Per-catalog derived data, rebuilt when the catalog object or its size changes."""
+
+    def __init__(self) -> None:
+        self._source: Mapping[str, Item] | None = None
+        self._size = -1
+        self.by_category: dict[str, list[str]] = {}
+        self.newest: list[tuple[datetime, str]] = []
+
+    def refresh(self, catalog: Mapping[str, Item]) -> _CatalogIndex:
+        if catalog is self._source and len(catalog) == self._size:
+            return self
+        by_category: dict[str, list[str]] = {}
+        dated: list[tuple[datetime, str]] = []
+        for item_id, item in catalog.items():
+            for category in item.categories:
+                by_category.setdefault(category, []).append(item_id)
+            if item.created_at is not None:
+                dated.append((item.created_at, item_id))
+        dated.sort(key=lambda pair: pair[0], reverse=True)
+        self._source, self._size = catalog, len(catalog)
+        self.by_category, self.newest = by_category, dated
+        return self
+
+
+class PopularStrategy:
+    """Most popular items (decayed). ``per_segment: true`` uses the popularity within the user's
+    most specific segment (the one with the narrowest activity that still has ``n`` items);
+    ``segment: key`` forces one segment."""
+
+    name = "popular"
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        segment = self._segment(ctx, n)
+        if segment is None:
+            return popular_items(ctx, n)
+        items = popular_items(ctx, n, segment=segment, fill_catalog=False)
+        return items + popular_items(ctx, n - len(items), skip=[i.item_id for i in items])
+
+    @staticmethod
+    def _segment(ctx: StrategyContext, n: int) -> str | None:
+        forced = ctx.params.get("segment")
+        if isinstance(forced, str) and forced:
+            return forced
+        if not ctx.params.get("per_segment"):
+            return None
+        usable = [
+            (ctx.stats.segment_volume(key), index, key)
+            for index, key in enumerate(ctx.segments)
+            if ctx.stats.segment_volume(key) >= n
+        ]
+        return min(usable)[2] if usable else None
+
+
+class TrendingStrategy:
+    """Items whose interest is rising fastest (short vs long window)."""
+
+    name = "trending"
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        out = []
+        for item_id, score in ctx.stats.trending(ctx.now, limit=len(ctx.catalog) + 1):
+            if ctx.eligible(item_id):
+                out.append(ScoredItem(item_id, score, reason=explain.TRENDING))
+                if len(out) >= n:
+                    return out
+        if out:
+            return out + popular_items(ctx, n - len(out), skip=[i.item_id for i in out])
+        return popular_instead(ctx, n, "nothing is trending yet")
+
+
+class RecentlyViewedStrategy:
+    """The user's recently viewed items, newest first (profile.recently_viewed)."""
+
+    name = "recently_viewed"
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        viewed = [i for i in profile_ids(ctx.profile, "recently_viewed") if ctx.eligible(i)]
+        if not viewed:
+            return popular_instead(ctx, n, "no recently viewed items to show")
+        return [
+            ScoredItem(item_id, 1.0 / (1 + rank), reason=explain.RECENTLY_VIEWED)
+            for rank, item_id in enumerate(viewed[:n])
+        ]
+
+
+class TogetherStrategy:
+    """Viewed/bought together: co-occurrence with anchor items. Anchors are ``params.items``
+    (e.g. the product on the page), then the cart, then the ``params.anchors`` (5) most
+    recently viewed items."""
+
+    name = "together"
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        explicit = ctx.params.get("items")
+        anchors = [str(i) for i in explicit] if isinstance(explicit, list) else []
+        anchors += profile_ids(ctx.profile, "cart.items")
+        limit = ctx.params.get("anchors", 5)
+        recent = profile_ids(ctx.profile, "recently_viewed")
+        anchors += recent[: limit if isinstance(limit, int) and limit > 0 else 5]
+        if not anchors:
+            return popular_instead(ctx, n, "nothing viewed yet to pair with")
+        out = []
+        for item_id, score in ctx.stats.together(anchors, limit=max(100, 10 * n)):
+            if ctx.eligible(item_id):
+                out.append(ScoredItem(item_id, score, reason=explain.TOGETHER))
+                if len(out) >= n:
+                    break
+        if not out:
+            return popular_instead(ctx, n, "nothing seen together with your items yet")
+        return out
+
+
+class NewArrivalsStrategy:
+    """Newest catalog items by ``created_at`` (else when first seen in events); optional
+    ``max_age_days``."""
+
+    name = "new_arrivals"
+
+    def __init__(self) -> None:
+        self._index = _CatalogIndex()
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        index = self._index.refresh(ctx.catalog)
+        dated = index.newest
+        if not dated:
+            seen = ctx.stats.first_seen
+            dated = sorted(
+                ((seen[i], i) for i in ctx.catalog if i in seen),
+                key=lambda pair: pair[0],
+                reverse=True,
+            )
+        max_age = ctx.params.get("max_age_days")
+        out = []
+        for created, item_id in dated:
+            age_days = max(0.0, (ctx.now - created).total_seconds() / DAY)
+            if isinstance(max_age, int | float) and age_days > max_age:
+                break
+            if ctx.eligible(item_id):
+                out.append(ScoredItem(item_id, 1.0 / (1.0 + age_days), reason=explain.NEW_ARRIVAL))
+                if len(out) >= n:
+                    break
+        if not out:
+            return popular_instead(ctx, n, "no new arrivals")
+        return out
+
+
+class RandomStrategy:
+    """Uniformly random eligible items: pure exploration. Propensity = n / eligible items."""
+
+    name = "random"
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        pool = [item_id for item_id in ctx.catalog if ctx.eligible(item_id)]
+        if not pool:
+            return []
+        chosen = ctx.rng.sample(pool, min(n, len(pool)))
+        propensity = len(chosen) / len(pool)
+        return [
+            ScoredItem(item_id, 0.0, propensity=propensity, reason=explain.RANDOM)
+            for item_id in chosen
+        ]
+
+
+class CategoryAffinityStrategy:
+    """Popular items within the user's top categories, weighted by affinity.
+
+    Score = item popularity x (category affinity / top affinity), over the ``top_categories``
+    (3) categories with the highest ``profile.affinity.categories`` (else
+    ``profile.top_categories``); ties (e.g. no activity yet) go to the stronger category, then
+    catalog order. Scores the top categories' items directly when they hold at most
+    ``max_pool`` items, else walks the popularity ranking. The foundation's main personal
+    strategy.
+    """
+
+    name = "category_affinity"
+
+    def __init__(self, max_pool: int = 5000) -> None:
+        self._index = _CatalogIndex()
+        self.max_pool = max_pool
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        weights = self._weights(ctx)
+        if not weights:
+            return popular_instead(ctx, n, "no category interests yet")
+        index = self._index.refresh(ctx.catalog)
+        by_strength = sorted(weights, key=lambda c: -weights[c])
+        pool = list(dict.fromkeys(i for c in by_strength for i in index.by_category.get(c, ())))
+        if len(pool) <= self.max_pool:
+            out = self._score_pool(ctx, n, weights, pool)
+        else:
+            out = self._walk_ranking(ctx, n, weights)
+            taken = {item.item_id for item in out}
+            out += [
+                ScoredItem(i, 0.0, reason=explain.popular_in_category(c))
+                for i, c in self._pick(ctx, pool, weights, taken, n - len(out))
+            ]
+        if not out:
+            return popular_instead(ctx, n, "nothing available in your top categories")
+        return out
+
+    @staticmethod
+    def _category(item: Item, weights: Mapping[str, float]) -> str | None:
+        best, best_weight = None, 0.0
+        for category in item.categories:
+            weight = weights.get(category, 0.0)
+            if weight > best_weight:
+                best, best_weight = category, weight
+        return best
+
+    def _score_pool(
+        self, ctx: StrategyContext, n: int, weights: Mapping[str, float], pool: list[str]
+    ) -> list[ScoredItem]:
+        popularity = ctx.stats.scores(pool, ctx.now)
+        entries = []
+        for position, item_id in enumerate(pool):
+            if not ctx.eligible(item_id):
+                continue
+            category = self._category(ctx.catalog[item_id], weights)
+            if category is None:
+                continue
+            weight = weights[category]
+            entries.append((popularity[item_id] * weight, weight, -position, item_id, category))
+        return [
+            ScoredItem(item_id, score, reason=explain.popular_in_category(category))
+            for score, _, _, item_id, category in heapq.nlargest(n, entries)
+        ]
+
+    def _walk_ranking(
+        self, ctx: StrategyContext, n: int, weights: Mapping[str, float]
+    ) -> list[ScoredItem]:
+        best: list[tuple[float, int, str, str]] = []  # min-heap of (score, -rank, id, category)
+        for rank, (item_id, popularity) in enumerate(ctx.stats.iter_popular(ctx.now)):
+            if len(best) >= n and popularity <= best[0][0]:
+                break  # weights are <= 1: no later item can beat the current n-th
+            item = ctx.catalog.get(item_id)
+            category = self._category(item, weights) if item is not None else None
+            if category is None or not ctx.eligible(item_id):
+                continue
+            entry = (popularity * weights[category], -rank, item_id, category)
+            if len(best) < n:
+                heapq.heappush(best, entry)
+            elif entry > best[0]:
+                heapq.heapreplace(best, entry)
+        return [
+            ScoredItem(item_id, score, reason=explain.popular_in_category(category))
+            for score, _, item_id, category in sorted(best, reverse=True)
+        ]
+
+    def _pick(
+        self,
+        ctx: StrategyContext,
+        pool: list[str],
+        weights: Mapping[str, float],
+        taken: set[str],
+        n: int,
+    ) -> list[tuple[str, str]]:
+        picked: list[tuple[str, str]] = []
+        for item_id in pool:
+            if len(picked) >= n:
+                break
+            if item_id not in taken and ctx.eligible(item_id):
+                category = self._category(ctx.catalog[item_id], weights)
+                if category is not None:
+                    picked.append((item_id, category))
+        return picked
+
+    @staticmethod
+    def _weights(ctx: StrategyContext) -> dict[str, float]:
+        limit = ctx.params.get("top_categories", 3)
+        limit = limit if isinstance(limit, int) and limit > 0 else 3
+        raw = profile_value(ctx.profile, "affinity.categories")
+        scores: dict[str, float] = {}
+        if isinstance(raw, Mapping):
+            scores = {
+                str(k): float(v)
+                for k, v in raw.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            }
+        if not scores:
+            top = profile_ids(ctx.profile, "top_categories")
+            scores = {c: 1.0 / (1 + rank) for rank, c in enumerate(top)}
+        chosen = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        if not chosen:
+            return {}
+        top_score = chosen[0][1]
+        return {category: score / top_score for category, score in chosen}
+
+
+BUILTIN_STRATEGIES: tuple[type[Strategy], ...] = (
+    PopularStrategy,
+    TrendingStrategy,
+    RecentlyViewedStrategy,
+    TogetherStrategy,
+    NewArrivalsStrategy,
+    RandomStrategy,
+    CategoryAffinityStrategy,
+)
+
+
+class StrategyRegistry:
+    """Strategies by name. ``register`` adds or hot-swaps one (e.g. a freshly trained model)."""
+
+    def __init__(self, strategies: Iterable[Strategy] = ()) -> None:
+        self._strategies: dict[str, Strategy] = {}
+        for strategy in strategies:
+            self.register(strategy)
+
+    @classmethod
+    def default(cls) -> StrategyRegistry:
+        """A registry holding the built-in strategies."""
+        return cls(strategy() for strategy in BUILTIN_STRATEGIES)
+
+    def register(self, strategy: Strategy) -> None:
+        name = getattr(strategy, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ValueError("a strategy needs a non-empty string `name`")
+        if not callable(getattr(strategy, "recommend", None)):
+            raise ValueError(f"strategy {name!r} has no recommend(ctx, n) method")
+        self._strategies[name] = strategy
+
+    def get(self, name: str) -> Strategy:
+        strategy = self._strategies.get(name)
+        if strategy is None:
+            raise NotFound(
+                f"No strategy named {name!r}. Known strategies: {', '.join(self.names())}. "
+                "Fix the slot's strategy or register (train) the model first.",
+                field="strategy",
+            )
+        return strategy
+
+    def names(self) -> list[str]:
+        return sorted(self._strategies)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._strategies

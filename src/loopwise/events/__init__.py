@@ -1,0 +1,1 @@
+"""Ingest stage: Segment-spec events, their validation and normalisation."""

@@ -1,0 +1,418 @@
+"""The profile: the state the reducer keeps per user, and the ``profile.*`` attributes derived
+from it at a given time.
+
+The state is small and exact (counters, per-day counts, affinities with their as-of time); every
+time-dependent attribute (decay, windows, abandonment, lifecycle, engagement) is computed at read
+time from ``now``, so a stored profile never goes stale. Times are kept at millisecond precision,
+the precision of :func:`loopwise.clock.isoformat`, so a record round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loopwise.clock import isoformat, parse_timestamp
+from loopwise.errors import ValidationFailed
+from loopwise.profiles.settings import ProfileSettings
+
+RECORD_VERSION = 1
+DAILY_WINDOW_DAYS = 30  # per-day event counts kept (events_30d is the longest window)
+TOP_CATEGORIES = 3
+SECONDS_PER_DAY = 86_400.0
+AFFINITY_TABLES: tuple[str, ...] = ("items", "categories", "tags")
+
+# Engagement: each component is in [0, 1], then weighted (ProfileSettings.engagement_weights).
+RECENCY_HALF_LIFE_DAYS = 7.0  # seen today 1.0, a week ago 0.5
+FREQUENCY_HALF_SESSIONS = 3.0  # 3 sessions 0.5, 6 sessions 0.75
+DEPTH_HALF_VIEWS = 4.0  # 4 views per session 0.5
+CONVERSION_HALF_ORDERS = 1.0  # 1 order 0.5, 2 orders 0.75
+
+
+def to_ms(dt: datetime) -> datetime:
+    """Aware UTC, truncated to milliseconds (naive times are taken as UTC)."""
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
+
+def day_number(dt: datetime) -> int:
+    """UTC calendar day as a proleptic ordinal: the key of the per-day counts."""
+    return dt.astimezone(UTC).date().toordinal()
+
+
+def days_between(earlier: datetime, later: datetime) -> float:
+    return (later - earlier).total_seconds() / SECONDS_PER_DAY
+
+
+def decay_factor(from_time: datetime, to_time: datetime, half_life_days: float) -> float:
+    """How much a score at ``from_time`` is worth at ``to_time`` (never grows: clamped at 1)."""
+    days = days_between(from_time, to_time)
+    return 0.5 ** (days / half_life_days) if days > 0 else 1.0
+
+
+def _saturate(value: float, half: float) -> float:
+    """0 at 0, 0.5 at ``half``, approaching 1."""
+    return 1.0 - 0.5 ** (max(value, 0.0) / half)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return isoformat(dt) if dt is not None else None
+
+
+def _time(value: Any, path: str) -> datetime:
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise ValidationFailed(
+            f"stored profile has an unreadable time {value!r}; rebuild profiles with "
+            "`loopwise replay`",
+            field=path,
+        )
+    return parsed
+
+
+def _opt_time(value: Any, path: str) -> datetime | None:
+    return None if value is None else _time(value, path)
+
+
+CONTEXT_FIELDS: tuple[str, ...] = (
+    "device_type",
+    "device_os",
+    "device_browser",
+    "country",
+    "region",
+    "locale",
+    "timezone",
+    "traffic_source",
+)
+_SCALAR_FIELDS: tuple[str, ...] = (
+    "id",
+    "first_seen",
+    "last_seen",
+    "user_id",
+    "events",
+    "sessions",
+    "session_started_at",
+    "page_views",
+    "item_views",
+    "affinity_as_of",
+    "purchases",
+    "revenue",
+    "cart_value",
+    "cart_changed_at",
+    "last_purchase_at",
+    *CONTEXT_FIELDS,
+)
+
+
+@dataclass(slots=True)
+class Profile:
+    """One user's state. Mutated only by :mod:`loopwise.profiles.reducer` on a private copy."""
+
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    user_id: str | None = None
+    anonymous_ids: list[str] = field(default_factory=list)
+    events: int = 0
+    sessions: int = 0
+    session_started_at: datetime | None = None
+    page_views: int = 0
+    item_views: int = 0
+    # event name -> {day_number: count}, only the last DAILY_WINDOW_DAYS days before last_seen
+    daily_counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    recently_viewed: list[str] = field(default_factory=list)  # newest first, unique
+    recently_viewed_at: list[datetime] = field(default_factory=list)  # parallel to the above
+    # scores valued at affinity_as_of; worth score * 0.5 ** (days since as_of / half-life) later
+    affinity_items: dict[str, float] = field(default_factory=dict)
+    affinity_categories: dict[str, float] = field(default_factory=dict)
+    affinity_tags: dict[str, float] = field(default_factory=dict)
+    affinity_as_of: datetime | None = None
+    purchases: int = 0
+    revenue: float = 0.0
+    purchased_items: list[str] = field(default_factory=list)  # newest first, unique
+    cart_items: list[str] = field(default_factory=list)  # in the order added
+    cart_value: float = 0.0
+    cart_changed_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+    device_type: str | None = None
+    device_os: str | None = None
+    device_browser: str | None = None
+    country: str | None = None
+    region: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    traffic_source: str | None = None  # of the latest session
+    traits: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, profile_id: str, at: datetime) -> Profile:
+        at = to_ms(at)
+        return cls(id=profile_id, first_seen=at, last_seen=at)
+
+    def affinity(self, table: str) -> dict[str, float]:
+        """The live dict of one affinity table (``items``, ``categories`` or ``tags``)."""
+        if table == "items":
+            return self.affinity_items
+        if table == "categories":
+            return self.affinity_categories
+        if table == "tags":
+            return self.affinity_tags
+        raise KeyError(table)
+
+    def copy(self) -> Profile:
+        """A copy whose containers can be changed without touching this profile. Trait values are
+        shared: the reducer replaces them, never edits them in place."""
+        return Profile(
+            **{name: getattr(self, name) for name in _SCALAR_FIELDS},
+            anonymous_ids=list(self.anonymous_ids),
+            daily_counts={name: dict(days) for name, days in self.daily_counts.items()},
+            recently_viewed=list(self.recently_viewed),
+            recently_viewed_at=list(self.recently_viewed_at),
+            affinity_items=dict(self.affinity_items),
+            affinity_categories=dict(self.affinity_categories),
+            affinity_tags=dict(self.affinity_tags),
+            purchased_items=list(self.purchased_items),
+            cart_items=list(self.cart_items),
+            traits=dict(self.traits),
+        )
+
+    # -- storage -----------------------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        """JSON-safe dict. Empty and default values are left out to keep stored profiles small."""
+        record: dict[str, Any] = {
+            "v": RECORD_VERSION,
+            "id": self.id,
+            "first_seen": isoformat(self.first_seen),
+            "last_seen": isoformat(self.last_seen),
+        }
+        optional: dict[str, Any] = {
+            "user_id": self.user_id,
+            "anonymous_ids": list(self.anonymous_ids),
+            "events": self.events,
+            "sessions": self.sessions,
+            "session_started_at": _iso(self.session_started_at),
+            "page_views": self.page_views,
+            "item_views": self.item_views,
+            "daily": {
+                name: {str(day): count for day, count in days.items()}
+                for name, days in self.daily_counts.items()
+            },
+            "recent": [
+                [item, isoformat(at)]
+                for item, at in zip(self.recently_viewed, self.recently_viewed_at, strict=True)
+            ],
+            "affinity": {
+                table: dict(self.affinity(table))
+                for table in AFFINITY_TABLES
+                if self.affinity(table)
+            },
+            "affinity_as_of": _iso(self.affinity_as_of),
+            "purchases": self.purchases,
+            "revenue": self.revenue,
+            "purchased_items": list(self.purchased_items),
+            "cart_items": list(self.cart_items),
+            "cart_value": self.cart_value,
+            "cart_changed_at": _iso(self.cart_changed_at),
+            "last_purchase_at": _iso(self.last_purchase_at),
+            "traits": dict(self.traits),
+        }
+        optional.update({name: getattr(self, name) for name in CONTEXT_FIELDS})
+        record.update({k: v for k, v in optional.items() if v is not None and v != 0 and v != []})
+        return {k: v for k, v in record.items() if v != {}}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Profile:
+        """Inverse of :meth:`to_record`; raises ``ValidationFailed`` on a damaged record."""
+        try:
+            return cls._from_record(record)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValidationFailed(
+                f"stored profile record is damaged ({exc!r}); rebuild profiles with "
+                "`loopwise replay`",
+                field=f"profiles[{record.get('id')!r}]" if isinstance(record, dict) else None,
+            ) from exc
+
+    @classmethod
+    def _from_record(cls, r: dict[str, Any]) -> Profile:
+        affinity = r.get("affinity", {})
+        recent = r.get("recent", [])
+        return cls(
+            id=str(r["id"]),
+            first_seen=_time(r["first_seen"], "first_seen"),
+            last_seen=_time(r["last_seen"], "last_seen"),
+            user_id=r.get("user_id"),
+            anonymous_ids=[str(a) for a in r.get("anonymous_ids", [])],
+            events=int(r.get("events", 0)),
+            sessions=int(r.get("sessions", 0)),
+            session_started_at=_opt_time(r.get("session_started_at"), "session_started_at"),
+            page_views=int(r.get("page_views", 0)),
+            item_views=int(r.get("item_views", 0)),
+            daily_counts={
+                str(name): {int(day): int(count) for day, count in days.items()}
+                for name, days in r.get("daily", {}).items()
+            },
+            recently_viewed=[str(item) for item, _ in recent],
+            recently_viewed_at=[_time(at, "recent") for _, at in recent],
+            affinity_items=_scores(affinity.get("items")),
+            affinity_categories=_scores(affinity.get("categories")),
+            affinity_tags=_scores(affinity.get("tags")),
+            affinity_as_of=_opt_time(r.get("affinity_as_of"), "affinity_as_of"),
+            purchases=int(r.get("purchases", 0)),
+            revenue=float(r.get("revenue", 0.0)),
+            purchased_items=[str(i) for i in r.get("purchased_items", [])],
+            cart_items=[str(i) for i in r.get("cart_items", [])],
+            cart_value=float(r.get("cart_value", 0.0)),
+            cart_changed_at=_opt_time(r.get("cart_changed_at"), "cart_changed_at"),
+            last_purchase_at=_opt_time(r.get("last_purchase_at"), "last_purchase_at"),
+            traits=dict(r.get("traits", {})),
+            **{name: r.get(name) for name in CONTEXT_FIELDS},
+        )
+
+    # -- attributes --------------------------------------------------------------------------
+    def decayed_affinity(
+        self, table: str, now: datetime, half_life_days: float
+    ) -> dict[str, float]:
+        """Scores decayed to ``now``, rounded to 6 decimals, highest first (ties by key)."""
+        scores = self.affinity(table)
+        if not scores or self.affinity_as_of is None:
+            return {}
+        factor = decay_factor(self.affinity_as_of, now, half_life_days)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        return {key: round(score * factor, 6) for key, score in ranked}
+
+    def window_counts(self, now: datetime, days: int) -> dict[str, int]:
+        """Events per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
+        first_day = day_number(now) - days + 1
+        counts: dict[str, int] = {}
+        for name, per_day in self.daily_counts.items():
+            total = sum(count for day, count in per_day.items() if day >= first_day)
+            if total:
+                counts[name] = total
+        return counts
+
+    def cart_abandoned(self, now: datetime, settings: ProfileSettings) -> bool:
+        if not self.cart_items or self.cart_changed_at is None:
+            return False
+        if self.last_purchase_at is not None and self.last_purchase_at >= self.cart_changed_at:
+            return False
+        return (now - self.cart_changed_at).total_seconds() >= (
+            settings.cart_abandon_after_minutes * 60
+        )
+
+    def lifecycle(self, now: datetime, settings: ProfileSettings) -> str:
+        """``churned`` (unseen for churn_after_days and had bought or come back), else
+        ``repeat_customer`` (2+ orders), ``customer`` (1), ``prospect``."""
+        unseen = days_between(self.last_seen, now) >= settings.churn_after_days
+        if self.events and unseen and (self.purchases > 0 or self.sessions >= 2):
+            return "churned"
+        if self.purchases >= 2:
+            return "repeat_customer"
+        if self.purchases == 1:
+            return "customer"
+        return "prospect"
+
+    def engagement(self, now: datetime, settings: ProfileSettings) -> float:
+        """0-100: ``100 * sum(w_i * c_i) / sum(w_i)`` over four components in [0, 1]:
+
+        - recency ``0.5 ** (days since last seen / 7)``;
+        - frequency ``1 - 0.5 ** (sessions / 3)``;
+        - depth ``1 - 0.5 ** ((page views + item views) / sessions / 4)``;
+        - conversion ``1 - 0.5 ** orders``.
+
+        A profile without events scores 0. Rounded to one decimal.
+        """
+        if not self.events:
+            return 0.0
+        w = settings.engagement_weights
+        days = max(days_between(self.last_seen, now), 0.0)
+        recency = 0.5 ** (days / RECENCY_HALF_LIFE_DAYS)
+        frequency = _saturate(self.sessions, FREQUENCY_HALF_SESSIONS)
+        views = (self.page_views + self.item_views) / max(self.sessions, 1)
+        depth = _saturate(views, DEPTH_HALF_VIEWS)
+        conversion = _saturate(self.purchases, CONVERSION_HALF_ORDERS)
+        score = (
+            w.recency * recency
+            + w.frequency * frequency
+            + w.depth * depth
+            + w.conversion * conversion
+        ) / w.total
+        return round(min(max(100.0 * score, 0.0), 100.0), 1)
+
+    def attributes(self, now: datetime, settings: ProfileSettings) -> dict[str, Any]:
+        """The ``profile.*`` namespace (docs/internals.md) as seen at ``now``."""
+        now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+        half_life = settings.affinity_half_life_days
+        affinity = {t: self.decayed_affinity(t, now, half_life) for t in AFFINITY_TABLES}
+        top = list(affinity["categories"])[:TOP_CATEGORIES]
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "anonymous_ids": list(self.anonymous_ids),
+            "known": self.user_id is not None,
+            "first_seen": isoformat(self.first_seen),
+            "last_seen": isoformat(self.last_seen),
+            "days_since_first_seen": _days_since(self.first_seen, now),
+            "days_since_last_seen": _days_since(self.last_seen, now),
+            "sessions": self.sessions,
+            "page_views": self.page_views,
+            "events": self.events,
+            "events_7d": self.window_counts(now, 7),
+            "events_30d": self.window_counts(now, DAILY_WINDOW_DAYS),
+            "is_returning": self.sessions > 1,
+            "recently_viewed": list(self.recently_viewed),
+            "item_views": self.item_views,
+            "affinity": affinity,
+            "top_category": top[0] if top else None,
+            "top_categories": top,
+            "purchases": self.purchases,
+            "revenue": round(self.revenue, 6),
+            "average_order_value": (
+                round(self.revenue / self.purchases, 6) if self.purchases else 0.0
+            ),
+            "purchased_items": list(self.purchased_items),
+            "cart": {
+                "items": list(self.cart_items),
+                "value": round(self.cart_value, 6),
+                "abandoned": self.cart_abandoned(now, settings),
+            },
+            "device": {
+                "type": self.device_type,
+                "os": self.device_os,
+                "browser": self.device_browser,
+            },
+            "country": self.country,
+            "region": self.region,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "traffic_source": self.traffic_source,
+            "traits": dict(self.traits),
+            "lifecycle": self.lifecycle(now, settings),
+            "engagement": self.engagement(now, settings),
+        }
+
+    def context_attributes(self) -> dict[str, Any]:
+        """The last context in the shape of ``context.*`` (known values only), for evaluating
+        context conditions outside a request."""
+        device = {
+            "type": self.device_type,
+            "os": self.device_os,
+            "browser": self.device_browser,
+        }
+        values: dict[str, Any] = {
+            "device": {k: v for k, v in device.items() if v is not None},
+            "country": self.country,
+            "region": self.region,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "traffic_source": self.traffic_source,
+        }
+        return {k: v for k, v in values.items() if v is not None and v != {}}
+
+
+def _scores(values: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in (values or {}).items()}
+
+
+def _days_since(then: datetime, now: datetime) -> float:
+    return round(max(days_between(then, now), 0.0), 6)

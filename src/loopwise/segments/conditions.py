@@ -1,0 +1,582 @@
+"""Targeting conditions: MongoDB-style objects with GrowthBook's semantics, compiled to closures.
+
+Segments and slot rules share one condition language so a condition written for GrowthBook means
+the same here. ``compile_condition`` checks the structure once (malformed input raises
+:class:`~loopwise.errors.ConditionError` naming the operator and its path) and returns a callable,
+so evaluation never re-parses. Where GrowthBook's JavaScript SDK relies on JS coercion
+(``value + ""``, ``value * 1``, ``<`` between numbers and strings) the helpers below reproduce it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from loopwise.errors import ConditionError
+
+Predicate = Callable[[Any], bool]
+"""Tests one attribute value."""
+
+CompiledCondition = Callable[[Mapping[str, Any]], bool]
+
+LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor", "$not"})
+TYPE_NAMES = frozenset({"string", "number", "boolean", "array", "object", "null", "undefined"})
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JS_RADIX = re.compile(r"0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
+_VERSION_STRIP = re.compile(r"^v|\+.*\Z")
+_VERSION_SPLIT = re.compile(r"[-.]")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+# --- JavaScript value semantics -------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def js_type(value: Any) -> str:
+    """GrowthBook's ``getType``: the JS ``typeof`` name, with ``array`` and ``null`` split out."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if _is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return "unknown"
+
+
+def js_number_to_string(value: float) -> str:
+    """``Number.prototype.toString``: integral floats print without ``.0``, exponents as JS does."""
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    digits_tuple = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(str(d) for d in digits_tuple.digits)
+    exponent = digits_tuple.exponent
+    assert isinstance(exponent, int)
+    k, n = len(digits), len(digits) + exponent
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+
+
+def js_string(value: Any) -> str:
+    """JS ``value + ""``: what a string condition compares against."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if _is_number(value):
+        return js_number_to_string(value)
+    if isinstance(value, list | tuple):
+        return ",".join("" if item is None else js_string(item) for item in value)
+    return "[object Object]"
+
+
+def js_number(value: Any) -> float:
+    """JS ``value * 1`` (ToNumber): null is 0, booleans 0/1, numeric strings parse, else NaN."""
+    if _is_number(value):
+        return float(value)
+    if value is None or value is False:
+        return 0.0
+    if value is True:
+        return 1.0
+    if isinstance(value, list | tuple):
+        return js_number(js_string(value))
+    if not isinstance(value, str):
+        return math.nan
+    text = value.strip()
+    if not text:
+        return 0.0
+    if text in ("Infinity", "+Infinity", "-Infinity"):
+        return -math.inf if text[0] == "-" else math.inf
+    if _JS_RADIX.fullmatch(text):
+        return float(int(text, 0))
+    if _JS_DECIMAL.fullmatch(text):
+        return float(text)
+    return math.nan
+
+
+def js_truthy(value: Any) -> bool:
+    """JS ``!!value``: empty arrays and objects are truthy, NaN is not."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if _is_number(value):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def js_strict_equal(a: Any, b: Any) -> bool:
+    """JS ``===`` between JSON values: same type and value; arrays/objects never (references)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if _is_number(a):
+        return _is_number(b) and a == b
+    if isinstance(a, str):
+        return isinstance(b, str) and a == b
+    return False
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Deep equality of the JSON texts (key order ignored; NaN/Infinity serialise as null)."""
+    if _is_number(a) and not math.isfinite(a):
+        a = None
+    if _is_number(b) and not math.isfinite(b):
+        b = None
+    if isinstance(a, Mapping):
+        return (
+            isinstance(b, Mapping)
+            and a.keys() == b.keys()
+            and all(json_equal(a[key], b[key]) for key in a)
+        )
+    if isinstance(a, list | tuple):
+        return (
+            isinstance(b, list | tuple)
+            and len(a) == len(b)
+            and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return js_strict_equal(a, b)
+
+
+def _to_primitive(value: Any) -> Any:
+    return js_string(value) if isinstance(value, list | tuple | Mapping) else value
+
+
+def js_compare(a: Any, b: Any) -> int | None:
+    """JS relational comparison: strings compare as strings, anything else numerically (a missing
+    value is 0, numeric strings parse); ``None`` when JS says neither ``<``, ``>`` nor ``==``."""
+    a, b = _to_primitive(a), _to_primitive(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return (a > b) - (a < b)
+    x, y = js_number(a), js_number(b)
+    if math.isnan(x) or math.isnan(y):
+        return None
+    return (x > y) - (x < y)
+
+
+def padded_version_string(value: Any) -> str:
+    """GrowthBook's ``paddedVersionString``: strip ``v`` and ``+build``, split on ``-``/``.``, add
+    ``~`` to plain x.y.z (so a release sorts after its prereleases), left-pad numbers to 5."""
+    if _is_number(value):
+        value = js_number_to_string(value)
+    if not value or not isinstance(value, str):
+        value = "0"
+    return _padded(value)
+
+
+@lru_cache(maxsize=1024)
+def _padded(value: str) -> str:
+    parts = _VERSION_SPLIT.split(_VERSION_STRIP.sub("", value))
+    if len(parts) == 3:
+        parts.append("~")
+    return "-".join(p.rjust(5) if _DIGITS.fullmatch(p) else p for p in parts)
+
+
+# --- paths and membership -------------------------------------------------------------------
+
+
+def path_getter(path: str) -> Callable[[Any], Any]:
+    """GrowthBook's ``getPath`` for a dotted path: walks objects and array indices; ``None`` when
+    any step is missing."""
+    steps = tuple((part, int(part) if _INDEX.fullmatch(part) else None) for part in path.split("."))
+
+    def get(obj: Any) -> Any:
+        current = obj
+        for key, index in steps:
+            if isinstance(current, Mapping):
+                if key not in current:
+                    return None
+                current = current[key]
+            elif index is not None and isinstance(current, list | tuple) and index < len(current):
+                current = current[index]
+            else:
+                return None
+        return current
+
+    return get
+
+
+_NO_KEY = object()
+
+
+def _member_key(value: Any, insensitive: bool) -> Any:
+    """Hashable key under which two values are JS ``SameValueZero``-equal; containers have none."""
+    if value is None:
+        return ("null", None)
+    if isinstance(value, bool):
+        return ("boolean", value)
+    if _is_number(value):
+        return ("number", "NaN" if math.isnan(value) else value)
+    if isinstance(value, str):
+        return ("string", value.lower() if insensitive else value)
+    return _NO_KEY
+
+
+def _membership(values: Iterable[Any], insensitive: bool) -> Predicate:
+    """GrowthBook's ``isIn``: the value is in the list, or an array value intersects it."""
+    keys = frozenset(k for k in (_member_key(v, insensitive) for v in values) if k is not _NO_KEY)
+
+    def contains(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return any(_member_key(item, insensitive) in keys for item in value)
+        return _member_key(value, insensitive) in keys
+
+    return contains
+
+
+# --- the compiler ---------------------------------------------------------------------------
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+class _Compiler:
+    def __init__(self, saved_groups: Mapping[str, Any]) -> None:
+        self.saved_groups = saved_groups
+
+    def condition(self, condition: Any, path: str) -> Callable[[Any], bool]:
+        if not isinstance(condition, Mapping):
+            raise ConditionError(
+                f"A condition must be an object mapping attribute paths or $and/$or/$nor/$not to "
+                f'values, got {_show(condition)}. Write e.g. {{"profile.sessions": {{"$gt": 1}}}}.',
+                field=path or None,
+            )
+        checks: list[Callable[[Any], bool]] = []
+        for key, value in condition.items():
+            if not isinstance(key, str):
+                raise ConditionError(
+                    f"Condition keys must be strings, got {key!r}.", field=path or None
+                )
+            checks.append(self._entry(key, value, _join(path, key)))
+        if not checks:
+            return lambda _obj: True
+        if len(checks) == 1:
+            return checks[0]
+        return lambda obj: all(check(obj) for check in checks)
+
+    def _entry(self, key: str, value: Any, path: str) -> Callable[[Any], bool]:
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list):
+                raise ConditionError(
+                    f"{key} needs a list of conditions, got {_show(value)}. "
+                    f'Write {{"{key}": [{{...}}, {{...}}]}}.',
+                    field=path,
+                )
+            parts = [self.condition(item, f"{path}[{i}]") for i, item in enumerate(value)]
+            if key == "$and":
+                return lambda obj: all(part(obj) for part in parts)
+            if not parts:  # GrowthBook: an empty $or passes, so an empty $nor fails
+                return (lambda _obj: True) if key == "$or" else (lambda _obj: False)
+            if key == "$or":
+                return lambda obj: any(part(obj) for part in parts)
+            return lambda obj: not any(part(obj) for part in parts)
+        if key == "$not":
+            if not isinstance(value, Mapping):
+                raise ConditionError(
+                    f"$not needs a condition object, got {_show(value)}. "
+                    f'Write {{"$not": {{"profile.country": "US"}}}}.',
+                    field=path,
+                )
+            inner = self.condition(value, path)
+            return lambda obj: not inner(obj)
+        get = path_getter(key)
+        test = self.value(value, path)
+        return lambda obj: test(get(obj))
+
+    def value(self, condition: Any, path: str, insensitive: bool = False) -> Predicate:
+        """A condition on one value: a literal (JS-coerced equality) or an operator object."""
+        if isinstance(condition, str):
+            if insensitive:
+                lowered = condition.lower()
+                return lambda v: js_string(v).lower() == lowered
+            return lambda v: (v == condition) if isinstance(v, str) else js_string(v) == condition
+        if isinstance(condition, bool):
+            return lambda v: v is not None and js_truthy(v) == condition
+        if _is_number(condition):
+            return lambda v: js_number(v) == condition
+        if condition is None:
+            return lambda v: v is None
+        if isinstance(condition, Mapping) and _is_operator_object(condition):
+            tests = [self._operator(op, arg, _join(path, op)) for op, arg in condition.items()]
+            if len(tests) == 1:
+                return tests[0]
+            return lambda v: all(test(v) for test in tests)
+        if isinstance(condition, list | Mapping):
+            _check_json(condition, path)
+            return lambda v: json_equal(v, condition)
+        raise ConditionError(
+            f"Condition values must be JSON (string, number, boolean, null, list or object), "
+            f"got {type(condition).__name__}.",
+            field=path,
+        )
+
+    def _operator(self, op: str, arg: Any, path: str) -> Predicate:
+        builder = _OPERATORS.get(op)
+        if builder is None:
+            return _never  # GrowthBook: an unknown operator never matches
+        return builder(self, arg, path)
+
+    # builders: each checks its argument once and returns the predicate
+
+    def eq(self, arg: Any, path: str) -> Predicate:
+        _require_scalar("$eq", arg, path)
+        return lambda v: js_strict_equal(v, arg)
+
+    def ne(self, arg: Any, path: str) -> Predicate:
+        _require_scalar("$ne", arg, path)
+        return lambda v: not js_strict_equal(v, arg)
+
+    def relational(self, op: str, arg: Any, path: str) -> Predicate:
+        _require_scalar(op, arg, path)
+        accept = {"$lt": (-1,), "$lte": (-1, 0), "$gt": (1,), "$gte": (1, 0)}[op]
+        return lambda v: js_compare(v, arg) in accept
+
+    def version(self, op: str, arg: Any, path: str) -> Predicate:
+        if not (isinstance(arg, str) or _is_number(arg)):
+            raise ConditionError(
+                f'{op} needs a version string such as "1.2.3", got {_show(arg)}. '
+                f'Write {{"{op}": "1.2.3"}}.',
+                field=path,
+            )
+        expected = padded_version_string(arg)
+        compare: Callable[[str, str], bool] = {
+            "$veq": str.__eq__,
+            "$vne": str.__ne__,
+            "$vgt": str.__gt__,
+            "$vgte": str.__ge__,
+            "$vlt": str.__lt__,
+            "$vlte": str.__le__,
+        }[op]
+        return lambda v: compare(padded_version_string(v), expected)
+
+    def in_list(self, op: str, arg: Any, path: str) -> Predicate:
+        _require_list(op, arg, path)
+        contains = _membership(arg, insensitive=op in ("$ini", "$nini"))
+        if op in ("$in", "$ini"):
+            return contains
+        return lambda v: not contains(v)
+
+    def in_group(self, op: str, arg: Any, path: str) -> Predicate:
+        if not isinstance(arg, str):
+            raise ConditionError(
+                f"{op} needs the id of a saved group (a string), got {_show(arg)}. "
+                f'Write {{"{op}": "beta_testers"}}.',
+                field=path,
+            )
+        values = self.saved_groups.get(arg)
+        if values is not None and not isinstance(values, list | tuple):
+            return _never  # an entry this operator cannot read fails closed, as in GrowthBook
+        contains = _membership(values or (), insensitive=False)
+        if op == "$inGroup":
+            return contains
+        return lambda v: not contains(v)
+
+    def all_of(self, op: str, arg: Any, path: str) -> Predicate:
+        _require_list(op, arg, path)
+        tests = [
+            self.value(item, f"{path}[{i}]", insensitive=op == "$alli")
+            for i, item in enumerate(arg)
+        ]
+        return lambda v: isinstance(v, list | tuple) and all(any(t(x) for x in v) for t in tests)
+
+    def elem_match(self, arg: Any, path: str) -> Predicate:
+        if not isinstance(arg, Mapping):
+            raise ConditionError(
+                f"$elemMatch needs an operator object or a condition on the elements, got "
+                f'{_show(arg)}. Write {{"$elemMatch": {{"$gt": 10}}}} or '
+                f'{{"$elemMatch": {{"name": "x"}}}}.',
+                field=path,
+            )
+        check = self.value(arg, path) if _is_operator_object(arg) else self.condition(arg, path)
+        return lambda v: isinstance(v, list | tuple) and any(x is not None and check(x) for x in v)
+
+    def size(self, arg: Any, path: str) -> Predicate:
+        if not (_is_number(arg) or (isinstance(arg, Mapping) and _is_operator_object(arg))):
+            raise ConditionError(
+                f"$size needs a number or an operator object, got {_show(arg)}. "
+                f'Write {{"$size": 3}} or {{"$size": {{"$gt": 0}}}}.',
+                field=path,
+            )
+        test = self.value(arg, path)
+        return lambda v: isinstance(v, list | tuple) and test(len(v))
+
+    def exists(self, arg: Any, path: str) -> Predicate:
+        wanted = js_truthy(arg)
+        return lambda v: (v is not None) is wanted
+
+    def type_is(self, arg: Any, path: str) -> Predicate:
+        if arg not in TYPE_NAMES:
+            names = ", ".join(sorted(TYPE_NAMES))
+            raise ConditionError(
+                f'$type needs one of {names}; got {_show(arg)}. Write {{"$type": "string"}}.',
+                field=path,
+            )
+        return lambda v: js_type(v) == arg
+
+    def regex(self, op: str, arg: Any, path: str) -> Predicate:
+        if not isinstance(arg, str):
+            raise ConditionError(
+                f"{op} needs a regular expression string, got {_show(arg)}. "
+                f'Write {{"{op}": "^/products/"}}.',
+                field=path,
+            )
+        try:
+            pattern = re.compile(arg, re.IGNORECASE if op == "$regexi" else 0)
+        except re.error as exc:
+            raise ConditionError(
+                f"{op} pattern {_show(arg)} does not compile ({exc}). Escape special characters "
+                f"such as ( [ * + ? with a backslash.",
+                field=path,
+            ) from exc
+        return lambda v: v is not None and pattern.search(js_string(v)) is not None
+
+    def not_(self, arg: Any, path: str) -> Predicate:
+        test = self.value(arg, path)
+        return lambda v: not test(v)
+
+
+def _partial(name: str, op: str) -> Callable[[_Compiler, Any, str], Predicate]:
+    def build(compiler: _Compiler, arg: Any, path: str) -> Predicate:
+        method: Callable[[str, Any, str], Predicate] = getattr(compiler, name)
+        return method(op, arg, path)
+
+    return build
+
+
+_OPERATORS: dict[str, Callable[[_Compiler, Any, str], Predicate]] = {
+    "$eq": _Compiler.eq,
+    "$ne": _Compiler.ne,
+    "$exists": _Compiler.exists,
+    "$type": _Compiler.type_is,
+    "$elemMatch": _Compiler.elem_match,
+    "$size": _Compiler.size,
+    "$not": _Compiler.not_,
+    **{op: _partial("relational", op) for op in ("$lt", "$lte", "$gt", "$gte")},
+    **{op: _partial("version", op) for op in ("$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte")},
+    **{op: _partial("in_list", op) for op in ("$in", "$nin", "$ini", "$nini")},
+    **{op: _partial("in_group", op) for op in ("$inGroup", "$notInGroup")},
+    **{op: _partial("all_of", op) for op in ("$all", "$alli")},
+    **{op: _partial("regex", op) for op in ("$regex", "$regexi")},
+}
+OPERATORS = frozenset(_OPERATORS) | LOGICAL_OPERATORS
+"""Every operator the compiler knows; any other ``$name`` in an operator object never matches."""
+
+
+def _is_operator_object(obj: Mapping[Any, Any]) -> bool:
+    return bool(obj) and all(isinstance(k, str) and k.startswith("$") for k in obj)
+
+
+def _require_list(op: str, arg: Any, path: str) -> None:
+    if not isinstance(arg, list):
+        raise ConditionError(
+            f"{op} needs a list of values, got {_show(arg)}. "
+            f"Write {{{_show(op)}: [{_show(arg)}]}}.",
+            field=path,
+        )
+
+
+def _require_scalar(op: str, arg: Any, path: str) -> None:
+    if isinstance(arg, list | Mapping):
+        raise ConditionError(
+            f"{op} compares with a single string, number, boolean or null, got {_show(arg)}. "
+            f"For deep equality write the value itself without an operator; for a list use $in.",
+            field=path,
+        )
+
+
+def _check_json(value: Any, path: str) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConditionError(f"Object keys must be strings, got {key!r}.", field=path)
+            _check_json(item, _join(path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+    elif not (value is None or isinstance(value, str | bool | int | float)):
+        raise ConditionError(
+            f"Condition values must be JSON, got {type(value).__name__}.", field=path
+        )
+
+
+def compile_condition(
+    condition: Any,
+    saved_groups: Mapping[str, list[Any]] | None = None,
+    *,
+    field_prefix: str = "",
+) -> CompiledCondition:
+    """Check ``condition`` once and return a fast predicate over an attributes dict.
+
+    ``saved_groups`` (group id -> values) is read now: recompile when the groups change.
+    ``field_prefix`` is prepended to the path of a :class:`ConditionError` (e.g.
+    ``slots[2].rules[0].when``) so the caller's document path is reported.
+    """
+    compiler = _Compiler(saved_groups or {})
+    return compiler.condition(condition, field_prefix)
+
+
+def referenced_roots(condition: Any) -> set[str]:
+    """Top-level namespaces (first path segment, e.g. ``profile``, ``context``) a condition reads,
+    through ``$and``/``$or``/``$nor``/``$not``; tells whether a segment depends on the request."""
+    roots: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            if key in ("$and", "$or", "$nor"):
+                if isinstance(value, list):
+                    for item in value:
+                        walk(item)
+            elif key == "$not":
+                walk(value)
+            elif isinstance(key, str):
+                roots.add(key.split(".", 1)[0])
+
+    walk(condition)
+    return roots

@@ -1,0 +1,114 @@
+"""Named segments: definitions validated on load, compiled once, evaluated per profile or request.
+
+A segment whose condition reads ``context.*`` depends on the request, so it is evaluated at
+decision time; the others depend only on the profile and are evaluated on every profile update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loopwise.errors import ConditionError, ConfigError
+from loopwise.segments.conditions import CompiledCondition, compile_condition, referenced_roots
+
+SEGMENT_KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+
+
+class SegmentDefinition(BaseModel):
+    """One segment as written in ``loopwise.yaml`` or sent to the admin API."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(pattern=SEGMENT_KEY_PATTERN, max_length=100)
+    name: str = Field(min_length=1)
+    description: str = ""
+    condition: dict[str, Any]
+
+    @field_validator("condition")
+    @classmethod
+    def _condition_compiles(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            compile_condition(value)
+        except ConditionError as exc:
+            where = f"at {exc.field}: " if exc.field else ""
+            raise ValueError(f"{where}{exc.detail}") from exc
+        return value
+
+    @property
+    def roots(self) -> set[str]:
+        return referenced_roots(self.condition)
+
+    @property
+    def context_dependent(self) -> bool:
+        return "context" in self.roots
+
+
+class SegmentRegistry:
+    """The workspace's segments, compiled once. Evaluation returns sorted segment keys."""
+
+    def __init__(
+        self,
+        definitions: Iterable[SegmentDefinition],
+        saved_groups: Mapping[str, list[Any]] | None = None,
+    ) -> None:
+        by_key: dict[str, SegmentDefinition] = {}
+        compiled: dict[str, CompiledCondition] = {}
+        for index, definition in enumerate(definitions):
+            if definition.key in by_key:
+                raise ConfigError(
+                    f"Segment key {definition.key!r} is defined twice. Give each segment a unique "
+                    f"key or remove the duplicate.",
+                    field=f"segments[{index}].key",
+                )
+            by_key[definition.key] = definition
+            compiled[definition.key] = compile_condition(
+                definition.condition, saved_groups, field_prefix=f"segments[{index}].condition"
+            )
+        self._definitions = [by_key[key] for key in sorted(by_key)]
+        self._all = [(key, compiled[key]) for key in sorted(compiled)]
+        self._context = [(k, c) for k, c in self._all if by_key[k].context_dependent]
+        self._profile = [(k, c) for k, c in self._all if not by_key[k].context_dependent]
+        self._by_key = by_key
+
+    @property
+    def definitions(self) -> list[SegmentDefinition]:
+        """All definitions, sorted by key."""
+        return list(self._definitions)
+
+    def get(self, key: str) -> SegmentDefinition | None:
+        return self._by_key.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    @property
+    def profile_segment_keys(self) -> list[str]:
+        """Segments that read only the profile: kept up to date on profile updates."""
+        return [key for key, _ in self._profile]
+
+    @property
+    def context_segment_keys(self) -> list[str]:
+        """Segments that read ``context.*``: evaluated at decision time."""
+        return [key for key, _ in self._context]
+
+    def evaluate(self, attributes: Mapping[str, Any]) -> list[str]:
+        """Keys of every segment whose condition matches ``{"profile": ..., "context": ...}``."""
+        return [key for key, matches in self._all if matches(attributes)]
+
+    def evaluate_profile(self, attributes: Mapping[str, Any]) -> list[str]:
+        return [key for key, matches in self._profile if matches(attributes)]
+
+    def evaluate_context(self, attributes: Mapping[str, Any]) -> list[str]:
+        return [key for key, matches in self._context if matches(attributes)]
+
+
+def membership_changes(before: Iterable[str], after: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(entered, left): segment keys gained and lost between two evaluations, each sorted."""
+    old, new = set(before), set(after)
+    return sorted(new - old), sorted(old - new)

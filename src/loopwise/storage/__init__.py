@@ -1,0 +1,1 @@
+"""Storage: small Protocols and their backends (memory, sqlite)."""

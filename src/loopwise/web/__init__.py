@@ -1,0 +1,3 @@
+"""Web pages served next to the API: the demo storefront (``/sample``) and ``/loopwise.js``."""
+
+from __future__ import annotations

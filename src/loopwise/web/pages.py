@@ -1,0 +1,464 @@
+"""The demo storefront at ``/sample`` and the browser snippet at ``/loopwise.js``.
+
+The store is rendered by the server, which decides every slot itself (``engine.decide``) the way a
+customer's backend would, then hands the decision ids to loopwise.js so impressions, clicks, cart
+adds and orders flow back into the loop. No API key is needed: the pages only read the catalog and
+the write key that any page embedding loopwise.js exposes anyway.
+
+HTML is built with small f-string helpers; every dynamic value goes through :func:`esc` (values for
+scripts travel in ``data-*`` attributes, never inside ``<script>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from loopwise.catalog.items import Item
+from loopwise.decide.filters import ItemFilters
+from loopwise.decide.request import (
+    DecideRequest,
+    DecideResponse,
+    DecideUser,
+    SlotDecision,
+    SlotRequest,
+)
+from loopwise.errors import LoopwiseError
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE = "lw_aid"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+STORE_NAME = "Loopwise Outfitters"
+SCAN_LIMIT = 5000  # catalog items scanned for category pages and the navigation
+PAGE_SIZE = 500
+CATEGORY_PAGE_ITEMS = 60
+_VISITOR_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_SAFE_URL = re.compile(r"^(https?://|/(?!/))", re.IGNORECASE)
+
+HOME_SLOTS = ("hero", "recommended", "trending", "recently-viewed", "cta")
+SLOT_TITLES = {
+    "recommended": "Recommended for you",
+    "trending": "Trending now",
+    "recently-viewed": "Recently viewed",
+    "related": "Often bought together",
+}
+# With no history the strategies fall back to popular items; say so instead of mislabelling them.
+COLD_START_TITLES = {
+    "recently-viewed": "Popular picks to get you started",
+    "related": "You may also like",
+}
+
+# Wires the rendered page to loopwise.js. Static text: page data comes from data-* attributes.
+PAGE_SCRIPT = """
+(function () {
+  var lw = window.loopwise, data = document.body.dataset;
+  if (!lw) return;
+  lw.init({writeKey: data.lwKey || null, host: "", anonymousId: data.lwAid});
+  lw.page();
+  if (data.lwView) lw.track("Product Viewed", JSON.parse(data.lwView));
+  document.querySelectorAll("[data-lw-slot]").forEach(function (el) {
+    lw.decisionShown(el.dataset.lwDecision, el.dataset.lwSlot);
+  });
+  document.addEventListener("click", function (event) {
+    var el = event.target.closest("[data-lw-track], a");
+    if (!el) return;
+    var slot = el.closest("[data-lw-slot]");
+    if (slot) lw.decisionClicked(slot.dataset.lwDecision, slot.dataset.lwSlot,
+                                 el.dataset.lwItem || null);
+    if (!el.dataset.lwTrack) return;
+    var props = JSON.parse(el.dataset.lwProps || "{}");
+    if (el.dataset.lwTrack === "Order Completed") {
+      props.order_id = "o_" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    }
+    lw.track(el.dataset.lwTrack, props);
+    if (el.dataset.lwDone) { el.textContent = el.dataset.lwDone; el.disabled = true; }
+  });
+})();
+"""
+
+
+class WriteKeys(Protocol):
+    @property
+    def write_key_plain(self) -> str | None: ...
+
+
+class StoreEngine(Protocol):
+    """What the pages need from :class:`loopwise.engine.Engine`."""
+
+    @property
+    def keys(self) -> WriteKeys: ...
+
+    def get_item(self, item_id: str) -> Item | None: ...
+
+    def list_items(self, offset: int, limit: int) -> tuple[list[Item], int]: ...
+
+    def decide(
+        self, request: DecideRequest, headers: Mapping[str, str] | None = None
+    ) -> DecideResponse: ...
+
+
+# -- small HTML helpers ---------------------------------------------------------------------------
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def safe_url(url: object, default: str = "#") -> str:
+    """Only relative or http(s) links: workspace content must not inject ``javascript:`` URLs."""
+    text = str(url) if url is not None else ""
+    return text if _SAFE_URL.match(text) else default
+
+
+def data_json(value: Any) -> str:
+    """JSON for a data-* attribute (escaped like everything else)."""
+    return esc(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def item_href(item_id: str) -> str:
+    return "/sample/items/" + quote(item_id, safe="")
+
+
+def category_href(name: str) -> str:
+    return "/sample/category/" + quote(name, safe="")
+
+
+def format_price(price: object) -> str:
+    if isinstance(price, int | float) and not isinstance(price, bool):
+        return f"${price:,.2f}"
+    return ""
+
+
+def why(slot: SlotDecision) -> str:
+    """The disclosure of why this content (and whether AI) was chosen for this visitor."""
+    if not slot.reasons:
+        return ""
+    lines = "".join(f"<li>{esc(reason.text)}</li>" for reason in slot.reasons)
+    return (
+        f'<details class="why"><summary>Why am I seeing this?</summary><ul>{lines}</ul></details>'
+    )
+
+
+# -- slots ----------------------------------------------------------------------------------------
+def render_block(slot: SlotDecision, decision_id: str) -> str:
+    if slot.variant is None:
+        return ""
+    content = slot.variant.content
+    parts = []
+    if content.get("headline"):
+        parts.append(f"<h2>{esc(content['headline'])}</h2>")
+    if content.get("body"):
+        parts.append(f"<p>{esc(content['body'])}</p>")
+    if content.get("cta"):
+        href = esc(safe_url(content.get("cta_url"), "/sample"))
+        parts.append(f'<a class="button" href="{href}">{esc(content["cta"])}</a>')
+    return (
+        f'<section class="block block-{esc(slot.slot)}" data-lw-slot="{esc(slot.slot)}" '
+        f'data-lw-decision="{esc(decision_id)}" data-lw-variant="{esc(slot.variant.id)}">'
+        f'<div class="block-body">{"".join(parts)}</div>{why(slot)}</section>'
+    )
+
+
+def render_card(
+    item_id: str, title: str, price: object, image: str | None, categories: Sequence[str]
+) -> str:
+    href = esc(item_href(item_id))
+    label = esc(categories[0]) if categories else ""
+    picture = (
+        f'<img src="{esc(safe_url(image))}" alt="" loading="lazy">'
+        if image and safe_url(image) != "#"
+        else f'<span class="placeholder" aria-hidden="true">{esc(title[:1])}</span>'
+    )
+    return (
+        f'<article class="card"><a href="{href}" data-lw-item="{esc(item_id)}">'
+        f'<div class="thumb">{picture}</div><div class="card-body">'
+        f'<span class="kicker">{label}</span><h3>{esc(title)}</h3>'
+        f'<span class="price">{esc(format_price(price))}</span></div></a></article>'
+    )
+
+
+def render_list(slot: SlotDecision, decision_id: str, engine: StoreEngine) -> str:
+    cards = []
+    for decided in slot.items:
+        item = engine.get_item(decided.id)
+        price = (decided.attributes or {}).get("price", item.price if item else None)
+        categories = item.categories if item else ()
+        image = decided.image or (item.image if item else None)
+        cards.append(render_card(decided.id, decided.title, price, image, categories))
+    if not cards:
+        return ""
+    title = SLOT_TITLES.get(slot.slot, slot.slot.replace("-", " ").capitalize())
+    if any(reason.kind == "cold_start" for reason in slot.reasons):
+        title = COLD_START_TITLES.get(slot.slot, title)
+    return (
+        f'<section class="shelf" data-lw-slot="{esc(slot.slot)}" '
+        f'data-lw-decision="{esc(decision_id)}"><h2>{esc(title)}</h2>'
+        f'<div class="grid">{"".join(cards)}</div>{why(slot)}</section>'
+    )
+
+
+def render_slots(response: DecideResponse | None, engine: StoreEngine) -> dict[str, str]:
+    """Slot key -> its HTML (empty for slots that have nothing to show)."""
+    if response is None:
+        return {}
+    out = {}
+    for slot in response.slots:
+        if slot.kind == "block":
+            out[slot.slot] = render_block(slot, response.decision_id)
+        else:
+            out[slot.slot] = render_list(slot, response.decision_id, engine)
+    return out
+
+
+# -- page frame -----------------------------------------------------------------------------------
+def layout(
+    title: str,
+    main: str,
+    *,
+    write_key: str | None,
+    visitor_id: str,
+    categories: Iterable[str],
+    view: Mapping[str, Any] | None = None,
+) -> str:
+    nav = "".join(f'<a href="{esc(category_href(c))}">{esc(c)}</a>' for c in categories)
+    body_data = f'data-lw-key="{esc(write_key or "")}" data-lw-aid="{esc(visitor_id)}"'
+    if view is not None:
+        body_data += f' data-lw-view="{data_json(view)}"'
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)} · {esc(STORE_NAME)}</title>"
+        '<link rel="stylesheet" href="/sample/store.css"></head>'
+        f"<body {body_data}>"
+        f'<header class="top"><a class="brand" href="/sample">{esc(STORE_NAME)}</a>'
+        f'<nav>{nav}</nav></header><main>{main}</main><footer class="foot">'
+        "<p>A demo store personalised live by Loopwise. Content marked "
+        "<em>Why am I seeing this?</em> was chosen for you by rules and recommendation models.</p>"
+        '<p><a href="/sample/reset">Start over as a new visitor</a></p></footer>'
+        f'<script src="/loopwise.js"></script><script>{PAGE_SCRIPT}</script></body></html>'
+    )
+
+
+def scan_catalog(engine: StoreEngine, limit: int = SCAN_LIMIT) -> list[Item]:
+    items: list[Item] = []
+    while len(items) < limit:
+        page, total = engine.list_items(len(items), min(PAGE_SIZE, limit - len(items)))
+        items.extend(page)
+        if not page or len(items) >= total:
+            break
+    return items
+
+
+def category_names(items: Iterable[Item]) -> list[str]:
+    return sorted({category for item in items for category in item.categories})
+
+
+# -- router ---------------------------------------------------------------------------------------
+@cache
+def _static(name: str) -> tuple[bytes, str]:
+    body = (STATIC_DIR / name).read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
+def static_response(request: Request, name: str, media_type: str) -> Response:
+    body, etag = _static(name)
+    headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def visitor(request: Request) -> tuple[str, bool]:
+    """The visitor's anonymous id from the ``lw_aid`` cookie, or a new one (and True)."""
+    current = request.cookies.get(COOKIE, "")
+    if _VISITOR_ID.match(current):
+        return current, False
+    return str(uuid.uuid4()), True
+
+
+def page_context(request: Request, title: str) -> dict[str, Any]:
+    """The Segment-style context a browser would send for this page view."""
+    url = request.url
+    return {
+        "page": {
+            "url": str(url),
+            "path": url.path,
+            "referrer": request.headers.get("referer", ""),
+            "title": title,
+            "search": f"?{url.query}" if url.query else "",
+        },
+        "userAgent": request.headers.get("user-agent", ""),
+        "locale": request.headers.get("accept-language", "").split(",")[0].strip() or None,
+    }
+
+
+def build_router(engine: StoreEngine) -> APIRouter:
+    """Routes for ``/loopwise.js`` and the ``/sample`` store, bound to one engine."""
+    router = APIRouter(include_in_schema=False)
+
+    def decide(
+        request: Request, visitor_id: str, title: str, slots: list[SlotRequest]
+    ) -> tuple[DecideResponse | None, str]:
+        """Decide server-side; a workspace without these slots still gets a working page."""
+        try:
+            decide_request = DecideRequest(
+                user=DecideUser(anonymous_id=visitor_id),
+                context=page_context(request, title),
+                slots=slots,
+            )
+            return engine.decide(decide_request, dict(request.headers)), ""
+        except LoopwiseError as exc:
+            log.warning("sample store: decide failed: %s", exc.detail)
+            return (
+                None,
+                f'<p class="notice">Personalised content unavailable: {esc(exc.detail)}</p>',
+            )
+
+    def page(
+        title: str,
+        main: str,
+        visitor_id: str,
+        is_new: bool,
+        *,
+        status_code: int = 200,
+        view: Mapping[str, Any] | None = None,
+    ) -> HTMLResponse:
+        body = layout(
+            title,
+            main,
+            write_key=engine.keys.write_key_plain,
+            visitor_id=visitor_id,
+            categories=category_names(scan_catalog(engine)),
+            view=view,
+        )
+        response = HTMLResponse(body, status_code=status_code)
+        response.headers["Cache-Control"] = "no-store"  # personalised per visitor
+        if is_new:
+            response.set_cookie(
+                COOKIE, visitor_id, max_age=COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True
+            )
+        return response
+
+    @router.get("/loopwise.js")
+    def loopwise_js(request: Request) -> Response:
+        return static_response(request, "loopwise.js", "application/javascript")
+
+    @router.get("/sample/store.css")
+    def store_css(request: Request) -> Response:
+        return static_response(request, "store.css", "text/css")
+
+    @router.get("/sample/reset")
+    def reset() -> Response:
+        response = RedirectResponse("/sample", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @router.get("/sample", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        visitor_id, is_new = visitor(request)
+        response, notice = decide(
+            request, visitor_id, "Home", [SlotRequest(slot=key) for key in HOME_SLOTS]
+        )
+        html_slots = render_slots(response, engine)
+        main = notice + "".join(html_slots.get(key, "") for key in HOME_SLOTS)
+        return page("Home", main, visitor_id, is_new)
+
+    @router.get("/sample/items/{item_id}", response_class=HTMLResponse)
+    def item_page(item_id: str, request: Request) -> HTMLResponse:
+        visitor_id, is_new = visitor(request)
+        item = engine.get_item(item_id)
+        if item is None:
+            main = not_found(f"We could not find an item with id {item_id!r}.")
+            return page("Not found", main, visitor_id, is_new, status_code=404)
+        others = ItemFilters(exclude_items=[item.id])
+        response, notice = decide(
+            request,
+            visitor_id,
+            item.title,
+            [
+                SlotRequest(slot="related", filters=others),
+                SlotRequest(slot="recommended", filters=others),
+            ],
+        )
+        html_slots = render_slots(response, engine)
+        main = (
+            render_item(item)
+            + notice
+            + html_slots.get("related", "")
+            + html_slots.get("recommended", "")
+        )
+        view = {
+            "product_id": item.id,
+            "category": item.categories[0] if item.categories else None,
+            "price": item.price,
+        }
+        return page(item.title, main, visitor_id, is_new, view=view)
+
+    @router.get("/sample/category/{name}", response_class=HTMLResponse)
+    def category_page(name: str, request: Request) -> HTMLResponse:
+        visitor_id, is_new = visitor(request)
+        items = [item for item in scan_catalog(engine) if name in item.categories]
+        if not items:
+            main = not_found(f"There is no category called {name!r}.")
+            return page("Not found", main, visitor_id, is_new, status_code=404)
+        cards = "".join(
+            render_card(i.id, i.title, i.price, i.image, i.categories)
+            for i in items[:CATEGORY_PAGE_ITEMS]
+        )
+        main = (
+            f'<section class="shelf"><h1>{esc(name.replace("-", " ").capitalize())}</h1>'
+            f'<p class="muted">{len(items)} items</p><div class="grid">{cards}</div></section>'
+        )
+        return page(name, main, visitor_id, is_new)
+
+    return router
+
+
+def not_found(message: str) -> str:
+    return (
+        f'<section class="empty"><h1>Not found</h1><p>{esc(message)}</p>'
+        '<a class="button" href="/sample">Back to the store</a></section>'
+    )
+
+
+def render_item(item: Item) -> str:
+    price = item.price
+    product = {"product_id": item.id, "price": price, "quantity": 1}
+    added = {
+        **product,
+        "name": item.title,
+        "category": item.categories[0] if item.categories else None,
+    }
+    order = {"revenue": price or 0, "currency": "USD", "products": [product]}
+    disabled = "" if item.in_stock else " disabled"
+    stock = "In stock" if item.in_stock else "Out of stock"
+    brand = item.attributes.get("brand")
+    categories = " ".join(
+        f'<a class="chip" href="{esc(category_href(c))}">{esc(c)}</a>' for c in item.categories
+    )
+    tags = " ".join(f'<span class="tag">{esc(t)}</span>' for t in item.tags)
+    return (
+        '<section class="product"><div class="thumb large">'
+        f'<span class="placeholder" aria-hidden="true">{esc(item.title[:1])}</span></div>'
+        f'<div class="details"><p class="kicker">{esc(brand or "")}</p><h1>{esc(item.title)}</h1>'
+        f'<p class="price">{esc(format_price(price))} <span class="stock">{esc(stock)}</span></p>'
+        f"<p>{esc(item.text)}</p><p>{categories} {tags}</p>"
+        '<div class="actions">'
+        f'<button class="button" data-lw-track="Product Added" data-lw-props="{data_json(added)}" '
+        f'data-lw-done="Added to cart"{disabled}>Add to cart</button>'
+        f'<button class="button secondary" data-lw-track="Order Completed" '
+        f'data-lw-props="{data_json(order)}" data-lw-done="Thanks for your order"{disabled}>'
+        "Buy now</button></div></div></section>"
+    )

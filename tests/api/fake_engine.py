@@ -1,0 +1,140 @@
+"""An in-memory :class:`~loopwise.api.port.EnginePort` that records what the routes hand it."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loopwise.api.keys import KeyRing
+from loopwise.catalog.items import Item
+from loopwise.clock import FixedClock
+from loopwise.decide.request import DecideRequest, DecideResponse, Reason, SlotDecision
+from loopwise.errors import ConfigError, NotFound
+from loopwise.events.schema import Event
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeIngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class FakeEngine:
+    keys: KeyRing
+    clock: Callable[[], datetime] = field(default_factory=lambda: FixedClock(NOW))
+    settings_country_header: str | None = "CF-IPCountry"
+    is_healthy: bool = True
+    batches: list[list[Event]] = field(default_factory=list)
+    seen_message_ids: set[str] = field(default_factory=set)
+    decide_calls: list[tuple[DecideRequest, dict[str, str]]] = field(default_factory=list)
+    items: dict[str, Item] = field(default_factory=dict)
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workspace: dict[str, Any] = field(
+        default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
+    )
+    replays: int = 0
+
+    def healthy(self) -> bool:
+        return self.is_healthy
+
+    def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        result = FakeIngestResult()
+        for event in events:
+            if event.message_id in self.seen_message_ids:
+                result.duplicates += 1
+            else:
+                self.seen_message_ids.add(event.message_id)
+                result.accepted += 1
+        self.batches.append(list(events))
+        future.set_result(result)
+        return future
+
+    @property
+    def events(self) -> list[Event]:
+        return [event for batch in self.batches for event in batch]
+
+    def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse:
+        self.decide_calls.append((request, {k.lower(): v for k, v in headers.items()}))
+        slots = [
+            SlotDecision(
+                slot=s.slot,
+                kind="block",
+                reasons=[Reason(kind="fallback", text="fake engine")],
+            )
+            for s in request.slots
+        ]
+        return DecideResponse(
+            decision_id="d_fake",
+            profile_id=request.user.user_id or request.user.anonymous_id or "",
+            segments=["returning_visitor"],
+            slots=slots,
+        )
+
+    def profile_view(self, identifier: str) -> dict[str, Any] | None:
+        return self.profiles.get(identifier)
+
+    def put_items(self, items: list[Item]) -> int:
+        for item in items:
+            self.items[item.id] = item
+        return len(items)
+
+    def get_item(self, item_id: str) -> Item | None:
+        return self.items.get(item_id)
+
+    def list_items(self, offset: int, limit: int) -> tuple[list[Item], int]:
+        ordered = sorted(self.items)
+        return [self.items[i] for i in ordered[offset : offset + limit]], len(ordered)
+
+    def delete_items(self, item_ids: list[str]) -> int:
+        return sum(self.items.pop(i, None) is not None for i in item_ids)
+
+    def get_decision(self, decision_id: str) -> dict[str, Any] | None:
+        return self.decisions.get(decision_id)
+
+    def workspace_document(self) -> dict[str, Any]:
+        return self.workspace
+
+    def replace_workspace(self, document: dict[str, Any]) -> dict[str, Any]:
+        slots = document.get("slots", [])
+        if not isinstance(slots, list):
+            raise ConfigError("slots must be a list of slot objects.", field="slots")
+        self.workspace = document
+        return document
+
+    def _put(self, section: str, key: str, document: dict[str, Any]) -> dict[str, Any]:
+        if "kind" in document and document["kind"] not in ("block", "list"):
+            raise ConfigError('kind must be "block" or "list".', field="kind")
+        entries = [e for e in self.workspace[section] if e["key"] != key]
+        entry = {**document, "key": key}
+        self.workspace[section] = [*entries, entry]
+        return entry
+
+    def _delete(self, section: str, key: str) -> None:
+        entries = [e for e in self.workspace[section] if e["key"] != key]
+        if len(entries) == len(self.workspace[section]):
+            raise NotFound(f'No {section[:-1]} "{key}" in the workspace.', field="key")
+        self.workspace[section] = entries
+
+    def put_slot(self, key: str, document: dict[str, Any]) -> dict[str, Any]:
+        return self._put("slots", key, document)
+
+    def delete_slot(self, key: str) -> None:
+        self._delete("slots", key)
+
+    def put_segment(self, key: str, document: dict[str, Any]) -> dict[str, Any]:
+        return self._put("segments", key, document)
+
+    def delete_segment(self, key: str) -> None:
+        self._delete("segments", key)
+
+    def replay(self) -> dict[str, Any]:
+        self.replays += 1
+        return {"profiles": len(self.profiles), "events": len(self.events), "differing": 0}

@@ -1,0 +1,131 @@
+"""Key generation, storage (hashed, 0600), environment overrides, and constant-time checks."""
+
+from __future__ import annotations
+
+import hmac
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+
+from loopwise.api import keys as keys_module
+from loopwise.api.keys import (
+    KEYS_FILE,
+    KeyKind,
+    KeyRing,
+    Scope,
+    has_scope,
+    hash_key,
+)
+from loopwise.errors import ConfigError
+
+
+def test_first_start_generates_prefixed_keys_and_stores_them_safely(tmp_path: Path) -> None:
+    ring, new = KeyRing.load_or_create(tmp_path / "data", {})
+    assert set(new) == {"write", "server", "admin"}
+    for kind, key in new.items():
+        assert key.startswith(f"lw_{kind}_") and len(key) > 30
+        assert ring.authenticate(key) == KeyKind(kind)
+    path = tmp_path / "data" / KEYS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert new["server"] not in text and new["admin"] not in text
+    assert hash_key(new["server"]) in text and hash_key(new["admin"]) in text
+    assert new["write"] in text  # public: the sample page embeds it
+    assert ring.write_key_plain == new["write"]
+
+
+def test_second_start_returns_no_new_keys_and_accepts_the_old_ones(tmp_path: Path) -> None:
+    _, first = KeyRing.load_or_create(tmp_path, {})
+    before = (tmp_path / KEYS_FILE).read_bytes()
+    ring, second = KeyRing.load_or_create(tmp_path, {})
+    assert second == {}
+    assert (tmp_path / KEYS_FILE).read_bytes() == before
+    assert ring.authenticate(first["admin"]) is KeyKind.ADMIN
+    assert ring.write_key_plain == first["write"]
+
+
+def test_environment_keys_override_the_file(tmp_path: Path) -> None:
+    _, generated = KeyRing.load_or_create(tmp_path, {})
+    env = {"LOOPWISE_SERVER_KEY": "server-new, server-old", "LOOPWISE_WRITE_KEY": "w-env"}
+    ring, new = KeyRing.load_or_create(tmp_path, env)
+    assert new == {}
+    assert ring.authenticate("server-new") is KeyKind.SERVER
+    assert ring.authenticate("server-old") is KeyKind.SERVER  # rotation: both valid
+    assert ring.authenticate(generated["server"]) is None
+    assert ring.authenticate(generated["admin"]) is KeyKind.ADMIN  # not overridden
+    assert ring.write_key_plain == "w-env"
+
+
+def test_all_keys_from_environment_writes_no_file(tmp_path: Path) -> None:
+    env = {
+        "LOOPWISE_WRITE_KEY": "w",
+        "LOOPWISE_SERVER_KEY": "s",
+        "LOOPWISE_ADMIN_KEY": "a",
+    }
+    ring, new = KeyRing.load_or_create(tmp_path, env)
+    assert new == {}
+    assert not (tmp_path / KEYS_FILE).exists()
+    assert [ring.authenticate(k) for k in ("w", "s", "a")] == list(KeyKind)
+
+
+def test_only_missing_kinds_are_generated(tmp_path: Path) -> None:
+    ring, new = KeyRing.load_or_create(tmp_path, {"LOOPWISE_ADMIN_KEY": "a"})
+    assert set(new) == {"write", "server"}
+    stored = orjson.loads((tmp_path / KEYS_FILE).read_bytes())
+    assert "admin" not in stored
+    assert ring.authenticate("a") is KeyKind.ADMIN
+
+
+def test_unknown_and_empty_keys_are_refused() -> None:
+    ring = KeyRing.from_plain({KeyKind.SERVER: ["s"]})
+    assert ring.authenticate("t") is None
+    assert ring.authenticate("") is None
+    assert KeyRing().authenticate("s") is None
+    assert ring.write_key_plain is None
+
+
+def test_authenticate_compares_every_hash_in_constant_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ring = KeyRing.from_plain(
+        {KeyKind.WRITE: ["w1", "w2"], KeyKind.SERVER: ["s"], KeyKind.ADMIN: ["a"]}
+    )
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(keys_module.hmac, "compare_digest", spy)
+    assert ring.authenticate("w1") is KeyKind.WRITE  # matches the very first entry
+    assert len(calls) == 4  # ...and still compared against all the others
+    calls.clear()
+    assert ring.authenticate("nope") is None
+    assert len(calls) == 4
+
+
+def test_corrupt_key_file_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / KEYS_FILE).write_text("{not json")
+    with pytest.raises(ConfigError) as caught:
+        KeyRing.load_or_create(tmp_path, {})
+    assert caught.value.field == KEYS_FILE
+    assert "delete it" in caught.value.detail
+    (tmp_path / KEYS_FILE).write_text('{"server": {"hashes": ["short"]}}')
+    with pytest.raises(ConfigError) as caught:
+        KeyRing.load_or_create(tmp_path, {})
+    assert caught.value.field == "keys.json.server"
+
+
+@pytest.mark.parametrize(
+    ("kind", "allowed"),
+    [
+        (KeyKind.WRITE, {Scope.INGEST}),
+        (KeyKind.SERVER, {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES}),
+        (KeyKind.ADMIN, set(Scope)),
+    ],
+)
+def test_scopes_per_kind(kind: KeyKind, allowed: set[Scope]) -> None:
+    assert {scope for scope in Scope if has_scope(kind, scope)} == allowed

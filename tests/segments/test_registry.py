@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from loopwise.errors import ConditionError, ConfigError
+from loopwise.segments.registry import SegmentDefinition, SegmentRegistry, membership_changes
+
+
+def seg(key: str, condition: dict[str, Any], **extra: Any) -> SegmentDefinition:
+    return SegmentDefinition(key=key, name=key.title(), condition=condition, **extra)
+
+
+SEGMENTS = [
+    seg("returning", {"profile.sessions": {"$gt": 1}}),
+    seg("mobile_now", {"context.device.type": "mobile"}),
+    seg("big_cart", {"profile.cart.value": {"$gte": 100}}),
+    seg(
+        "evening_buyer",
+        {"$and": [{"profile.purchases": {"$gte": 1}}, {"context.time.hour": {"$gte": 18}}]},
+    ),
+    seg("vip", {"profile.user_id": {"$inGroup": "vips"}}),
+]
+ATTRS = {
+    "profile": {"sessions": 3, "cart": {"value": 120.0}, "purchases": 2, "user_id": "u1"},
+    "context": {"device": {"type": "mobile"}, "time": {"hour": 20}},
+}
+
+
+def test_definition_validates_key_and_forbids_extra_fields() -> None:
+    assert seg("ok-key_2", {}).description == ""
+    for bad in ("", "Upper", "_lead", "has space", "a.b"):
+        with pytest.raises(ValidationError) as info:
+            seg(bad, {})
+        assert info.value.errors()[0]["loc"] == ("key",)
+    with pytest.raises(ValidationError) as info:
+        SegmentDefinition(key="a", name="A", condition={}, colour="red")  # type: ignore[call-arg]
+    assert info.value.errors()[0]["loc"] == ("colour",)
+
+
+def test_definition_reports_bad_condition_under_condition() -> None:
+    with pytest.raises(ValidationError) as info:
+        seg("x", {"$or": [{"profile.sessions": {"$in": 3}}]})
+    error = info.value.errors()[0]
+    assert error["loc"] == ("condition",)
+    assert "$or[0].profile.sessions.$in" in error["msg"]
+    assert "needs a list of values" in error["msg"]
+
+
+def test_definition_requires_an_object_condition() -> None:
+    with pytest.raises(ValidationError) as info:
+        SegmentDefinition(key="x", name="X", condition=[1])  # type: ignore[arg-type]
+    assert info.value.errors()[0]["loc"][0] == "condition"
+
+
+def test_registry_splits_profile_and_context_segments() -> None:
+    registry = SegmentRegistry(SEGMENTS, saved_groups={"vips": ["u1"]})
+    assert registry.profile_segment_keys == ["big_cart", "returning", "vip"]
+    assert registry.context_segment_keys == ["evening_buyer", "mobile_now"]
+    assert registry.evaluate(ATTRS) == [
+        "big_cart",
+        "evening_buyer",
+        "mobile_now",
+        "returning",
+        "vip",
+    ]
+    assert registry.evaluate_profile(ATTRS) == ["big_cart", "returning", "vip"]
+    assert registry.evaluate_context(ATTRS) == ["evening_buyer", "mobile_now"]
+
+
+def test_registry_evaluates_non_matches_and_missing_context() -> None:
+    registry = SegmentRegistry(SEGMENTS)  # no saved groups: $inGroup matches nobody
+    attrs = {"profile": {"sessions": 1, "cart": {"value": 20}, "purchases": 1, "user_id": "u1"}}
+    assert registry.evaluate(attrs) == []
+    attrs["context"] = {"time": {"hour": 19}}
+    assert registry.evaluate(attrs) == ["evening_buyer"]
+
+
+def test_registry_lookup_and_definitions_sorted() -> None:
+    registry = SegmentRegistry(SEGMENTS)
+    assert [d.key for d in registry.definitions] == sorted(d.key for d in SEGMENTS)
+    assert registry.get("vip") is SEGMENTS[4]
+    assert registry.get("nope") is None
+    assert "vip" in registry and len(registry) == 5
+    registry.definitions.clear()  # a copy: the registry keeps its own list
+    assert len(registry.definitions) == 5
+
+
+def test_duplicate_keys_raise_config_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        SegmentRegistry([seg("a", {}), seg("b", {}), seg("a", {"x": 1})])
+    assert "'a'" in info.value.detail
+    assert info.value.field == "segments[2].key"
+
+
+def test_unvalidated_definition_still_reports_condition_path() -> None:
+    broken = SegmentDefinition.model_construct(key="b", name="B", condition={"a": {"$in": 1}})
+    with pytest.raises(ConditionError) as info:
+        SegmentRegistry([seg("a", {}), broken])
+    assert info.value.field == "segments[1].condition.a.$in"
+
+
+def test_membership_changes() -> None:
+    assert membership_changes(["b", "a", "c"], ["d", "a", "b"]) == (["d"], ["c"])
+    assert membership_changes([], ["z", "y"]) == (["y", "z"], [])
+    assert membership_changes(["x"], []) == ([], ["x"])
+    assert membership_changes(["x"], ["x"]) == ([], [])
+
+
+keys = st.sets(st.sampled_from("abcdefg"))
+
+
+@given(keys, keys)
+def test_membership_changes_replay_to_after(before: set[str], after: set[str]) -> None:
+    entered, left = membership_changes(before, after)
+    assert (before - set(left)) | set(entered) == after
+    assert not set(entered) & set(left)
+    assert entered == sorted(entered) and left == sorted(left)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopwise.config import SAMPLE_WORKSPACE, format_path, load_workspace_file, parse_workspace
+from loopwise.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "loopwise.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_bundled_sample_workspace_is_valid() -> None:
+    workspace = load_workspace_file(SAMPLE_WORKSPACE)
+    assert {s.key for s in workspace.slots} >= {"hero", "recommended"}
+    assert workspace.items
+
+
+def test_error_names_the_line_and_the_path(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+workspace: t
+slots:
+  - key: hero
+    kind: block
+    variants:
+      - id: a
+        content: {headline: Hi}
+    rules:
+      - id: r1
+        when: {"profile.sessions": {"$in": 3}}
+        then: {variant: a}
+""")
+    with pytest.raises(ConfigError) as info:
+        load_workspace_file(path)
+    error = info.value
+    assert error.field is not None and error.field.startswith("slots[0].rules[0].when")
+    assert error.extra["line"] == 10
+    assert ":10:" in error.detail and "$in" in error.detail
+
+
+def test_unknown_segment_in_a_rule_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+slots:
+  - key: hero
+    kind: block
+    variants: [{id: a, content: {}}]
+    rules:
+      - {id: r, segments: [no_such_segment], then: {variant: a}}
+""")
+    with pytest.raises(ConfigError) as info:
+        load_workspace_file(path)
+    assert info.value.field == "slots[0].rules[0].segments[0]"
+    assert info.value.extra["line"] == 6
+
+
+def test_duplicate_slot_keys_and_unknown_fields(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_workspace({"slots": [
+            {"key": "a", "kind": "list"}, {"key": "a", "kind": "list"}]})
+    assert info.value.field == "slots[1].key"
+    with pytest.raises(ConfigError) as info:
+        parse_workspace({"slotz": []})
+    assert info.value.field == "slotz"
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "workspace: t\nslots: [\n  {key: a\n")
+    with pytest.raises(ConfigError) as info:
+        load_workspace_file(path)
+    assert "not valid YAML" in info.value.detail
+
+
+def test_format_path() -> None:
+    assert format_path(("slots", 1, "rules", 0, "then")) == "slots[1].rules[0].then"
