@@ -43,18 +43,27 @@ def build_engine(users: int, events_per_user: int, seed: int = 1) -> tuple[Engin
             name = rng.choice(names)
             props: dict[str, Any] = {"product_id": item.id}
             if name == "Order Completed":
-                props = {"order_id": str(uuid.uuid4()), "revenue": item.price or 10,
-                         "products": [{"product_id": item.id}]}
-            batch.append({"type": "track", "anonymousId": anon, "event": name,
-                          "properties": props, "messageId": str(uuid.uuid4()),
-                          "timestamp": (clock() - timedelta(minutes=rng.randint(0, 5000)))
-                          .isoformat()})
+                props = {
+                    "order_id": str(uuid.uuid4()),
+                    "revenue": item.price or 10,
+                    "products": [{"product_id": item.id}],
+                }
+            batch.append(
+                {
+                    "type": "track",
+                    "anonymousId": anon,
+                    "event": name,
+                    "properties": props,
+                    "messageId": str(uuid.uuid4()),
+                    "timestamp": (clock() - timedelta(minutes=rng.randint(0, 5000))).isoformat(),
+                }
+            )
         engine.ingest(parse_request({"batch": batch}, kind="batch", received_at=clock()))
     return engine, ids
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))
+    index = min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))
     return sorted_values[index]
 
 
@@ -62,14 +71,18 @@ def run(users: int = 2000, events_per_user: int = 10, requests: int = 5000) -> d
     engine, ids = build_engine(users, events_per_user)
     rng = random.Random(2)
     requests_ = [
-        DecideRequest.model_validate({
-            "user": {"anonymous_id": rng.choice(ids)},
-            "context": {"page": {"url": "https://shop.test/"},
-                        "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
-                                     "AppleWebKit/537.36 (KHTML, like Gecko) "
-                                     "Chrome/120.0 Safari/537.36"},
-            "slots": PAGE,
-        })
+        DecideRequest.model_validate(
+            {
+                "user": {"anonymous_id": rng.choice(ids)},
+                "context": {
+                    "page": {"url": "https://shop.test/"},
+                    "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
+                    "AppleWebKit/537.36 (KHTML, like Gecko) "
+                    "Chrome/120.0 Safari/537.36",
+                },
+                "slots": PAGE,
+            }
+        )
         for _ in range(requests)
     ]
     for request in requests_[:200]:  # warm caches

@@ -35,12 +35,28 @@ def _free_port() -> int:
 
 def _start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = {**os.environ, "LOOPWISE_WRITE_KEY": WRITE_KEY,
-           "LOOPWISE_SERVER_KEY": "lw_server_bench", "LOOPWISE_ADMIN_KEY": "lw_admin_bench"}
+    env = {
+        **os.environ,
+        "LOOPWISE_WRITE_KEY": WRITE_KEY,
+        "LOOPWISE_SERVER_KEY": "lw_server_bench",
+        "LOOPWISE_ADMIN_KEY": "lw_admin_bench",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "loopwise", "serve", "--port", str(port), "--data-dir",
-         str(data_dir), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "loopwise",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -59,10 +75,15 @@ def make_batches(count: int, size: int = 100, users: int = 5000) -> list[bytes]:
     bodies = []
     for b in range(count):
         batch = [
-            {"type": "track", "anonymousId": f"user-{(b * size + i) % users}",
-             "event": "Product Viewed", "messageId": str(uuid.uuid4()), "timestamp": now,
-             "properties": {"product_id": f"run-{(b + i) % 30 + 1:03d}"},
-             "context": {"page": {"url": "https://shop.test/p"}}}
+            {
+                "type": "track",
+                "anonymousId": f"user-{(b * size + i) % users}",
+                "event": "Product Viewed",
+                "messageId": str(uuid.uuid4()),
+                "timestamp": now,
+                "properties": {"product_id": f"run-{(b + i) % 30 + 1:03d}"},
+                "context": {"page": {"url": "https://shop.test/p"}},
+            }
             for i in range(size)
         ]
         bodies.append(orjson.dumps({"batch": batch}))
@@ -75,15 +96,17 @@ def http_ingest(bodies: list[bytes], concurrency: int) -> dict[str, Any]:
         try:
             auth = (WRITE_KEY, "")
             with httpx.Client(base_url=url, auth=auth) as warm:
-                warm.post("/v1/batch", content=bodies[0],
-                          headers={"Content-Type": "application/json"})
-            clients = [httpx.Client(base_url=url, auth=auth, timeout=60)
-                       for _ in range(concurrency)]
+                warm.post(
+                    "/v1/batch", content=bodies[0], headers={"Content-Type": "application/json"}
+                )
+            clients = [
+                httpx.Client(base_url=url, auth=auth, timeout=60) for _ in range(concurrency)
+            ]
 
             def send(index: int) -> int:
                 response = clients[index % concurrency].post(
-                    "/v1/batch", content=bodies[index],
-                    headers={"Content-Type": "application/json"})
+                    "/v1/batch", content=bodies[index], headers={"Content-Type": "application/json"}
+                )
                 return response.status_code
 
             start = time.perf_counter()
@@ -96,8 +119,12 @@ def http_ingest(bodies: list[bytes], concurrency: int) -> dict[str, Any]:
             process.terminate()
             process.wait(timeout=30)
     events = (len(bodies) - 1) * 100
-    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed,
-            "non_200": sum(1 for s in statuses if s != 200)}
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "events_per_s": events / elapsed,
+        "non_200": sum(1 for s in statuses if s != 200),
+    }
 
 
 def raw_sqlite(bodies: list[bytes]) -> dict[str, Any]:
@@ -106,15 +133,18 @@ def raw_sqlite(bodies: list[bytes]) -> dict[str, Any]:
         db = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, message_id TEXT UNIQUE, "
-                   "profile_id TEXT, record BLOB)")
+        db.execute(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, message_id TEXT UNIQUE, "
+            "profile_id TEXT, record BLOB)"
+        )
         start = time.perf_counter()
         for body in bodies[1:]:
             batch = orjson.loads(body)["batch"]
             db.execute("BEGIN")
-            db.executemany("INSERT OR IGNORE INTO events (message_id, profile_id, record) "
-                           "VALUES (?, ?, ?)",
-                           [(m["messageId"], m["anonymousId"], orjson.dumps(m)) for m in batch])
+            db.executemany(
+                "INSERT OR IGNORE INTO events (message_id, profile_id, record) VALUES (?, ?, ?)",
+                [(m["messageId"], m["anonymousId"], orjson.dumps(m)) for m in batch],
+            )
             db.execute("COMMIT")
         elapsed = time.perf_counter() - start
         db.close()
@@ -126,9 +156,12 @@ def run(batches: int = 400, concurrency: int = 8) -> dict[str, Any]:
     bodies = make_batches(batches + 1)
     raw = raw_sqlite(bodies)
     http = http_ingest(bodies, concurrency)
-    return {"http": http, "raw_sqlite": raw,
-            "ratio_to_raw": http["events_per_s"] / raw["events_per_s"],
-            "concurrency": concurrency}
+    return {
+        "http": http,
+        "raw_sqlite": raw,
+        "ratio_to_raw": http["events_per_s"] / raw["events_per_s"],
+        "concurrency": concurrency,
+    }
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def test_the_bundled_sample_workspace_is_valid() -> None:
 
 
 def test_error_names_the_line_and_the_path(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 workspace: t
 slots:
   - key: hero
@@ -33,7 +35,8 @@ slots:
       - id: r1
         when: {"profile.sessions": {"$in": 3}}
         then: {variant: a}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as info:
         load_workspace_file(path)
     error = info.value
@@ -43,14 +46,17 @@ slots:
 
 
 def test_unknown_segment_in_a_rule_is_rejected(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 slots:
   - key: hero
     kind: block
     variants: [{id: a, content: {}}]
     rules:
       - {id: r, segments: [no_such_segment], then: {variant: a}}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as info:
         load_workspace_file(path)
     assert info.value.field == "slots[0].rules[0].segments[0]"
@@ -59,8 +65,7 @@ slots:
 
 def test_duplicate_slot_keys_and_unknown_fields(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_workspace({"slots": [
-            {"key": "a", "kind": "list"}, {"key": "a", "kind": "list"}]})
+        parse_workspace({"slots": [{"key": "a", "kind": "list"}, {"key": "a", "kind": "list"}]})
     assert info.value.field == "slots[1].key"
     with pytest.raises(ConfigError) as info:
         parse_workspace({"slotz": []})

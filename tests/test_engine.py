@@ -45,11 +45,13 @@ def category_items(engine: Engine, category: str) -> list[str]:
 
 
 def decide(engine: Engine, **user: str) -> dict[str, Any]:
-    request = DecideRequest.model_validate({
-        "user": user,
-        "context": {"page": {"url": "https://shop.test/"}},
-        "slots": [{"slot": "hero"}, {"slot": "recommended", "n": 4}],
-    })
+    request = DecideRequest.model_validate(
+        {
+            "user": user,
+            "context": {"page": {"url": "https://shop.test/"}},
+            "slots": [{"slot": "hero"}, {"slot": "recommended", "n": 4}],
+        }
+    )
     return engine.decide(request).model_dump(mode="json")
 
 
@@ -59,8 +61,14 @@ def test_views_of_one_category_shape_the_very_next_decision(
     hiking = category_items(engine, "hiking")
     for item_id in hiking[:3]:
         clock.advance(20)
-        send(engine, clock, "track", anonymousId="a1", event="Product Viewed",
-             properties={"product_id": item_id})
+        send(
+            engine,
+            clock,
+            "track",
+            anonymousId="a1",
+            event="Product Viewed",
+            properties={"product_id": item_id},
+        )
     view = engine.profile_view("a1")
     assert view is not None and "hiking_fans" in view["segments"]
     body = decide(engine, anonymous_id="a1")
@@ -73,22 +81,50 @@ def test_replayed_profiles_equal_live_ones(engine: Engine, clock: FixedClock) ->
     running = category_items(engine, "running")
     yoga = category_items(engine, "yoga")
     send(engine, clock, "page", anonymousId="anon-x", name="Home")
-    send(engine, clock, "track", anonymousId="anon-x", event="Product Viewed",
-         properties={"product_id": running[0]})
-    send(engine, clock, "track", userId="u-7", event="Product Viewed",
-         properties={"product_id": yoga[0]})
+    send(
+        engine,
+        clock,
+        "track",
+        anonymousId="anon-x",
+        event="Product Viewed",
+        properties={"product_id": running[0]},
+    )
+    send(
+        engine,
+        clock,
+        "track",
+        userId="u-7",
+        event="Product Viewed",
+        properties={"product_id": yoga[0]},
+    )
     clock.advance(3600)  # a new session
-    send(engine, clock, "identify", userId="u-7", anonymousId="anon-x",
-         traits={"plan": "gold"})  # merges two existing profiles
-    send(engine, clock, "track", userId="u-7", event="Product Added",
-         properties={"product_id": running[1]})
-    send(engine, clock, "track", userId="u-7", event="Order Completed",
-         properties={"order_id": "o1", "revenue": 99.5,
-                     "products": [{"product_id": running[1], "price": 99.5}]})
+    send(
+        engine, clock, "identify", userId="u-7", anonymousId="anon-x", traits={"plan": "gold"}
+    )  # merges two existing profiles
+    send(
+        engine,
+        clock,
+        "track",
+        userId="u-7",
+        event="Product Added",
+        properties={"product_id": running[1]},
+    )
+    send(
+        engine,
+        clock,
+        "track",
+        userId="u-7",
+        event="Order Completed",
+        properties={
+            "order_id": "o1",
+            "revenue": 99.5,
+            "products": [{"product_id": running[1], "price": 99.5}],
+        },
+    )
     send(engine, clock, "alias", userId="u-7-new", previousId="u-7")
     live = {r["id"]: r for r in engine.storage.iter_profiles()}
     assert len(live) == 1
-    rebuilt, graph = engine.rebuild_profiles()
+    rebuilt, _graph = engine.rebuild_profiles()
     assert {pid: p.to_record() for pid, p in rebuilt.items()} == live
     assert engine.replay()["differing"] == 0
     merged = engine.profile_view("u-7-new")
@@ -104,22 +140,35 @@ def test_conversion_without_decision_id_goes_to_the_last_decision_in_window(
     first = decide(engine, anonymous_id="buyer")
     clock.advance(60)
     engine.storage.write(lambda txn: None)  # let the decision log land
-    send(engine, clock, "track", anonymousId="buyer", event="Order Completed",
-         properties={"order_id": "o9", "revenue": 10})
+    send(
+        engine,
+        clock,
+        "track",
+        anonymousId="buyer",
+        event="Order Completed",
+        properties={"order_id": "o9", "revenue": 10},
+    )
     logged = engine.get_decision(first["decision_id"])
     assert logged is not None
     assert [o["kind"] for o in logged["outcomes"]] == ["purchase"]
     assert logged["outcomes"][0]["attributed_by"] == "last_decision_in_window"
     clock.advance(3 * 24 * 3600)  # outside the 24 h window
-    send(engine, clock, "track", anonymousId="buyer", event="Order Completed",
-         properties={"order_id": "o10", "revenue": 10})
+    send(
+        engine,
+        clock,
+        "track",
+        anonymousId="buyer",
+        event="Order Completed",
+        properties={"order_id": "o10", "revenue": 10},
+    )
     logged = engine.get_decision(first["decision_id"])
     assert logged is not None and len(logged["outcomes"]) == 1
 
 
 def test_duplicates_are_counted_not_applied(engine: Engine, clock: FixedClock) -> None:
-    events = parse_request({"anonymousId": "d", "event": "E", "messageId": "same"},
-                           kind="track", received_at=clock())
+    events = parse_request(
+        {"anonymousId": "d", "event": "E", "messageId": "same"}, kind="track", received_at=clock()
+    )
     assert engine.ingest(events).accepted == 1
     again = engine.ingest(events)
     assert (again.accepted, again.duplicates) == (0, 1)
@@ -130,10 +179,12 @@ def test_duplicates_are_counted_not_applied(engine: Engine, clock: FixedClock) -
 def test_workspace_changes_apply_without_restart_and_bad_ones_apply_nothing(
     engine: Engine,
 ) -> None:
-    engine.put_slot("promo", {"kind": "block", "variants": [
-        {"id": "x", "content": {"headline": "X"}}]})
-    body = engine.decide(DecideRequest.model_validate(
-        {"user": {"anonymous_id": "n"}, "slots": [{"slot": "promo"}]}))
+    engine.put_slot(
+        "promo", {"kind": "block", "variants": [{"id": "x", "content": {"headline": "X"}}]}
+    )
+    body = engine.decide(
+        DecideRequest.model_validate({"user": {"anonymous_id": "n"}, "slots": [{"slot": "promo"}]})
+    )
     assert body.slots[0].variant is not None and body.slots[0].variant.id == "x"
     before = engine.workspace_document()
     with pytest.raises(ConfigError) as info:

@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Import data into a data directory.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
@@ -69,7 +69,9 @@ def serve(
         raise _fail(exc) from None
     base = f"http://{host}:{port}"
     counts = engine.counts()
-    console.print(f"[bold]Loopwise {__version__}[/bold] — workspace [cyan]{engine.workspace.workspace}[/cyan]")
+    console.print(
+        f"[bold]Loopwise {__version__}[/bold] — workspace [cyan]{engine.workspace.workspace}[/cyan]"
+    )
     console.print(
         f"  data:        {data_dir.resolve()} ({counts['events']} events, "
         f"{counts['profiles']} profiles, {counts['items']} items)"
@@ -78,7 +80,9 @@ def serve(
     console.print(f"  sample page: {base}/sample")
     console.print(f"  health:      {base}/healthz   metrics: {base}/metrics")
     if new_keys:
-        console.print("  keys (generated now, shown once — store them; server/admin are kept hashed):")
+        console.print(
+            "  keys (generated now, shown once — store them; server/admin are kept hashed):"
+        )
         for kind, key in new_keys.items():
             console.print(f"    {kind:<7} {key}")
     else:

@@ -25,8 +25,10 @@ class AttributionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conversion_window_hours: float = Field(
-        24.0, gt=0, description="A conversion without decision_id goes to the user's last "
-        "decision within this many hours."
+        24.0,
+        gt=0,
+        description="A conversion without decision_id goes to the user's last "
+        "decision within this many hours.",
     )
 
 
@@ -43,12 +45,13 @@ class Workspace(BaseModel):
 
     workspace: str = Field("default", min_length=1, max_length=100)
     items: str | None = Field(
-        None, description="Catalog file (JSONL or CSV) imported when the catalog is empty; "
-        "relative to the workspace file."
+        None,
+        description="Catalog file (JSONL or CSV) imported when the catalog is empty; "
+        "relative to the workspace file.",
     )
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
-    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
-    popularity: PopularitySettings = Field(default_factory=PopularitySettings)
+    attribution: AttributionSettings = AttributionSettings()
+    popularity: PopularitySettings = PopularitySettings()
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
     segments: list[SegmentDefinition] = Field(default_factory=list)

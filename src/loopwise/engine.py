@@ -118,8 +118,23 @@ class Engine:
         self._catalog: dict[str, Item] = {
             record["id"]: Item.from_record(record) for record in storage.get_items()
         }
-        self._stats = ItemStats(half_life_days=workspace.popularity.half_life_days)
+        # trending is re-ranked at most every 30 s of event time: the ranking is a batch job
+        # that must not land inside many requests
+        self._stats = ItemStats(
+            half_life_days=workspace.popularity.half_life_days, trending_max_age_seconds=30.0
+        )
+        self._decider = self._new_decider()
         self._rebuild_stats()
+
+    def _new_decider(self) -> Decider:
+        built = self._built
+        return Decider(
+            built.slots,
+            self.strategies,
+            self._catalog,
+            self._stats,
+            saved_groups=built.workspace.saved_groups,
+        )
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -360,8 +375,7 @@ class Engine:
         segments = built.registry.evaluate({"profile": profile_attributes, "context": context})
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
-        decider = Decider(built.slots, self.strategies, self._catalog, self._stats)
-        slots = decider.decide_slots(
+        slots = self._decider.decide_slots(
             request.slots,
             profile=profile_attributes,
             context=context,
@@ -389,8 +403,7 @@ class Engine:
                     "kind": s.kind,
                     "variant": s.variant.id if s.variant is not None else None,
                     "items": [
-                        {"id": i.id, "score": i.score, "propensity": i.propensity}
-                        for i in s.items
+                        {"id": i.id, "score": i.score, "propensity": i.propensity} for i in s.items
                     ],
                     "rule": s.rule,
                     "strategy": s.strategy,
@@ -436,9 +449,15 @@ class Engine:
     def put_items(self, items: list[Item]) -> int:
         records = [item.to_record() for item in items]
         self.storage.write(lambda txn: txn.upsert_items(records))
-        for item in items:
-            self._catalog[item.id] = item
+        # copy-on-write: requests in flight keep a consistent catalog; caches key on the object
+        catalog = dict(self._catalog)
+        catalog.update((item.id, item) for item in items)
+        self._set_catalog(catalog)
         return len(items)
+
+    def _set_catalog(self, catalog: dict[str, Item]) -> None:
+        self._catalog = catalog
+        self._decider = self._new_decider()
 
     def get_item(self, item_id: str) -> Item | None:
         return self._catalog.get(item_id)
@@ -449,8 +468,8 @@ class Engine:
 
     def delete_items(self, item_ids: list[str]) -> int:
         deleted = self.storage.write(lambda txn: txn.delete_items(item_ids))
-        for item_id in item_ids:
-            self._catalog.pop(item_id, None)
+        gone = set(item_ids)
+        self._set_catalog({k: v for k, v in self._catalog.items() if k not in gone})
         return deleted
 
     # -- workspace -----------------------------------------------------------------------------
@@ -458,7 +477,7 @@ class Engine:
         return self.workspace.document()
 
     def replace_workspace(self, document: dict[str, Any]) -> dict[str, Any]:
-        """Validate, persist and apply a whole workspace. Invalid -> ConfigError, nothing applied."""
+        """Validate, persist and apply a whole workspace; if invalid, ConfigError and no change."""
         workspace = parse_workspace(document)
         built = _Built(workspace, self.strategies)
         stored = workspace.document()
@@ -469,6 +488,7 @@ class Engine:
             )
         )
         self._built = built
+        self._decider = self._new_decider()
         self._memberships.clear()
         return stored
 

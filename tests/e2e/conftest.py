@@ -49,8 +49,16 @@ def start_server(data_dir: Path, *, workspace: Path | None = None) -> Server:
         "LOOPWISE_SERVER_KEY": SERVER_KEY,
         "LOOPWISE_ADMIN_KEY": ADMIN_KEY,
     }
-    args = [sys.executable, "-m", "loopwise", "serve", "--port", str(port),
-            "--data-dir", str(data_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "loopwise",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
     if workspace is not None:
         args += ["--workspace", str(workspace)]
     log_path = data_dir.parent / f"server-{port}.log"

@@ -8,31 +8,46 @@ from tests.e2e.conftest import ADMIN_KEY, SERVER_KEY, Server, start_server, stop
 def test_put_slot_applies_now_and_survives_restart(server: Server) -> None:
     slot = {
         "kind": "block",
-        "variants": [{"id": "a", "content": {"headline": "Hello A"}},
-                     {"id": "b", "content": {"headline": "Hello B"}}],
+        "variants": [
+            {"id": "a", "content": {"headline": "Hello A"}},
+            {"id": "b", "content": {"headline": "Hello B"}},
+        ],
         "default_variant": "a",
-        "rules": [{"id": "mobile-b", "when": {"context.device.type": "mobile"},
-                   "then": {"variant": "b"}, "priority": 5}],
+        "rules": [
+            {
+                "id": "mobile-b",
+                "when": {"context.device.type": "mobile"},
+                "then": {"variant": "b"},
+                "priority": 5,
+            }
+        ],
     }
     with server.client(ADMIN_KEY) as admin:
         response = admin.put("/v1/admin/slots/banner", json=slot)
         assert response.status_code == 200, response.text
-    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-              "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+    )
     with server.client(SERVER_KEY) as client:
-        body = client.post("/v1/decide", json={
-            "user": {"anonymous_id": "admin-test"},
-            "context": {"userAgent": iphone},
-            "slots": [{"slot": "banner"}],
-        }).json()
+        body = client.post(
+            "/v1/decide",
+            json={
+                "user": {"anonymous_id": "admin-test"},
+                "context": {"userAgent": iphone},
+                "slots": [{"slot": "banner"}],
+            },
+        ).json()
     assert body["slots"][0]["variant"]["id"] == "b"
     assert body["slots"][0]["rule"] == "mobile-b"
 
 
 def test_invalid_change_is_rejected_and_nothing_applies(server: Server) -> None:
-    bad = {"kind": "block", "variants": [{"id": "a", "content": {}}],
-           "rules": [{"id": "r", "when": {"profile.sessions": {"$in": 3}},
-                      "then": {"variant": "a"}}]}
+    bad = {
+        "kind": "block",
+        "variants": [{"id": "a", "content": {}}],
+        "rules": [{"id": "r", "when": {"profile.sessions": {"$in": 3}}, "then": {"variant": "a"}}],
+    }
     with server.client(ADMIN_KEY) as admin:
         before = admin.get("/v1/admin/workspace").json()
         response = admin.put("/v1/admin/slots/broken", json=bad)

@@ -12,16 +12,23 @@ from tests.e2e.conftest import WRITE_KEY, Server
 
 def test_segment_analytics_python(server: Server) -> None:
     errors: list[Exception] = []
-    client = SegmentClient(WRITE_KEY, host=server.url, sync_mode=True,
-                           on_error=lambda e, batch: errors.append(e))
+    client = SegmentClient(
+        WRITE_KEY, host=server.url, sync_mode=True, on_error=lambda e, batch: errors.append(e)
+    )
     user = f"user-{uuid.uuid4()}"
     anon = f"anon-{uuid.uuid4()}"
     client.page(anonymous_id=anon, name="Home", properties={"url": "https://shop.test/"})
     client.track(anonymous_id=anon, event="Product Viewed", properties={"product_id": "run-002"})
     client.identify(user_id=user, anonymous_id=anon, traits={"plan": "gold", "email": "x@y.z"})
-    client.track(user_id=user, event="Order Completed",
-                 properties={"order_id": "o1", "revenue": 120.0,
-                             "products": [{"product_id": "run-002", "price": 120.0}]})
+    client.track(
+        user_id=user,
+        event="Order Completed",
+        properties={
+            "order_id": "o1",
+            "revenue": 120.0,
+            "products": [{"product_id": "run-002", "price": 120.0}],
+        },
+    )
     client.flush()
     assert not errors
     with server.client() as http:

@@ -17,10 +17,16 @@ def test_accepted_events_survive_kill_9(tmp_path: Path) -> None:
     anon = f"anon-{uuid.uuid4()}"
     try:
         for i in range(20):
-            batch = [{"type": "track", "anonymousId": anon, "event": "Tick",
-                      "messageId": f"{anon}-{i}-{j}"} for j in range(10)]
-            response = httpx.post(f"{server.url}/v1/batch", json={"batch": batch},
-                                  headers=headers)
+            batch = [
+                {
+                    "type": "track",
+                    "anonymousId": anon,
+                    "event": "Tick",
+                    "messageId": f"{anon}-{i}-{j}",
+                }
+                for j in range(10)
+            ]
+            response = httpx.post(f"{server.url}/v1/batch", json={"batch": batch}, headers=headers)
             assert response.status_code == 200
     finally:
         stop_server(server, hard=True)

@@ -35,8 +35,13 @@ def test_write_key_in_body_and_gzip_body(server: Server) -> None:
         "writeKey": WRITE_KEY,
         "batch": [
             {"type": "page", "anonymousId": anon, "name": "Home", "messageId": str(uuid.uuid4())},
-            {"type": "track", "anonymousId": anon, "event": "Product Viewed",
-             "properties": {"product_id": "run-001"}, "messageId": str(uuid.uuid4())},
+            {
+                "type": "track",
+                "anonymousId": anon,
+                "event": "Product Viewed",
+                "properties": {"product_id": "run-001"},
+                "messageId": str(uuid.uuid4()),
+            },
         ],
     }
     response = httpx.post(
@@ -55,8 +60,10 @@ def test_retried_message_is_stored_once(server: Server) -> None:
     anon = f"anon-{uuid.uuid4()}"
     message = {"anonymousId": anon, "event": "Clicked", "messageId": f"m-{uuid.uuid4()}"}
     for _ in range(3):
-        assert httpx.post(f"{server.url}/v1/track", json=message,
-                          headers=basic(WRITE_KEY)).status_code == 200
+        assert (
+            httpx.post(f"{server.url}/v1/track", json=message, headers=basic(WRITE_KEY)).status_code
+            == 200
+        )
     with server.client() as client:
         profile = client.get(f"/v1/profiles/{anon}").json()["profile"]
     assert profile["events"] == 1
@@ -64,10 +71,12 @@ def test_retried_message_is_stored_once(server: Server) -> None:
 
 def test_bad_batch_is_rejected_whole_with_the_field_named(server: Server) -> None:
     anon = f"anon-{uuid.uuid4()}"
-    body = {"batch": [
-        {"type": "track", "anonymousId": anon, "event": "Fine"},
-        {"type": "track", "event": "No identity"},
-    ]}
+    body = {
+        "batch": [
+            {"type": "track", "anonymousId": anon, "event": "Fine"},
+            {"type": "track", "event": "No identity"},
+        ]
+    }
     response = httpx.post(f"{server.url}/v1/batch", json=body, headers=basic(WRITE_KEY))
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -91,11 +100,14 @@ def test_limits_name_the_limit(server: Server) -> None:
 def test_keys_and_scopes(server: Server) -> None:
     body = {"anonymousId": "a", "event": "e"}
     assert httpx.post(f"{server.url}/v1/track", json=body).status_code == 401
-    assert httpx.post(f"{server.url}/v1/track", json=body,
-                      headers=basic("wrong")).status_code == 401
+    assert (
+        httpx.post(f"{server.url}/v1/track", json=body, headers=basic("wrong")).status_code == 401
+    )
     decide = {"user": {"anonymous_id": "a"}, "slots": [{"slot": "hero"}]}
-    assert httpx.post(f"{server.url}/v1/decide", json=decide,
-                      headers=basic(WRITE_KEY)).status_code == 403
+    assert (
+        httpx.post(f"{server.url}/v1/decide", json=decide, headers=basic(WRITE_KEY)).status_code
+        == 403
+    )
     with server.client(SERVER_KEY) as client:
         assert client.post("/v1/decide", json=decide).status_code == 200
         assert client.get("/v1/admin/workspace").status_code == 403

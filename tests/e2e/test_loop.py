@@ -26,8 +26,13 @@ def test_viewing_a_category_puts_the_user_in_its_segment_and_shapes_the_next_dec
     running = items_in(server, "running")
     assert len(running) >= 5
     batch = [
-        {"type": "track", "anonymousId": anon, "event": "Product Viewed",
-         "properties": {"product_id": item["id"]}, "messageId": str(uuid.uuid4())}
+        {
+            "type": "track",
+            "anonymousId": anon,
+            "event": "Product Viewed",
+            "properties": {"product_id": item["id"]},
+            "messageId": str(uuid.uuid4()),
+        }
         for item in running[:3]
     ]
     response = httpx.post(f"{server.url}/v1/batch", json={"batch": batch}, headers=HEADERS)
@@ -36,14 +41,19 @@ def test_viewing_a_category_puts_the_user_in_its_segment_and_shapes_the_next_dec
     with server.client(SERVER_KEY) as client:
         view = client.get(f"/v1/profiles/{anon}").json()
         assert "running_fans" in view["segments"]
-        assert any(h["segment"] == "running_fans" and h["change"] == "entered"
-                   for h in view["segment_history"])
+        assert any(
+            h["segment"] == "running_fans" and h["change"] == "entered"
+            for h in view["segment_history"]
+        )
 
-        decision = client.post("/v1/decide", json={
-            "user": {"anonymous_id": anon},
-            "context": {"page": {"url": "https://shop.test/"}},
-            "slots": PAGE,
-        })
+        decision = client.post(
+            "/v1/decide",
+            json={
+                "user": {"anonymous_id": anon},
+                "context": {"page": {"url": "https://shop.test/"}},
+                "slots": PAGE,
+            },
+        )
         assert decision.status_code == 200, decision.text
         body = decision.json()
     assert "running_fans" in body["segments"]
@@ -59,9 +69,16 @@ def test_viewing_a_category_puts_the_user_in_its_segment_and_shapes_the_next_dec
         assert slot["reasons"], "every slot explains itself"
 
     # feedback: a click carrying the decision id is attributed to it
-    click = {"anonymousId": anon, "event": "Content Clicked", "messageId": str(uuid.uuid4()),
-             "properties": {"decision_id": body["decision_id"], "slot": "recommended",
-                            "item_id": recommended[0]}}
+    click = {
+        "anonymousId": anon,
+        "event": "Content Clicked",
+        "messageId": str(uuid.uuid4()),
+        "properties": {
+            "decision_id": body["decision_id"],
+            "slot": "recommended",
+            "item_id": recommended[0],
+        },
+    }
     assert httpx.post(f"{server.url}/v1/track", json=click, headers=HEADERS).status_code == 200
     with server.client(SERVER_KEY) as client:
         logged = client.get(f"/v1/decisions/{body['decision_id']}").json()
@@ -71,10 +88,13 @@ def test_viewing_a_category_puts_the_user_in_its_segment_and_shapes_the_next_dec
 
 def test_unknown_user_gets_a_cold_start_decision(server: Server) -> None:
     with server.client(SERVER_KEY) as client:
-        response = client.post("/v1/decide", json={
-            "user": {"user_id": f"never-seen-{uuid.uuid4()}"},
-            "slots": PAGE,
-        })
+        response = client.post(
+            "/v1/decide",
+            json={
+                "user": {"user_id": f"never-seen-{uuid.uuid4()}"},
+                "slots": PAGE,
+            },
+        )
     assert response.status_code == 200
     body = response.json()
     slots = {s["slot"]: s for s in body["slots"]}
@@ -84,7 +104,8 @@ def test_unknown_user_gets_a_cold_start_decision(server: Server) -> None:
 
 def test_decide_rejects_unknown_slot_with_field(server: Server) -> None:
     with server.client(SERVER_KEY) as client:
-        response = client.post("/v1/decide", json={
-            "user": {"anonymous_id": "x"}, "slots": [{"slot": "nope"}]})
+        response = client.post(
+            "/v1/decide", json={"user": {"anonymous_id": "x"}, "slots": [{"slot": "nope"}]}
+        )
     assert response.status_code == 400
     assert response.json()["field"] == "slots[0].slot"

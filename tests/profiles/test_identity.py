@@ -10,8 +10,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def event(user_id: str | None = None, anonymous_id: str | None = None, **kw: object) -> Event:
     return Event(
-        message_id="m", type=str(kw.pop("type", "track")), timestamp=T0, received_at=T0,
-        user_id=user_id, anonymous_id=anonymous_id, **kw,  # type: ignore[arg-type]
+        message_id="m",
+        type=str(kw.pop("type", "track")),
+        timestamp=T0,
+        received_at=T0,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        **kw,  # type: ignore[arg-type]
     )
 
 

@@ -14,7 +14,7 @@ from loopwise.decide.request import Reason
 # -- item-level texts used by the built-in strategies -------------------------------------------
 
 POPULAR = "popular right now"
-CATALOG_ORDER = "no activity recorded yet, showing the catalog in order"
+CATALOG_ORDER = "no activity recorded yet, showing a mix from every category"
 TRENDING = "trending: interest is rising fast"
 RECENTLY_VIEWED = "you viewed this recently"
 TOGETHER = "often viewed or bought together with items you looked at"

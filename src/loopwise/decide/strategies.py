@@ -94,6 +94,37 @@ def profile_ids(profile: Mapping[str, Any], path: str) -> list[str]:
     return []
 
 
+class _MixedCatalogOrder:
+    """The catalog with its categories interleaved (one item of each in turn), so that a store
+    with no activity yet shows a varied shelf rather than the first category only. Cached for the
+    last catalog object seen (the engine replaces the catalog object whenever it changes)."""
+
+    def __init__(self) -> None:
+        # one tuple, swapped whole, so concurrent readers never see a torn cache
+        self._cached: tuple[Mapping[str, Item] | None, int, list[str]] = (None, -1, [])
+
+    def of(self, catalog: Mapping[str, Item]) -> list[str]:
+        source, size, order = self._cached
+        if catalog is source and len(catalog) == size:
+            return order
+        buckets: dict[str, list[str]] = {}
+        for item_id, item in catalog.items():
+            first = item.categories[0] if item.categories else ""
+            buckets.setdefault(first, []).append(item_id)
+        columns = list(buckets.values())
+        order = [
+            column[row]
+            for row in range(max((len(c) for c in columns), default=0))
+            for column in columns
+            if row < len(column)
+        ]
+        self._cached = (catalog, len(catalog), order)
+        return order
+
+
+_MIXED_ORDER = _MixedCatalogOrder()
+
+
 def popular_items(
     ctx: StrategyContext,
     n: int,
@@ -123,7 +154,7 @@ def popular_items(
                 return out
     if not fill_catalog:
         return out
-    for item_id in ctx.catalog:
+    for item_id in _MIXED_ORDER.of(ctx.catalog):
         if item_id not in taken and ctx.eligible(item_id):
             out.append(ScoredItem(item_id, 0.0, reason=order_text, fallback=fallback))
             taken.add(item_id)

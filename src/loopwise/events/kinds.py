@@ -1,7 +1,7 @@
 """What an event means to personalization, in one place.
 
-Segment's e-commerce spec names ("Product Viewed", "Product Added", "Order Completed", ...) and a few
-Loopwise feedback names map to an :class:`EventKind`. Every stage (profiles, item statistics,
+Segment's e-commerce spec names ("Product Viewed", "Product Added", "Order Completed", ...) and
+a few Loopwise feedback names map to an :class:`EventKind`. Every stage (profiles, item statistics,
 attribution) classifies with :func:`classify` so they agree.
 """
 
@@ -68,8 +68,9 @@ def _item_id(props: dict[str, Any]) -> str | None:
 
 
 def item_ids(event: Event) -> list[str]:
-    """Catalog item ids an event is about: ``product_id``/``item_id``/``sku``/``id`` in properties,
-    and every entry of ``properties.products`` (orders, carts, lists). Order kept, duplicates dropped.
+    """Catalog item ids an event is about: ``product_id``/``item_id``/``sku``/``id`` in
+    properties, and every entry of ``properties.products`` (orders, carts, lists). Order kept,
+    duplicates dropped.
     """
     props = event.properties
     ids: list[str] = []
