@@ -22,7 +22,7 @@ app = typer.Typer(
 import_app = typer.Typer(help="Import data into a data directory.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
 

@@ -62,6 +62,9 @@ class _Staged:
     profiles: dict[str, Profile] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     memberships: dict[str, frozenset[str]] = field(default_factory=dict)
+    # membership before the job touched each profile, and the time of its newest event
+    memberships_before: dict[str, frozenset[str]] = field(default_factory=dict)
+    last_event_at: dict[str, datetime] = field(default_factory=dict)
     resolutions: list[Resolution] = field(default_factory=list)
     observations: list[tuple[EventKind, list[str], datetime, list[str], list[str]]] = field(
         default_factory=list
@@ -216,6 +219,7 @@ class Engine:
                 continue
             result.accepted += 1
             self._apply_event(txn, event, scratch, staged)
+        self._update_memberships(txn, staged)
         txn.upsert_profiles([p.to_record() for p in staged.profiles.values()])
         self._publish(staged)
         return result
@@ -268,12 +272,17 @@ class Engine:
             txn.link_identity(identifier, pid)
         existing = self._profile(pid, staged)
         profile = existing or Profile.new(pid, event.timestamp)
-        before = self._membership(pid, staged) if existing is not None else frozenset()
+        if pid not in staged.memberships_before:
+            staged.memberships_before[pid] = (
+                self._membership(pid, staged) if existing is not None else frozenset()
+            )
         if resolution.merge_from is not None:
             secondary = self._profile(resolution.merge_from, staged)
             if secondary is not None:
                 profile = merge(profile, secondary, settings)
-                before = before | self._membership(resolution.merge_from, staged)
+                staged.memberships_before[pid] |= self._membership(resolution.merge_from, staged)
+            staged.memberships_before.pop(resolution.merge_from, None)
+            staged.last_event_at.pop(resolution.merge_from, None)
             for identifier in graph.identifiers(pid):
                 txn.link_identity(identifier, pid)
             txn.reassign_events(resolution.merge_from, pid)
@@ -284,16 +293,25 @@ class Engine:
         profile = reduce(profile, event, settings, self._catalog)
         staged.profiles[pid] = profile
         staged.deleted.discard(pid)
-        after = self._profile_segments(profile, event.timestamp)
-        entered, left = membership_changes(before, after)
-        if entered or left:
-            txn.record_segment_changes(pid, entered, left, event.timestamp)
-        staged.memberships[pid] = after
+        previous = staged.last_event_at.get(pid)
+        staged.last_event_at[pid] = max(previous, event.timestamp) if previous else event.timestamp
         kind = classify(event)
         ids = item_ids(event)
-        if ids or kind in (EventKind.PURCHASE, EventKind.CLICK, EventKind.IMPRESSION):
-            staged.observations.append((kind, ids, event.timestamp, sorted(after), previous_recent))
+        if ids:
+            segments = sorted(staged.memberships_before[pid])
+            staged.observations.append((kind, ids, event.timestamp, segments, previous_recent))
         self._attribute(txn, event, kind, ids, pid)
+
+    def _update_memberships(self, txn: WriteTransaction, staged: _Staged) -> None:
+        """Segment membership is evaluated once per profile per write (not per event): the
+        conditions are the costly part of ingest, and a batch mostly carries one user's events."""
+        for pid, profile in staged.profiles.items():
+            at = staged.last_event_at.get(pid, profile.last_seen)
+            after = self._profile_segments(profile, at)
+            entered, left = membership_changes(staged.memberships_before.get(pid, ()), after)
+            if entered or left:
+                txn.record_segment_changes(pid, entered, left, at)
+            staged.memberships[pid] = after
 
     def _attribute(
         self, txn: WriteTransaction, event: Event, kind: EventKind, ids: list[str], pid: str

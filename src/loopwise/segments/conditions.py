@@ -171,13 +171,23 @@ def json_equal(a: Any, b: Any) -> bool:
     return js_strict_equal(a, b)
 
 
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
 def _to_primitive(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     return js_string(value) if isinstance(value, list | tuple | Mapping) else value
 
 
 def js_compare(a: Any, b: Any) -> int | None:
     """JS relational comparison: strings compare as strings, anything else numerically (a missing
     value is 0, numeric strings parse); ``None`` when JS says neither ``<``, ``>`` nor ``==``."""
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):  # the common case, fast
+        if a != a or b != b:  # NaN
+            return None
+        return (a > b) - (a < b)
     a, b = _to_primitive(a), _to_primitive(b)
     if isinstance(a, str) and isinstance(b, str):
         return (a > b) - (a < b)
@@ -216,7 +226,8 @@ def path_getter(path: str) -> Callable[[Any], Any]:
     def get(obj: Any) -> Any:
         current = obj
         for key, index in steps:
-            if isinstance(current, Mapping):
+            # plain dicts first: ABC isinstance checks are slow and this runs per condition leaf
+            if type(current) is dict or isinstance(current, Mapping):
                 if key not in current:
                     return None
                 current = current[key]

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from loopwise.cli import app
+from loopwise.config import SAMPLE_WORKSPACE
+from loopwise.engine import Engine
+from loopwise.events.normalize import parse_request
+
+runner = CliRunner()
+ENV = {"LOOPWISE_WRITE_KEY": "w", "LOOPWISE_SERVER_KEY": "s", "LOOPWISE_ADMIN_KEY": "a"}
+
+
+def test_check_accepts_the_sample_and_names_the_line_of_an_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(SAMPLE_WORKSPACE)])
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("slots:\n  - key: hero\n    kind: banner\n")
+    result = runner.invoke(app, ["check", str(broken)])
+    assert result.exit_code == 2
+    assert ":3:" in result.output and "slots[0].kind" in result.output
+
+
+def test_import_items_upserts_and_rejects_a_bad_file_whole(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "\n".join(
+            orjson.dumps({"id": f"x-{i}", "title": f"Thing {i}", "price": i}).decode()
+            for i in range(5)
+        )
+    )
+    result = runner.invoke(app, ["import", "items", str(items), "--data-dir", str(data)], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "Imported 5 items" in result.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "y-1", "title": "ok"}\n{"id": "y-2", "price": -3}\n')
+    result = runner.invoke(app, ["import", "items", str(bad), "--data-dir", str(data)], env=ENV)
+    assert result.exit_code == 2
+    assert "line 2" in result.output.lower()
+    engine, _ = Engine.open(data, environ=ENV)
+    try:
+        assert engine.get_item("x-3") is not None
+        assert engine.get_item("y-1") is None  # nothing from the bad file was applied
+    finally:
+        engine.close()
+
+
+def test_replay_rebuilds_profiles_equal_to_live(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    engine, _ = Engine.open(data, environ=ENV)
+    try:
+        now = engine.clock()
+        batch = [
+            {"type": "page", "anonymousId": "a", "name": "Home"},
+            {
+                "type": "track",
+                "anonymousId": "a",
+                "event": "Product Viewed",
+                "properties": {"product_id": "run-001"},
+            },
+            {"type": "identify", "anonymousId": "a", "userId": "u", "traits": {"x": 1}},
+        ]
+        engine.ingest(parse_request({"batch": batch}, kind="batch", received_at=now))
+    finally:
+        engine.close()
+    result = runner.invoke(app, ["replay", "--data-dir", str(data)], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "3 events into 1 profiles; 0 differed" in result.output
+
+
+def test_keys_are_printed_once_when_generated(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _, first = Engine.open(data, environ={})
+    assert set(first) == {"write", "server", "admin"}
+    engine, second = Engine.open(data, environ={})
+    engine.close()
+    assert second == {}
+    stored = (data / "keys.json").read_text()
+    assert first["admin"] not in stored and first["server"] not in stored
