@@ -194,3 +194,22 @@ def test_workspace_changes_apply_without_restart_and_bad_ones_apply_nothing(
     engine.delete_slot("promo")
     with pytest.raises(NotFound):
         engine.delete_slot("promo")
+
+
+def test_a_failed_write_leaves_no_trace_in_memory(
+    engine: Engine, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send(engine, clock, "track", anonymousId="anon-f", event="Seen")
+    import loopwise.engine as engine_module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(engine_module, "reduce", broken)
+    with pytest.raises(RuntimeError):
+        send(engine, clock, "identify", userId="u-f", anonymousId="anon-f")
+    monkeypatch.undo()
+    assert engine.resolve("u-f") is None
+    view = engine.profile_view("anon-f")
+    assert view is not None and view["profile"]["events"] == 1
+    assert engine.counts()["events"] == 1

@@ -17,7 +17,7 @@ import random
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +39,7 @@ from loopwise.errors import ConfigError, NotFound
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
 from loopwise.profiles.context import request_context_attributes
-from loopwise.profiles.identity import IdentityGraph, Resolution, profile_id_for
+from loopwise.profiles.identity import IdentityGraph, profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import merge, reduce
 from loopwise.segments.registry import SegmentRegistry, membership_changes
@@ -65,7 +65,7 @@ class _Staged:
     # membership before the job touched each profile, and the time of its newest event
     memberships_before: dict[str, frozenset[str]] = field(default_factory=dict)
     last_event_at: dict[str, datetime] = field(default_factory=dict)
-    resolutions: list[Resolution] = field(default_factory=list)
+    undo: list[Callable[[], None]] = field(default_factory=list)  # identity changes to revert
     observations: list[tuple[EventKind, list[str], datetime, list[str], list[str]]] = field(
         default_factory=list
     )
@@ -211,16 +211,20 @@ class Engine:
         ]
         is_new = txn.insert_events(events, provisional)
         result = IngestResult()
-        # Identity changes are applied to a scratch copy so a failing job leaves no trace.
-        scratch = IdentityGraph(graph.links)
-        for event, new in zip(events, is_new, strict=True):
-            if not new:
-                result.duplicates += 1
-                continue
-            result.accepted += 1
-            self._apply_event(txn, event, scratch, staged)
-        self._update_memberships(txn, staged)
-        txn.upsert_profiles([p.to_record() for p in staged.profiles.values()])
+        try:
+            for event, new in zip(events, is_new, strict=True):
+                if not new:
+                    result.duplicates += 1
+                    continue
+                result.accepted += 1
+                self._apply_event(txn, event, graph, staged)
+            self._update_memberships(txn, staged)
+            txn.upsert_profiles([p.to_record() for p in staged.profiles.values()])
+        except BaseException:
+            # the storage rolls this job back; take the identity links back with it
+            for undo in reversed(staged.undo):
+                undo()
+            raise
         self._publish(staged)
         return result
 
@@ -236,9 +240,8 @@ class Engine:
         record = self.storage.get_profile(profile_id)
         if record is None:
             return None
-        profile = Profile.from_record(record)
-        self._profiles[profile_id] = profile
-        return profile
+        # setdefault: a reader thread must never replace a newer profile the writer published
+        return self._profiles.setdefault(profile_id, Profile.from_record(record))
 
     def _membership(self, profile_id: str, staged: _Staged | None = None) -> frozenset[str]:
         if staged is not None and profile_id in staged.memberships:
@@ -265,8 +268,7 @@ class Engine:
             return profile.user_id if profile is not None else None
 
         resolution = graph.plan(event, owner_of)
-        graph.apply(resolution)
-        staged.resolutions.append(resolution)
+        staged.undo.append(graph.apply(resolution))
         pid = resolution.profile_id
         for identifier in [*resolution.new_links, *resolution.moved]:
             txn.link_identity(identifier, pid)
@@ -353,8 +355,6 @@ class Engine:
         )
 
     def _publish(self, staged: _Staged) -> None:
-        for resolution in staged.resolutions:
-            self._identities.apply(resolution)
         for pid in staged.deleted:
             self._profiles.pop(pid, None)
             self._memberships.pop(pid, None)
@@ -577,31 +577,31 @@ class Engine:
 
     def replay(self) -> dict[str, Any]:
         """Rebuild every profile from the event log and store the result. Reports how many
-        stored profiles differed from the rebuilt ones (0 when live processing was exact)."""
-        profiles, graph = self.rebuild_profiles()
-        live = {record["id"]: record for record in self.storage.iter_profiles()}
-        rebuilt = {pid: p.to_record() for pid, p in profiles.items()}
-        differing = sorted(
-            pid for pid in set(live) | set(rebuilt) if live.get(pid) != rebuilt.get(pid)
-        )
-        stale = sorted(set(live) - set(rebuilt))
+        stored profiles differed from the rebuilt ones (0 when live processing was exact).
+        Runs as one write job, so no event is applied while profiles are rebuilt."""
 
-        def job(txn: WriteTransaction) -> None:
-            txn.delete_profiles(stale)
+        def job(txn: WriteTransaction) -> dict[str, Any]:
+            profiles, graph = self.rebuild_profiles()
+            live = {record["id"]: record for record in self.storage.iter_profiles()}
+            rebuilt = {pid: p.to_record() for pid, p in profiles.items()}
+            differing = sorted(
+                pid for pid in set(live) | set(rebuilt) if live.get(pid) != rebuilt.get(pid)
+            )
+            txn.delete_profiles(sorted(set(live) - set(rebuilt)))
             txn.upsert_profiles(list(rebuilt.values()))
             for identifier, pid in graph.links.items():
                 txn.link_identity(identifier, pid)
+            self._profiles = dict(profiles)
+            self._identities = graph
+            self._memberships.clear()
+            return {
+                "profiles": len(rebuilt),
+                "events": self.storage.count_events(),
+                "differing": len(differing),
+                "differing_ids": differing[:20],
+            }
 
-        self.storage.write(job)
-        self._profiles = dict(profiles)
-        self._identities = graph
-        self._memberships.clear()
-        return {
-            "profiles": len(rebuilt),
-            "events": self.storage.count_events(),
-            "differing": len(differing),
-            "differing_ids": differing[:20],
-        }
+        return self.storage.write(job)
 
     def counts(self) -> dict[str, int]:
         return {

@@ -82,7 +82,33 @@ class IdentityGraph:
             return Resolution(primary_pid, moved=[other] if other else [])
         return Resolution(primary_pid, merge_from=other_pid)
 
-    def apply(self, resolution: Resolution) -> None:
+    def apply(self, resolution: Resolution) -> Callable[[], None]:
+        """Apply a resolution; returns a function that undoes it (for a write that fails)."""
+        identifiers = [*resolution.new_links, *resolution.moved]
+        pids = {resolution.profile_id}
+        pids.update(p for p in (self.links.get(i) for i in identifiers) if p is not None)
+        if resolution.merge_from is not None:
+            pids.add(resolution.merge_from)
+            identifiers += self.members.get(resolution.merge_from, set())
+        old_links = {i: self.links.get(i) for i in identifiers}
+        old_members = {p: set(self.members[p]) if p in self.members else None for p in pids}
+        self._apply(resolution)
+
+        def undo() -> None:
+            for identifier, previous in old_links.items():
+                if previous is None:
+                    self.links.pop(identifier, None)
+                else:
+                    self.links[identifier] = previous
+            for profile_id, members in old_members.items():
+                if members is None:
+                    self.members.pop(profile_id, None)
+                else:
+                    self.members[profile_id] = members
+
+        return undo
+
+    def _apply(self, resolution: Resolution) -> None:
         pid = resolution.profile_id
         for identifier in [*resolution.new_links, *resolution.moved]:
             previous = self.links.get(identifier)
