@@ -218,6 +218,36 @@ def _padded(value: str) -> str:
 # --- paths and membership -------------------------------------------------------------------
 
 
+def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    """Conjunction as a plain loop: generator expressions cost more than the checks themselves
+    on this hot path (every segment, every profile update)."""
+    if len(checks) == 2:
+        first, second = checks
+        return lambda obj: first(obj) and second(obj)
+
+    def check(obj: Any) -> bool:
+        for part in checks:  # noqa: SIM110 - a loop is faster than all() over a generator
+            if not part(obj):
+                return False
+        return True
+
+    return check
+
+
+def _any_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    if len(checks) == 2:
+        first, second = checks
+        return lambda obj: first(obj) or second(obj)
+
+    def check(obj: Any) -> bool:
+        for part in checks:  # noqa: SIM110 - a loop is faster than any() over a generator
+            if part(obj):
+                return True
+        return False
+
+    return check
+
+
 def path_getter(path: str) -> Callable[[Any], Any]:
     """GrowthBook's ``getPath`` for a dotted path: walks objects and array indices; ``None`` when
     any step is missing."""
@@ -308,7 +338,7 @@ class _Compiler:
             return lambda _obj: True
         if len(checks) == 1:
             return checks[0]
-        return lambda obj: all(check(obj) for check in checks)
+        return _all_of(checks)
 
     def _entry(self, key: str, value: Any, path: str) -> Callable[[Any], bool]:
         if key in ("$and", "$or", "$nor"):
@@ -320,12 +350,13 @@ class _Compiler:
                 )
             parts = [self.condition(item, f"{path}[{i}]") for i, item in enumerate(value)]
             if key == "$and":
-                return lambda obj: all(part(obj) for part in parts)
+                return _all_of(parts)
             if not parts:  # GrowthBook: an empty $or passes, so an empty $nor fails
                 return (lambda _obj: True) if key == "$or" else (lambda _obj: False)
+            any_part = _any_of(parts)
             if key == "$or":
-                return lambda obj: any(part(obj) for part in parts)
-            return lambda obj: not any(part(obj) for part in parts)
+                return any_part
+            return lambda obj: not any_part(obj)
         if key == "$not":
             if not isinstance(value, Mapping):
                 raise ConditionError(
@@ -356,7 +387,7 @@ class _Compiler:
             tests = [self._operator(op, arg, _join(path, op)) for op, arg in condition.items()]
             if len(tests) == 1:
                 return tests[0]
-            return lambda v: all(test(v) for test in tests)
+            return _all_of(tests)
         if isinstance(condition, list | Mapping):
             _check_json(condition, path)
             return lambda v: json_equal(v, condition)
