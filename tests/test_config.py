@@ -81,3 +81,18 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 
 def test_format_path() -> None:
     assert format_path(("slots", 1, "rules", 0, "then")) == "slots[1].rules[0].then"
+
+
+def test_deeply_nested_documents_are_a_config_error() -> None:
+    condition: dict[str, object] = {"profile.sessions": 1}
+    for _ in range(300):
+        condition = {"$and": [condition]}
+    with pytest.raises(ConfigError) as info:
+        parse_workspace({"segments": [{"key": "deep", "name": "Deep", "condition": condition}]})
+    assert info.value.field is not None
+    assert info.value.field.startswith("segments[0].condition.$and[0]")
+    negated: object = 1
+    for _ in range(400):  # used to exhaust the condition compiler's recursion
+        negated = {"$not": negated}
+    with pytest.raises(ConfigError):
+        parse_workspace({"segments": [{"key": "n", "name": "N", "condition": {"x": negated}}]})

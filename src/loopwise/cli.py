@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from loopwise import __version__
 from loopwise.errors import LoopwiseError
+from loopwise.experiments.cli import stats_app
+from loopwise.models.cli import evaluate_app
 
 app = typer.Typer(
     name="loopwise",
@@ -21,6 +23,8 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Import data into a data directory.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+app.add_typer(stats_app, name="stats")
+app.add_typer(evaluate_app, name="evaluate")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
+from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
 from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.registry import SegmentDefinition
@@ -120,6 +121,15 @@ def parse_workspace(document: Any, *, source: str = "workspace") -> Workspace:
             f"The {source} must be a mapping of settings (workspace, slots, segments, ...), "
             f"got {type(document).__name__}.",
             field="",
+        )
+    deep = too_deep(document)
+    if deep is not None:
+        path = format_loc(deep)
+        raise ConfigError(
+            f"{path} is nested more than {MAX_JSON_DEPTH} levels deep; flatten it (conditions "
+            f"and content may nest at most {MAX_JSON_DEPTH} levels of objects and lists).",
+            field=path,
+            limit=MAX_JSON_DEPTH,
         )
     try:
         return Workspace.model_validate(document)

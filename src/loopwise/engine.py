@@ -81,15 +81,17 @@ class _Built:
         self.slots = {slot.key: slot for slot in workspace.slots}
         known_strategies = set(strategies.names())
         for i, slot in enumerate(workspace.slots):
-            names = [slot.default_strategy] + [
-                r.then.strategy for r in slot.rules if r.then.strategy is not None
+            uses = [(f"slots[{i}].default_strategy", slot.default_strategy)] + [
+                (f"slots[{i}].rules[{j}].then.strategy", r.then.strategy)
+                for j, r in enumerate(slot.rules)
+                if r.then.strategy is not None
             ]
-            for name in names:
+            for field_path, name in uses:
                 if name not in known_strategies:
                     raise ConfigError(
                         f'Slot "{slot.key}" uses unknown strategy "{name}". Known strategies: '
                         f"{', '.join(strategies.names())}.",
-                        field=f"slots[{i}].default_strategy",
+                        field=field_path,
                     )
 
 

@@ -152,3 +152,78 @@ def test_storage_unavailable_is_503(
     monkeypatch.setattr(engine, "submit_ingest", down)
     response = client.post("/v1/track", json={"userId": "u", "event": "E"}, headers=basic(WRITE))
     assert_problem(response, 503)
+
+
+DECIDE_OK = b'{"user": {"anonymous_id": "a"}, "slots": [{"slot": "hero"}]}'
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "field"),
+    [
+        # curl -d sends form encoding: refused like on every other JSON route, not "not a dict"
+        ({"Content-Type": "application/x-www-form-urlencoded"}, DECIDE_OK, "Content-Type"),
+        ({"Content-Type": "application/xml"}, DECIDE_OK, "Content-Type"),
+        # used to be ignored: a plain body with a gzip header was decided
+        ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, DECIDE_OK,
+         "Content-Encoding"),
+    ],
+)  # fmt: skip
+def test_decide_body_follows_the_shared_json_rules(
+    client: TestClient, engine: FakeEngine, headers: dict[str, str], body: bytes, field: str
+) -> None:
+    response = client.post("/v1/decide", content=body, headers={**bearer(SERVER), **headers})
+    assert_problem(response, 415, field)
+    assert engine.decide_calls == []
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"user": {"anonymous_id": "a"}, "slots": [{"slot": "recs", "n": NaN}]}', b"null"]
+)
+def test_decide_is_strict_json_and_names_the_body(client: TestClient, body: bytes) -> None:
+    headers = {**bearer(SERVER), "Content-Type": "application/json"}
+    problem = assert_problem(client.post("/v1/decide", content=body, headers=headers), 400, "body")
+    assert "DecideRequest" not in problem["detail"]
+
+
+def test_decide_checks_the_key_before_the_body(client: TestClient) -> None:
+    response = client.post("/v1/decide", content=b"{oops", headers={"Content-Type": "text/plain"})
+    assert_problem(response, 401, "Authorization")
+
+
+def test_decide_without_content_type_is_read_as_json(client: TestClient) -> None:
+    response = client.post("/v1/decide", content=DECIDE_OK, headers=bearer(SERVER))
+    assert response.status_code == 200, response.text
+
+
+def test_huge_item_offset_is_a_400_not_a_500(client: TestClient) -> None:
+    response = client.get("/v1/items?offset=99999999999999999999999", headers=bearer(SERVER))
+    assert_problem(response, 400, "offset")
+
+
+def test_openapi_documents_the_decide_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/decide"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/DecideRequest"}
+    schemas = spec["components"]["schemas"]
+    assert {"DecideRequest", "DecideUser", "SlotRequest", "ItemFilters"} <= set(schemas)
+
+
+def test_openapi_documents_401_and_403_on_every_admin_route(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    admin = [ops for path, ops in paths.items() if path.startswith("/v1/admin/")]
+    assert admin
+    for operations in admin:
+        for operation in operations.values():
+            assert {"401", "403"} <= set(operation["responses"]), operation["summary"]
+
+
+@pytest.mark.parametrize(
+    ("slot", "field"),
+    [({"slot": "recs", "n": "4"}, "slots[0].n"),
+     ({"slot": "recs", "filters": {"in_stock": "yes"}}, "slots[0].filters.in_stock")],
+)  # fmt: skip
+def test_decide_does_not_coerce_strings(
+    client: TestClient, slot: dict[str, Any], field: str
+) -> None:
+    body = {"user": {"anonymous_id": "a"}, "slots": [slot]}
+    assert_problem(client.post("/v1/decide", json=body, headers=bearer(SERVER)), 400, field)

@@ -7,7 +7,7 @@ import pytest
 
 from loopwise.catalog.items import Item
 from loopwise.catalog.validate import parse_item
-from loopwise.errors import ValidationFailed
+from loopwise.errors import LimitExceeded, ValidationFailed
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -146,3 +146,20 @@ def test_errors_without_prefix() -> None:
 def test_record_roundtrip() -> None:
     item = parse_item({"id": "a", "categories": "C", "price": 3, "created_at": "2024-01-01T00:00Z"})
     assert Item.from_record(item.to_record()) == item
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_times_outside_utc_range_are_a_validation_error(value: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_item({"id": "x", "created_at": value}, field_prefix="items[2].", now=NOW)
+    assert info.value.field == "items[2].created_at"
+
+
+def test_deeply_nested_attributes_are_refused() -> None:
+    deep: Any = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(LimitExceeded) as info:
+        parse_item({"id": "x", "attributes": deep}, field_prefix="items[0].", now=NOW)
+    assert info.value.field is not None
+    assert info.value.field.startswith("items[0].attributes.a")

@@ -121,3 +121,13 @@ def test_count_leaves(condition: dict[str, Any], leaves: int) -> None:
 def test_rule_ids_are_slugs() -> None:
     with pytest.raises(ValidationError):
         rule("Not A Slug")
+
+
+def test_rule_with_an_unknown_operator_is_refused_naming_the_path() -> None:
+    with pytest.raises(ValidationError) as info:
+        Rule.model_validate(
+            {"id": "r", "when": {"profile.sessions": {"$bogus": 1}}, "then": {"pin": ["a"]}}
+        )
+    error = info.value.errors()[0]
+    assert error["loc"] == ("when", "profile.sessions.$bogus")
+    assert "Unknown operator" in error["msg"]

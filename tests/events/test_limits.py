@@ -11,9 +11,13 @@ from loopwise.errors import LimitExceeded, UnsupportedMediaType, ValidationFaile
 from loopwise.events.limits import (
     MAX_BATCH_EVENTS,
     MAX_EVENT_BYTES,
+    MAX_JSON_DEPTH,
     MAX_REQUEST_BYTES,
+    depth_error,
+    format_loc,
     parse_json,
     read_body,
+    too_deep,
 )
 
 BODY = orjson.dumps({"batch": [{"type": "track", "event": "Signed Up", "userId": "u1"}]})
@@ -118,3 +122,24 @@ def test_parse_json_errors(raw: bytes) -> None:
         parse_json(raw)
     assert info.value.field == "body"
     assert info.value.detail.startswith("Body is not valid JSON: ")
+
+
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_too_deep_finds_the_first_container_past_the_limit() -> None:
+    assert too_deep(nested(MAX_JSON_DEPTH)) is None
+    assert too_deep({"x": [nested(MAX_JSON_DEPTH - 2)]}) is None
+    assert too_deep({"x": [nested(MAX_JSON_DEPTH - 1)]}) == ("x", 0, *["a"] * (MAX_JSON_DEPTH - 2))
+    assert too_deep(orjson.loads(b"[" * 1000 + b"]" * 1000)) is not None  # no recursion
+
+
+def test_depth_error_names_a_readable_field() -> None:
+    error = depth_error(("properties", *["a"] * 100), "batch[3].")
+    assert error.field == "batch[3].properties.a.a.a.a.a.a.a"
+    assert str(MAX_JSON_DEPTH) in error.detail
+    assert format_loc(()) == "body" and format_loc(("items", 0, "x")) == "items[0].x"

@@ -458,3 +458,86 @@ def test_integers_beyond_64_bits_are_a_validation_error() -> None:
 def test_record_roundtrip_of_a_parsed_event() -> None:
     event = one({**TRACK, "timestamp": "2024-05-01T11:00:00.123Z", "messageId": "m"}, "track")
     assert Event.from_record(orjson.loads(orjson.dumps(event.to_record()))) == event
+
+
+# --- hostile input (regressions) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),
+        ({"timestamp": "1970-01-01T00:00:00Z"}, "timestamp"),
+        ({"timestamp": "9999-12-31T23:59:59Z"}, "timestamp"),
+        ({"originalTimestamp": "2024-05-03T12:00:00Z"}, "originalTimestamp"),
+        # not representable in UTC: used to raise OverflowError (a 500)
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+        ({"sentAt": "9999-12-31T23:59:59-01:00"}, "sentAt"),
+        # the skew correction would overflow or land in year 9000
+        ({"originalTimestamp": "2024-05-01T12:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}, "sentAt"),
+        ({"timestamp": "2024-05-01T12:00:00Z", "sentAt": "0001-01-01T00:00:00Z"}, "sentAt"),
+    ],
+)
+def test_absurd_event_times_are_rejected_naming_the_field(
+    message: dict[str, Any], field: str
+) -> None:
+    body = {"userId": "u", "event": "E", **message}
+    with pytest.raises(ValidationFailed) as info:
+        parse_request(body, kind="track", received_at=RECEIVED)
+    assert info.value.field == field
+    with pytest.raises(ValidationFailed) as info:
+        parse_request({"batch": [{"type": "track", **body}]}, kind="batch", received_at=RECEIVED)
+    assert info.value.field == f"batch[0].{field}"
+
+
+def test_event_times_inside_the_window_are_kept() -> None:
+    old = one({"userId": "u", "event": "E", "timestamp": "2000-01-01T00:00:00Z"}, "track")
+    assert old.timestamp == at("2000-01-01T00:00:00+00:00")
+    soon = one({"userId": "u", "event": "E", "timestamp": "2024-05-02T11:00:00Z"}, "track")
+    assert soon.timestamp == at("2024-05-02T11:00:00+00:00")
+    # a client clock years ahead is corrected by sentAt, not rejected
+    skewed = one(
+        {
+            "userId": "u",
+            "event": "E",
+            "originalTimestamp": "2099-01-01T00:00:00Z",
+            "sentAt": "2099-01-01T00:00:05Z",
+        },
+        "track",
+    )
+    assert skewed.timestamp == RECEIVED - timedelta(seconds=5)
+
+
+def test_deeply_nested_message_is_a_limit_error_not_a_crash() -> None:
+    deep: Any = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(LimitExceeded) as info:
+        parse_request({"userId": "u", "event": "E", "properties": deep}, kind="track",
+                      received_at=RECEIVED)  # fmt: skip
+    assert info.value.field is not None and info.value.field.startswith("properties.a")
+    batch = {"context": deep, "batch": [{"type": "track", "userId": "u", "event": "E"}]}
+    with pytest.raises(LimitExceeded) as info:
+        parse_request(batch, kind="batch", received_at=RECEIVED)
+    assert info.value.field is not None and info.value.field.startswith("context.a")
+
+
+def test_batch_context_counts_toward_each_events_size() -> None:
+    context = {"blob": "x" * (MAX_EVENT_BYTES - 100)}
+    batch = [{"type": "track", "userId": "u", "event": "E", "properties": {"p": "y" * 200}}]
+    with pytest.raises(LimitExceeded) as info:
+        parse_request({"context": context, "batch": batch}, kind="batch", received_at=RECEIVED)
+    assert info.value.field == "batch[0]"
+    small = parse_request(
+        {"context": {"library": {"name": "x"}}, "batch": batch}, kind="batch", received_at=RECEIVED
+    )
+    assert small[0].context["library"] == {"name": "x"}
+
+
+@pytest.mark.parametrize("key", ["userId", "anonymousId", "messageId"])
+def test_ids_longer_than_decide_accepts_are_rejected(key: str) -> None:
+    body = {"userId": "u", "event": "E", key: "x" * 10_240}
+    with pytest.raises(ValidationFailed) as info:
+        parse_request(body, kind="track", received_at=RECEIVED)
+    assert info.value.field == key
+    assert one({"userId": "ü🎉" * 100, "event": "E"}, "track").user_id == "ü🎉" * 100

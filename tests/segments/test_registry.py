@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from loopwise.errors import ConditionError, ConfigError
-from loopwise.segments.registry import SegmentDefinition, SegmentRegistry, membership_changes
+from loopwise.segments.registry import (
+    SegmentDefinition,
+    SegmentRegistry,
+    check_operators,
+    membership_changes,
+)
 
 
 def seg(key: str, condition: dict[str, Any], **extra: Any) -> SegmentDefinition:
@@ -120,3 +125,24 @@ def test_membership_changes_replay_to_after(before: set[str], after: set[str]) -
     assert (before - set(left)) | set(entered) == after
     assert not set(entered) & set(left)
     assert entered == sorted(entered) and left == sorted(left)
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        ({"profile.top_category": {"$regx": "^run"}}, "profile.top_category.$regx"),
+        ({"n": {"$gt": 1, "$nope": 1}}, "n.$nope"),
+        ({"$or": [{"a": 1}, {"b": {"$not": {"$startsWith": "x"}}}]}, "$or[1].b.$not.$startsWith"),
+        ({"$xor": []}, "$xor"),
+    ],
+)
+def test_written_conditions_refuse_unknown_operators(condition: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConditionError) as info:
+        check_operators(condition)
+    assert info.value.field == field
+    with pytest.raises(ValidationError, match="Unknown operator"):
+        SegmentDefinition(key="typo", name="Typo", condition=condition)
+
+
+def test_known_operators_pass_the_check() -> None:
+    check_operators({"$and": [{"p": {"$in": [1]}}, {"$not": {"q": {"$elemMatch": {"$gte": 2}}}}]})

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopwise import __version__
@@ -131,6 +132,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {})
+        _add_models(components.setdefault("schemas", {}), routes_decide.OPENAPI_MODELS)
         components["securitySchemes"] = {
             "basic": {"type": "http", "scheme": "basic", "description": "Key as username."},
             "bearer": {"type": "http", "scheme": "bearer", "description": "The API key."},
@@ -146,6 +148,15 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         return schema
 
     return build
+
+
+def _add_models(schemas: dict[str, Any], models: Sequence[type[BaseModel]]) -> None:
+    """Component schemas for request models that routes validate themselves."""
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas.setdefault(model.__name__, schema)
 
 
 def _problem_content(responses: dict[str, Any]) -> None:

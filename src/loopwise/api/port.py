@@ -96,13 +96,18 @@ def check_content_type(headers: Mapping[str, str]) -> None:
     )
 
 
-async def read_json(request: Request) -> Any:
-    """The request's JSON body (uncompressed; the body-size limit was enforced on receipt)."""
-    check_content_type(request.headers)
-    encoding = request.headers.get("content-encoding", "").strip().lower()
+def check_json_headers(headers: Mapping[str, str]) -> None:
+    """A JSON Content-Type (or none) and no Content-Encoding: the rules of every non-ingest body."""
+    check_content_type(headers)
+    encoding = headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(
             f"Content-Encoding {encoding!r} is not supported here; send the body uncompressed.",
             field="Content-Encoding",
         )
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body (uncompressed; the body-size limit was enforced on receipt)."""
+    check_json_headers(request.headers)
     return parse_json(await request.body())

@@ -19,7 +19,11 @@ from loopwise.api.port import engine_of, read_json
 from loopwise.api.problems import problem_responses
 from loopwise.errors import ValidationFailed
 
-router = APIRouter(tags=["admin"], dependencies=[Depends(require(Scope.ADMIN))])
+router = APIRouter(
+    tags=["admin"],
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses=problem_responses(401, 403),  # every admin route checks the key
+)
 
 Key = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$", description="Entry key.")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,12 +16,23 @@ from starlette.responses import Response
 from loopwise.api.auth import require
 from loopwise.api.keys import KeyKind, Scope
 from loopwise.api.metrics import metrics_of
-from loopwise.api.port import engine_of
+from loopwise.api.port import check_json_headers, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import NotFound
 
 router = APIRouter(tags=["decide"])
+
+# The body is read with the rules every JSON route shares (port.read_json: Content-Type,
+# Content-Encoding, strict JSON) and then validated, so its schema is declared here; create_app
+# adds the models to the OpenAPI components.
+OPENAPI_MODELS = (DecideRequest,)
+_DECIDE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DecideRequest"}}},
+    }
+}
 
 _FORWARDED = ("user-agent", "accept-language")
 
@@ -37,18 +52,38 @@ def engine_headers(headers: Headers, country_header: str | None) -> Headers:
         "the propensity of that choice and the reasons. Send `decision_id` back in impression, "
         "click and conversion events so outcomes are attributed."
     ),
-    responses=problem_responses(400, 401, 403),
+    responses=problem_responses(400, 401, 403, 415),
+    openapi_extra=_DECIDE_BODY,
 )
-def decide(
-    body: DecideRequest,
+async def decide(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.DECIDE))],
 ) -> Response:
+    check_json_headers(request.headers)
+    body = parse_decide_request(await request.body())
     engine = engine_of(request)
     headers = engine_headers(request.headers, engine.settings_country_header)
-    decision = engine.decide(body, headers)
+    decision = await run_in_threadpool(engine.decide, body, headers)
     metrics_of(request).decisions.inc()
     return Response(decision.model_dump_json(), media_type="application/json")
+
+
+def parse_decide_request(raw: bytes) -> DecideRequest:
+    """Decode (strict JSON: no NaN) and validate a body; every problem is reported like a
+    request validation error, with the field and a pointer to the schema."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}
+        raise RequestValidationError([{**error, "ctx": {"error": str(exc)}}]) from None
+    if not isinstance(document, dict):
+        error = {"type": "model_type", "loc": ("body",), "msg": "Send a JSON object"}
+        raise RequestValidationError([error], body=document)
+    try:
+        return DecideRequest.model_validate(document, strict=True)  # JSON: no "4" for 4
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors, body=document) from None
 
 
 @router.get(

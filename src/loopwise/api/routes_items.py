@@ -23,6 +23,7 @@ from loopwise.errors import LimitExceeded, NotFound, ValidationFailed
 
 MAX_ITEMS_PER_REQUEST = 10_000
 MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000  # bounded: the reply echoes it, and JSON integers stop at 64 bits
 
 router = APIRouter(tags=["items"])
 
@@ -127,7 +128,7 @@ async def put_items(
 def list_items(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.DECIDE))],
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 100,
 ) -> dict[str, Any]:
     page, total = engine_of(request).list_items(offset, limit)

@@ -15,6 +15,7 @@ from typing import Any
 from loopwise.catalog.items import Item
 from loopwise.clock import parse_timestamp
 from loopwise.errors import ValidationFailed
+from loopwise.events.limits import depth_error, too_deep
 
 MAX_ID_CHARS = 256
 # Item fields; every other top-level key (``price``, ``margin``, ``in_stock``, ``brand``, ...) is
@@ -33,6 +34,9 @@ def parse_item(raw: Any, *, field_prefix: str = "", now: datetime | None = None)
             f"Each item must be a JSON object with at least an id, not {_json_type(raw)}.",
             field=p.rstrip(".") or "item",
         )
+    deep = too_deep(raw)
+    if deep is not None:
+        raise depth_error(deep, p)
     attributes, sources = _attributes(raw, p)
     for key in ("price", "margin"):
         if attributes.get(key) is not None:
@@ -152,7 +156,10 @@ def _time(raw: Mapping[str, Any], key: str, p: str) -> datetime | None:
     value = raw.get(key)
     if value is None or value == "":
         return None
-    parsed = parse_timestamp(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_timestamp(value) if isinstance(value, str) else None
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first UTC date
+        parsed = None
     if parsed is None:
         raise ValidationFailed(
             f"{key} must be an ISO 8601 time such as 2024-05-01T12:00:00Z (got {value!r}).",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from loopwise.decide.filters import ItemFilters
 from loopwise.decide.rules import invalid_at
+from loopwise.events.limits import MAX_ID_CHARS
 
 MAX_SLOTS_PER_REQUEST = 20
 
@@ -27,12 +28,15 @@ class DecideUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Your id for a known user."
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="Your id for a known user.",
     )
     anonymous_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=MAX_ID_CHARS,
         description="The device/browser id (loopwise.js).",
     )
 

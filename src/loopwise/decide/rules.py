@@ -26,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from loopwise.decide.filters import ItemFilters
 from loopwise.errors import ConditionError
 from loopwise.segments.conditions import compile_condition
+from loopwise.segments.registry import check_operators
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Matcher = Callable[[Mapping[str, Any]], bool]
@@ -141,6 +142,7 @@ class Rule(BaseModel):
     @classmethod
     def _compiles(cls, when: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         try:
+            check_operators(when)
             compile_condition(when, _saved_groups(info))
         except ConditionError as exc:
             loc: tuple[str | int, ...] = (exc.field,) if exc.field else ()

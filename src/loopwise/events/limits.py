@@ -8,6 +8,7 @@ body (a "gzip bomb") can never expand beyond the request limit in memory.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +18,13 @@ from loopwise.errors import LimitExceeded, UnsupportedMediaType, ValidationFaile
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
+# userId, anonymousId, previousId, groupId and messageId; /v1/decide takes ids up to the same
+# length, so every id that can be ingested can also be decided for.
+MAX_ID_CHARS = 200
+# Nesting depth of one stored JSON value (an event, an item, the workspace). Real documents stay
+# far below it; deeper ones would exhaust the recursion of the JSON encoder (255 levels) or of the
+# condition compiler after validation, so they are refused up front.
+MAX_JSON_DEPTH = 64
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw deflate or zlib
 _IDENTITY = ("", "identity")
@@ -92,3 +100,47 @@ def parse_json(raw: bytes) -> Any:
         raise ValidationFailed(
             f"Body is not valid JSON: {exc}. Send a UTF-8 JSON object.", field="body"
         ) from exc
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[str | int, ...] | None:
+    """The location of the first object or list nested more than ``limit`` levels deep in
+    ``value`` (the value itself is level 1), or None. Iterative, so any depth is safe to check."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    while stack:
+        node, depth, loc = stack.pop()
+        if isinstance(node, dict):
+            children: Sequence[tuple[str | int, Any]] = [(str(k), v) for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            children = list(enumerate(node))
+        else:
+            continue
+        if depth > limit:
+            return loc
+        stack.extend(
+            (child, depth + 1, (*loc, key))
+            for key, child in reversed(children)
+            if isinstance(child, dict | list | tuple)
+        )
+    return None
+
+
+def format_loc(loc: Sequence[str | int], prefix: str = "", *, max_parts: int = 8) -> str:
+    """``("properties", "a", 0)`` -> ``"properties.a[0]"`` after ``prefix`` (e.g. ``batch[3].``),
+    cut after ``max_parts`` parts so a path into a very deep value stays readable."""
+    path = prefix.rstrip(".")
+    for part in list(loc)[:max_parts]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "body"
+
+
+def depth_error(loc: Sequence[str | int], prefix: str = "") -> LimitExceeded:
+    field = format_loc(loc, prefix)
+    return LimitExceeded(
+        f"{field} is nested more than {MAX_JSON_DEPTH} levels deep; flatten it "
+        f"(at most {MAX_JSON_DEPTH} levels of objects and lists).",
+        field=field,
+        limit=MAX_JSON_DEPTH,
+    )

@@ -10,18 +10,29 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from loopwise.clock import parse_timestamp
+from loopwise.clock import isoformat, parse_timestamp
 from loopwise.errors import LimitExceeded, ValidationFailed
-from loopwise.events.limits import MAX_BATCH_EVENTS, MAX_EVENT_BYTES
+from loopwise.events.limits import (
+    MAX_BATCH_EVENTS,
+    MAX_EVENT_BYTES,
+    MAX_ID_CHARS,
+    depth_error,
+    too_deep,
+)
 from loopwise.events.schema import EVENT_TYPES, Event
 
 ROUTE_KINDS: tuple[str, ...] = (*EVENT_TYPES, "batch")
 MAX_EVENT_NAME_CHARS = 200
+# An event's time (after clock-skew correction) must fall in this window. Earlier times are a
+# zeroed or default date (1970-01-01, 0001-01-01), later ones a wrong clock or unit; either would
+# corrupt recency, sessions and decayed scores for good.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE_SKEW = timedelta(hours=24)
 
 
 def write_key_from_body(body: Any) -> str | None:
@@ -57,6 +68,9 @@ def parse_request(body: Any, *, kind: str, received_at: datetime) -> list[Event]
             field="batch",
             limit=MAX_BATCH_EVENTS,
         )
+    deep = too_deep(body.get("context"))
+    if deep is not None:
+        raise depth_error(("context", *deep))
     batch_context = _object(body, "context", "")
     batch_sent_at = _time(body, "sentAt", "")
     events: list[Event] = []
@@ -103,6 +117,9 @@ def parse_message(
         raise ValidationFailed(
             f"A message must be a JSON object, not {_json_type(raw)}.", field=_own(p)
         )
+    deep = too_deep(raw)
+    if deep is not None:
+        raise depth_error(deep, p)
     _check_size(raw, p)
     declared = raw.get("type")
     if declared is not None and declared != kind:
@@ -120,6 +137,8 @@ def parse_message(
             field=p + "userId",
         )
     merged = _deep_merge(batch_context or {}, _object(raw, "context", p))
+    if batch_context:  # the stored event carries the batch's context too
+        _check_size({**raw, "context": merged}, p)
     context_traits = _object(merged, "traits", p + "context.")
     properties = _object(raw, "properties", p)
     event = name = previous_id = group_id = None
@@ -189,18 +208,58 @@ def _times(
     sent_at = _time(raw, "sentAt", p) or batch_sent_at
     given = _time(raw, "timestamp", p)
     original = _time(raw, "originalTimestamp", p) or given
-    if original is not None and sent_at is not None:
-        return received_at - (sent_at - original), original, sent_at
-    if original is not None:
+    if original is None:
+        return received_at, None, sent_at
+    key = "originalTimestamp" if raw.get("originalTimestamp") is not None else "timestamp"
+    if sent_at is None:
+        _check_event_time(original, received_at, p + key, key)
         return original, original, sent_at
-    return received_at, None, sent_at
+    try:
+        corrected = received_at - (sent_at - original)
+    except OverflowError:
+        corrected = None
+    if corrected is None or not _in_window(corrected, received_at):
+        _check_event_time(original, received_at, p + key, key)
+        # the time itself is plausible, so sentAt made the correction absurd
+        sent_key = p + "sentAt" if raw.get("sentAt") is not None else "sentAt"
+        raise ValidationFailed(
+            f"sentAt and {key} are too far apart to correct the client's clock "
+            f"(sentAt {isoformat(sent_at)}, {key} {isoformat(original)}); send "
+            "sentAt as the time the request left the client, or leave it out.",
+            field=sent_key,
+        )
+    return corrected, original, sent_at
+
+
+def _in_window(at: datetime, received_at: datetime) -> bool:
+    return EARLIEST_EVENT_TIME <= at <= received_at + MAX_FUTURE_SKEW
+
+
+def _check_event_time(at: datetime, received_at: datetime, field: str, key: str) -> None:
+    if at < EARLIEST_EVENT_TIME:
+        raise ValidationFailed(
+            f"{key} {isoformat(at)} is before 2000-01-01, which is almost always a zero "
+            "or default date; send the time the event happened, or leave it out and the time "
+            "of receipt is used.",
+            field=field,
+        )
+    if at > received_at + MAX_FUTURE_SKEW:
+        raise ValidationFailed(
+            f"{key} {isoformat(at)} is more than 24 hours after the server received the "
+            "event; check the client's clock and time zone, send sentAt so the clock is "
+            "corrected, or leave it out and the time of receipt is used.",
+            field=field,
+        )
 
 
 def _time(raw: Mapping[str, Any], key: str, p: str) -> datetime | None:
     value = raw.get(key)
     if value is None:
         return None
-    parsed = parse_timestamp(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_timestamp(value) if isinstance(value, str) else None
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first UTC date
+        parsed = None
     if parsed is None:
         raise ValidationFailed(
             f"{key} must be an ISO 8601 time such as 2024-05-01T12:00:00.000Z "
@@ -226,7 +285,14 @@ def _id(raw: Mapping[str, Any], key: str, p: str) -> str | None:
         raise ValidationFailed(
             f"{key} must be a string (or a number); got {_json_type(value)}.", field=p + key
         )
-    return value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_ID_CHARS:
+        raise ValidationFailed(
+            f"{key} is {len(text)} characters; ids may have at most {MAX_ID_CHARS}. Send a "
+            "short stable id (a database key or UUID), not the data itself.",
+            field=p + key,
+        )
+    return text
 
 
 def _required_id(raw: Mapping[str, Any], key: str, p: str, meaning: str) -> str:

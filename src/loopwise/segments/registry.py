@@ -12,9 +12,35 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loopwise.errors import ConditionError, ConfigError
-from loopwise.segments.conditions import CompiledCondition, compile_condition, referenced_roots
+from loopwise.segments.conditions import (
+    OPERATORS,
+    CompiledCondition,
+    compile_condition,
+    referenced_roots,
+)
 
 SEGMENT_KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+
+
+def check_operators(condition: Any, path: str = "") -> None:
+    """Refuse operators the compiler does not know in a condition someone wrote (workspace file,
+    admin API). At evaluation an unknown operator never matches, as in GrowthBook, so a typo such
+    as ``$regx`` would silently switch a segment or rule off."""
+    stack: list[tuple[Any, str]] = [(condition, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                here = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and key.startswith("$") and key not in OPERATORS:
+                    raise ConditionError(
+                        f'Unknown operator "{key}" at {here}; it would never match. Use one of '
+                        f"{', '.join(sorted(OPERATORS))}.",
+                        field=here,
+                    )
+                stack.append((value, here))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node))
 
 
 class SegmentDefinition(BaseModel):
@@ -31,6 +57,7 @@ class SegmentDefinition(BaseModel):
     @classmethod
     def _condition_compiles(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
+            check_operators(value)
             compile_condition(value)
         except ConditionError as exc:
             where = f"at {exc.field}: " if exc.field else ""

@@ -1,0 +1,30 @@
+"""Experiments: deterministic, GrowthBook-compatible assignment and the statistics to read them.
+
+``assignment`` hashes users into arms (pure, no I/O); ``stats`` turns per-arm sufficient
+statistics into lifts, p-values, posteriors, always-valid intervals and SRM checks;
+``calculator`` and ``cli`` put them in front of people (``loopwise stats ...``).
+"""
+
+from __future__ import annotations
+
+from loopwise.experiments.assignment import (
+    ArmSpec,
+    Assignment,
+    ExperimentSpec,
+    HoldoutSpec,
+    MetricSpec,
+    assign,
+    in_holdout,
+)
+from loopwise.experiments.stats import SampleStats
+
+__all__ = [
+    "ArmSpec",
+    "Assignment",
+    "ExperimentSpec",
+    "HoldoutSpec",
+    "MetricSpec",
+    "SampleStats",
+    "assign",
+    "in_holdout",
+]

@@ -1,0 +1,218 @@
+"""Offline evaluation: temporal split, fit every model on the past, rank all items for each test
+user (their training items excluded), score against what they did next.
+
+Result shape (all floats are means over evaluated users unless said otherwise)::
+
+    {"models": {"<name>": {"ndcg@10", "recall@20", "precision@10", "map@10", "coverage@10",
+                           "novelty", "fit_seconds"}},
+     "split": {"users", "train", "test", "skipped_users"},
+     "segments": {"<segment>": {"<name>": {metrics as above without fit_seconds, "users"}}}}
+
+``k`` sets the cut-off of nDCG, precision, MAP and coverage; recall is reported at ``2k``
+(recall@20 for the default k = 10). Evaluated users are test users with at least one relevant
+item (a test item not already in their training history); relevant items the training data never
+saw still count in recall's denominator, so cold items cost models honestly. ``fit_seconds`` of
+the hybrid includes its tuning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from loopwise.catalog.items import Item
+from loopwise.errors import ValidationFailed
+from loopwise.models.als import ALSModel, BPRModel
+from loopwise.models.base import Recommender, top_k_indices
+from loopwise.models.content import ContentModel, has_text
+from loopwise.models.ease import EASEModel
+from loopwise.models.hybrid import HybridModel
+from loopwise.models.interactions import Interaction, InteractionMatrix
+from loopwise.models.item_knn import ItemKNNModel
+from loopwise.models.metrics import (
+    ap_batch,
+    coverage,
+    hit_matrix,
+    ndcg_batch,
+    novelty_batch,
+    precision_batch,
+    recall_batch,
+)
+from loopwise.models.popularity import PopularityModel
+from loopwise.models.split import Split, relevant_items, temporal_split, validation_split
+
+MODEL_NAMES: tuple[str, ...] = ("popularity", "als", "bpr", "ease", "item_knn", "content", "hybrid")
+BATCH_USERS = 1024
+
+
+def make_model(name: str, seed: int = 0) -> Recommender:
+    """A model with its default settings by name (one of :data:`MODEL_NAMES` except hybrid)."""
+    factories: dict[str, Callable[[], Recommender]] = {
+        "popularity": PopularityModel,
+        "als": lambda: ALSModel(seed=seed),
+        "bpr": lambda: BPRModel(seed=seed),
+        "ease": EASEModel,
+        "item_knn": ItemKNNModel,
+        "content": ContentModel,
+    }
+    if name not in factories:
+        raise ValidationFailed(
+            f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}", field="models"
+        )
+    return factories[name]()
+
+
+def _relevance(
+    matrix: InteractionMatrix, relevant: Mapping[str, set[str]], users: Sequence[str]
+) -> tuple[csr_matrix, np.ndarray]:
+    """Relevance rows for ``users`` (csr, len(users) x n_items; items outside the matrix are
+    dropped) and the full relevant counts (int64, (len(users),))."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for r, user in enumerate(users):
+        for item in relevant.get(user, ()):
+            col = matrix.item_index.get(item)
+            if col is not None:
+                rows.append(r)
+                cols.append(col)
+    rel = csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+        shape=(len(users), matrix.matrix.shape[1]),
+    )
+    counts = np.asarray([len(relevant.get(user, ())) for user in users], dtype=np.int64)
+    return rel, counts
+
+
+def _ranked(model: Recommender, rows: csr_matrix, depth: int) -> np.ndarray:
+    """Top ``depth`` item indices per row (int64, (n_rows, depth)), training items excluded,
+    ``-1`` where the model had nothing left to rank."""
+    out: list[np.ndarray] = []
+    for start in range(0, rows.shape[0], BATCH_USERS):
+        chunk = rows[start : start + BATCH_USERS]
+        scores = np.asarray(model.score_users(chunk), dtype=np.float32)
+        r, c = chunk.nonzero()
+        scores[r, c] = -np.inf
+        top = top_k_indices(scores, depth)
+        top[~np.isfinite(np.take_along_axis(scores, top, axis=1))] = -1
+        if top.shape[1] < depth:
+            top = np.pad(top, ((0, 0), (0, depth - top.shape[1])), constant_values=-1)
+        out.append(top)
+    return np.concatenate(out) if out else np.zeros((0, depth), dtype=np.int64)
+
+
+def _metrics(
+    top: np.ndarray,
+    hits: np.ndarray,
+    n_relevant: np.ndarray,
+    k: int,
+    n_items: int,
+    item_users: np.ndarray,
+    n_train_users: int,
+) -> dict[str, float]:
+    return {
+        f"ndcg@{k}": float(ndcg_batch(hits, n_relevant, k).mean()),
+        f"recall@{2 * k}": float(recall_batch(hits, n_relevant, 2 * k).mean()),
+        f"precision@{k}": float(precision_batch(hits, k).mean()),
+        f"map@{k}": float(ap_batch(hits, n_relevant, k).mean()),
+        f"coverage@{k}": coverage(top[:, :k], n_items),
+        "novelty": novelty_batch(top[:, :k], item_users, n_train_users),
+    }
+
+
+def _hybrid(names: Iterable[str], seed: int) -> HybridModel:
+    return HybridModel({name: make_model(name, seed) for name in names}, "tune", seed=seed)
+
+
+def _fit_hybrid(
+    hybrid: HybridModel,
+    split: Split,
+    matrix: InteractionMatrix,
+    items: Mapping[str, Item] | None,
+) -> None:
+    """Tune on a validation split carved from the training data, then fit on all of it."""
+    val = validation_split(split.train)
+    val_matrix = InteractionMatrix.build(
+        val.train, item_ids=matrix.item_index.ids, user_ids=matrix.user_index.ids
+    )
+    val_relevant = relevant_items(val)
+    rel, _ = _relevance(val_matrix, val_relevant, val_matrix.user_index.ids)
+    hybrid.tune(val_matrix, rel, items)
+    hybrid.fit(matrix, items)
+
+
+def evaluate(
+    interactions: Iterable[Interaction],
+    models: Sequence[str] | None = None,
+    k: int = 10,
+    seed: int = 0,
+    items: Mapping[str, Item] | None = None,
+    segments: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``models`` (default: all of :data:`MODEL_NAMES`; ``content`` only when
+    ``items`` have text) on a per-user temporal split of ``interactions``. ``segments`` maps
+    user ids to a segment name for per-segment results. See the module docstring."""
+    if k < 1:
+        raise ValidationFailed("k must be at least 1", field="k")
+    with_text = has_text(items)
+    if models is None:
+        names = [n for n in MODEL_NAMES if n != "content" or with_text]
+    else:
+        names = list(dict.fromkeys(models))
+        for name in names:
+            if name not in MODEL_NAMES:
+                raise ValidationFailed(
+                    f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}",
+                    field="models",
+                )
+        if "content" in names and not with_text:
+            raise ValidationFailed(
+                "the content model needs catalog items with text; pass items or drop 'content'",
+                field="models",
+            )
+    split = temporal_split(interactions)
+    relevant = {u: s for u, s in relevant_items(split).items() if s}
+    if not relevant:
+        raise ValidationFailed(
+            "nothing to evaluate: no user has 5 or more interactions with a new item at the end",
+            field="data",
+        )
+    catalog_ids = sorted(items) if items else []
+    matrix = InteractionMatrix.build(split.train, item_ids=catalog_ids)
+    users = sorted(relevant, key=lambda u: matrix.user_index[u])
+    rel, n_relevant = _relevance(matrix, relevant, users)
+    rows = csr_matrix(matrix.matrix[[matrix.user_index[u] for u in users]], dtype=np.float32)
+    item_users = matrix.item_popularity()
+    n_items = matrix.matrix.shape[1]
+    groups: dict[str, np.ndarray] = {}
+    if segments:
+        labels = np.asarray([segments.get(u, "") for u in users], dtype=object)
+        for label in sorted({str(s) for s in labels if s}):
+            groups[label] = labels == label
+    components = [n for n in MODEL_NAMES if n != "hybrid" and (n != "content" or with_text)]
+
+    result: dict[str, Any] = {"models": {}, "split": split.stats(), "segments": {}}
+    for name in names:
+        started = time.perf_counter()
+        if name == "hybrid":
+            model: Recommender = _hybrid(components, seed)
+            assert isinstance(model, HybridModel)
+            _fit_hybrid(model, split, matrix, items)
+        else:
+            model = make_model(name, seed)
+            model.fit(matrix, items)
+        fit_seconds = time.perf_counter() - started
+        top = _ranked(model, rows, 2 * k)
+        hits = hit_matrix(top, rel)
+        scores = _metrics(top, hits, n_relevant, k, n_items, item_users, matrix.shape[0])
+        result["models"][name] = {**scores, "fit_seconds": fit_seconds}
+        for label, mask in groups.items():
+            part = _metrics(
+                top[mask], hits[mask], n_relevant[mask], k, n_items, item_users, matrix.shape[0]
+            )
+            bucket = result["segments"].setdefault(label, {})
+            bucket[name] = {**part, "users": int(mask.sum())}
+    return result

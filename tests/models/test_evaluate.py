@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from loopwise.errors import ValidationFailed
+from loopwise.events.schema import Event
+from loopwise.models.cli import evaluate_app
+from loopwise.models.evaluate import evaluate
+from loopwise.storage.sqlite import SqliteStorage
+from tests.models import catalog, new_items, planted
+
+METRICS = {"ndcg@10", "recall@20", "precision@10", "map@10", "coverage@10", "novelty"}
+
+
+@pytest.fixture(scope="module")
+def result() -> dict[str, Any]:
+    segments = {f"a-user{u}": "jazz" for u in range(16)}
+    return evaluate(planted(), k=10, seed=0, items=catalog(), segments=segments)
+
+
+def test_result_shape(result: dict[str, Any]) -> None:
+    assert set(result) == {"models", "split", "segments"}
+    assert list(result["models"]) == [
+        "popularity", "als", "bpr", "ease", "item_knn", "content", "hybrid",
+    ]  # fmt: skip
+    for metrics in result["models"].values():
+        assert set(metrics) == METRICS | {"fit_seconds"}
+        assert all(0.0 <= metrics[m] <= 1.0 for m in METRICS - {"novelty"})
+    # 40 users with 8 interactions each: one (floor(8 * 0.2)) is test
+    assert result["split"] == {"users": 40, "train": 280, "test": 40, "skipped_users": 0}
+    jazz = result["segments"]["jazz"]
+    assert set(jazz) == set(result["models"])
+    assert jazz["ease"]["users"] == 16 and set(jazz["ease"]) == METRICS | {"users"}
+    json.dumps(result)  # JSON-safe
+
+
+def test_personalised_models_beat_popularity(result: dict[str, Any]) -> None:
+    ndcg = {name: m["ndcg@10"] for name, m in result["models"].items()}
+    jazz = result["segments"]["jazz"]
+    # popularity serves block B to everyone: the (smaller) jazz group gets almost nothing
+    assert jazz["popularity"]["precision@10"] < 0.01
+    for name in ("als", "bpr", "ease", "item_knn", "content"):
+        assert ndcg[name] > ndcg["popularity"], name
+        assert jazz[name]["ndcg@10"] > jazz["popularity"]["ndcg@10"], name
+
+
+def test_hybrid_beats_every_component_when_signals_complement() -> None:
+    # half the users end with cold new releases only text can find; the rest follow in-block
+    # co-occurrence and popularity, which the collaborative models capture
+    data = planted(users_a=40, users_b=60, per_user=6, skew=1.0, cold=3, seed=0)
+    out = evaluate(data, items=catalog(new_items(3)), seed=0)
+    ndcg = {name: m["ndcg@10"] for name, m in out["models"].items()}
+    best_single = max(v for name, v in ndcg.items() if name != "hybrid")
+    assert ndcg["hybrid"] >= best_single, ndcg
+    assert ndcg["hybrid"] > ndcg["content"] and ndcg["hybrid"] > ndcg["ease"]
+
+
+def test_model_selection_and_errors() -> None:
+    out = evaluate(planted(), models=["ease", "popularity"])
+    assert list(out["models"]) == ["ease", "popularity"]
+    assert "content" not in evaluate(planted(), models=None, k=5)["models"]  # no catalog text
+    with pytest.raises(ValidationFailed, match="content model needs"):
+        evaluate(planted(), models=["content"])
+    with pytest.raises(ValidationFailed, match="unknown model"):
+        evaluate(planted(), models=["svd"])
+    with pytest.raises(ValidationFailed, match="nothing to evaluate"):
+        evaluate(planted(per_user=3))
+
+
+def test_cli_csv_prints_table_and_writes_json(tmp_path: Path) -> None:
+    data = tmp_path / "log.csv"
+    lines = ["user,item,timestamp,event"]
+    lines += [f"{i.user},{i.item},{i.timestamp},{i.event}" for i in planted()]
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "result.json"
+    args = [
+        "--data",
+        str(data),
+        "--format",
+        "csv",
+        "--models",
+        "popularity,ease",
+        "--json",
+        str(out),
+    ]
+    run = CliRunner().invoke(evaluate_app, args)
+    assert run.exit_code == 0, run.output
+    assert "ease" in run.output and "ndcg@10" in run.output
+    written = json.loads(out.read_text())
+    assert set(written["models"]) == {"popularity", "ease"}
+    bad = CliRunner().invoke(
+        evaluate_app, ["--data", str(data), "--format", "csv", "--models", "x"]
+    )
+    assert bad.exit_code == 2 and "unknown model" in bad.output
+
+
+def test_cli_reads_a_loopwise_data_directory(tmp_path: Path) -> None:
+    events: list[Event] = []
+    for n, it in enumerate(planted()):
+        at = datetime.fromtimestamp(1_700_000_000 + it.timestamp, UTC)
+        events.append(
+            Event(f"m{n}", "track", at, at, anonymous_id=f"anon-{it.user}",
+                  event="Product Viewed", properties={"product_id": it.item})
+        )  # fmt: skip
+    storage = SqliteStorage(tmp_path / "loopwise.db")
+
+    def store(tx: Any) -> None:
+        tx.insert_events(events, [e.anonymous_id for e in events])
+        for e in events:  # each anonymous id resolves to its profile
+            anon = e.anonymous_id or ""
+            tx.link_identity(anon, anon.removeprefix("anon-"))
+        tx.upsert_items([item.to_record() for item in catalog().values()])
+
+    storage.write(store)
+    storage.close()
+    out = tmp_path / "r.json"
+    run = CliRunner().invoke(
+        evaluate_app, ["--data", str(tmp_path), "--models", "ease,content", "--json", str(out)]
+    )
+    assert run.exit_code == 0, run.output
+    written = json.loads(out.read_text())
+    assert written["split"]["users"] == 40
+    assert written["models"]["content"]["ndcg@10"] > 0.0
+    missing = CliRunner().invoke(evaluate_app, ["--data", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
