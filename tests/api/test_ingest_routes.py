@@ -155,3 +155,24 @@ def test_retries_count_as_duplicates_in_metrics(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "loopwise_events_accepted_total 1.0" in text
     assert "loopwise_events_duplicate_total 2.0" in text
+
+
+def test_country_header_fills_location_for_browser_events_only(
+    client: TestClient, engine: FakeEngine
+) -> None:
+    body = {
+        "batch": [
+            {"type": "track", "anonymousId": "a1", "event": "E"},
+            {
+                "type": "track",
+                "anonymousId": "a1",
+                "event": "E",
+                "context": {"location": {"country": "FR"}},
+            },
+        ]
+    }
+    response = client.post("/v1/batch", json=body, headers={**basic(WRITE), "CF-IPCountry": "de"})
+    assert response.status_code == 200
+    assert [e.context["location"]["country"] for e in engine.events] == ["DE", "FR"]
+    client.post("/v1/batch", json=body, headers={**bearer(SERVER), "CF-IPCountry": "de"})
+    assert "location" not in engine.events[2].context  # a server's request says nothing of users

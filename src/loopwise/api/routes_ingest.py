@@ -19,12 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loopwise.api.auth import authorize, key_from_headers
-from loopwise.api.keys import Scope
+from loopwise.api.keys import KeyKind, Scope
 from loopwise.api.metrics import metrics_of
 from loopwise.api.port import IngestResult, check_content_type, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.events.limits import MAX_BATCH_EVENTS, MAX_REQUEST_BYTES, parse_json, read_body
 from loopwise.events.normalize import parse_request, write_key_from_body
+from loopwise.events.schema import Event
 
 INGEST_KINDS = ("track", "identify", "page", "screen", "group", "alias", "batch")
 INGEST_PATHS = frozenset(f"/v1/{kind}" for kind in INGEST_KINDS)
@@ -57,21 +58,38 @@ _DESCRIPTION = (
 )
 
 
+def add_country_from_header(events: list[Event], country: str | None) -> None:
+    """Fill ``context.location.country`` from the configured CDN/proxy header (e.g. CF-IPCountry)
+    where an event has none. Only for the browser write key: a server-side client's request
+    carries the server's country, not the visitor's."""
+    code = (country or "").strip().upper()
+    if not (len(code) == 2 and code.isalpha()):
+        return
+    for event in events:
+        location = event.context.get("location")
+        if not isinstance(location, dict):
+            location = {}
+        if not location.get("country"):
+            event.context["location"] = {**location, "country": code}
+
+
 async def ingest(request: Request, kind: str) -> Response:
     """Authenticate, validate all events, store them durably, then answer success."""
     engine = engine_of(request)
     check_content_type(request.headers)
     header_key = key_from_headers(request.headers)
     if header_key is not None:  # refuse before reading the body when we can
-        authorize(engine.keys, header_key, Scope.INGEST)
+        key_kind = authorize(engine.keys, header_key, Scope.INGEST)
     body = parse_json(read_body(await request.body(), request.headers.get("content-encoding")))
     if header_key is None:
-        authorize(engine.keys, write_key_from_body(body), Scope.INGEST)
+        key_kind = authorize(engine.keys, write_key_from_body(body), Scope.INGEST)
     received_at = engine.clock()
     if kind == "batch":  # up to 2,500 events: validate off the event loop
         events = await run_in_threadpool(parse_request, body, kind=kind, received_at=received_at)
     else:
         events = parse_request(body, kind=kind, received_at=received_at)
+    if key_kind == KeyKind.WRITE and engine.settings_country_header:
+        add_country_from_header(events, request.headers.get(engine.settings_country_header))
     if events:
         result: IngestResult = await asyncio.wrap_future(engine.submit_ingest(events))
         metrics_of(request).record_ingest(result.accepted, result.duplicates)
