@@ -29,7 +29,7 @@ import orjson
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
-from loopwise.clock import Clock, isoformat, system_clock
+from loopwise.clock import Clock, isoformat, parse_timestamp, system_clock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
 from loopwise.decide.decider import Decider
 from loopwise.decide.item_stats import ItemStats
@@ -335,7 +335,9 @@ class Engine:
             last = self._last_decision.get(pid)
             if last is None or last[1] < event.timestamp - window:
                 stored = self.storage.last_decision(pid, event.timestamp - window)
-                last = (stored["decision_id"], event.timestamp) if stored else None
+                created = parse_timestamp(stored["created_at"]) if stored else None
+                last = (stored["decision_id"], created) if stored and created else None
+            # a decision made after the conversion (beyond clock slack) did not cause it
             if last is None or last[1] > event.timestamp + timedelta(minutes=5):
                 return
             decision_id = last[0]

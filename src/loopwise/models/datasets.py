@@ -111,7 +111,11 @@ def read_csv(path: Path | str) -> list[Interaction]:
 def read_jsonl(path: Path | str) -> list[Interaction]:
     """JSON Lines, one object per line with keys as in :func:`read_csv`."""
     path = Path(path)
-    out: list[Interaction] = []
+    return [_record(row, path, number) for number, row in _json_objects(path)]
+
+
+def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; errors name the line."""
     for number, line in _lines(path):
         try:
             row = json.loads(line)
@@ -119,8 +123,7 @@ def read_jsonl(path: Path | str) -> list[Interaction]:
             raise _fail(path, number, f"invalid JSON ({exc.msg})") from None
         if not isinstance(row, dict):
             raise _fail(path, number, "expected a JSON object")
-        out.append(_record(row, path, number))
-    return out
+        yield number, row
 
 
 def _movielens_file(path: Path) -> Path:
@@ -176,12 +179,8 @@ def read_otto(path: Path | str) -> list[Interaction]:
     ``purchase``."""
     path = Path(path)
     out: list[Interaction] = []
-    for number, line in _lines(path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _fail(path, number, f"invalid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "session" not in row:
+    for number, row in _json_objects(path):
+        if "session" not in row:
             raise _fail(path, number, "expected an object with 'session'", "session")
         events = row.get("events")
         if not isinstance(events, list):
