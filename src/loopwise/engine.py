@@ -408,7 +408,11 @@ class Engine:
         )
         decision_id = "d_" + uuid.uuid4().hex
         response = DecideResponse(
-            decision_id=decision_id, profile_id=pid, segments=segments, slots=slots
+            decision_id=decision_id,
+            profile_id=pid,
+            segments=segments,
+            slots=slots,
+            ai_influenced=any(s.ai_influenced for s in slots),
         )
         self._log_decision(response, now)
         return response
@@ -419,6 +423,7 @@ class Engine:
             "profile_id": response.profile_id,
             "created_at": isoformat(now),
             "segments": response.segments,
+            "ai_influenced": response.ai_influenced,
             "slots": [
                 {
                     "slot": s.slot,
@@ -431,6 +436,7 @@ class Engine:
                     "strategy": s.strategy,
                     "fallback": s.fallback,
                     "propensity": s.propensity,
+                    "ai_influenced": s.ai_influenced,
                     "reasons": [r.model_dump(mode="json") for r in s.reasons],
                 }
                 for s in response.slots

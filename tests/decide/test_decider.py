@@ -413,3 +413,29 @@ def test_request_validation() -> None:
         DecideRequest.model_validate(
             {"user": {"user_id": "u"}, "slots": [{"slot": f"s{i}"} for i in range(21)]}
         )
+
+
+def test_personal_strategy_is_disclosed_as_ai_influenced(decider: Decider) -> None:
+    recs, more = decide(decider, "recs", "more")
+    assert recs.ai_influenced  # category_affinity chose from the runner's own interests
+    assert not more.ai_influenced  # popular uses no personal data
+
+
+def test_impersonal_decision_uses_popular_and_says_why(decider: Decider) -> None:
+    from loopwise.decide import explain
+
+    (recs,) = decider.decide_slots(
+        [SlotRequest(slot="recs")],
+        profile={},
+        context={},
+        segments=[],
+        segment_names={},
+        now=NOW,
+        rng=random.Random(7),
+        impersonal=explain.not_consented(),
+    )
+    assert recs.strategy == "popular" and not recs.ai_influenced
+    assert ids(recs) == ["c00", "c01", "c02", "c03"]
+    kinds = [r.kind for r in recs.reasons]
+    assert "consent" in kinds
+    assert any("instead of category_affinity" in t for t in texts(recs, "strategy"))

@@ -37,6 +37,8 @@ from loopwise.decide.strategies import (
     ScoredItem,
     StrategyContext,
     StrategyRegistry,
+    is_personal,
+    is_trained,
     popular_items,
     profile_ids,
 )
@@ -110,9 +112,14 @@ class Decider:
         segment_names: Mapping[str, str],
         now: datetime,
         rng: random.Random,
+        impersonal: Reason | None = None,
     ) -> list[SlotDecision]:
         """One decision per requested slot, in request order. Raises ``ValidationFailed`` (field
-        ``slots[i].slot``) for an unknown slot before deciding anything."""
+        ``slots[i].slot``) for an unknown slot before deciding anything.
+
+        ``impersonal`` (a reason: no consent, holdout...) decides without the person's data: the
+        caller passes an empty profile and context-only segments, and personal strategies are
+        replaced by ``popular``; the reason is added to every list slot."""
         for index, request in enumerate(requests):
             if request.slot not in self.slots:
                 known = sorted(self.slots)
@@ -137,7 +144,7 @@ class Decider:
             )
             ctx = self._context(slot, filters, rule, profile, context, segments, now, rng)
             ctx.exclude.update(shown)
-            decision = self._list(request.slot, slot, request, rule, ctx, reasons)
+            decision = self._list(request.slot, slot, request, rule, ctx, reasons, impersonal)
             reason = explain.filters_applied(filters)
             if reason is not None:
                 decision.reasons.append(reason)
@@ -182,9 +189,15 @@ class Decider:
         rule: Rule | None,
         ctx: StrategyContext,
         reasons: list[Reason],
+        impersonal: Reason | None = None,
     ) -> SlotDecision:
         action = rule.then if rule is not None else None
         name, _ = _strategy_for(slot, action)
+        if impersonal is not None:
+            reasons.append(impersonal)
+            if self._personal(name):
+                reasons.append(explain.impersonal_instead(name, "popular"))
+                name = "popular"
         n = request.n or slot.n
         candidates, problem = self._run(name, ctx, CANDIDATE_FACTOR * n, slot.time_budget_ms)
         picks = [
@@ -218,6 +231,11 @@ class Decider:
             reasons.append(explain.explored(item.title, item.id, slot.exploration))
 
         items = [self._item(pick) for pick in chosen]
+        ai_influenced = (
+            problem is None
+            and ((impersonal is None and self._personal(name)) or self._trained(name))
+            and any(pick.source == "strategy" and not pick.fallback for pick in chosen)
+        )
         return SlotDecision(
             slot=key,
             kind="list",
@@ -226,8 +244,15 @@ class Decider:
             strategy=name,
             fallback=problem is not None or bool(sources),
             propensity=min((item.propensity for item in items), default=1.0),
+            ai_influenced=ai_influenced,
             reasons=reasons,
         )
+
+    def _personal(self, name: str) -> bool:
+        return name in self.strategies and is_personal(self.strategies.get(name))
+
+    def _trained(self, name: str) -> bool:
+        return name in self.strategies and is_trained(self.strategies.get(name))
 
     def _run(
         self, name: str, ctx: StrategyContext, want: int, budget_ms: float

@@ -74,6 +74,32 @@ def cold_start(showing: str) -> Reason:
     return Reason(kind="cold_start", text=f"Cold start: no history yet, showing {showing}")
 
 
+def not_consented(category: str = "personalization") -> Reason:
+    return Reason(
+        kind="consent",
+        text=f"{category.capitalize()} not consented: chosen from this visit's context only, "
+        "not from your profile",
+        ref=category,
+    )
+
+
+def in_holdout(experiment: str = "holdout") -> Reason:
+    return Reason(
+        kind="holdout",
+        text="In the holdout group that measures personalization: everyone here sees the same "
+        "non-personalized content",
+        ref=experiment,
+    )
+
+
+def impersonal_instead(strategy: str, instead: str) -> Reason:
+    return Reason(
+        kind="strategy",
+        text=f"Strategy {instead} used instead of {strategy}, which needs your profile",
+        ref=instead,
+    )
+
+
 def strategy_failed(strategy: str, problem: str, sources: Sequence[str]) -> Reason:
     showing = " and ".join(sources) if sources else "nothing (no eligible items)"
     return Reason(

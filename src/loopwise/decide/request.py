@@ -18,7 +18,18 @@ from loopwise.events.limits import MAX_ID_CHARS
 MAX_SLOTS_PER_REQUEST = 20
 
 ReasonKind = Literal[
-    "segment", "rule", "strategy", "fallback", "cold_start", "filter", "exploration", "variant"
+    "segment",
+    "rule",
+    "strategy",
+    "fallback",
+    "cold_start",
+    "filter",
+    "exploration",
+    "variant",
+    "consent",
+    "experiment",
+    "holdout",
+    "model",
 ]
 
 
@@ -146,6 +157,10 @@ class SlotDecision(BaseModel):
         default=1.0,
         description="Probability of this outcome: the lowest propensity among the items.",
     )
+    ai_influenced: bool = Field(
+        default=False,
+        description="True when a trained model or the person's own data chose the items.",
+    )
     reasons: list[Reason] = Field(default_factory=list)
 
 
@@ -156,3 +171,7 @@ class DecideResponse(BaseModel):
     profile_id: str
     segments: list[str] = Field(description="Keys of the segments the user is in.")
     slots: list[SlotDecision]
+    ai_influenced: bool = Field(
+        default=False,
+        description="True when any slot was chosen by a trained model or the person's own data.",
+    )

@@ -70,9 +70,23 @@ class StrategyContext:
 
 @runtime_checkable
 class Strategy(Protocol):
+    """``personal``: uses the person's profile (so not without consent, nor in a holdout);
+    ``trained``: a learned model (disclosed as AI). Strategies that omit them count as personal
+    and not trained (see :func:`is_personal`)."""
+
     name: str
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]: ...
+
+
+def is_personal(strategy: object) -> bool:
+    """Whether a strategy uses the person's data; unknown strategies are assumed to."""
+    return bool(getattr(strategy, "personal", True))
+
+
+def is_trained(strategy: object) -> bool:
+    """Whether a strategy is a learned model (its decisions are disclosed as AI-influenced)."""
+    return bool(getattr(strategy, "trained", False))
 
 
 def profile_value(profile: Mapping[str, Any], path: str) -> Any:
@@ -201,6 +215,8 @@ class PopularStrategy:
     ``segment: key`` forces one segment."""
 
     name = "popular"
+    personal = False
+    trained = False
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
         segment = self._segment(ctx, n)
@@ -228,6 +244,8 @@ class TrendingStrategy:
     """Items whose interest is rising fastest (short vs long window)."""
 
     name = "trending"
+    personal = False
+    trained = False
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
         out = []
@@ -245,6 +263,8 @@ class RecentlyViewedStrategy:
     """The user's recently viewed items, newest first (profile.recently_viewed)."""
 
     name = "recently_viewed"
+    personal = True
+    trained = False
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
         viewed = [i for i in profile_ids(ctx.profile, "recently_viewed") if ctx.eligible(i)]
@@ -262,6 +282,8 @@ class TogetherStrategy:
     recently viewed items."""
 
     name = "together"
+    personal = True
+    trained = False
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
         explicit = ctx.params.get("items")
@@ -288,6 +310,8 @@ class NewArrivalsStrategy:
     ``max_age_days``."""
 
     name = "new_arrivals"
+    personal = False
+    trained = False
 
     def __init__(self) -> None:
         self._index = _CatalogIndex()
@@ -321,6 +345,8 @@ class RandomStrategy:
     """Uniformly random eligible items: pure exploration. Propensity = n / eligible items."""
 
     name = "random"
+    personal = False
+    trained = False
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
         pool = [item_id for item_id in ctx.catalog if ctx.eligible(item_id)]
@@ -346,6 +372,8 @@ class CategoryAffinityStrategy:
     """
 
     name = "category_affinity"
+    personal = True
+    trained = False
 
     def __init__(self, max_pool: int = 5000) -> None:
         self._index = _CatalogIndex()
