@@ -76,6 +76,36 @@ class WriteTransaction(Protocol):
 
     def put_meta(self, key: str, value: str) -> None: ...
 
+    # -- privacy (consent, audit trail, retention) ---------------------------------------------
+    def put_consent(self, key: str, record: dict[str, Any]) -> None:
+        """Store one person's consent state (``ConsentState.to_record()``) under ``key``."""
+        ...
+
+    def delete_consent(self, key: str) -> None: ...
+
+    def audit_head(self) -> dict[str, Any] | None:
+        """The newest audit record, including writes earlier in this transaction."""
+        ...
+
+    def append_audit(self, record: dict[str, Any]) -> None:
+        """Append an audit record (it has ``seq``, ``subject``, ``at``); never updated after."""
+        ...
+
+    def read_meta(self, key: str) -> str | None:
+        """``get_meta`` as this transaction sees it."""
+        ...
+
+    def purge_before(self, cutoff: datetime) -> tuple[dict[str, int], list[str]]:
+        """Delete behavioural data older than ``cutoff`` (events by event time, decisions and
+        outcomes, segment history, profiles last seen before it with their identity links); keep
+        consent and the audit log. Returns rows removed per table and the removed profile ids."""
+        ...
+
+    def purge_audit_before(self, cutoff: datetime, anchor_key: str) -> int:
+        """Drop audit records older than ``cutoff`` except the newest; store the first kept
+        record's ``prev_hash`` in meta ``anchor_key``. Returns how many were dropped."""
+        ...
+
 
 class Storage(Protocol):
     # -- writes --------------------------------------------------------------------------------
@@ -125,5 +155,13 @@ class Storage(Protocol):
     def get_config(self, key: str) -> dict[str, Any] | None: ...
 
     def get_meta(self, key: str) -> str | None: ...
+
+    def iter_consent(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every stored consent state as ``(key, record)``."""
+        ...
+
+    def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Audit records oldest first (optionally only those whose ``subject`` is listed)."""
+        ...
 
     def close(self) -> None: ...

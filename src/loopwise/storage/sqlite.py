@@ -71,6 +71,16 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_decision_id ON outcomes (decision_id);
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS consent (key TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    at TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
+CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
@@ -237,6 +247,73 @@ class SqliteTransaction:
         return {
             table: self._conn.execute(sql, (profile_id,)).rowcount for table, sql in deletes.items()
         }
+
+    # -- privacy: consent, audit, retention ---------------------------------------------------
+    def put_consent(self, key: str, record: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO consent (key, record) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
+            (key, orjson.dumps(record)),
+        )
+
+    def delete_consent(self, key: str) -> None:
+        self._conn.execute("DELETE FROM consent WHERE key = ?", (key,))
+
+    def audit_head(self) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT record FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def append_audit(self, record: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO audit (seq, subject, at, record) VALUES (?, ?, ?, ?)",
+            (int(record["seq"]), str(record["subject"]), str(record["at"]), orjson.dumps(record)),
+        )
+
+    def read_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def purge_before(self, cutoff: datetime) -> tuple[dict[str, int], list[str]]:
+        """Delete behavioural data older than ``cutoff``: events (by event time), decisions and
+        their outcomes, segment history, and whole profiles last seen before it (with their
+        identity links). Consent and the audit log are kept. Returns counts per table and the
+        ids of the profiles removed."""
+        stamp = isoformat(cutoff)
+        stale = [
+            str(row[0])
+            for row in self._conn.execute(
+                "SELECT id FROM profiles "
+                "WHERE json_extract(CAST(record AS TEXT), '$.last_seen') < ?",
+                (stamp,),
+            )
+        ]
+        counts = {"events": 0, "decisions": 0, "outcomes": 0, "segment_history": 0}
+        counts |= {"profiles": 0, "identities": 0}
+        for pid in stale:
+            for table, removed in self.delete_profile_data(pid).items():
+                counts[table] = counts.get(table, 0) + removed
+        deletes = {
+            "outcomes": "DELETE FROM outcomes WHERE decision_id IN "
+            "(SELECT decision_id FROM decisions WHERE created_at < ?)",
+            "decisions": "DELETE FROM decisions WHERE created_at < ?",
+            "events": "DELETE FROM events WHERE ts < ?",
+            "segment_history": "DELETE FROM segment_history WHERE at < ?",
+        }
+        for table, sql in deletes.items():
+            counts[table] += self._conn.execute(sql, (stamp,)).rowcount
+        return counts, stale
+
+    def purge_audit_before(self, cutoff: datetime, anchor_key: str) -> int:
+        """Drop audit records older than ``cutoff`` (never the newest) and store the first kept
+        record's ``prev_hash`` under meta ``anchor_key`` so the chain still verifies."""
+        stamp = isoformat(cutoff)
+        removed = self._conn.execute(
+            "DELETE FROM audit WHERE at < ? AND seq < (SELECT max(seq) FROM audit)", (stamp,)
+        ).rowcount
+        if removed:
+            row = self._conn.execute("SELECT record FROM audit ORDER BY seq LIMIT 1").fetchone()
+            self.put_meta(anchor_key, str(orjson.loads(row[0])["prev_hash"]))
+        return removed
 
     def pragma(self, name: str) -> Any:
         """The writer connection's setting ``name`` (diagnostics)."""
@@ -521,6 +598,23 @@ class SqliteStorage:
     def get_meta(self, key: str) -> str | None:
         value = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return None if value is None else str(value)
+
+    def iter_consent(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for batch in self._stream("SELECT key, record FROM consent ORDER BY key"):
+            yield from ((str(key), orjson.loads(record)) for key, record in batch)
+
+    def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        if subjects is None:
+            for batch in self._stream("SELECT record FROM audit ORDER BY seq"):
+                yield from (orjson.loads(row[0]) for row in batch)
+            return
+        rows: list[tuple[int, bytes]] = []
+        for chunk in _chunks(list(dict.fromkeys(subjects))):
+            rows += self._all(
+                f"SELECT seq, record FROM audit WHERE subject IN ({_placeholders(len(chunk))})",
+                chunk,
+            )
+        yield from (orjson.loads(record) for _, record in sorted(rows))
 
     def close(self) -> None:
         """Run the queued writes, stop the writer and close every connection."""
