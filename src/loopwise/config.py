@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
+from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.registry import SegmentDefinition
@@ -53,6 +54,10 @@ class Workspace(BaseModel):
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     attribution: AttributionSettings = AttributionSettings()
     popularity: PopularitySettings = PopularitySettings()
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings,
+        description="Consent categories and regional defaults, audit and data retention.",
+    )
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
     segments: list[SegmentDefinition] = Field(default_factory=list)

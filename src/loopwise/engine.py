@@ -31,6 +31,7 @@ from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat, parse_timestamp, system_clock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
+from loopwise.decide import explain
 from loopwise.decide.decider import Decider
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.request import DecideRequest, DecideResponse
@@ -38,7 +39,11 @@ from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
-from loopwise.profiles.context import request_context_attributes
+from loopwise.privacy import audit as privacy_audit
+from loopwise.privacy import consent as privacy_consent
+from loopwise.privacy import retention as privacy_retention
+from loopwise.privacy.book import ConsentBook
+from loopwise.profiles.context import country_from_context, request_context_attributes
 from loopwise.profiles.identity import IdentityGraph, profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import merge, reduce
@@ -53,6 +58,8 @@ RECENT_DECISIONS = 50_000  # decisions kept in memory for attribution before the
 class IngestResult:
     accepted: int = 0  # new events stored and applied
     duplicates: int = 0  # retries of already stored messages (ignored)
+    # accepted without analytics consent: counted in item popularity only, stored nowhere
+    anonymised: int = 0
 
 
 @dataclass(slots=True)
@@ -69,6 +76,7 @@ class _Staged:
     observations: list[tuple[EventKind, list[str], datetime, list[str], list[str]]] = field(
         default_factory=list
     )
+    consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
 
 
 class _Built:
@@ -130,6 +138,7 @@ class Engine:
         )
         self._decider = self._new_decider()
         self._rebuild_stats()
+        self._consent = ConsentBook(storage.iter_consent())
 
     def _new_decider(self) -> Decider:
         built = self._built
@@ -205,6 +214,8 @@ class Engine:
     def _ingest_job(self, txn: WriteTransaction, events: Sequence[Event]) -> IngestResult:
         staged = _Staged()
         graph = self._identities
+        result = IngestResult()
+        events = self._consent_gate(txn, events, staged, result)
         # Provisional profile ids for storage; merges below reassign events within the txn.
         provisional = [
             graph.resolve_user(e.user_id, e.anonymous_id or e.previous_id)
@@ -212,7 +223,6 @@ class Engine:
             for e in events
         ]
         is_new = txn.insert_events(events, provisional)
-        result = IngestResult()
         try:
             for event, new in zip(events, is_new, strict=True):
                 if not new:
@@ -290,6 +300,7 @@ class Engine:
             for identifier in graph.identifiers(pid):
                 txn.link_identity(identifier, pid)
             txn.reassign_events(resolution.merge_from, pid)
+            self._merge_consent(txn, staged, resolution.merge_from, pid)
             txn.delete_profiles([resolution.merge_from])
             staged.profiles.pop(resolution.merge_from, None)
             staged.deleted.add(resolution.merge_from)
@@ -364,6 +375,7 @@ class Engine:
             self._memberships.pop(pid, None)
         self._profiles.update(staged.profiles)
         self._memberships.update(staged.memberships)
+        self._consent.publish(staged.consent)
         for kind, ids, at, segments, recent in staged.observations:
             self._stats.observe(kind, ids, at, segments=segments, recent_items=recent)
 
@@ -394,6 +406,12 @@ class Engine:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
         profile_attributes = profile.attributes(now, settings) if profile is not None else {}
         context = request_context_attributes(request.context, settings, now, headers)
+        state = self._consent.state(self._consent_keys(user.user_id, user.anonymous_id))
+        country = context.get("country") or (profile.country if profile is not None else None)
+        privacy = built.workspace.privacy
+        personal = privacy_consent.granted(state, "personalization", country, privacy)
+        if not personal:
+            profile_attributes = {}  # context only: no profile, no profile-based segments
         segments = built.registry.evaluate({"profile": profile_attributes, "context": context})
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
@@ -405,6 +423,8 @@ class Engine:
             segment_names=built.segment_names,
             now=now,
             rng=rng,
+            impersonal=None if personal else explain.not_consented(),
+            pricing=privacy_consent.granted(state, "pricing", country, privacy),
         )
         decision_id = "d_" + uuid.uuid4().hex
         response = DecideResponse(
@@ -414,13 +434,18 @@ class Engine:
             slots=slots,
             ai_influenced=any(s.ai_influenced for s in slots),
         )
-        self._log_decision(response, now)
+        identified = privacy_consent.granted(state, "analytics", country, privacy)
+        self._log_decision(response, now, identified=identified)
         return response
 
-    def _log_decision(self, response: DecideResponse, now: datetime) -> None:
+    def _log_decision(
+        self, response: DecideResponse, now: datetime, *, identified: bool = True
+    ) -> None:
+        """Without analytics consent the decision is logged under no profile (and never
+        attributed: that person's events are not stored under an identifier)."""
         record = {
             "decision_id": response.decision_id,
-            "profile_id": response.profile_id,
+            "profile_id": response.profile_id if identified else "",
             "created_at": isoformat(now),
             "segments": response.segments,
             "ai_influenced": response.ai_influenced,
@@ -442,10 +467,11 @@ class Engine:
                 for s in response.slots
             ],
         }
-        self._recent_decisions[response.decision_id] = (response.profile_id, now)
+        self._recent_decisions[response.decision_id] = (record["profile_id"], now)
         while len(self._recent_decisions) > RECENT_DECISIONS:
             self._recent_decisions.popitem(last=False)
-        self._last_decision[response.profile_id] = (response.decision_id, now)
+        if identified:
+            self._last_decision[response.profile_id] = (response.decision_id, now)
         # Decision logs are written behind the reply; recent ones stay in memory meanwhile.
         self.storage.submit(lambda txn: txn.insert_decision(record))
 
@@ -612,6 +638,181 @@ class Engine:
             }
 
         return self.storage.write(job)
+
+    # -- privacy: consent, audit, retention ------------------------------------------------------
+    def _consent_keys(self, *identifiers: str | None) -> list[str]:
+        """Every key a person's consent may be stored under: their canonical profile first (else
+        the profile id their first event would get), then the ids of all their identifiers."""
+        keys: list[str] = []
+        for identifier in identifiers:
+            if not identifier:
+                continue
+            pid = self.resolve(identifier)
+            if pid is not None:
+                keys.append(pid)
+                keys.extend(profile_id_for(i) for i in sorted(self._identities.identifiers(pid)))
+            keys.append(profile_id_for(identifier))
+        return list(dict.fromkeys(keys))
+
+    def _consent_gate(
+        self, txn: WriteTransaction, events: Sequence[Event], staged: _Staged, result: IngestResult
+    ) -> list[Event]:
+        """Record the consent choices events carry (``context.consent.categoryPreferences``),
+        then keep only events of people who consented to analytics. An event's own choices apply
+        to that event (withdrawing analytics in an event keeps the event out of the log). The
+        others feed only the anonymous item counts, in memory: no event stored, no profile, no
+        identity link, no segment history, no attribution."""
+        privacy = self.workspace.privacy
+        kept: list[Event] = []
+        for event in events:
+            choices = privacy_consent.from_event_context(event.context, privacy)
+            if not choices and not len(self._consent) and not staged.consent:
+                if not privacy_consent.needs_country(privacy_consent.EMPTY, "analytics", privacy):
+                    if privacy_consent.granted(privacy_consent.EMPTY, "analytics", None, privacy):
+                        kept.append(event)
+                        continue
+            user = event.user_id or event.anonymous_id or event.previous_id or ""
+            keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
+            if choices and keys:
+                self._record_consent(txn, staged, keys, user, choices, event.timestamp, "event")
+            state = self._consent.state(keys, staged.consent)
+            country = None
+            if privacy_consent.needs_country(state, "analytics", privacy):
+                country = country_from_context(event.context) or self._known_country(keys, staged)
+            if privacy_consent.granted(state, "analytics", country, privacy):
+                kept.append(event)
+                continue
+            result.anonymised += 1
+            ids = item_ids(event)
+            if ids:
+                staged.observations.append((classify(event), ids, event.timestamp, [], []))
+        return kept
+
+    def _known_country(self, keys: Sequence[str], staged: _Staged) -> str | None:
+        profile = self._profile(keys[0], staged) if keys else None
+        return profile.country if profile is not None else None
+
+    def _record_consent(
+        self,
+        txn: WriteTransaction,
+        staged: _Staged,
+        keys: Sequence[str],
+        user: str,
+        choices: Mapping[str, bool],
+        at: datetime,
+        source: str,
+        *,
+        always: bool = False,
+    ) -> privacy_consent.ConsentState:
+        """Apply choices to a person's state and append the change to the audit trail (a choice
+        that changes nothing is recorded only when ``always``: an explicit API call)."""
+        policy = self.workspace.privacy.policy_version
+        before = self._consent.state(keys, staged.consent)
+        after = privacy_consent.with_choices(before, choices, at, source, policy)
+        if after is before and not always:
+            return before
+        staged.consent[keys[0]] = after
+        txn.put_consent(keys[0], after.to_record())
+        privacy_audit.append(
+            txn,
+            privacy_audit.consent_record(
+                user=user,
+                subject=keys[0],
+                before=before.explicit(),
+                after=after.explicit(),
+                source=source,
+                policy_version=policy,
+                at=at,
+            ),
+        )
+        return after
+
+    def _merge_consent(
+        self, txn: WriteTransaction, staged: _Staged, source_pid: str, target_pid: str
+    ) -> None:
+        """Profiles merged: the person's state is both, the newest choice per category winning."""
+        moved = self._consent.state([source_pid], staged.consent)
+        if not moved.choices:
+            return
+        merged = privacy_consent.merge([self._consent.state([target_pid], staged.consent), moved])
+        staged.consent[target_pid] = merged
+        txn.put_consent(target_pid, merged.to_record())
+
+    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]:
+        """Effective consent per category (explicit choice, else the regional default for
+        ``country``, else the profile's country)."""
+        keys = self._consent_keys(user_id)
+        state = self._consent.state(keys)
+        if country is None:
+            pid = self.resolve(user_id)
+            profile = self._profile(pid) if pid else None
+            country = profile.country if profile is not None else None
+        view = privacy_consent.view(state, country, self.workspace.privacy)
+        return {"user_id": user_id, **view}
+
+    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
+        """Set explicit choices (``{"categories": {name: bool}, "source": str}``); durable and
+        applied to the very next request when this returns. ValidationFailed on bad input."""
+        choices, source = privacy_consent.parse_choices(body, self.workspace.privacy)
+        now = self.clock()
+
+        def job(txn: WriteTransaction) -> None:
+            staged = _Staged()
+            keys = self._consent_keys(user_id)
+            self._record_consent(txn, staged, keys, user_id, choices, now, source, always=True)
+            self._consent.publish(staged.consent)
+
+        self.storage.write(job)
+        return self.get_consent(user_id)
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]:
+        """The audit records of this person's consent changes, oldest first."""
+        return list(self.storage.iter_audit(self._consent_keys(user_id)))
+
+    def pseudonymous_id(self, identifier: str) -> str:
+        """Salted SHA-256 of ``identifier``; the salt is created once per data directory."""
+        salt = self.storage.get_meta(privacy_audit.SALT_META_KEY)
+        if salt is None:
+
+            def create(txn: WriteTransaction) -> str:
+                existing = txn.read_meta(privacy_audit.SALT_META_KEY)
+                if existing is not None:
+                    return existing
+                fresh = privacy_audit.new_salt()
+                txn.put_meta(privacy_audit.SALT_META_KEY, fresh)
+                return fresh
+
+            salt = self.storage.write(create)
+        return privacy_audit.pseudonymous_id(identifier, salt)
+
+    def append_erasure_record(
+        self, pseudonymous_id: str, receipt_summary: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Record an erasure in the audit trail under a pseudonymous id only (see
+        :meth:`pseudonymous_id`); ``receipt_summary`` must hold counts and times, no ids."""
+        record = privacy_audit.erasure_record(
+            pseudonymous_id, receipt_summary, self.workspace.privacy.policy_version, self.clock()
+        )
+        return self.storage.write(lambda txn: privacy_audit.append(txn, record))
+
+    def run_retention(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Purge behavioural data older than ``privacy.retention_days``; report counts."""
+        cutoffs = privacy_retention.Cutoffs.at(self.clock(), self.workspace.privacy)
+
+        def job(txn: WriteTransaction) -> dict[str, int]:
+            counts, stale = privacy_retention.purge(txn, cutoffs, dry_run=dry_run)
+            for pid in stale:
+                self._profiles.pop(pid, None)
+                self._memberships.pop(pid, None)
+                self._last_decision.pop(pid, None)
+                self._identities.forget(pid)
+            return counts
+
+        try:
+            counts = self.storage.write(job)
+        except privacy_retention.DryRun as run:
+            counts = run.counts
+        return privacy_retention.report(cutoffs, counts, dry_run=dry_run)
 
     def counts(self) -> dict[str, int]:
         return {

@@ -113,13 +113,15 @@ class Decider:
         now: datetime,
         rng: random.Random,
         impersonal: Reason | None = None,
+        pricing: bool = True,
     ) -> list[SlotDecision]:
         """One decision per requested slot, in request order. Raises ``ValidationFailed`` (field
         ``slots[i].slot``) for an unknown slot before deciding anything.
 
         ``impersonal`` (a reason: no consent, holdout...) decides without the person's data: the
         caller passes an empty profile and context-only segments, and personal strategies are
-        replaced by ``popular``; the reason is added to every list slot."""
+        replaced by ``popular``; the reason is added to every list slot. Without ``pricing``
+        (consent), rules flagged ``pricing`` do not fire."""
         for index, request in enumerate(requests):
             if request.slot not in self.slots:
                 known = sorted(self.slots)
@@ -134,7 +136,7 @@ class Decider:
         decisions = []
         for request in requests:
             slot = self.slots[request.slot]
-            rule = self._rules[request.slot].select(attributes, segments, now)
+            rule = self._rules[request.slot].select(attributes, segments, now, pricing=pricing)
             reasons = _rule_reasons(rule, segments, segment_names)
             if slot.kind == "block":
                 decisions.append(_block(request.slot, slot, rule, reasons))

@@ -102,6 +102,26 @@ def effective(
     return granted
 
 
+def granted(
+    state: ConsentState, category: str, country: str | None, settings: PrivacySettings
+) -> bool:
+    """Whether ``category`` is granted: the explicit choice, else the regional default."""
+    choice = state.choices.get(category)
+    if choice is not None:
+        return choice.granted
+    return regional_defaults(country, settings).get(category, False)
+
+
+def needs_country(state: ConsentState, category: str, settings: PrivacySettings) -> bool:
+    """False when the answer for ``category`` does not depend on the region."""
+    if category in state.choices:
+        return False
+    values = {settings.defaults.default.get(category, False)}
+    for entry in settings.defaults.regions.values():
+        values.add(entry.get(category, settings.defaults.default.get(category, False)))
+    return len(values) > 1
+
+
 def with_choices(
     state: ConsentState,
     choices: Mapping[str, bool],
@@ -115,7 +135,8 @@ def with_choices(
     changed = False
     for name, granted in choices.items():
         held = updated.get(name)
-        if held is None or held.at <= at:
+        # the same answer again keeps its first time; a different, newer one replaces it
+        if held is None or (held.at <= at and held.granted != bool(granted)):
             updated[name] = Choice(bool(granted), at, source)
             changed = True
     if not changed:
