@@ -14,6 +14,8 @@ from loopwise.clock import FixedClock
 from loopwise.decide.request import DecideRequest, DecideResponse, Reason, SlotDecision
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.schema import Event
+from loopwise.privacy import consent as privacy_consent
+from loopwise.privacy.settings import PrivacySettings
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -40,6 +42,7 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -138,3 +141,16 @@ class FakeEngine:
     def replay(self) -> dict[str, Any]:
         self.replays += 1
         return {"profiles": len(self.profiles), "events": len(self.events), "differing": 0}
+
+    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]:
+        state = self.consent.get(user_id, privacy_consent.EMPTY)
+        return {"user_id": user_id, **privacy_consent.view(state, country, PrivacySettings())}
+
+    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
+        choices, source = privacy_consent.parse_choices(body, PrivacySettings())
+        state = self.consent.get(user_id, privacy_consent.EMPTY)
+        self.consent[user_id] = privacy_consent.with_choices(state, choices, self.clock(), source, "1")
+        return self.get_consent(user_id)
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]:
+        return []

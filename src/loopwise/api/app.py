@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopwise import __version__
 from loopwise.api import (
     routes_admin,
+    routes_consent,
     routes_decide,
     routes_ingest,
     routes_items,
@@ -192,6 +193,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_ingest,
         routes_decide,
         routes_profiles,
+        routes_consent,
         routes_items,
         routes_admin,
         routes_system,
