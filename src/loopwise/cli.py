@@ -14,6 +14,7 @@ from loopwise import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.models.cli import evaluate_app
+from loopwise.privacy.cli import audit_app, retention_app
 
 app = typer.Typer(
     name="loopwise",
@@ -25,6 +26,8 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -66,6 +69,7 @@ def serve(
 
     from loopwise.api.app import create_app
     from loopwise.engine import Engine
+    from loopwise.privacy.retention import DailyRetention
 
     try:
         engine, new_keys = Engine.open(data_dir, workspace)
@@ -95,6 +99,10 @@ def serve(
             f"  keys:        from LOOPWISE_*_KEY or {data_dir / 'keys.json'} "
             f"(write key: {write_key or 'from environment'})"
         )
+    console.print(
+        f"  retention:   daily, data older than {engine.workspace.privacy.retention_days} days"
+    )
+    retention = DailyRetention(engine.run_retention).start()
     try:
         uvicorn.run(
             create_app(engine),
@@ -104,6 +112,7 @@ def serve(
             access_log=False,  # access logs would carry user ids in paths and client IPs
         )
     finally:
+        retention.stop()
         engine.close()
 
 
