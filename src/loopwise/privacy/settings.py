@@ -103,6 +103,16 @@ class PrivacySettings(BaseModel):
     @model_validator(mode="after")
     def _known_categories(self) -> Self:
         known = set(self.consent_categories)
+        if "defaults" not in self.model_fields_set:
+            # the built-in defaults name the built-in categories: keep only those in use
+            self.defaults = ConsentDefaults(
+                default={k: v for k, v in self.defaults.default.items() if k in known},
+                regions={
+                    code: {k: v for k, v in entry.items() if k in known}
+                    for code, entry in self.defaults.regions.items()
+                },
+            )
+            return self
         entries = {"default": self.defaults.default} | {
             f"regions.{code}": values for code, values in self.defaults.regions.items()
         }
