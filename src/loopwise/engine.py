@@ -443,9 +443,10 @@ class Engine:
     ) -> None:
         """Without analytics consent the decision is logged under no profile (and never
         attributed: that person's events are not stored under an identifier)."""
+        logged_profile = response.profile_id if identified else ""
         record = {
             "decision_id": response.decision_id,
-            "profile_id": response.profile_id if identified else "",
+            "profile_id": logged_profile,
             "created_at": isoformat(now),
             "segments": response.segments,
             "ai_influenced": response.ai_influenced,
@@ -467,7 +468,7 @@ class Engine:
                 for s in response.slots
             ],
         }
-        self._recent_decisions[response.decision_id] = (record["profile_id"], now)
+        self._recent_decisions[response.decision_id] = (logged_profile, now)
         while len(self._recent_decisions) > RECENT_DECISIONS:
             self._recent_decisions.popitem(last=False)
         if identified:
@@ -664,13 +665,16 @@ class Engine:
         identity link, no segment history, no attribution."""
         privacy = self.workspace.privacy
         kept: list[Event] = []
+        # fast path: nobody made a choice yet and analytics is granted by default everywhere
+        nobody = privacy_consent.EMPTY
+        tracked_by_default = not privacy_consent.needs_country(
+            nobody, "analytics", privacy
+        ) and privacy_consent.granted(nobody, "analytics", None, privacy)
         for event in events:
             choices = privacy_consent.from_event_context(event.context, privacy)
-            if not choices and not len(self._consent) and not staged.consent:
-                if not privacy_consent.needs_country(privacy_consent.EMPTY, "analytics", privacy):
-                    if privacy_consent.granted(privacy_consent.EMPTY, "analytics", None, privacy):
-                        kept.append(event)
-                        continue
+            if tracked_by_default and not (choices or len(self._consent) or staged.consent):
+                kept.append(event)
+                continue
             user = event.user_id or event.anonymous_id or event.previous_id or ""
             keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
             if choices and keys:

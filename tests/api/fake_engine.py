@@ -149,7 +149,9 @@ class FakeEngine:
     def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
         choices, source = privacy_consent.parse_choices(body, PrivacySettings())
         state = self.consent.get(user_id, privacy_consent.EMPTY)
-        self.consent[user_id] = privacy_consent.with_choices(state, choices, self.clock(), source, "1")
+        self.consent[user_id] = privacy_consent.with_choices(
+            state, choices, self.clock(), source, "1"
+        )
         return self.get_consent(user_id)
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]:

@@ -71,9 +71,7 @@ def test_merge_keeps_the_newest_choice_per_category() -> None:
     anonymous = consent.with_choices(
         EMPTY, {"analytics": True, "pricing": False}, T0 + timedelta(hours=2), "banner", "v2"
     )
-    known = consent.with_choices(
-        EMPTY, {"analytics": False, "marketing": True}, T0, "api", "v1"
-    )
+    known = consent.with_choices(EMPTY, {"analytics": False, "marketing": True}, T0, "api", "v1")
     merged = consent.merge([known, anonymous])
     assert merged.explicit() == {"analytics": True, "marketing": True, "pricing": False}
     assert merged.policy_version == "v2"

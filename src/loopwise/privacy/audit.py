@@ -9,7 +9,8 @@ kept record as the chain's anchor, so the rest still verifies.
 
 Records (``kind``):
 - ``consent``: ``user`` (the id as given), ``subject`` (the profile key it was stored under),
-  ``before`` / ``after`` (explicit choices, category -> bool), ``source``, ``policy_version``, ``at``;
+  ``before`` / ``after`` (explicit choices, category -> bool), ``source``, ``policy_version``,
+  ``at``;
 - ``erasure``: ``user`` and ``subject`` are a pseudonymous id (salted SHA-256, see
   :func:`pseudonymous_id`), ``receipt`` a summary of what was removed; no real id is kept.
 """

@@ -20,7 +20,34 @@ from loopwise.privacy.settings import PrivacySettings
 # Where opt-in consent is the law: the EU 27, the rest of the EEA (IS, LI, NO), the UK (GDPR as
 # retained, PECR) and Switzerland (nFADP). ``GB`` and ``UK`` both name the United Kingdom.
 EU_MEMBERS = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    ]
 )
 EU_REGION_COUNTRIES = EU_MEMBERS | {"EL", "IS", "LI", "NO", "GB", "UK", "CH"}
 
@@ -88,7 +115,9 @@ def regional_defaults(country: str | None, settings: PrivacySettings) -> dict[st
     region = region_of(country, settings)
     base = settings.defaults.default
     entry = settings.defaults.regions.get(region, {}) if region != "default" else {}
-    return {name: bool(entry.get(name, base.get(name, False))) for name in settings.consent_categories}
+    return {
+        name: bool(entry.get(name, base.get(name, False))) for name in settings.consent_categories
+    }
 
 
 def effective(
@@ -177,7 +206,7 @@ def parse_choices(body: Any, settings: PrivacySettings) -> tuple[dict[str, bool]
     categories = body.get("categories")
     if not isinstance(categories, dict) or not categories:
         raise ValidationFailed(
-            'categories must be a non-empty object of category -> true/false, e.g. '
+            "categories must be a non-empty object of category -> true/false, e.g. "
             '{"personalization": false}.',
             field="categories",
         )
@@ -222,9 +251,7 @@ def from_event_context(context: Mapping[str, Any], settings: PrivacySettings) ->
     }
 
 
-def view(
-    state: ConsentState, country: str | None, settings: PrivacySettings
-) -> dict[str, Any]:
+def view(state: ConsentState, country: str | None, settings: PrivacySettings) -> dict[str, Any]:
     """The ``GET /v1/consent/{user_id}`` body."""
     granted = effective(state, country, settings)
     explicit = {

@@ -220,7 +220,6 @@ class MemoryTransaction:
             "profiles": int(self._pop(state.profiles, profile_id)),
         }
 
-
     # -- privacy: consent, audit, retention ---------------------------------------------------
     def put_consent(self, key: str, record: dict[str, Any]) -> None:
         self._set(self._state.consent, key, orjson.dumps(record))
@@ -254,9 +253,7 @@ class MemoryTransaction:
         for pid in stale:
             for table, removed in self.delete_profile_data(pid).items():
                 counts[table] = counts.get(table, 0) + removed
-        old = [
-            key for key, stored in state.decisions.items() if stored.created_at < stamp
-        ]
+        old = [key for key, stored in state.decisions.items() if stored.created_at < stamp]
         for decision_id in old:
             counts["outcomes"] += len(state.outcomes.get(decision_id, ()))
             self._pop(state.outcomes, decision_id)
