@@ -672,17 +672,20 @@ class Engine:
         ) and privacy_consent.granted(nobody, "analytics", None, privacy)
         for event in events:
             choices = privacy_consent.from_event_context(event.context, privacy)
-            if tracked_by_default and not (choices or len(self._consent) or staged.consent):
+            anyone_chose = bool(choices or len(self._consent) or staged.consent)
+            if tracked_by_default and not anyone_chose:
                 kept.append(event)
                 continue
-            user = event.user_id or event.anonymous_id or event.previous_id or ""
-            keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
-            if choices and keys:
-                self._record_consent(txn, staged, keys, user, choices, event.timestamp, "event")
-            state = self._consent.state(keys, staged.consent)
+            state = privacy_consent.EMPTY
+            if anyone_chose:
+                keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
+                if choices and keys:
+                    user = event.user_id or event.anonymous_id or event.previous_id or ""
+                    self._record_consent(txn, staged, keys, user, choices, event.timestamp, "event")
+                state = self._consent.state(keys, staged.consent)
             country = None
             if privacy_consent.needs_country(state, "analytics", privacy):
-                country = country_from_context(event.context) or self._known_country(keys, staged)
+                country = country_from_context(event.context) or self._known_country(event, staged)
             if privacy_consent.granted(state, "analytics", country, privacy):
                 kept.append(event)
                 continue
@@ -692,8 +695,10 @@ class Engine:
                 staged.observations.append((classify(event), ids, event.timestamp, [], []))
         return kept
 
-    def _known_country(self, keys: Sequence[str], staged: _Staged) -> str | None:
-        profile = self._profile(keys[0], staged) if keys else None
+    def _known_country(self, event: Event, staged: _Staged) -> str | None:
+        """The country on the person's profile (for events whose context has none)."""
+        pid = self._identities.resolve_user(event.user_id, event.anonymous_id)
+        profile = self._profile(pid, staged) if pid else None
         return profile.country if profile is not None else None
 
     def _record_consent(
