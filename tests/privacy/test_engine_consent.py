@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -267,3 +268,19 @@ def test_without_personalization_a_decision_equals_a_brand_new_users(
         engine.put_consent(who, {"categories": {"personalization": False}})
         bodies.append(without_ids(decide(engine, context=context, user_id=who)))
     assert bodies[0] == bodies[1]
+
+
+def test_consent_is_durable_across_restarts(tmp_path: Path) -> None:
+    engine, _ = Engine.open(tmp_path, environ={})
+    try:
+        engine.put_consent("u-restart", {"categories": {"personalization": False}})
+    finally:
+        engine.close()
+    reopened, _ = Engine.open(tmp_path, environ={})
+    try:
+        state = reopened.get_consent("u-restart")
+        assert state["explicit"]["personalization"]["granted"] is False
+        reasons = slot(decide(reopened, user_id="u-restart"), "recommended")["reasons"]
+        assert any(r["kind"] == "consent" for r in reasons)
+    finally:
+        reopened.close()
