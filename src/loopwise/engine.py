@@ -406,7 +406,9 @@ class Engine:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
         profile_attributes = profile.attributes(now, settings) if profile is not None else {}
         context = request_context_attributes(request.context, settings, now, headers)
-        state = self._consent.state(self._consent_keys(user.user_id, user.anonymous_id))
+        state = privacy_consent.EMPTY
+        if len(self._consent):
+            state = self._consent.state(self._consent_keys(user.user_id, user.anonymous_id))
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = built.workspace.privacy
         personal = privacy_consent.granted(state, "personalization", country, privacy)
