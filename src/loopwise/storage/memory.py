@@ -53,6 +53,8 @@ class _State:
     outcomes: dict[str, list[bytes]] = field(default_factory=dict)
     config: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    # (experiment, profile_id) -> (exposed_at, insertion seq, record)
+    exposures: dict[tuple[str, str], tuple[str, int, bytes]] = field(default_factory=dict)
     decision_seq: int = 0
 
 
@@ -209,14 +211,38 @@ class MemoryTransaction:
             self._pop(state.identities, identifier)
         history = len(state.segment_history.get(profile_id, ()))
         self._pop(state.segment_history, profile_id)
+        exposed = [key for key in state.exposures if key[1] == profile_id]
+        for key in exposed:
+            self._pop(state.exposures, key)
         return {
             "outcomes": outcomes,
             "decisions": len(decision_ids),
             "events": events,
             "identities": len(linked),
             "segment_history": history,
+            "exposures": len(exposed),
             "profiles": int(self._pop(state.profiles, profile_id)),
         }
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        key = (str(exposure["experiment"]), str(exposure["profile_id"]))
+        if key in self._state.exposures:
+            return False
+        self._state.decision_seq += 1
+        stored = (str(exposure["exposed_at"]), self._state.decision_seq, orjson.dumps(exposure))
+        self._set(self._state.exposures, key, stored)
+        return True
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        table = self._state.exposures
+        for experiment, pid in [key for key in table if key[1] == from_profile_id]:
+            exposed_at, seq, record = table[(experiment, pid)]
+            self._pop(table, (experiment, pid))
+            kept = table.get((experiment, to_profile_id))
+            if kept is not None and kept[0] <= exposed_at:
+                continue
+            moved = orjson.dumps({**orjson.loads(record), "profile_id": to_profile_id})
+            self._set(table, (experiment, to_profile_id), (exposed_at, seq, moved))
 
 
 class MemoryStorage:
@@ -352,6 +378,16 @@ class MemoryStorage:
             self._check_open()
             blob = self._state.config.get(key)
         return None if blob is None else orjson.loads(blob)
+
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            self._check_open()
+            rows = sorted(
+                (exposed_at, seq, record)
+                for (name, _), (exposed_at, seq, record) in self._state.exposures.items()
+                if experiment is None or name == experiment
+            )
+        return (orjson.loads(record) for _, _, record in rows)
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
