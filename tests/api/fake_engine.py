@@ -40,6 +40,7 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> results
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -138,3 +139,16 @@ class FakeEngine:
     def replay(self) -> dict[str, Any]:
         self.replays += 1
         return {"profiles": len(self.profiles), "events": len(self.events), "differing": 0}
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "slot": r["slot"], "status": r["status"]}
+            for key, r in self.experiments.items()
+        ]
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        if key not in self.experiments:
+            raise NotFound(f'No experiment "{key}".', field="key")
+        if segment is not None and segment != "mobile_users":
+            raise NotFound(f'No segment "{segment}".', field="segment")
+        return {**self.experiments[key], "segment": segment}

@@ -20,6 +20,7 @@ from loopwise import __version__
 from loopwise.api import (
     routes_admin,
     routes_decide,
+    routes_experiments,
     routes_ingest,
     routes_items,
     routes_profiles,
@@ -195,6 +196,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_items,
         routes_admin,
         routes_system,
+        routes_experiments,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGES_MODULE) is not None:
