@@ -312,6 +312,7 @@ class Engine:
         pid = resolution.profile_id
         for identifier in [*resolution.new_links, *resolution.moved]:
             txn.link_identity(identifier, pid)
+        self._follow_exposures(txn, resolution.new_links, pid, staged)
         existing = self._profile(pid, staged)
         profile = existing or Profile.new(pid, event.timestamp)
         if pid not in staged.memberships_before:
@@ -345,6 +346,21 @@ class Engine:
             segments = sorted(staged.memberships_before[pid])
             staged.observations.append((kind, ids, event.timestamp, segments, previous_recent))
         self._attribute(txn, event, kind, ids, pid)
+
+    def _follow_exposures(
+        self, txn: WriteTransaction, identifiers: Sequence[str], pid: str, staged: _Staged
+    ) -> None:
+        """A visitor served before any of their events was stored was exposed under the profile
+        id their identifier would get (``profile_id_for``). When that identifier is linked to
+        another profile (e.g. ``identify`` names a user first seen now), the exposures move
+        there, so the arm they saw stays theirs."""
+        for identifier in identifiers:
+            phantom = profile_id_for(identifier)
+            if phantom == pid or not any(phantom in e for e in self._exposed.values()):
+                continue
+            if self._profile(phantom, staged) is None:
+                txn.reassign_exposures(phantom, pid)
+                staged.exposure_moves.append((phantom, pid))
 
     def _update_memberships(self, txn: WriteTransaction, staged: _Staged) -> None:
         """Segment membership is evaluated once per profile per write (not per event): the
