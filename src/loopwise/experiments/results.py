@@ -386,14 +386,15 @@ def _verdict(
             f"No significant difference yet between {arm} and {control} on {name} (lift "
             f"{rel:+.1%}, {interval}, p = {row['p_value']:.2g}){advice}."
         )
-    for metric in metrics:
+    for metric, config in zip(metrics, experiment.metrics, strict=True):
         if not metric["guardrail"]:
             continue
+        sign = 1 if config.higher_is_better else -1
         for row in metric["results"]:
-            if row.get("significant") and row["lift"]["relative"] < 0:
+            if row.get("significant") and sign * row["lift"]["relative"] < 0:
                 sentences.append(
-                    f"Guardrail {metric['key']} is worse for {row['arm']} by "
-                    f"{_percent(-row['lift']['relative'])} (p = {row['p_value']:.2g})."
+                    f"Guardrail {metric['key']} is worse for {row['arm']} "
+                    f"({row['lift']['relative']:+.0%}, p = {row['p_value']:.2g})."
                 )
     return " ".join(sentences)
 

@@ -51,6 +51,9 @@ class MetricConfig(BaseModel):
     guardrail: bool = Field(
         default=False, description="Watched for harm; not the metric the verdict is about."
     )
+    higher_is_better: bool = Field(
+        default=True, description="False for metrics where a rise is harm (refunds, errors)."
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> MetricConfig:
