@@ -246,3 +246,44 @@ def test_seeded_traffic_where_personalized_converts_more_shows_in_results(
     if first_segment is not None:
         assert {"segment", "metric", "arm", "p_adjusted"} <= set(first_segment)
     assert clock() - T0 < timedelta(hours=1)
+
+
+def test_results_over_http_on_the_real_engine(clock: FixedClock) -> None:
+    from fastapi.testclient import TestClient
+
+    from loopwise.api.app import create_app
+    from loopwise.api.keys import KeyKind, KeyRing
+
+    document = load_workspace_file(SAMPLE_WORKSPACE).document()
+    workspace = parse_workspace(document)
+    keys = KeyRing.from_plain({KeyKind.SERVER: ["srv"], KeyKind.WRITE: ["wr"]})
+    engine = Engine(workspace, MemoryStorage(), clock=clock, keys=keys, seed=1)
+    engine.put_items(list(read_items(SAMPLE_WORKSPACE.parent / str(workspace.items))))
+    with TestClient(create_app(engine)) as client:
+        auth = {"Authorization": "Bearer srv"}
+        for i in range(10):
+            reply = client.post(
+                "/v1/decide",
+                json={"user": {"anonymous_id": f"w{i}"}, "slots": [{"slot": "recommended"}]},
+                headers=auth,
+            )
+            assert reply.status_code == 200, reply.text
+        listed = client.get("/v1/experiments", headers=auth).json()["experiments"]
+        assert [e["key"] for e in listed] == [KEY] and listed[0]["exposed_users"] == 10
+        body = client.get(f"/v1/experiments/{KEY}/results", headers=auth).json()
+        assert set(body) == {
+            "experiment", "slot", "status", "control", "segment", "arms", "srm", "metrics",
+            "segments", "verdict",
+        }
+        assert body["slot"] == "recommended" and body["control"] == "control"
+        assert sum(a["users"] for a in body["arms"]) == 10
+        assert [m["key"] for m in body["metrics"]] == ["purchase", "revenue"]
+        segment = client.get(
+            f"/v1/experiments/{KEY}/results", params={"segment": "first_time_visitor"},
+            headers=auth,
+        )
+        assert segment.status_code == 200 and segment.json()["segment"] == "first_time_visitor"
+        missing = client.get("/v1/experiments/nope/results", headers=auth)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        assert client.get("/v1/experiments", headers={"Authorization": "Bearer wr"}).status_code == 403
