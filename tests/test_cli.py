@@ -109,7 +109,8 @@ def test_experiments_list_and_report_read_the_data_directory(tmp_path: Path) -> 
     [experiment] = orjson.loads(listed.output)["experiments"]
     assert experiment["key"] == "recs-personalized" and experiment["exposed_users"] == 30
     as_json = runner.invoke(
-        app, ["experiments", "report", "recs-personalized", "--data-dir", str(data), "--json"],
+        app,
+        ["experiments", "report", "recs-personalized", "--data-dir", str(data), "--json"],
         env=ENV,
     )
     assert as_json.exit_code == 0, as_json.output
@@ -123,7 +124,16 @@ def test_experiments_list_and_report_read_the_data_directory(tmp_path: Path) -> 
     assert table.exit_code == 0, table.output
     assert "Verdict:" in table.output and "purchase" in table.output
     missing = runner.invoke(
-        app, ["experiments", "report", "recs-personalized", "--segment", "nobody",
-              "--data-dir", str(data)], env=ENV,
+        app,
+        [
+            "experiments",
+            "report",
+            "recs-personalized",
+            "--segment",
+            "nobody",
+            "--data-dir",
+            str(data),
+        ],
+        env=ENV,
     )
     assert missing.exit_code == 2 and "nobody" in missing.output

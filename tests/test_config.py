@@ -118,8 +118,10 @@ def test_experiments_are_validated_with_field_paths() -> None:
         ({"arms": [{"key": "a", "strategy": "popular"}]}, "experiments[0].arms"),
         ({"status": "paused"}, "experiments[0].status"),
         ({"coverage": 2}, "experiments[0].coverage"),
-        ({"metrics": [{"key": "m", "kind": "ratio", "numerator": "x", "denominator": "y"}]},
-         "experiments[0]"),
+        (
+            {"metrics": [{"key": "m", "kind": "ratio", "numerator": "x", "denominator": "y"}]},
+            "experiments[0]",
+        ),
     ]
     for change, field in cases:
         with pytest.raises(ConfigError) as error:

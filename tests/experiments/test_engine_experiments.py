@@ -272,18 +272,29 @@ def test_results_over_http_on_the_real_engine(clock: FixedClock) -> None:
         assert [e["key"] for e in listed] == [KEY] and listed[0]["exposed_users"] == 10
         body = client.get(f"/v1/experiments/{KEY}/results", headers=auth).json()
         assert set(body) == {
-            "experiment", "slot", "status", "control", "segment", "arms", "srm", "metrics",
-            "segments", "verdict",
+            "experiment",
+            "slot",
+            "status",
+            "control",
+            "segment",
+            "arms",
+            "srm",
+            "metrics",
+            "segments",
+            "verdict",
         }
         assert body["slot"] == "recommended" and body["control"] == "control"
         assert sum(a["users"] for a in body["arms"]) == 10
         assert [m["key"] for m in body["metrics"]] == ["purchase", "revenue"]
         segment = client.get(
-            f"/v1/experiments/{KEY}/results", params={"segment": "first_time_visitor"},
+            f"/v1/experiments/{KEY}/results",
+            params={"segment": "first_time_visitor"},
             headers=auth,
         )
         assert segment.status_code == 200 and segment.json()["segment"] == "first_time_visitor"
         missing = client.get("/v1/experiments/nope/results", headers=auth)
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("application/problem+json")
-        assert client.get("/v1/experiments", headers={"Authorization": "Bearer wr"}).status_code == 403
+        assert (
+            client.get("/v1/experiments", headers={"Authorization": "Bearer wr"}).status_code == 403
+        )

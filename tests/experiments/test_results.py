@@ -35,8 +35,12 @@ def experiment(**changes: Any) -> ExperimentConfig:
             {"key": "purchase", "kind": "conversion", "event": "Order Completed"},
             {"key": "revenue", "kind": "revenue", "event": "Order Completed"},
             {"key": "views", "kind": "count", "event": "Product Viewed"},
-            {"key": "revenue_per_view", "kind": "ratio", "numerator": "revenue",
-             "denominator": "views"},
+            {
+                "key": "revenue_per_view",
+                "kind": "ratio",
+                "numerator": "revenue",
+                "denominator": "views",
+            },
         ],
     }
     fields.update(changes)
@@ -98,7 +102,11 @@ def test_report_on_hand_counts_matches_the_issue_example() -> None:
     assert body["srm"]["flagged"] is False and body["srm"]["p_value"] == pytest.approx(1.0)
     control, treated = body["metrics"][0]["results"]
     assert control == {
-        "arm": "control", "users": 10_000, "value": 0.05, "conversions": 500, "sum": 500,
+        "arm": "control",
+        "users": 10_000,
+        "value": 0.05,
+        "conversions": 500,
+        "sum": 500,
     }
     assert treated["lift"]["relative"] == pytest.approx(0.12)
     assert treated["lift"]["absolute"] == pytest.approx(0.006)

@@ -205,7 +205,9 @@ def test_pipeline_detects_a_true_twenty_percent_lift() -> None:
         report(PIPELINE_EXPERIMENT, _summary((n, n), (int(c), int(t))))
         for c, t in zip(control, treatment, strict=True)
     ]
-    detected = [b for b in bodies if _treated(b)["significant"] and _treated(b)["lift"]["ci_low"] > 0]
+    detected = [
+        b for b in bodies if _treated(b)["significant"] and _treated(b)["lift"]["ci_low"] > 0
+    ]
     assert len(detected) >= 0.72 * RUNS
     assert all(b["verdict"].startswith("personalized beats control by") for b in detected)
 

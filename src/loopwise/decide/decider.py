@@ -161,9 +161,7 @@ class Decider:
             filters = slot.filters.merged(rule.then.filters if rule else None).merged(
                 request.filters
             )
-            ctx = self._context(
-                slot, filters, rule, profile, context, segments, now, rng, override
-            )
+            ctx = self._context(slot, filters, rule, profile, context, segments, now, rng, override)
             ctx.exclude.update(shown)
             decision = self._list(
                 request.slot, slot, request, rule, ctx, reasons, impersonal, override

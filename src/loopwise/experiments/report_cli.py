@@ -153,7 +153,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             table.add_column(column)
         for s in significant:
             table.add_row(
-                s["segment"], s["metric"], s["arm"], _pct(s["lift"]["relative"]),
+                s["segment"],
+                s["metric"],
+                s["arm"],
+                _pct(s["lift"]["relative"]),
                 _num(s["p_adjusted"], 3),
             )
         console.print(table)

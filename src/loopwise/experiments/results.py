@@ -18,7 +18,7 @@ loss, the always-valid sequential interval, the CUPED-adjusted lift when the cov
 sample-ratio-mismatch χ² against the configured weights; a per-segment breakdown (segment
 membership at exposure) with Benjamini-Hochberg across segments; and a verdict in words.
 Users needed for 80% power at a relative effect ``mde``: ``sample_size`` for conversions, else
-``n = 2(z_{1-α/2} + z_{0.8})² s² / (mde·μ_c)²``.
+``n = 2(z_{1-alpha/2} + z_{0.8})² s² / (mde·μ_c)²``.
 """
 
 from __future__ import annotations
@@ -159,7 +159,9 @@ class Summary:
 def summarize(experiment: ExperimentConfig, users: Iterable[UserOutcome]) -> Summary:
     summary = Summary(
         users={arm.key: 0 for arm in experiment.arms},
-        moments={arm.key: {m.key: Moments() for m in experiment.metrics} for arm in experiment.arms},
+        moments={
+            arm.key: {m.key: Moments() for m in experiment.metrics} for arm in experiment.arms
+        },
     )
     for user in users:
         if user.arm not in summary.users:  # an arm removed from the workspace since
@@ -190,12 +192,14 @@ def _cuped(control: Moments, treatment: Moments, alpha: float) -> dict[str, Any]
         return None  # x constant within every arm (e.g. nobody has a past)
     try:
         adjusted = cuped(inputs)
-        result = lift(*adjusted.arms)
-        test = welch_test(*adjusted.arms, alpha)
+        adjusted_control, adjusted_treatment = adjusted.arms
+        theta = adjusted.theta
+        result = lift(adjusted_control, adjusted_treatment)
+        test = welch_test(adjusted_control, adjusted_treatment, alpha)
     except ValidationFailed:
         return None
     return {
-        "theta": adjusted.theta,
+        "theta": theta,
         "relative": result.relative,
         **_interval(*test.ci_relative),
         "p_value": test.p_value,

@@ -71,7 +71,7 @@ class MetricConfig(BaseModel):
         else:
             if not self.event:
                 raise ValueError(
-                    f'metric {self.key!r} needs event: the track event that counts, e.g. '
+                    f"metric {self.key!r} needs event: the track event that counts, e.g. "
                     '"Order Completed"'
                 )
             if self.numerator is not None or self.denominator is not None:
@@ -132,7 +132,9 @@ class ExperimentConfig(BaseModel):
     status: Literal["draft", "running", "stopped"] = "running"
     description: str = ""
     arms: list[ArmConfig] = Field(min_length=2)
-    control: str | None = Field(default=None, description="Arm key of the control (default: first).")
+    control: str | None = Field(
+        default=None, description="Arm key of the control (default: first)."
+    )
     coverage: float = Field(default=1.0, ge=0, le=1)
     hash_version: Literal[1, 2] = 2
     seed: str | None = None
@@ -177,7 +179,9 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"control {self.control!r} is not an arm; use one of {arm_keys}")
         for user, arm in self.force.items():
             if arm not in arm_keys:
-                raise ValueError(f"force[{user!r}] names unknown arm {arm!r}; use one of {arm_keys}")
+                raise ValueError(
+                    f"force[{user!r}] names unknown arm {arm!r}; use one of {arm_keys}"
+                )
         metric_keys = [metric.key for metric in self.metrics]
         if len(set(metric_keys)) != len(metric_keys):
             raise ValueError(f"metric keys must be unique within the experiment: {metric_keys}")
