@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from loopwise import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
+from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
 from loopwise.privacy.cli import audit_app, retention_app
 
@@ -28,6 +29,7 @@ app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(experiments_app, name="experiments")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
+from loopwise.experiments.settings import ExperimentConfig, HoldoutConfig
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
@@ -62,6 +63,8 @@ class Workspace(BaseModel):
     saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
     segments: list[SegmentDefinition] = Field(default_factory=list)
     slots: list[Slot] = Field(default_factory=list)
+    holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
+    experiments: list[ExperimentConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> Workspace:
@@ -92,7 +95,52 @@ class Workspace(BaseModel):
                             f"segments or use one of: {', '.join(sorted(known))}.",
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
+        self._check_experiments()
         return self
+
+    def _check_experiments(self) -> None:
+        """Experiment keys are unique, each names a defined slot, and each arm fits the slot's
+        kind (block: a variant of the slot; list: a strategy, checked by the engine's registry)."""
+        seen: list[str] = []
+        for i, experiment in enumerate(self.experiments):
+            if experiment.key in seen:
+                raise ConfigError(
+                    f'Experiment key "{experiment.key}" is used twice; give each a unique key.',
+                    field=f"experiments[{i}].key",
+                )
+            seen.append(experiment.key)
+            slot = self.slot(experiment.slot)
+            if slot is None:
+                raise ConfigError(
+                    f'Experiment "{experiment.key}" is on unknown slot "{experiment.slot}". '
+                    f"Defined slots: {', '.join(s.key for s in self.slots) or 'none'}.",
+                    field=f"experiments[{i}].slot",
+                )
+            for j, arm in enumerate(experiment.arms):
+                where = f"experiments[{i}].arms[{j}]"
+                if slot.kind == "block":
+                    if arm.variant is None:
+                        raise ConfigError(
+                            f'Slot "{slot.key}" is a block slot: arm "{arm.key}" must give '
+                            "variant: <a variant id of the slot> instead of a strategy.",
+                            field=f"{where}.variant",
+                        )
+                    if slot.variant(arm.variant) is None:
+                        raise ConfigError(
+                            f'Arm "{arm.key}" uses variant "{arm.variant}", which slot '
+                            f'"{slot.key}" does not have. Its variants: '
+                            f"{', '.join(v.id for v in slot.variants)}.",
+                            field=f"{where}.variant",
+                        )
+                elif arm.strategy is None:
+                    raise ConfigError(
+                        f'Slot "{slot.key}" is a list slot: arm "{arm.key}" must give '
+                        "strategy: <a strategy name> instead of a variant.",
+                        field=f"{where}.strategy",
+                    )
+
+    def experiment(self, key: str) -> ExperimentConfig | None:
+        return next((e for e in self.experiments if e.key == key), None)
 
     def all_segments(self) -> list[SegmentDefinition]:
         builtins = list(BUILTIN_SEGMENTS) if self.builtin_segments else []

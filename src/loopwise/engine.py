@@ -32,13 +32,21 @@ from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat, parse_timestamp, system_clock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
 from loopwise.decide import explain
-from loopwise.decide.decider import Decider
+from loopwise.decide.decider import Decider, SlotOverride
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
+from loopwise.experiments.assignment import assign, in_holdout
+from loopwise.experiments.results import report, summarize, user_outcome
+from loopwise.experiments.settings import (
+    HOLDOUT_ARM,
+    HOLDOUT_KEY,
+    PERSONALIZED_ARM,
+    ExperimentConfig,
+)
 from loopwise.privacy import audit as privacy_audit
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy import retention as privacy_retention
@@ -77,6 +85,16 @@ class _Staged:
         default_factory=list
     )
     consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
+    exposure_moves: list[tuple[str, str]] = field(default_factory=list)  # merged (from, to)
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """An experiment arm served in one slot of a decision; ``new`` when it is a first exposure."""
+
+    experiment: str
+    arm: str
+    new: bool
 
 
 class _Built:
@@ -101,6 +119,17 @@ class _Built:
                         f"{', '.join(strategies.names())}.",
                         field=field_path,
                     )
+        self.experiments: dict[str, list[ExperimentConfig]] = {}
+        for i, experiment in enumerate(workspace.experiments):
+            self.experiments.setdefault(experiment.slot, []).append(experiment)
+            for j, arm in enumerate(experiment.arms):
+                if arm.strategy is not None and arm.strategy not in known_strategies:
+                    raise ConfigError(
+                        f'Experiment "{experiment.key}" arm "{arm.key}" uses unknown strategy '
+                        f'"{arm.strategy}". Known strategies: {", ".join(strategies.names())}.',
+                        field=f"experiments[{i}].arms[{j}].strategy",
+                    )
+        self.holdout = workspace.holdout.experiment(workspace.experiments)
 
 
 class Engine:
@@ -139,6 +168,14 @@ class Engine:
         self._decider = self._new_decider()
         self._rebuild_stats()
         self._consent = ConsentBook(storage.iter_consent())
+        # experiment -> profile id -> (arm, first exposure time): the hot path's memory of who
+        # was exposed, so decide never reads storage for it; stored exposures seed it
+        self._exposed: dict[str, dict[str, tuple[str, str]]] = {}
+        self._exposed_lock = threading.Lock()
+        for record in storage.iter_exposures():
+            self._exposed.setdefault(record["experiment"], {}).setdefault(
+                record["profile_id"], (record["arm"], record["exposed_at"])
+            )
 
     def _new_decider(self) -> Decider:
         built = self._built
@@ -284,6 +321,7 @@ class Engine:
         pid = resolution.profile_id
         for identifier in [*resolution.new_links, *resolution.moved]:
             txn.link_identity(identifier, pid)
+        self._follow_exposures(txn, resolution.new_links, pid, staged)
         existing = self._profile(pid, staged)
         profile = existing or Profile.new(pid, event.timestamp)
         if pid not in staged.memberships_before:
@@ -301,6 +339,8 @@ class Engine:
                 txn.link_identity(identifier, pid)
             txn.reassign_events(resolution.merge_from, pid)
             self._merge_consent(txn, staged, resolution.merge_from, pid)
+            txn.reassign_exposures(resolution.merge_from, pid)
+            staged.exposure_moves.append((resolution.merge_from, pid))
             txn.delete_profiles([resolution.merge_from])
             staged.profiles.pop(resolution.merge_from, None)
             staged.deleted.add(resolution.merge_from)
@@ -316,6 +356,21 @@ class Engine:
             segments = sorted(staged.memberships_before[pid])
             staged.observations.append((kind, ids, event.timestamp, segments, previous_recent))
         self._attribute(txn, event, kind, ids, pid)
+
+    def _follow_exposures(
+        self, txn: WriteTransaction, identifiers: Sequence[str], pid: str, staged: _Staged
+    ) -> None:
+        """A visitor served before any of their events was stored was exposed under the profile
+        id their identifier would get (``profile_id_for``). When that identifier is linked to
+        another profile (e.g. ``identify`` names a user first seen now), the exposures move
+        there, so the arm they saw stays theirs."""
+        for identifier in identifiers:
+            phantom = profile_id_for(identifier)
+            if phantom == pid or not any(phantom in e for e in self._exposed.values()):
+                continue
+            if self._profile(phantom, staged) is None:
+                txn.reassign_exposures(phantom, pid)
+                staged.exposure_moves.append((phantom, pid))
 
     def _update_memberships(self, txn: WriteTransaction, staged: _Staged) -> None:
         """Segment membership is evaluated once per profile per write (not per event): the
@@ -378,6 +433,14 @@ class Engine:
         self._consent.publish(staged.consent)
         for kind, ids, at, segments, recent in staged.observations:
             self._stats.observe(kind, ids, at, segments=segments, recent_items=recent)
+        if staged.exposure_moves:
+            with self._exposed_lock:
+                for source, target in staged.exposure_moves:
+                    for exposed in self._exposed.values():
+                        moved = exposed.pop(source, None)
+                        kept = exposed.get(target)
+                        if moved is not None and (kept is None or moved[1] < kept[1]):
+                            exposed[target] = moved
 
     def _rebuild_stats(self) -> None:
         """Item statistics are derived from the event log: rebuild them at start."""
@@ -412,9 +475,26 @@ class Engine:
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = built.workspace.privacy
         personal = privacy_consent.granted(state, "personalization", country, privacy)
+        identified = privacy_consent.granted(state, "analytics", country, privacy)
+        # experiments and the holdout measure personalization: only people who consented to it
+        # (and to analytics, so their exposures and outcomes may be recorded) take part
+        eligible = personal and identified
+        held_out = (
+            eligible and built.workspace.holdout.enabled and self._holdout_arm(pid) == HOLDOUT_ARM
+        )
+        impersonal = None
         if not personal:
             profile_attributes = {}  # context only: no profile, no profile-based segments
+            impersonal = explain.not_consented()
+        elif held_out:  # the holdout is decided as if we knew nothing about the person
+            profile_attributes = {}
+            impersonal = explain.in_holdout(HOLDOUT_KEY)
         segments = built.registry.evaluate({"profile": profile_attributes, "context": context})
+        served: dict[str, _Served] = {}
+        overrides: dict[str, SlotOverride] = {}
+        if eligible and not held_out and built.experiments:
+            attributes = {"profile": profile_attributes, "context": context, "segments": segments}
+            served, overrides = self._assign_arms(request, pid, attributes, now)
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
         slots = self._decider.decide_slots(
@@ -425,8 +505,9 @@ class Engine:
             segment_names=built.segment_names,
             now=now,
             rng=rng,
-            impersonal=None if personal else explain.not_consented(),
+            impersonal=impersonal,
             pricing=privacy_consent.granted(state, "pricing", country, privacy),
+            overrides=overrides or None,
         )
         decision_id = "d_" + uuid.uuid4().hex
         response = DecideResponse(
@@ -436,9 +517,172 @@ class Engine:
             slots=slots,
             ai_influenced=any(s.ai_influenced for s in slots),
         )
-        identified = privacy_consent.granted(state, "analytics", country, privacy)
         self._log_decision(response, now, identified=identified)
+        if eligible and built.workspace.holdout.enabled:
+            arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
+            served[HOLDOUT_KEY] = _Served(HOLDOUT_KEY, arm, self._first_exposure(HOLDOUT_KEY, pid))
+        self._log_exposures(served, response, now)
         return response
+
+    # -- experiments ---------------------------------------------------------------------------
+    def _holdout_arm(self, pid: str) -> str:
+        """The user's side of the global holdout: the arm of their first exposure, else the
+        hash of their profile id (see :meth:`_assign_arms` for why the profile id)."""
+        known = self._exposed.get(HOLDOUT_KEY, {}).get(pid)
+        if known is not None:
+            return known[0]
+        inside = in_holdout(self._built.workspace.holdout.spec, pid)
+        return HOLDOUT_ARM if inside else PERSONALIZED_ARM
+
+    def _first_exposure(self, experiment: str, pid: str) -> bool:
+        return pid not in self._exposed.get(experiment, {})
+
+    def _assign_arms(
+        self, request: DecideRequest, pid: str, attributes: Mapping[str, Any], now: datetime
+    ) -> tuple[dict[str, _Served], dict[str, SlotOverride]]:
+        """The arm per requested slot that has a running experiment (GrowthBook's assignment).
+
+        The hashing id is the profile id: it is derived from the first identifier the person
+        had (``p_`` + hash of the anonymous id on a first visit) and survives ``identify``, so a
+        visitor who signs in keeps their arm. When an anonymous profile is merged into an older
+        known profile, its exposures move there (the earlier one wins) and a stored exposure
+        always beats the hash, so the arm a person first saw stays theirs.
+        The workspace ``force`` map (user id, anonymous id or profile id -> arm) is the QA
+        override: it works on draft and stopped experiments too, and logs no exposure.
+        The first experiment of a slot that takes the user wins; others are skipped for it.
+        """
+        user = request.user
+        ids = [i for i in (user.user_id, user.anonymous_id, pid) if i]
+        served: dict[str, _Served] = {}
+        overrides: dict[str, SlotOverride] = {}
+        for slot_request in request.slots:
+            for experiment in self._built.experiments.get(slot_request.slot, ()):
+                forced = next((experiment.force[i] for i in ids if i in experiment.force), None)
+                arm_key: str | None = None
+                new, how = False, ""
+                if forced is not None:
+                    arm_key, how = forced, "forced for QA"
+                elif experiment.spec.running(now):
+                    known = self._exposed.get(experiment.key, {}).get(pid)
+                    if known is not None and experiment.arm(known[0]) is not None:
+                        arm_key, how = known[0], "since your first visit in it"
+                    else:
+                        assignment = assign(experiment.spec, pid, attributes, now=now)
+                        if assignment is not None and assignment.in_experiment:
+                            arm_key, how, new = assignment.arm_key, "assigned at random", True
+                if arm_key is None:
+                    continue
+                arm = experiment.arm(arm_key)
+                assert arm is not None  # validated: force and exposures name existing arms
+                serves = f"strategy {arm.strategy}" if arm.strategy else f"variant {arm.variant}"
+                reason = explain.experiment_arm(experiment.key, arm.key, f"{serves} ({how})")
+                overrides[slot_request.slot] = SlotOverride(
+                    reason=reason,
+                    strategy=arm.strategy,
+                    strategy_params=arm.strategy_params,
+                    variant=arm.variant,
+                )
+                if forced is None:
+                    served[slot_request.slot] = _Served(experiment.key, arm.key, new)
+                break
+        return served, overrides
+
+    def _log_exposures(
+        self, served: Mapping[str, _Served], response: DecideResponse, now: datetime
+    ) -> None:
+        """First exposures, written behind the reply like the decision log; the in-memory map
+        is updated first so later requests never record the same exposure again."""
+        records: list[dict[str, Any]] = []
+        pid = response.profile_id
+        with self._exposed_lock:
+            for slot_key, item in served.items():
+                if not item.new:
+                    continue
+                exposed = self._exposed.setdefault(item.experiment, {})
+                if pid in exposed:
+                    continue
+                at = isoformat(now)
+                exposed[pid] = (item.arm, at)
+                records.append(
+                    {
+                        "experiment": item.experiment,
+                        "profile_id": pid,
+                        "arm": item.arm,
+                        "exposed_at": at,
+                        "slot": None if slot_key == HOLDOUT_KEY else slot_key,
+                        "decision_id": response.decision_id,
+                        "segments": response.segments,
+                    }
+                )
+        if records:
+            self.storage.submit(lambda txn: [txn.record_exposure(r) for r in records])
+
+    def _experiment(self, key: str) -> ExperimentConfig:
+        workspace = self.workspace
+        if key == HOLDOUT_KEY and (workspace.holdout.enabled or HOLDOUT_KEY in self._exposed):
+            return self._built.holdout
+        found = workspace.experiment(key)
+        if found is None:
+            known = [e.key for e in workspace.experiments]
+            if workspace.holdout.enabled:
+                known.append(HOLDOUT_KEY)
+            raise NotFound(
+                f'No experiment "{key}". Known experiments: {", ".join(known) or "none"}.',
+                field="key",
+            )
+        return found
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """Every experiment of the workspace (and the holdout when on) with its exposures."""
+        experiments = list(self.workspace.experiments)
+        if self.workspace.holdout.enabled:
+            experiments.append(self._built.holdout)
+        return [
+            {
+                "key": e.key,
+                "slot": e.slot,
+                "status": e.status,
+                "description": e.description,
+                "control": e.control_key,
+                "arms": [
+                    {"key": a.key, "weight": w} for a, w in zip(e.arms, e.weights, strict=True)
+                ],
+                "metrics": [m.key for m in e.metrics],
+                "exposed_users": len(self._exposed.get(e.key, {})),
+            }
+            for e in experiments
+        ]
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        """Results from the engine's own logs: every exposed user's events after their first
+        exposure (``loopwise.experiments.results``). ``segment`` keeps the users who were in it
+        at exposure."""
+        experiment = self._experiment(key)
+        if segment is not None and segment not in self._built.segment_names:
+            raise NotFound(
+                f'No segment "{segment}". Use a segment key of the workspace, e.g. '
+                f"{', '.join(sorted(self._built.segment_names)[:5])}.",
+                field="segment",
+            )
+        self.storage.write(lambda txn: None)  # exposures queued behind replies are committed
+        users = []
+        for exposure in self.storage.iter_exposures(key):
+            if segment is not None and segment not in exposure.get("segments", ()):
+                continue
+            exposed_at = parse_timestamp(exposure["exposed_at"])
+            if exposed_at is None:
+                continue
+            users.append(
+                user_outcome(
+                    experiment.metrics,
+                    self.storage.iter_events(exposure["profile_id"]),
+                    arm=exposure["arm"],
+                    segments=exposure.get("segments", ()),
+                    exposed_at=exposed_at,
+                    end=experiment.end,
+                )
+            )
+        return report(experiment, summarize(experiment, users), segment=segment)
 
     def _log_decision(
         self, response: DecideResponse, now: datetime, *, identified: bool = True

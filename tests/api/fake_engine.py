@@ -43,6 +43,7 @@ class FakeEngine:
     )
     replays: int = 0
     consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> results
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -156,3 +157,16 @@ class FakeEngine:
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]:
         return []
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "slot": r["slot"], "status": r["status"]}
+            for key, r in self.experiments.items()
+        ]
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        if key not in self.experiments:
+            raise NotFound(f'No experiment "{key}".', field="key")
+        if segment is not None and segment != "mobile_users":
+            raise NotFound(f'No segment "{segment}".', field="segment")
+        return {**self.experiments[key], "segment": segment}

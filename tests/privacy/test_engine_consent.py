@@ -76,8 +76,10 @@ def slot(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 def unhurried_workspace() -> dict[str, Any]:
     """The sample, with strategy time budgets no busy test machine overruns: an overrun falls
-    back, which would make the two decisions differ for reasons unrelated to consent."""
+    back, which would make the two decisions differ for reasons unrelated to consent. Without the
+    sample's experiment, so every user gets the slot's own (personal) strategy."""
     document = WORKSPACE.document()
+    document["experiments"] = []
     for entry in document["slots"]:
         entry["time_budget_ms"] = 60_000
     return document

@@ -21,6 +21,7 @@ from loopwise.api import (
     routes_admin,
     routes_consent,
     routes_decide,
+    routes_experiments,
     routes_ingest,
     routes_items,
     routes_profiles,
@@ -197,6 +198,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_items,
         routes_admin,
         routes_system,
+        routes_experiments,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGES_MODULE) is not None:

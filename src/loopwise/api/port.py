@@ -83,6 +83,12 @@ class EnginePort(Protocol):
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]: ...
 
+    def list_experiments(self) -> list[dict[str, Any]]: ...
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        """Raises NotFound for an unknown experiment or segment."""
+        ...
+
 
 def engine_of(request: Request) -> EnginePort:
     """The engine ``create_app`` attached to this request's app."""

@@ -69,7 +69,20 @@ class WriteTransaction(Protocol):
 
     def delete_profile_data(self, profile_id: str) -> dict[str, int]:
         """Erase everything stored for one profile: events, identity links, segment history,
-        decisions and their outcomes, the profile. Returns the count removed per table."""
+        decisions and their outcomes, experiment exposures, the profile. Returns the count
+        removed per table."""
+        ...
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        """Store a user's first exposure to an experiment: ``exposure`` has at least
+        ``experiment``, ``profile_id``, ``arm`` and ``exposed_at`` (ISO str) and is stored whole.
+        Ignored when ``(experiment, profile_id)`` already has one (the first exposure wins).
+        Returns True when it was stored."""
+        ...
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        """After a merge the exposures of ``from_profile_id`` belong to ``to_profile_id``; where
+        both have one for the same experiment, the earlier exposure is kept."""
         ...
 
     def put_config(self, key: str, value: dict[str, Any]) -> None: ...
@@ -153,6 +166,10 @@ class Storage(Protocol):
         ...
 
     def get_config(self, key: str) -> dict[str, Any] | None: ...
+
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored exposures (all, or one experiment's), oldest first."""
+        ...
 
     def get_meta(self, key: str) -> str | None: ...
 

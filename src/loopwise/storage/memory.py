@@ -53,6 +53,8 @@ class _State:
     outcomes: dict[str, list[bytes]] = field(default_factory=dict)
     config: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    # (experiment, profile_id) -> (exposed_at, insertion seq, record)
+    exposures: dict[tuple[str, str], tuple[str, int, bytes]] = field(default_factory=dict)
     decision_seq: int = 0
     consent: dict[str, bytes] = field(default_factory=dict)
     audit: list[bytes] = field(default_factory=list)
@@ -211,12 +213,16 @@ class MemoryTransaction:
             self._pop(state.identities, identifier)
         history = len(state.segment_history.get(profile_id, ()))
         self._pop(state.segment_history, profile_id)
+        exposed = [key for key in state.exposures if key[1] == profile_id]
+        for key in exposed:
+            self._pop(state.exposures, key)
         return {
             "outcomes": outcomes,
             "decisions": len(decision_ids),
             "events": events,
             "identities": len(linked),
             "segment_history": history,
+            "exposures": len(exposed),
             "profiles": int(self._pop(state.profiles, profile_id)),
         }
 
@@ -249,7 +255,7 @@ class MemoryTransaction:
             if str(orjson.loads(blob).get("last_seen", "")) < stamp
         )
         counts = {"events": 0, "decisions": 0, "outcomes": 0, "segment_history": 0}
-        counts |= {"profiles": 0, "identities": 0}
+        counts |= {"profiles": 0, "identities": 0, "exposures": 0}
         for pid in stale:
             for table, removed in self.delete_profile_data(pid).items():
                 counts[table] = counts.get(table, 0) + removed
@@ -273,6 +279,10 @@ class MemoryTransaction:
             state.message_ids.difference_update(gone)
             self._undo.append(lambda: state.message_ids.update(gone))
             self._replace_events(kept)
+        for key, (exposed_at, _, _) in list(state.exposures.items()):
+            if exposed_at < stamp:
+                self._pop(state.exposures, key)
+                counts["exposures"] += 1
         for pid, rows in list(state.segment_history.items()):
             recent = [row for row in rows if row[2] >= stamp]
             if len(recent) < len(rows):
@@ -296,6 +306,26 @@ class MemoryTransaction:
             self._undo.append(lambda: setattr(self._state, "audit", old))
             self.put_meta(anchor_key, str(orjson.loads(kept[0])["prev_hash"]))
         return removed
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        key = (str(exposure["experiment"]), str(exposure["profile_id"]))
+        if key in self._state.exposures:
+            return False
+        self._state.decision_seq += 1
+        stored = (str(exposure["exposed_at"]), self._state.decision_seq, orjson.dumps(exposure))
+        self._set(self._state.exposures, key, stored)
+        return True
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        table = self._state.exposures
+        for experiment, pid in [key for key in table if key[1] == from_profile_id]:
+            exposed_at, seq, record = table[(experiment, pid)]
+            self._pop(table, (experiment, pid))
+            kept = table.get((experiment, to_profile_id))
+            if kept is not None and kept[0] <= exposed_at:
+                continue
+            moved = orjson.dumps({**orjson.loads(record), "profile_id": to_profile_id})
+            self._set(table, (experiment, to_profile_id), (exposed_at, seq, moved))
 
 
 class MemoryStorage:
@@ -431,6 +461,16 @@ class MemoryStorage:
             self._check_open()
             blob = self._state.config.get(key)
         return None if blob is None else orjson.loads(blob)
+
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            self._check_open()
+            rows = sorted(
+                (exposed_at, seq, record)
+                for (name, _), (exposed_at, seq, record) in self._state.exposures.items()
+                if experiment is None or name == experiment
+            )
+        return (orjson.loads(record) for _, _, record in rows)
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:

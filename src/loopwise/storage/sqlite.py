@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
 CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS exposures (
+    experiment TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    exposed_at TEXT NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (experiment, profile_id)
+);
+CREATE INDEX IF NOT EXISTS exposures_profile_id ON exposures (profile_id);
 """
 
 
@@ -242,6 +250,7 @@ class SqliteTransaction:
             "events": "DELETE FROM events WHERE profile_id = ?",
             "identities": "DELETE FROM identities WHERE profile_id = ?",
             "segment_history": "DELETE FROM segment_history WHERE profile_id = ?",
+            "exposures": "DELETE FROM exposures WHERE profile_id = ?",
             "profiles": "DELETE FROM profiles WHERE id = ?",
         }
         return {
@@ -288,7 +297,7 @@ class SqliteTransaction:
             )
         ]
         counts = {"events": 0, "decisions": 0, "outcomes": 0, "segment_history": 0}
-        counts |= {"profiles": 0, "identities": 0}
+        counts |= {"profiles": 0, "identities": 0, "exposures": 0}
         for pid in stale:
             for table, removed in self.delete_profile_data(pid).items():
                 counts[table] = counts.get(table, 0) + removed
@@ -298,6 +307,7 @@ class SqliteTransaction:
             "decisions": "DELETE FROM decisions WHERE created_at < ?",
             "events": "DELETE FROM events WHERE ts < ?",
             "segment_history": "DELETE FROM segment_history WHERE at < ?",
+            "exposures": "DELETE FROM exposures WHERE exposed_at < ?",
         }
         for table, sql in deletes.items():
             counts[table] += self._conn.execute(sql, (stamp,)).rowcount
@@ -314,6 +324,39 @@ class SqliteTransaction:
             row = self._conn.execute("SELECT record FROM audit ORDER BY seq LIMIT 1").fetchone()
             self.put_meta(anchor_key, str(orjson.loads(row[0])["prev_hash"]))
         return removed
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO exposures (experiment, profile_id, exposed_at, record) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                str(exposure["experiment"]),
+                str(exposure["profile_id"]),
+                str(exposure["exposed_at"]),
+                orjson.dumps(exposure),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        rows = self._conn.execute(
+            "SELECT experiment, exposed_at, record FROM exposures WHERE profile_id = ?",
+            (from_profile_id,),
+        ).fetchall()
+        for experiment, exposed_at, record in rows:
+            self._conn.execute(
+                "DELETE FROM exposures WHERE experiment = ? AND profile_id = ?",
+                (experiment, from_profile_id),
+            )
+            moved = orjson.dumps({**orjson.loads(record), "profile_id": to_profile_id})
+            # the earlier of the two exposures is the user's first one
+            self._conn.execute(
+                "INSERT INTO exposures (experiment, profile_id, exposed_at, record) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (experiment, profile_id) DO UPDATE SET "
+                "exposed_at = excluded.exposed_at, record = excluded.record "
+                "WHERE excluded.exposed_at < exposures.exposed_at",
+                (experiment, to_profile_id, exposed_at, moved),
+            )
 
     def pragma(self, name: str) -> Any:
         """The writer connection's setting ``name`` (diagnostics)."""
@@ -594,6 +637,17 @@ class SqliteStorage:
     def get_config(self, key: str) -> dict[str, Any] | None:
         blob = self._one("SELECT value FROM config WHERE key = ?", (key,))
         return None if blob is None else orjson.loads(blob)
+
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        if experiment is None:
+            rows = self._stream("SELECT record FROM exposures ORDER BY exposed_at, rowid")
+        else:
+            rows = self._stream(
+                "SELECT record FROM exposures WHERE experiment = ? ORDER BY exposed_at, rowid",
+                (experiment,),
+            )
+        for batch in rows:
+            yield from (orjson.loads(row[0]) for row in batch)
 
     def get_meta(self, key: str) -> str | None:
         value = self._one("SELECT value FROM meta WHERE key = ?", (key,))
