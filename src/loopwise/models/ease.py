@@ -33,7 +33,7 @@ class EASEModel(BaseRecommender):
 
     name = "ease"
 
-    def __init__(self, l2: float = 500.0, max_items: int = 20_000, binary: bool = False) -> None:
+    def __init__(self, l2: float = 1000.0, max_items: int = 20_000, binary: bool = False) -> None:
         if max_items < 1:
             raise ValueError("max_items must be at least 1")
         self.l2 = l2
