@@ -19,24 +19,39 @@ Run alone: ``python -m benchmarks.bench_models [--quick]``.
 from __future__ import annotations
 
 import argparse
+import gc
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from implicit.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+from implicit.utils import ParameterWarning
 from scipy.sparse import csr_matrix
 
+from benchmarks.machine import describe
 from loopwise.catalog.items import Item
 from loopwise.models.base import single_blas_thread
-from loopwise.models.evaluate import MODEL_NAMES, _metrics, _relevance, evaluate
+from loopwise.models.evaluate import (
+    MODEL_NAMES,
+    _fit_hybrid,
+    _hybrid,
+    _metrics,
+    _relevance,
+    evaluate,
+)
 from loopwise.models.hybrid import HybridModel
 from loopwise.models.interactions import Interaction, InteractionMatrix
 from loopwise.models.metrics import hit_matrix
 from loopwise.models.split import relevant_items, temporal_split
 from loopwise.sim import SimConfig, Simulation, interaction_log, popular_policy
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+HEADING = "## recommenders offline, simulated shop (`loopwise.sim`, seed 7, popular-items site)"
 
 # simulator interaction kinds -> the event names whose weights the interaction matrix knows
 EVENT_NAMES = {"view": "view", "cart": "add_to_cart", "purchase": "purchase"}
@@ -75,9 +90,7 @@ def _implicit_models() -> dict[str, Callable[[], Any]]:
     }
 
 
-def evaluate_implicit(
-    interactions: list[Interaction], k: int = 10
-) -> dict[str, dict[str, float]]:
+def evaluate_implicit(interactions: list[Interaction], k: int = 10) -> dict[str, dict[str, float]]:
     """The ``implicit`` library's models with their defaults, on the split ``evaluate`` uses,
     scored with the same metric code."""
     split = temporal_split(interactions)
@@ -92,12 +105,12 @@ def evaluate_implicit(
     for name, factory in _implicit_models().items():
         model = factory()
         started = time.perf_counter()
-        with single_blas_thread():
+        with single_blas_thread(), warnings.catch_warnings():
+            # implicit's own kNN recommenders hand themselves COO after weighting and warn
+            warnings.simplefilter("ignore", ParameterWarning)
             model.fit(x, show_progress=False)
         fit_seconds = time.perf_counter() - started
-        ids, _ = model.recommend(
-            user_rows, x[user_rows], N=2 * k, filter_already_liked_items=True
-        )
+        ids, _ = model.recommend(user_rows, x[user_rows], N=2 * k, filter_already_liked_items=True)
         top = np.asarray(ids, dtype=np.int64)
         hits = hit_matrix(top, rel)
         scores = _metrics(top, hits, n_relevant, k, x.shape[1], item_users, x.shape[0])
@@ -113,8 +126,6 @@ def score_latency(
     time on all ``interactions`` (the hybrid with the weights it was tuned to)."""
     split = temporal_split(interactions)
     matrix = InteractionMatrix.build(split.train, item_ids=sorted(items))
-    from loopwise.models.evaluate import _fit_hybrid, _hybrid
-
     components = [n for n in MODEL_NAMES if n != "hybrid"]
     tuned = _hybrid(components, seed)
     _fit_hybrid(tuned, split, matrix, items)
@@ -131,10 +142,14 @@ def score_latency(
         fit_seconds = time.perf_counter() - started
         model.recommend(rows[0], 10)  # warm-up
         timings = np.empty(len(rows))
-        for i, row in enumerate(rows):
-            t0 = time.perf_counter()
-            model.recommend(row, 10, exclude=row.indices)
-            timings[i] = time.perf_counter() - t0
+        gc.disable()  # as timeit does: time the scoring, not a collection it did not cause
+        try:
+            for i, row in enumerate(rows):
+                t0 = time.perf_counter()
+                model.recommend(row, 10, exclude=row.indices)
+                timings[i] = time.perf_counter() - t0
+        finally:
+            gc.enable()
         out[name] = {
             "fit_seconds": fit_seconds,
             "p50_ms": float(np.percentile(timings, 50) * 1000),
@@ -175,13 +190,21 @@ def run(quick: bool = False, seed: int = 7) -> dict[str, Any]:
 COLUMNS = ("ndcg@10", "recall@20", "precision@10", "map@10", "coverage@10", "fit_seconds")
 
 
-def markdown(result: dict[str, Any]) -> list[str]:
-    """The RESULTS.md section."""
+def markdown(
+    result: dict[str, Any], machine: Mapping[str, str] | None = None, command: str | None = None
+) -> list[str]:
+    """The RESULTS.md section (with its own date, machine and command when given, since it can
+    be rerun alone)."""
     latency = result["latency"]
     weights = latency["hybrid"]["weights"]
-    lines = [
-        "## recommenders offline, simulated shop (`loopwise.sim`, seed 7, popular-items site)",
-        "",
+    lines = [HEADING, ""]
+    if machine is not None and command is not None:
+        lines += [
+            f"- date: {machine['date']}; machine: {machine['cpu']}, {machine['memory']}; "
+            f"command: `{command}`",
+            "",
+        ]
+    lines += [
         f"{result['interactions']} interactions (views, carts, purchases) of "
         f"{result['users']} users on {result['items']} items over {result['scale']['days']} "
         f"days; per-user temporal split: {result['split']['users']} test users, "
@@ -194,12 +217,13 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "| --- | " + " | ".join("---" for _ in COLUMNS) + " |",
     ]
     for name, metrics in result["quality"].items():
-        cells = " | ".join(f"{metrics[c]:.4f}" if c != "fit_seconds" else f"{metrics[c]:.2f}"
-                           for c in COLUMNS)
+        cells = " | ".join(
+            f"{metrics[c]:.4f}" if c != "fit_seconds" else f"{metrics[c]:.2f}" for c in COLUMNS
+        )
         lines.append(f"| {name} | {cells} |")
     lines += [
         "",
-        f"Hybrid / popularity nDCG@10: **{result['hybrid_vs_popularity']:.2f}×** (target ≥ 1.7). "
+        f"Hybrid / popularity nDCG@10: **{result['hybrid_vs_popularity']:.2f}x** (target ≥ 1.7). "
         f"Hybrid beats every single model on nDCG@10: **{result['hybrid_beats_components']}**. "
         "Tuned weights: "
         + ", ".join(f"{n} {w:g}" for n, w in weights.items() if w)
@@ -225,12 +249,29 @@ def markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def replace_section(text: str, section: list[str]) -> str:
+    """``text`` (RESULTS.md) with this benchmark's section replaced by ``section`` (appended
+    when absent); the other sections are kept."""
+    heading = section[0]
+    lines = text.rstrip("\n").split("\n") if text.strip() else []
+    start = next((i for i, line in enumerate(lines) if line == heading), None)
+    if start is None:
+        return "\n".join([*lines, "", *section]).lstrip("\n") + "\n"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join([*lines[:start], *section, *lines[end:]]).rstrip("\n") + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller simulated shop")
     args = parser.parse_args()
     result = run(quick=args.quick)
-    print("\n".join(markdown(result)))
+    machine = describe()
+    command = "python -m benchmarks.bench_models" + (" --quick" if args.quick else "")
+    section = markdown(result, machine, command)
+    print("\n".join(section))
+    RESULTS.write_text(replace_section(RESULTS.read_text() if RESULTS.exists() else "", section))
+    print(f"updated {RESULTS}")
 
 
 if __name__ == "__main__":

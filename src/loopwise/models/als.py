@@ -69,6 +69,9 @@ class ALSModel(BaseRecommender):
                 num_threads=self.num_threads,
             )
             model.fit(matrix.matrix, show_progress=False)
+        # fold-in solves one small (factors x factors) system per row: a thread pool costs more
+        # than it saves (and its wake-up makes one-user latency spiky), so score on one thread
+        model.num_threads = 1
         self.model = model
         self.n_items = matrix.matrix.shape[1]
 
