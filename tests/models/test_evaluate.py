@@ -116,6 +116,10 @@ def test_cli_reads_a_loopwise_data_directory(tmp_path: Path) -> None:
             anon = e.anonymous_id or ""
             tx.link_identity(anon, anon.removeprefix("anon-"))
         tx.upsert_items([item.to_record() for item in catalog().values()])
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        for u in range(16):  # the jazz group is in a segment; one of them left it again
+            tx.record_segment_changes(f"a-user{u}", ["jazz-fans"], [], at)
+        tx.record_segment_changes("a-user0", [], ["jazz-fans"], at)
 
     storage.write(store)
     storage.close()
@@ -127,6 +131,8 @@ def test_cli_reads_a_loopwise_data_directory(tmp_path: Path) -> None:
     written = json.loads(out.read_text())
     assert written["split"]["users"] == 40
     assert written["models"]["content"]["ndcg@10"] > 0.0
+    assert written["segments"]["jazz-fans"]["ease"]["users"] == 15
+    assert "segment jazz-fans (15 users)" in run.output
     missing = CliRunner().invoke(evaluate_app, ["--data", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
