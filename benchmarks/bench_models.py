@@ -10,8 +10,13 @@ same training part and ranks all items for every test user, training items exclu
 Compared in the same run: Loopwise's popularity, ALS, BPR, EASE, item-kNN, content (TF-IDF) and
 the tuned hybrid (weights from a validation split carved from train, never from test), and the
 ``implicit`` library's own ``AlternatingLeastSquares``, ``CosineRecommender`` and
-``BM25Recommender`` with their default parameters, fitted on the same matrix and scored through
-their own ``recommend(..., recalculate_user=...)`` / ``filter_already_liked_items``.
+``BM25Recommender`` with their default parameters, fitted on the same matrix and ranking with
+their own ``recommend(users, rows, N, filter_already_liked_items=True)`` (ALS from its trained
+user factors), scored by the same metric code.
+
+Timing: fit seconds on all interactions (wall and process CPU) and ``recommend(row, 10)`` for one
+user's row (fold-in + every item + top 10, the decide path), wall and thread-CPU percentiles,
+with the load average beside them: the machine is shared, and preemption shows in wall p99.
 
 Run alone: ``python -m benchmarks.bench_models [--quick]``.
 """
