@@ -14,6 +14,7 @@ from loopwise import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.models.cli import evaluate_app
+from loopwise.segments.cli import cluster_app
 
 app = typer.Typer(
     name="loopwise",
@@ -25,6 +26,7 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(cluster_app, name="cluster")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
