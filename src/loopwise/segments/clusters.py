@@ -38,10 +38,11 @@ assignment, ``scipy.optimize.linear_sum_assignment``) and keeps its key, so rule
 smallest unused numbers.
 
 Names: a cluster's z-score on a feature is its centroid's distance from the population mean in
-standard deviations (unweighted). Features with ``|z| >= 0.5`` are candidates, most distinctive
-first, at most one per group (recency, activity, monetary, engagement, taste); a category counts
-only when high. The first two make the name ("High spenders, running", "Lapsed, low
-engagement"); clusters whose names collide take their next phrase, then their number. A cluster
+standard deviations (unweighted). Features with ``|z| >= 0.5`` are candidates, at most one per group
+(recency, activity, monetary, engagement, taste); a category counts only when high. The name is
+the most distinctive behaviour phrase and the most distinctive category ("High spenders,
+running"), or the two most distinctive behaviour phrases when no category stands out ("Lapsed,
+low engagement"); clusters whose names collide take their next phrase, then their number. A cluster
 without a distinctive feature is "Typical visitors".
 
 Assignment is the rule K-Means fitted with: the nearest centroid (squared Euclidean distance) in
@@ -485,7 +486,8 @@ def _keys(
 
 
 def _phrases(features: Sequence[str], z: Matrix) -> list[tuple[str, bool]]:
-    """Naming phrases (text, is a category), most distinctive first, one per group."""
+    """Naming phrases (text, is a category), one per group: the most distinctive behaviour and
+    taste phrases first, then the others, most distinctive first."""
     used: set[str] = set()
     phrases: list[tuple[str, bool]] = []
     for f in sorted(range(len(features)), key=lambda f: (-abs(z[f]), f)):
@@ -503,7 +505,10 @@ def _phrases(features: Sequence[str], z: Matrix) -> list[tuple[str, bool]]:
             continue
         used.add(group)
         phrases.append((phrase, taste))
-    return phrases
+    # lead with what they do and what they like: the top behaviour and the top taste phrase
+    lead = [next((p for p in phrases if p[1] is taste), None) for taste in (False, True)]
+    first = [p for p in lead if p is not None]
+    return first + [p for p in phrases if p not in first]
 
 
 def _names(phrases: Sequence[list[tuple[str, bool]]], keys: Sequence[str]) -> list[str]:
