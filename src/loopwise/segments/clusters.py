@@ -21,7 +21,7 @@ feature            from the attributes                                      tran
 =================  =======================================================  ==========
 
 The categories are the ``max_categories`` (8) with the largest summed share over the population
-(ties by name). Every column is standardized, ``z = (x - mean) / std`` (scikit-learn
+(ties by name), in name order. Every column is standardized, ``z = (x - mean) / std`` (scikit-learn
 ``StandardScaler``; a constant column keeps std 1), then the category block is multiplied by
 ``sqrt(category_weight / n_categories)``: taste weighs like ``category_weight`` (2) behavioural
 features however many categories there are.
@@ -133,13 +133,14 @@ def _transform(raw: Matrix) -> Matrix:
 
 
 def top_categories(rows: Sequence[Mapping[str, Any]], limit: int) -> list[str]:
-    """The ``limit`` categories with the largest summed share over the population."""
+    """The ``limit`` categories with the largest summed share over the population, in name
+    order (so refits over the same categories have the same features, whatever their ranks)."""
     totals: dict[str, float] = {}
     for attributes in rows:
         for category, share in category_shares(attributes).items():
             totals[category] = totals.get(category, 0.0) + share
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [category for category, _ in ranked[:limit]]
+    return sorted(category for category, _ in ranked[:limit])
 
 
 def feature_label(feature: str) -> str:
@@ -512,22 +513,29 @@ def _phrases(features: Sequence[str], z: Matrix) -> list[tuple[str, bool]]:
 
 
 def _names(phrases: Sequence[list[tuple[str, bool]]], keys: Sequence[str]) -> list[str]:
-    """The two most distinctive phrases, behaviour before taste ("High spenders, running");
-    colliding names take one more phrase, then their cluster number."""
+    """Two phrases each, behaviour before taste ("High spenders, running"); names that collide
+    take one more phrase, and only when none is left, their cluster number."""
     lengths = [2] * len(phrases)
+    numbered: set[int] = set()
 
     def name(i: int) -> str:
         chosen = sorted(phrases[i][: lengths[i]], key=lambda p: p[1])  # stable: keeps rank
         text = ", ".join(p[0] for p in chosen) or "typical visitors"
-        if lengths[i] > len(phrases[i]) + 1:
+        if i in numbered:
             text += f" ({keys[i].replace('_', ' ')})"
         return text[0].upper() + text[1:]
 
     while True:
         names = [name(i) for i in range(len(phrases))]
-        clashing = [i for i, text in enumerate(names) if names.count(text) > 1]
-        if not clashing:
+        clashes: dict[str, list[int]] = {}
+        for i, text in enumerate(names):
+            clashes.setdefault(text, []).append(i)
+        groups = [group for group in clashes.values() if len(group) > 1]
+        if not groups:
             return names
-        for i in clashing:
-            more = lengths[i] < len(phrases[i])
-            lengths[i] = lengths[i] + 1 if more else len(phrases[i]) + 2
+        for group in groups:
+            longer = [i for i in group if lengths[i] < len(phrases[i])]
+            for i in longer:
+                lengths[i] += 1
+            if not longer:
+                numbered.update(group)
