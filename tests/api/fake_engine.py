@@ -12,7 +12,7 @@ from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.clock import FixedClock
 from loopwise.decide.request import DecideRequest, DecideResponse, Reason, SlotDecision
-from loopwise.errors import ConfigError, NotFound
+from loopwise.errors import ConfigError, Conflict, NotFound
 from loopwise.events.schema import Event
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -40,6 +40,8 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    cluster_calls: list[tuple[int, int, int]] = field(default_factory=list)
+    cluster_profiles: int = 30  # fewer than 20: cluster() refuses like the engine
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -138,3 +140,17 @@ class FakeEngine:
     def replay(self) -> dict[str, Any]:
         self.replays += 1
         return {"profiles": len(self.profiles), "events": len(self.events), "differing": 0}
+
+    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
+        self.cluster_calls.append((k_min, k_max, seed))
+        if self.cluster_profiles < 20:
+            raise Conflict(
+                f"Only {self.cluster_profiles} profiles; clustering needs at least 20.",
+                field="profiles",
+            )
+        return {"k": k_min, "clusters": [{"key": "cluster_1", "name": "Lapsed, hiking"}]}
+
+    def clusters(self) -> dict[str, Any]:
+        if not self.cluster_calls:
+            return {"published": False, "clusters": [], "warnings": []}
+        return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}

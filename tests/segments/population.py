@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loopwise.catalog.items import Item
-from loopwise.clock import FixedClock
+from loopwise.clock import Clock
 from loopwise.engine import Engine
 from loopwise.events.normalize import parse_request
 
@@ -60,7 +60,7 @@ def order(anonymous_id: str, at: datetime, item_id: str, revenue: float) -> dict
     )
 
 
-def ingest(engine: Engine, clock: FixedClock, messages: list[dict[str, Any]]) -> None:
+def ingest(engine: Engine, clock: Clock, messages: list[dict[str, Any]]) -> None:
     engine.ingest(parse_request({"batch": messages}, kind="batch", received_at=clock()))
 
 
@@ -94,7 +94,7 @@ def hiker_messages(engine: Engine, anonymous_id: str, end: datetime, n: int) -> 
 BUILDERS = {"runner": runner_messages, "yoga": yoga_messages, "hiker": hiker_messages}
 
 
-def ingest_groups(engine: Engine, clock: FixedClock, per_group: int) -> dict[str, list[str]]:
+def ingest_groups(engine: Engine, clock: Clock, per_group: int) -> dict[str, list[str]]:
     """``per_group`` visitors of each kind, anonymous ids ``<group>-<n>``, all before now."""
     members: dict[str, list[str]] = {}
     for group in GROUPS:
