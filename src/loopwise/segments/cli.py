@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loopwise.errors import LoopwiseError
-from loopwise.segments.clusters import DEFAULT_K_RANGE, feature_label
+from loopwise.segments.clusters import DEFAULT_K_RANGE, feature_label, format_value
 
 cluster_app = typer.Typer(
     help="Group profiles with K-Means and publish the groups as segments.", add_completion=False
@@ -35,7 +35,8 @@ def render(report: dict[str, Any]) -> Table:
     table.add_column("distinctive (cluster mean vs all, z)")
     for cluster in report["clusters"]:
         distinctive = "; ".join(
-            f"{feature_label(d['feature'])} {d['mean']:.3g} vs {d['overall']:.3g} ({d['z']:+.1f})"
+            f"{feature_label(d['feature'])} {format_value(d['mean'])} vs "
+            f"{format_value(d['overall'])} ({d['z']:+.1f})"
             for d in cluster["distinctive"]
         )
         table.add_row(

@@ -147,6 +147,11 @@ def feature_label(feature: str) -> str:
     return feature.removeprefix(CATEGORY_PREFIX)
 
 
+def format_value(value: float) -> str:
+    """For reading: whole numbers from 100 up (``1,180``), else three significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 @dataclass(frozen=True, slots=True)
 class Cluster:
     """One published cluster: its key, generated name, size and what sets it apart."""
@@ -169,7 +174,8 @@ class Cluster:
 
     def segment(self, k: int, fitted_at: str) -> SegmentDefinition:
         shown = ", ".join(
-            f"{feature_label(d['feature'])} {d['mean']:.3g} vs {d['overall']:.3g}"
+            f"{feature_label(d['feature'])} {format_value(d['mean'])} vs "
+            f"{format_value(d['overall'])}"
             for d in self.distinctive[:3]
         )
         return SegmentDefinition(
@@ -318,9 +324,7 @@ def check_k_range(k_range: tuple[int, int]) -> None:
     if k_min < 2:
         raise ValidationFailed(f"k_min must be at least 2, got {k_min}.", field="k_min")
     if k_max < k_min:
-        raise ValidationFailed(
-            f"k_max ({k_max}) must be at least k_min ({k_min}).", field="k_max"
-        )
+        raise ValidationFailed(f"k_max ({k_max}) must be at least k_min ({k_min}).", field="k_max")
     if k_max > MAX_K:
         raise ValidationFailed(f"k_max must be at most {MAX_K}, got {k_max}.", field="k_max")
 
