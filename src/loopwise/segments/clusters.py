@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,9 @@ _BEHAVIOUR: dict[str, tuple[str, bool, str, str, str | None]] = {
     "engagement": ("engagement", False, "engagement", "highly engaged", "low engagement"),
 }
 BEHAVIOUR_FEATURES: tuple[str, ...] = tuple(_BEHAVIOUR)
+_ATTRIBUTES: tuple[str, ...] = tuple(spec[0] for spec in _BEHAVIOUR.values())
 _LOGGED = np.flatnonzero([spec[1] for spec in _BEHAVIOUR.values()])
+_LOGGED_INDICES: tuple[int, ...] = tuple(int(i) for i in _LOGGED)
 
 
 def is_cluster_key(key: str) -> bool:
@@ -101,10 +103,13 @@ def is_cluster_key(key: str) -> bool:
 
 
 def _number(value: Any) -> float:
+    """A finite positive number, else 0 (missing, negative, NaN, bool or not a number)."""
+    if type(value) is float:  # the common case, checked first: this runs on every decision
+        return value if 0.0 < value < math.inf else 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
     number = float(value)
-    return number if math.isfinite(number) and number > 0 else 0.0
+    return number if 0.0 < number < math.inf else 0.0
 
 
 def category_shares(attributes: Mapping[str, Any]) -> dict[str, float]:
@@ -120,9 +125,15 @@ def category_shares(attributes: Mapping[str, Any]) -> dict[str, float]:
 
 def raw_features(attributes: Mapping[str, Any], categories: Sequence[str]) -> list[float]:
     """The untransformed feature row: behaviour in ``BEHAVIOUR_FEATURES`` order, then shares."""
-    row = [_number(attributes.get(spec[0])) for spec in _BEHAVIOUR.values()]
-    shares = category_shares(attributes)
-    return row + [shares.get(c, 0.0) for c in categories]
+    row = [_number(attributes.get(name)) for name in _ATTRIBUTES]
+    affinity = attributes.get("affinity")
+    scores = affinity.get("categories") if isinstance(affinity, Mapping) else None
+    if not isinstance(scores, Mapping) or not scores:
+        return row + [0.0] * len(categories)
+    total = sum(_number(v) for v in scores.values())
+    if total <= 0:
+        return row + [0.0] * len(categories)
+    return row + [_number(scores.get(c)) / total for c in categories]
 
 
 def _transform(raw: Matrix) -> Matrix:
@@ -204,6 +215,19 @@ class ClusterModel:
     silhouette_sample: int
     seed: int
     fitted_at: str
+    _factor: Matrix = field(init=False, repr=False)
+    _offset: Matrix = field(init=False, repr=False)
+    _half_norms: Matrix = field(init=False, repr=False)
+    _keys: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # assign() runs on every ingest and decision: fold the scaling into one multiply-add and
+        # the distance into one matrix-vector product (argmin |c - z|^2 = argmin |c|^2/2 - c.z)
+        factor = self.weights / self.scale
+        object.__setattr__(self, "_factor", factor)
+        object.__setattr__(self, "_offset", self.mean * factor)
+        object.__setattr__(self, "_half_norms", (self.centroids**2).sum(axis=1) / 2.0)
+        object.__setattr__(self, "_keys", [c.key for c in self.clusters])
 
     @property
     def k(self) -> int:
@@ -219,11 +243,11 @@ class ClusterModel:
 
     def assign(self, attributes: Mapping[str, Any]) -> str:
         """The key of the nearest centroid to this profile's features."""
-        row = np.array(raw_features(attributes, self.categories), dtype=np.float64)
-        row[_LOGGED] = np.log1p(row[_LOGGED])
-        z = (row - self.mean) / self.scale * self.weights
-        distances = ((self.centroids - z) ** 2).sum(axis=1)
-        return self.clusters[int(np.argmin(distances))].key
+        values = raw_features(attributes, self.categories)
+        for i in _LOGGED_INDICES:
+            values[i] = math.log1p(values[i])
+        z = np.array(values) * self._factor - self._offset
+        return self._keys[int(np.argmin(self._half_norms - self.centroids @ z))]
 
     def assign_many(self, raw: Matrix) -> npt.NDArray[np.intp]:
         """Cluster index (into ``clusters``) per raw feature row."""
