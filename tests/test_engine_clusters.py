@@ -170,3 +170,16 @@ def test_a_profile_without_clusters_published_has_no_cluster_attribute(
     clock.advance(timedelta(minutes=1).total_seconds())
     view = engine.profile_view("yoga-0")
     assert view is not None and "cluster" not in view["profile"]
+
+
+def test_a_damaged_stored_model_is_skipped_and_can_be_replaced(
+    engine: Engine, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest_groups(engine, clock, per_group=8)
+    engine.storage.write(lambda txn: txn.put_config(CLUSTERS_CONFIG_KEY, {"v": 1, "k": 3}))
+    restarted = Engine(engine.workspace, engine.storage, clock=clock)
+    assert restarted.clusters()["published"] is False
+    assert "clusters not loaded" in caplog.text
+    assert restarted.cluster(2, 5)["k"] == 3
+    again = Engine(engine.workspace, engine.storage, clock=clock)
+    assert again.clusters()["k"] == 3

@@ -615,8 +615,7 @@ class Engine:
         document = model.to_json()
         published = _Built(self._built.workspace, self.strategies, model)
         self.storage.write(lambda txn: txn.put_config(CLUSTERS_CONFIG_KEY, document))
-        self._built = published
-        self._decider = self._new_decider()
+        self._built = published  # the decider reads no segment definitions: it stays
         self._memberships.clear()  # recomputed with the cluster segments on next use
         return {**model.summary(), "warnings": _unpublished_cluster_rules(self._built)}
 
