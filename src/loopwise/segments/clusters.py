@@ -29,7 +29,8 @@ features however many categories there are.
 k: ``KMeans(k, n_init=4, random_state=seed)`` for every k in ``[k_min, k_max]`` (fitted on at
 most 50,000 profiles sampled with the seed; all profiles are then assigned); the k with the highest
 mean silhouette wins, ties to the smaller k. Silhouettes are computed on one sample of at most
-5,000 profiles shared by every k, so the k are compared on the same points.
+5,000 profiles shared by every k (one float32 distance matrix, at most 100 MB), so the k are
+compared on the same points.
 
 Keys: ``cluster_1`` .. ``cluster_k``, largest cluster first. When a previous model over the same
 features is given, each new cluster is matched to the nearest previous centroid (Hungarian
@@ -368,7 +369,7 @@ def fit_clusters(
     """Fit K-Means on the profiles' attribute dicts for every k in ``k_range`` and keep the k
     with the best silhouette (see the module docstring for features, keys and names)."""
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import pairwise_distances, silhouette_score
     from sklearn.preprocessing import StandardScaler
 
     check_k_range(k_range)
@@ -399,6 +400,8 @@ def fit_clusters(
     fit_points = points if fit_rows is None else points[fit_rows]
     score_points = points if score_rows is None else points[score_rows]
     distinct = len(np.unique(fit_points, axis=0))
+    # one distance matrix for every k (float32: 100 MB at 5,000 profiles) instead of one per k
+    score_distances = pairwise_distances(score_points.astype(np.float32))
     k_min, k_max = k_range
     scores: dict[int, float] = {}
     fitted: dict[int, Matrix] = {}
@@ -407,7 +410,8 @@ def fit_clusters(
         labels = kmeans.predict(score_points)
         if len(np.unique(labels)) < 2:
             continue
-        scores[k] = round(float(silhouette_score(score_points, labels)), 4)
+        silhouette = silhouette_score(score_distances, labels, metric="precomputed")
+        scores[k] = round(float(silhouette), 4)
         fitted[k] = np.asarray(kmeans.cluster_centers_, dtype=np.float64)
     if not scores:
         raise Conflict(
