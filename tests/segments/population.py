@@ -19,17 +19,25 @@ from loopwise.events.normalize import parse_request
 GROUPS = ("runner", "yoga", "hiker")
 
 
-def category_items(engine: Engine, category: str) -> list[str]:
-    """Ids of this category's test items (added on first use: one category each, so a
-    visitor's taste is exactly one category)."""
-    ids = [f"t-{category}-{n}" for n in range(8)]
-    if engine.get_item(ids[0]) is None:
-        engine.put_items(
-            [
-                Item.from_record({"id": i, "title": f"{category} {i}", "categories": [category]})
-                for i in ids
-            ]
-        )
+def item_ids(category: str) -> list[str]:
+    return [f"t-{category}-{n}" for n in range(8)]
+
+
+def item_records() -> list[dict[str, Any]]:
+    """The test items: eight per category, one category each (so a visitor's taste is exactly
+    one category)."""
+    return [
+        {"id": i, "title": f"{category} {i}", "categories": [category]}
+        for category in ("running", "yoga", "hiking")
+        for i in item_ids(category)
+    ]
+
+
+def category_items(engine: Engine | None, category: str) -> list[str]:
+    """Ids of this category's test items, added to the engine's catalog on first use."""
+    ids = item_ids(category)
+    if engine is not None and engine.get_item(ids[0]) is None:
+        engine.put_items([Item.from_record(r) for r in item_records()])
     return ids
 
 
@@ -64,7 +72,7 @@ def ingest(engine: Engine, clock: Clock, messages: list[dict[str, Any]]) -> None
     engine.ingest(parse_request({"batch": messages}, kind="batch", received_at=clock()))
 
 
-def runner_messages(engine: Engine, anonymous_id: str, end: datetime, n: int) -> list[dict]:
+def runner_messages(engine: Engine | None, anonymous_id: str, end: datetime, n: int) -> list[dict]:
     running = category_items(engine, "running")
     messages = []
     for session in range(4):
@@ -77,7 +85,7 @@ def runner_messages(engine: Engine, anonymous_id: str, end: datetime, n: int) ->
     return messages
 
 
-def yoga_messages(engine: Engine, anonymous_id: str, end: datetime, n: int) -> list[dict]:
+def yoga_messages(engine: Engine | None, anonymous_id: str, end: datetime, n: int) -> list[dict]:
     yoga = category_items(engine, "yoga")
     start = end - timedelta(hours=2)
     return [
@@ -86,7 +94,7 @@ def yoga_messages(engine: Engine, anonymous_id: str, end: datetime, n: int) -> l
     ]
 
 
-def hiker_messages(engine: Engine, anonymous_id: str, end: datetime, n: int) -> list[dict]:
+def hiker_messages(engine: Engine | None, anonymous_id: str, end: datetime, n: int) -> list[dict]:
     hiking = category_items(engine, "hiking")
     return [view(anonymous_id, end - timedelta(days=60 + n % 5), hiking[n % len(hiking)])]
 
