@@ -1,6 +1,8 @@
 """The workspace over HTTP (admin key): the same schema as ``loopwise.yaml``, applied at once.
 
-An invalid change is a 400 naming the field, and nothing of it is applied. Engine calls that write
+An invalid change is a 400 naming the field, and nothing of it is applied. ``POST
+/v1/admin/cluster`` fits K-Means on the profiles and publishes the clusters as segments
+``cluster_<n>`` the same way: stored, and applied to the next decision. Engine calls that write
 storage run in the thread pool so the event loop keeps serving ingest and decide meanwhile.
 """
 
