@@ -145,3 +145,21 @@ def test_experiments_are_validated_with_field_paths() -> None:
     assert error.value.field == "holdout.percent"
     ok = parse_workspace({**_with_experiment(), "holdout": {"percent": 5}})
     assert ok.holdout.spec.percent == 0.05 and ok.experiments[0].control_key == "control"
+
+
+def test_rules_may_target_published_cluster_keys_which_are_reserved() -> None:
+    slot = {
+        "key": "offer",
+        "kind": "block",
+        "variants": [{"id": "a", "content": {}}],
+        "rules": [{"id": "r", "segments": ["cluster_2"], "then": {"variant": "a"}}],
+    }
+    assert parse_workspace({"slots": [slot]}).slots[0].rules[0].segments == ["cluster_2"]
+    bad = {**slot, "rules": [{"id": "r", "segments": ["cluster_x"], "then": {"variant": "a"}}]}
+    with pytest.raises(ConfigError) as unknown:
+        parse_workspace({"slots": [bad]})
+    assert unknown.value.field == "slots[0].rules[0].segments[0]"
+    own = {"key": "cluster_1", "name": "Mine", "condition": {"profile.sessions": 1}}
+    with pytest.raises(ConfigError, match="reserved") as reserved:
+        parse_workspace({"segments": [own]})
+    assert reserved.value.field == "segments[0].key"

@@ -16,6 +16,7 @@ from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
 from loopwise.privacy.cli import audit_app, retention_app
+from loopwise.segments.cli import cluster_app
 
 app = typer.Typer(
     name="loopwise",
@@ -30,6 +31,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(cluster_app, name="cluster")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -19,6 +19,7 @@ from loopwise.experiments.settings import ExperimentConfig, HoldoutConfig
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
+from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
 
 SAMPLE_WORKSPACE = Path(__file__).parent / "sample" / "loopwise.yaml"
@@ -78,6 +79,12 @@ class Workspace(BaseModel):
         builtin_keys = {s.key for s in BUILTIN_SEGMENTS} if self.builtin_segments else set()
         own_keys: list[str] = []
         for i, segment in enumerate(self.segments):
+            if is_cluster_key(segment.key):
+                raise ConfigError(
+                    f'Segment key "{segment.key}" is reserved for clusters published by '
+                    "`loopwise cluster`; choose another key.",
+                    field=f"segments[{i}].key",
+                )
             if segment.key in own_keys or segment.key in builtin_keys:
                 raise ConfigError(
                     f'Segment key "{segment.key}" is already defined (built-in or above); '
@@ -89,10 +96,12 @@ class Workspace(BaseModel):
         for i, slot in enumerate(self.slots):
             for j, rule in enumerate(slot.rules):
                 for k, seg in enumerate(rule.segments):
-                    if seg not in known:
+                    # cluster_<n> segments are published at run time (`loopwise cluster`)
+                    if seg not in known and not is_cluster_key(seg):
                         raise ConfigError(
                             f'Rule "{rule.id}" refers to unknown segment "{seg}". Define it under '
-                            f"segments or use one of: {', '.join(sorted(known))}.",
+                            f"segments or use one of: {', '.join(sorted(known))} (or a published "
+                            "cluster, cluster_<n>).",
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
         self._check_experiments()

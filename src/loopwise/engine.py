@@ -12,6 +12,7 @@ every storage call of the job succeeded. Readers (decide) see whole profile obje
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -36,7 +37,7 @@ from loopwise.decide.decider import Decider, SlotOverride
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.strategies import StrategyRegistry
-from loopwise.errors import ConfigError, NotFound
+from loopwise.errors import ConfigError, NotFound, ValidationFailed
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
 from loopwise.experiments.assignment import assign, in_holdout
@@ -55,11 +56,20 @@ from loopwise.profiles.context import country_from_context, request_context_attr
 from loopwise.profiles.identity import IdentityGraph, profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import merge, reduce
+from loopwise.segments.clusters import (
+    CLUSTER_ATTRIBUTE,
+    ClusterModel,
+    fit_clusters,
+    is_cluster_key,
+)
 from loopwise.segments.registry import SegmentRegistry, membership_changes
 from loopwise.storage.base import Storage, WriteTransaction
 
 WORKSPACE_CONFIG_KEY = "workspace"
+CLUSTERS_CONFIG_KEY = "clusters"  # the published ClusterModel.to_json()
 RECENT_DECISIONS = 50_000  # decisions kept in memory for attribution before they hit storage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -100,9 +110,20 @@ class _Served:
 class _Built:
     """The parts derived from a workspace; swapped whole when the workspace changes."""
 
-    def __init__(self, workspace: Workspace, strategies: StrategyRegistry) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        strategies: StrategyRegistry,
+        clusters: ClusterModel | None = None,
+    ) -> None:
         self.workspace = workspace
-        self.registry = SegmentRegistry(workspace.all_segments(), workspace.saved_groups)
+        # published K-Means clusters: their segments join the registry, and profile.cluster is
+        # set from the same model wherever attributes are built (swapped together, atomically)
+        self.clusters = clusters
+        cluster_segments = clusters.segments() if clusters is not None else []
+        self.registry = SegmentRegistry(
+            workspace.all_segments() + cluster_segments, workspace.saved_groups
+        )
         self.segment_names = {d.key: d.name for d in self.registry.definitions}
         self.slots = {slot.key: slot for slot in workspace.slots}
         known_strategies = set(strategies.names())
@@ -151,7 +172,7 @@ class Engine:
         self.strategies = strategies or StrategyRegistry.default()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
-        self._built = _Built(workspace, self.strategies)
+        self._built = _Built(workspace, self.strategies, _stored_clusters(storage))
         self._identities = IdentityGraph(storage.identities())
         self._profiles: dict[str, Profile] = {}
         self._memberships: dict[str, frozenset[str]] = {}
@@ -304,8 +325,17 @@ class Engine:
         return self._profile_segments(profile, profile.last_seen)
 
     def _profile_segments(self, profile: Profile, at: datetime) -> frozenset[str]:
-        attributes = {"profile": profile.attributes(at, self.workspace.profiles), "context": {}}
-        return frozenset(self._built.registry.evaluate(attributes))
+        built = self._built
+        attributes = {"profile": self._profile_attributes(profile, at, built), "context": {}}
+        return frozenset(built.registry.evaluate(attributes))
+
+    @staticmethod
+    def _profile_attributes(profile: Profile, at: datetime, built: _Built) -> dict[str, Any]:
+        """``profile.*`` at ``at``, with ``profile.cluster`` when clusters are published."""
+        attributes = profile.attributes(at, built.workspace.profiles)
+        if built.clusters is not None:
+            attributes[CLUSTER_ATTRIBUTE] = built.clusters.assign(attributes)
+        return attributes
 
     def _apply_event(
         self, txn: WriteTransaction, event: Event, graph: IdentityGraph, staged: _Staged
@@ -467,7 +497,9 @@ class Engine:
         profile = self._profile(pid) if pid else None
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
-        profile_attributes = profile.attributes(now, settings) if profile is not None else {}
+        profile_attributes = (
+            self._profile_attributes(profile, now, built) if profile is not None else {}
+        )
         context = request_context_attributes(request.context, settings, now, headers)
         state = privacy_consent.EMPTY
         if len(self._consent):
@@ -737,8 +769,9 @@ class Engine:
         if profile is None or pid is None:
             return None
         now = self.clock()
-        attributes = profile.attributes(now, self.workspace.profiles)
-        segments = self._built.registry.evaluate({"profile": attributes, "context": {}})
+        built = self._built
+        attributes = self._profile_attributes(profile, now, built)
+        segments = built.registry.evaluate({"profile": attributes, "context": {}})
         return {
             "profile": attributes,
             "segments": segments,
@@ -780,7 +813,7 @@ class Engine:
     def replace_workspace(self, document: dict[str, Any]) -> dict[str, Any]:
         """Validate, persist and apply a whole workspace; if invalid, ConfigError and no change."""
         workspace = parse_workspace(document)
-        built = _Built(workspace, self.strategies)
+        built = _Built(workspace, self.strategies, self._built.clusters)
         stored = workspace.document()
         previous = self.storage.get_config(WORKSPACE_CONFIG_KEY) or {}
         self.storage.write(
@@ -836,6 +869,39 @@ class Engine:
 
     def delete_segment(self, key: str) -> None:
         self._replace_entry("segments", key, None)
+
+    # -- clusters ------------------------------------------------------------------------------
+    def cluster(self, k_min: int = 2, k_max: int = 8, seed: int = 0) -> dict[str, Any]:
+        """Fit K-Means on every stored profile's attributes now, publish the clusters as segments
+        ``cluster_<n>`` (stored, then applied to the next ingest and decision) and report them.
+        Keys follow the previous model's clusters where they match (see segments.clusters)."""
+        now = self.clock()
+        built = self._built
+        settings = built.workspace.profiles
+        rows = [
+            Profile.from_record(record).attributes(now, settings)
+            for record in self.storage.iter_profiles()
+        ]
+        model = fit_clusters(
+            rows, (k_min, k_max), seed, fitted_at=isoformat(now), previous=built.clusters
+        )
+        document = model.to_json()
+        published = _Built(self._built.workspace, self.strategies, model)
+        self.storage.write(lambda txn: txn.put_config(CLUSTERS_CONFIG_KEY, document))
+        self._built = published  # the decider reads no segment definitions: it stays
+        self._memberships.clear()  # recomputed with the cluster segments on next use
+        return {**model.summary(), "warnings": _unpublished_cluster_rules(self._built)}
+
+    def clusters(self) -> dict[str, Any]:
+        """The published clusters (``published: false`` before the first ``cluster``)."""
+        built = self._built
+        if built.clusters is None:
+            return {"published": False, "clusters": [], "warnings": []}
+        return {
+            "published": True,
+            **built.clusters.summary(),
+            "warnings": _unpublished_cluster_rules(built),
+        }
 
     # -- replay --------------------------------------------------------------------------------
     def rebuild_profiles(self) -> tuple[dict[str, Profile], IdentityGraph]:
@@ -1093,3 +1159,29 @@ def _choose_workspace(storage: Storage, path: Path) -> Workspace:
         )
     )
     return file_workspace
+
+
+def _stored_clusters(storage: Storage) -> ClusterModel | None:
+    """The published cluster model; a damaged one is skipped (with a warning) so the engine
+    still starts and ``loopwise cluster`` can publish a new one."""
+    document = storage.get_config(CLUSTERS_CONFIG_KEY)
+    if document is None:
+        return None
+    try:
+        return ClusterModel.from_json(document)
+    except ValidationFailed as exc:
+        log.warning("clusters not loaded: %s", exc.detail)
+        return None
+
+
+def _unpublished_cluster_rules(built: _Built) -> list[str]:
+    """Rules that target a cluster key the published model does not have (they never match)."""
+    published = set(built.clusters.keys) if built.clusters is not None else set()
+    return [
+        f'Rule "{rule.id}" of slot "{slot.key}" targets {key}, which is not published; '
+        "it matches nobody until a clustering publishes it."
+        for slot in built.workspace.slots
+        for rule in slot.rules
+        for key in rule.segments
+        if is_cluster_key(key) and key not in published
+    ]

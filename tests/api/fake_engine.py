@@ -12,7 +12,7 @@ from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.clock import FixedClock
 from loopwise.decide.request import DecideRequest, DecideResponse, Reason, SlotDecision
-from loopwise.errors import ConfigError, NotFound
+from loopwise.errors import ConfigError, Conflict, NotFound
 from loopwise.events.schema import Event
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy.settings import PrivacySettings
@@ -44,6 +44,8 @@ class FakeEngine:
     replays: int = 0
     consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> results
+    cluster_calls: list[tuple[int, int, int]] = field(default_factory=list)
+    cluster_profiles: int = 30  # fewer than 20: cluster() refuses like the engine
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -170,3 +172,17 @@ class FakeEngine:
         if segment is not None and segment != "mobile_users":
             raise NotFound(f'No segment "{segment}".', field="segment")
         return {**self.experiments[key], "segment": segment}
+
+    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
+        self.cluster_calls.append((k_min, k_max, seed))
+        if self.cluster_profiles < 20:
+            raise Conflict(
+                f"Only {self.cluster_profiles} profiles; clustering needs at least 20.",
+                field="profiles",
+            )
+        return {"k": k_min, "clusters": [{"key": "cluster_1", "name": "Lapsed, hiking"}]}
+
+    def clusters(self) -> dict[str, Any]:
+        if not self.cluster_calls:
+            return {"published": False, "clusters": [], "warnings": []}
+        return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}

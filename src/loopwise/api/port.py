@@ -89,6 +89,12 @@ class EnginePort(Protocol):
         """Raises NotFound for an unknown experiment or segment."""
         ...
 
+    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
+        """Fit K-Means on the profiles, publish the clusters as segments, return the report."""
+        ...
+
+    def clusters(self) -> dict[str, Any]: ...
+
 
 def engine_of(request: Request) -> EnginePort:
     """The engine ``create_app`` attached to this request's app."""
