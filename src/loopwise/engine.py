@@ -473,6 +473,86 @@ class Engine:
             "segment_history": self.storage.segment_history(pid),
         }
 
+    # -- erasure and export --------------------------------------------------------------------
+    def _person(self, identifier: str) -> tuple[str, list[str], list[str]]:
+        """The live profile of ``identifier``, its identifiers, and every profile id the person's
+        data may be stored under: the live one plus the provisional ids of merged identities
+        (decisions made before a merge keep the id they were made for), minus ids that are now
+        another person's live profile."""
+        pid = self.resolve(identifier)
+        if pid is None or (
+            self._profile(pid) is None and not self._identities.identifiers(pid)
+        ):
+            raise NotFound(
+                f'No profile for "{identifier}". Use a userId or anonymousId an accepted event '
+                "carried, or the profile id.",
+                field="identifier",
+            )
+        identifiers = sorted(self._identities.identifiers(pid))
+        members = self._identities.members
+        earlier = {profile_id_for(i) for i in identifiers}
+        profile_ids = [pid, *sorted(p for p in earlier - {pid} if p not in members)]
+        return pid, identifiers, profile_ids
+
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        """Erase a person across every merged identity, in one write job (all or nothing):
+        profile, identity links, events, decisions and their outcomes, segment history; then the
+        in-memory state and the write-ahead log. Returns the receipt. Trained models hold no
+        copy: they are trained from the event log, so they forget the person at the next
+        training. Item statistics keep only anonymous aggregate counts."""
+
+        def job(txn: WriteTransaction) -> dict[str, Any]:
+            pid, identifiers, profile_ids = self._person(identifier)
+            counts: dict[str, int] = {}
+            for profile_id in profile_ids:
+                for table, removed in txn.delete_profile_data(profile_id).items():
+                    counts[table] = counts.get(table, 0) + removed
+            # after the storage calls succeeded (the job can no longer fail): forget in memory
+            gone = set(profile_ids)
+            for profile_id in profile_ids:
+                self._identities.forget(profile_id)
+                self._profiles.pop(profile_id, None)
+                self._memberships.pop(profile_id, None)
+                self._last_decision.pop(profile_id, None)
+            for decision_id in [d for d, (p, _) in self._recent_decisions.items() if p in gone]:
+                self._recent_decisions.pop(decision_id, None)
+            return {
+                "profile_id": pid,
+                "identifiers": identifiers,
+                "profile_ids": profile_ids,
+                "removed": counts,
+                "erased_at": isoformat(self.clock()),
+            }
+
+        receipt = self.storage.write(job)
+        self.storage.checkpoint()
+        return receipt
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        """Everything held about a person, as one JSON-safe document (access and portability):
+        the profile, identifiers, segments and their history, events, decisions with outcomes."""
+        pid, identifiers, profile_ids = self._person(identifier)
+        view = self.profile_view(identifier) or {}
+        events = [
+            event.to_record()
+            for profile_id in profile_ids
+            for event in self.storage.iter_events(profile_id)
+        ]
+        decisions = [d for p in profile_ids for d in self.storage.decisions_for(p)]
+        decisions.sort(key=lambda d: str(d.get("created_at", "")))
+        return {
+            "profile_id": pid,
+            "identifiers": identifiers,
+            "exported_at": isoformat(self.clock()),
+            "profile": view.get("profile", {}),
+            "segments": view.get("segments", []),
+            "segment_history": [
+                entry for p in profile_ids for entry in self.storage.segment_history(p)
+            ],
+            "events": events,
+            "decisions": decisions,
+        }
+
     # -- catalog -------------------------------------------------------------------------------
     def put_items(self, items: list[Item]) -> int:
         records = [item.to_record() for item in items]

@@ -81,6 +81,22 @@ class FakeEngine:
     def profile_view(self, identifier: str) -> dict[str, Any] | None:
         return self.profiles.get(identifier)
 
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        if self.profiles.pop(identifier, None) is None:
+            raise NotFound(f'No profile for "{identifier}".', field="identifier")
+        return {
+            "profile_id": identifier,
+            "identifiers": [identifier],
+            "removed": {"profiles": 1},
+            "erased_at": NOW.isoformat(),
+        }
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        view = self.profiles.get(identifier)
+        if view is None:
+            raise NotFound(f'No profile for "{identifier}".', field="identifier")
+        return {"profile_id": identifier, "identifiers": [identifier], **view}
+
     def put_items(self, items: list[Item]) -> int:
         for item in items:
             self.items[item.id] = item

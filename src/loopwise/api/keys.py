@@ -35,11 +35,12 @@ class Scope(StrEnum):
     DECIDE = "decide"
     READ_PROFILES = "read_profiles"
     ADMIN = "admin"
+    EXPLAIN = "explain"  # "Why am I seeing this?": any key, the browser's write key included
 
 
 SCOPES: dict[KeyKind, frozenset[Scope]] = {
-    KeyKind.WRITE: frozenset({Scope.INGEST}),
-    KeyKind.SERVER: frozenset({Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES}),
+    KeyKind.WRITE: frozenset({Scope.INGEST, Scope.EXPLAIN}),
+    KeyKind.SERVER: frozenset({Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.EXPLAIN}),
     KeyKind.ADMIN: frozenset(Scope),
 }
 
