@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from loopwise import __version__
+from loopwise.api.keys_cli import keys_app
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.models.cli import evaluate_app
@@ -25,6 +26,7 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
