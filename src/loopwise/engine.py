@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
@@ -189,6 +190,14 @@ class Engine:
     @property
     def settings_country_header(self) -> str | None:
         return self.workspace.profiles.country_header
+
+    @property
+    def settings_cors(self) -> CorsSettings:
+        return self.workspace.cors
+
+    @property
+    def settings_rate_limits(self) -> RateLimitSettings:
+        return self.workspace.rate_limits
 
     def healthy(self) -> bool:
         return self.storage.healthy()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.clock import FixedClock
@@ -40,6 +41,8 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    settings_cors: CorsSettings = field(default_factory=CorsSettings)
+    settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     def healthy(self) -> bool:
         return self.is_healthy

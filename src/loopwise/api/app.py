@@ -1,7 +1,8 @@
 """The FastAPI app: routes, error mapping, body limits and metrics around one engine.
 
-Middleware order, outermost first: metrics (sees every final status) -> catch-all 500 -> body
-limit (refuses oversize bodies before any route parses them) -> FastAPI.
+Middleware order, outermost first: metrics (sees every final status) -> catch-all 500 -> CORS
+(so 429s and problems carry CORS headers too) -> rate limit -> body limit (refuses oversize
+bodies before any route parses them) -> FastAPI.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from loopwise.api import (
     routes_profiles,
     routes_system,
 )
+from loopwise.api.cors import CorsMiddleware
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.api.keys import KeyKind
 from loopwise.api.metrics import Metrics, MetricsMiddleware
 from loopwise.api.port import EnginePort
+from loopwise.api.ratelimit import RateLimitMiddleware
 from loopwise.api.problems import (
     PROBLEM_JSON,
     CatchAllMiddleware,
@@ -202,6 +207,19 @@ def create_app(engine: EnginePort) -> FastAPI:
         app.include_router(pages.build_router(engine))
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware)
+
+    # the live engine of the app (tests swap it) and its live workspace settings
+    def rate_limits() -> RateLimitSettings:
+        return app.state.engine.settings_rate_limits  # type: ignore[no-any-return]
+
+    def kind_of(key: str) -> KeyKind | None:
+        return app.state.engine.keys.authenticate(key)  # type: ignore[no-any-return]
+
+    def cors() -> CorsSettings:
+        return app.state.engine.settings_cors  # type: ignore[no-any-return]
+
+    app.add_middleware(RateLimitMiddleware, settings=rate_limits, kind_of=kind_of)
+    app.add_middleware(CorsMiddleware, settings=cors)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

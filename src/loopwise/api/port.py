@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 
 from starlette.requests import Request
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.decide.request import DecideRequest, DecideResponse
@@ -38,6 +39,16 @@ class EnginePort(Protocol):
     @property
     def settings_country_header(self) -> str | None:
         """Header carrying the visitor's country (set by a CDN/proxy), or None."""
+        ...
+
+    @property
+    def settings_cors(self) -> CorsSettings:
+        """The live workspace's ``cors`` settings."""
+        ...
+
+    @property
+    def settings_rate_limits(self) -> RateLimitSettings:
+        """The live workspace's ``rate_limits``."""
         ...
 
     def healthy(self) -> bool: ...
