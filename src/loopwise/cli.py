@@ -85,17 +85,22 @@ def serve(
     console.print(f"  API docs:    {base}/docs   (OpenAPI: {base}/openapi.json)")
     console.print(f"  sample page: {base}/sample")
     console.print(f"  health:      {base}/healthz   metrics: {base}/metrics")
-    if new_keys:
+    if new_keys and console.is_terminal:
         console.print(
             "  keys (generated now, shown once — store them; server/admin are kept hashed):"
         )
         for kind, key in new_keys.items():
             console.print(f"    {kind:<7} {key}")
+    elif new_keys:
+        # output captured by a log: keys must not land there; make new ones to see them once
+        console.print(
+            f"  keys:        generated into {data_dir / 'keys.json'} (hashed; not printed to a "
+            "log). Get usable ones with `loopwise keys create --kind write|server|admin`."
+        )
     else:
-        write_key = engine.keys.write_key_plain
         console.print(
             f"  keys:        from LOOPWISE_*_KEY or {data_dir / 'keys.json'} "
-            f"(write key: {write_key or 'from environment'})"
+            "(see `loopwise keys list`)"
         )
     try:
         uvicorn.run(
