@@ -192,6 +192,10 @@ class Engine:
         return self.workspace.profiles.country_header
 
     @property
+    def settings_truncate_ip(self) -> bool:
+        return self.workspace.profiles.truncate_ip
+
+    @property
     def settings_cors(self) -> CorsSettings:
         return self.workspace.cors
 

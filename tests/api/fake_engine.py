@@ -41,6 +41,7 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    settings_truncate_ip: bool = True
     settings_cors: CorsSettings = field(default_factory=CorsSettings)
     settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 

@@ -42,6 +42,11 @@ class EnginePort(Protocol):
         ...
 
     @property
+    def settings_truncate_ip(self) -> bool:
+        """Whether ``context.ip`` is stored truncated (the workspace's profiles.truncate_ip)."""
+        ...
+
+    @property
     def settings_cors(self) -> CorsSettings:
         """The live workspace's ``cors`` settings."""
         ...
