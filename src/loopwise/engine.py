@@ -493,9 +493,7 @@ class Engine:
         (decisions made before a merge keep the id they were made for), minus ids that are now
         another person's live profile."""
         pid = self.resolve(identifier)
-        if pid is None or (
-            self._profile(pid) is None and not self._identities.identifiers(pid)
-        ):
+        if pid is None or (self._profile(pid) is None and not self._identities.identifiers(pid)):
             raise NotFound(
                 f'No profile for "{identifier}". Use a userId or anonymousId an accepted event '
                 "carried, or the profile id.",

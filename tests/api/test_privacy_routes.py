@@ -17,11 +17,19 @@ DECISION = {
             "slot": "recommended",
             "ai_influenced": True,
             "reasons": [
-                {"kind": "strategy", "text": 'Strategy category_affinity: popular in your top '
-                 'category "running shoes"', "ref": "category_affinity"},
+                {
+                    "kind": "strategy",
+                    "text": "Strategy category_affinity: popular in your top "
+                    'category "running shoes"',
+                    "ref": "category_affinity",
+                },
                 {"kind": "filter", "text": "Filters: in stock"},
-                {"kind": "model", "text": "AI-influenced: chosen automatically from your own "
-                 "activity on this site", "ref": "category_affinity"},
+                {
+                    "kind": "model",
+                    "text": "AI-influenced: chosen automatically from your own "
+                    "activity on this site",
+                    "ref": "category_affinity",
+                },
             ],
         },
         {

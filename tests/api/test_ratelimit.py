@@ -49,9 +49,7 @@ def test_over_the_limit_is_429_with_retry_after(client: TestClient, engine: Fake
     assert body["retry_after"] == 10 and "rate_limits" in body["detail"]
     assert SERVER not in response.text
     # another key has its own bucket; 0 = unlimited
-    assert all(
-        client.get("/v1/items", headers=bearer(ADMIN)).status_code == 200 for _ in range(20)
-    )
+    assert all(client.get("/v1/items", headers=bearer(ADMIN)).status_code == 200 for _ in range(20))
     assert client.get("/healthz").status_code == 200  # health checks are never limited
 
 

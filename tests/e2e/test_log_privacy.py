@@ -50,7 +50,12 @@ def test_a_full_session_leaves_no_personal_data_or_keys_in_the_logs(server: Serv
             assert response.status_code == 200, response.text
         response = browser.post(
             "/v1/identify",
-            json={"userId": USER, "anonymousId": ANON, "traits": {"email": EMAIL}, "context": context},
+            json={
+                "userId": USER,
+                "anonymousId": ANON,
+                "traits": {"email": EMAIL},
+                "context": context,
+            },
         )
         assert response.status_code == 200
     with server.client(SERVER_KEY) as backend:

@@ -104,7 +104,7 @@ def rows_naming(db: Path, needles: tuple[str, ...]) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - table names
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
                 text = " ".join(
                     v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row
                 )

@@ -31,7 +31,6 @@ from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyKind
 from loopwise.api.metrics import Metrics, MetricsMiddleware
 from loopwise.api.port import EnginePort
-from loopwise.api.ratelimit import RateLimitMiddleware
 from loopwise.api.problems import (
     PROBLEM_JSON,
     CatchAllMiddleware,
@@ -39,6 +38,7 @@ from loopwise.api.problems import (
     ProblemResponse,
     install_problem_handlers,
 )
+from loopwise.api.ratelimit import RateLimitMiddleware
 from loopwise.errors import LimitExceeded, LoopwiseError, PayloadTooLarge, ValidationFailed
 from loopwise.events.limits import MAX_REQUEST_BYTES
 
@@ -234,13 +234,13 @@ def create_app(engine: EnginePort) -> FastAPI:
 
     # the live engine of the app (tests swap it) and its live workspace settings
     def rate_limits() -> RateLimitSettings:
-        return app.state.engine.settings_rate_limits  # type: ignore[no-any-return]
+        return app.state.engine.settings_rate_limits
 
     def kind_of(key: str) -> KeyKind | None:
-        return app.state.engine.keys.authenticate(key)  # type: ignore[no-any-return]
+        return app.state.engine.keys.authenticate(key)
 
     def cors() -> CorsSettings:
-        return app.state.engine.settings_cors  # type: ignore[no-any-return]
+        return app.state.engine.settings_cors
 
     app.add_middleware(RateLimitMiddleware, settings=rate_limits, kind_of=kind_of)
     app.add_middleware(CorsMiddleware, settings=cors)

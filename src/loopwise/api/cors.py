@@ -69,9 +69,7 @@ class CorsMiddleware:
                     "/v1/decisions/{id}/why).",
                     field="Origin",
                 )
-                await ProblemResponse(error.to_problem(path), status_code=403)(
-                    scope, receive, send
-                )
+                await ProblemResponse(error.to_problem(path), status_code=403)(scope, receive, send)
                 return
             await Response(
                 status_code=204,

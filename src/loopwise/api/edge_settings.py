@@ -16,7 +16,7 @@ class CorsSettings(BaseModel):
     allowed_origins: list[str] = Field(
         default_factory=list,
         max_length=100,
-        description='Origins (scheme://host[:port]) whose pages may call the browser routes '
+        description="Origins (scheme://host[:port]) whose pages may call the browser routes "
         '(ingest, "Why am I seeing this?") with the write key; "*" allows any origin. Empty: '
         "same-origin only.",
     )

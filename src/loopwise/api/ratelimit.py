@@ -94,6 +94,7 @@ class RateLimitMiddleware:
         except LoopwiseError:
             key = None  # the route answers 401; count it against the address
         kind = self.kind_of(key) if key else None
+        bucket: tuple[str, ...]
         if kind is None:
             bucket, limit = ("anonymous", _client(scope)), limits.unauthenticated
             if scope["path"] in INGEST_PATHS:

@@ -77,9 +77,7 @@ async def export_profile(
     _: Annotated[KeyKind, Depends(require(Scope.ADMIN))],
 ) -> Response:
     document = await run_in_threadpool(engine_of(request).export_profile, identifier)
+    filename = f"loopwise-export-{document['profile_id']}.json"  # a hash id, not the user id
     return JSONBytesResponse(
-        document,
-        headers={
-            "Content-Disposition": f'attachment; filename="loopwise-export-{document["profile_id"]}.json"'
-        },
+        document, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )

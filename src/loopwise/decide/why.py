@@ -81,7 +81,9 @@ def explain_decision(record: Mapping[str, Any]) -> dict[str, Any]:
         ai = bool(slot.get("ai_influenced", False))
         texts = [t for t in (plain_reason(r) for r in reasons) if t is not None]
         if not ai:
-            texts.append("Not AI-influenced: no trained model or automatic personalization chose this")
+            texts.append(
+                "Not AI-influenced: no trained model or automatic personalization chose this"
+            )
         slots.append(
             {
                 "slot": str(slot.get("slot", "")),

@@ -28,7 +28,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loopwise.catalog.items import Item
 from loopwise.decide.filters import ItemFilters
-from loopwise.decide.why import explain_decision
 from loopwise.decide.request import (
     DecideRequest,
     DecideResponse,
@@ -36,6 +35,7 @@ from loopwise.decide.request import (
     SlotDecision,
     SlotRequest,
 )
+from loopwise.decide.why import explain_decision
 from loopwise.errors import LoopwiseError
 
 log = logging.getLogger(__name__)
