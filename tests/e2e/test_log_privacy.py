@@ -93,3 +93,8 @@ def test_a_full_session_leaves_no_personal_data_or_keys_in_the_logs(server: Serv
     for secret in (WRITE_KEY, SERVER_KEY, ADMIN_KEY, BAD_KEY, USER, ANON, EMAIL, IP, FORWARDED):
         assert secret not in log, f"{secret!r} appears in the server log:\n{log}"
     assert IP.rsplit(".", 1)[0] + "." not in log  # not even the truncated address
+    # and the erasure over HTTP left no trace in any file of the data directory
+    for path in (p for p in server.data_dir.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        for needle in (USER, ANON, EMAIL):
+            assert needle.encode() not in raw, f"{needle!r} is still in {path.name}"
