@@ -401,7 +401,7 @@ class SqliteStorage:
 
     def writer_pragmas(self) -> dict[str, Any]:
         """The durability settings the writer runs with, as SQLite reports them."""
-        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "secure_delete")
         return self.write(lambda tx: {name: tx.pragma(name) for name in names})
 
     # -- reads ---------------------------------------------------------------------------------
