@@ -86,6 +86,10 @@ def test_a_full_session_leaves_no_personal_data_or_keys_in_the_logs(server: Serv
         assert admin.delete(f"/v1/profiles/{ANON}").status_code == 404
     with server.client(None) as nobody:
         assert nobody.get("/v1/items").status_code == 401
+        metrics = nobody.get("/metrics").text  # public: labelled by route template only
+    assert "/v1/profiles/{identifier}" in metrics
+    for secret in (USER, ANON, EMAIL, IP, FORWARDED, BAD_KEY):
+        assert secret not in metrics
     stop_server(server)  # flush and close the logs
 
     log = server.log()

@@ -3,7 +3,8 @@
 The write key is public (it ships in the browser snippet), so it alone is also kept in plain text.
 Server and admin keys are only ever shown once, when generated; the data directory holds their
 hashes. Several keys per kind may be valid at once so keys can be rotated without downtime
-(``LOOPWISE_SERVER_KEY="new,old"``). Nothing here logs a key.
+(``loopwise keys create`` / ``revoke``, which a running server picks up from ``keys.json``; or
+``LOOPWISE_SERVER_KEY="new,old"``, read at start). Nothing here logs a key.
 """
 
 from __future__ import annotations
