@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
@@ -60,6 +61,8 @@ class Workspace(BaseModel):
         default_factory=PrivacySettings,
         description="Consent categories and regional defaults, audit and data retention.",
     )
+    cors: CorsSettings = Field(default_factory=CorsSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
     segments: list[SegmentDefinition] = Field(default_factory=list)

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
@@ -189,6 +190,8 @@ class Engine:
         self._decider = self._new_decider()
         self._rebuild_stats()
         self._consent = ConsentBook(storage.iter_consent())
+        # the audit trail names people only by salted hashes (so erasure leaves no id in it)
+        self._salt = self._privacy_salt()
         # experiment -> profile id -> (arm, first exposure time): the hot path's memory of who
         # was exposed, so decide never reads storage for it; stored exposures seed it
         self._exposed: dict[str, dict[str, tuple[str, str]]] = {}
@@ -256,6 +259,18 @@ class Engine:
     @property
     def settings_country_header(self) -> str | None:
         return self.workspace.profiles.country_header
+
+    @property
+    def settings_truncate_ip(self) -> bool:
+        return self.workspace.profiles.truncate_ip
+
+    @property
+    def settings_cors(self) -> CorsSettings:
+        return self.workspace.cors
+
+    @property
+    def settings_rate_limits(self) -> RateLimitSettings:
+        return self.workspace.rate_limits
 
     def healthy(self) -> bool:
         return self.storage.healthy()
@@ -779,6 +794,105 @@ class Engine:
             "segment_history": self.storage.segment_history(pid),
         }
 
+    # -- erasure and export --------------------------------------------------------------------
+    def _person(self, identifier: str) -> tuple[str, list[str], list[str]]:
+        """The live profile of ``identifier``, its identifiers, and every profile id the person's
+        data may be stored under: the live one plus the provisional ids of merged identities
+        (decisions made before a merge keep the id they were made for), minus ids that are now
+        another person's live profile."""
+        pid = self.resolve(identifier)
+        if pid is None or (self._profile(pid) is None and not self._identities.identifiers(pid)):
+            raise NotFound(
+                f'No profile for "{identifier}". Use a userId or anonymousId an accepted event '
+                "carried, or the profile id.",
+                field="identifier",
+            )
+        identifiers = sorted(self._identities.identifiers(pid))
+        members = self._identities.members
+        earlier = {profile_id_for(i) for i in identifiers}
+        profile_ids = [pid, *sorted(p for p in earlier - {pid} if p not in members)]
+        return pid, identifiers, profile_ids
+
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        """Erase a person across every merged identity, in one write job (all or nothing):
+        profile, identity links, events, decisions and their outcomes, segment history; then the
+        in-memory state and the write-ahead log. Returns the receipt. Trained models hold no
+        copy: they are trained from the event log, so they forget the person at the next
+        training. Item statistics keep only anonymous aggregate counts."""
+
+        def job(txn: WriteTransaction) -> dict[str, Any]:
+            pid, identifiers, profile_ids = self._person(identifier)
+            counts: dict[str, int] = {}
+            for profile_id in profile_ids:
+                for table, removed in txn.delete_profile_data(profile_id).items():
+                    counts[table] = counts.get(table, 0) + removed
+            consent_keys = self._consent_keys(*identifiers, *profile_ids)
+            for key in consent_keys:
+                txn.delete_consent(key)
+            counts["consent"] = sum(1 for key in consent_keys if self._consent.state([key]).choices)
+            erased_at = self.clock()
+            summary = {"removed": dict(counts), "identifiers": len(identifiers)}
+            audit_record = privacy_audit.erasure_record(
+                self.pseudonymous_id(pid),
+                summary,
+                self.workspace.privacy.policy_version,
+                erased_at,
+            )
+            privacy_audit.append(txn, audit_record)
+            # after the storage calls succeeded (the job can no longer fail): forget in memory
+            gone = set(profile_ids)
+            self._consent.forget(consent_keys)
+            with self._exposed_lock:
+                for exposed in self._exposed.values():
+                    for profile_id in profile_ids:
+                        exposed.pop(profile_id, None)
+            for profile_id in profile_ids:
+                self._identities.forget(profile_id)
+                self._profiles.pop(profile_id, None)
+                self._memberships.pop(profile_id, None)
+                self._last_decision.pop(profile_id, None)
+            for decision_id in [d for d, (p, _) in self._recent_decisions.items() if p in gone]:
+                self._recent_decisions.pop(decision_id, None)
+            return {
+                "profile_id": pid,
+                "identifiers": identifiers,
+                "profile_ids": profile_ids,
+                "removed": counts,
+                "erased_at": isoformat(erased_at),
+                "audit": "the consent audit trail keeps only a pseudonymous record of this erasure",
+            }
+
+        receipt = self.storage.write(job)
+        self.storage.checkpoint()
+        return receipt
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        """Everything held about a person, as one JSON-safe document (access and portability):
+        the profile, identifiers, segments and their history, events, decisions with outcomes."""
+        pid, identifiers, profile_ids = self._person(identifier)
+        view = self.profile_view(identifier) or {}
+        events = [
+            event.to_record()
+            for profile_id in profile_ids
+            for event in self.storage.iter_events(profile_id)
+        ]
+        decisions = [d for p in profile_ids for d in self.storage.decisions_for(p)]
+        decisions.sort(key=lambda d: str(d.get("created_at", "")))
+        return {
+            "profile_id": pid,
+            "identifiers": identifiers,
+            "exported_at": isoformat(self.clock()),
+            "profile": view.get("profile", {}),
+            "segments": view.get("segments", []),
+            "segment_history": [
+                entry for p in profile_ids for entry in self.storage.segment_history(p)
+            ],
+            "events": events,
+            "decisions": decisions,
+            "consent": self.get_consent(identifier),
+            "consent_history": self.consent_history(identifier),
+        }
+
     # -- catalog -------------------------------------------------------------------------------
     def put_items(self, items: list[Item]) -> int:
         records = [item.to_record() for item in items]
@@ -1037,8 +1151,8 @@ class Engine:
         privacy_audit.append(
             txn,
             privacy_audit.consent_record(
-                user=user,
-                subject=keys[0],
+                user=self.pseudonymous_id(user),
+                subject=self.pseudonymous_id(keys[0]),
                 before=before.explicit(),
                 after=after.explicit(),
                 source=source,
@@ -1088,23 +1202,28 @@ class Engine:
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]:
         """The audit records of this person's consent changes, oldest first."""
-        return list(self.storage.iter_audit(self._consent_keys(user_id)))
+        keys = self._consent_keys(user_id)
+        return list(self.storage.iter_audit([self.pseudonymous_id(k) for k in keys]))
+
+    def _privacy_salt(self) -> str:
+        """The data directory's salt for pseudonymous ids, created once."""
+        salt = self.storage.get_meta(privacy_audit.SALT_META_KEY)
+        if salt is not None:
+            return salt
+
+        def create(txn: WriteTransaction) -> str:
+            existing = txn.read_meta(privacy_audit.SALT_META_KEY)
+            if existing is not None:
+                return existing
+            fresh = privacy_audit.new_salt()
+            txn.put_meta(privacy_audit.SALT_META_KEY, fresh)
+            return fresh
+
+        return self.storage.write(create)
 
     def pseudonymous_id(self, identifier: str) -> str:
         """Salted SHA-256 of ``identifier``; the salt is created once per data directory."""
-        salt = self.storage.get_meta(privacy_audit.SALT_META_KEY)
-        if salt is None:
-
-            def create(txn: WriteTransaction) -> str:
-                existing = txn.read_meta(privacy_audit.SALT_META_KEY)
-                if existing is not None:
-                    return existing
-                fresh = privacy_audit.new_salt()
-                txn.put_meta(privacy_audit.SALT_META_KEY, fresh)
-                return fresh
-
-            salt = self.storage.write(create)
-        return privacy_audit.pseudonymous_id(identifier, salt)
+        return privacy_audit.pseudonymous_id(identifier, self._salt)
 
     def append_erasure_record(
         self, pseudonymous_id: str, receipt_summary: Mapping[str, Any]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.clock import FixedClock
@@ -46,6 +47,9 @@ class FakeEngine:
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> results
     cluster_calls: list[tuple[int, int, int]] = field(default_factory=list)
     cluster_profiles: int = 30  # fewer than 20: cluster() refuses like the engine
+    settings_truncate_ip: bool = True
+    settings_cors: CorsSettings = field(default_factory=CorsSettings)
+    settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -86,6 +90,22 @@ class FakeEngine:
 
     def profile_view(self, identifier: str) -> dict[str, Any] | None:
         return self.profiles.get(identifier)
+
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        if self.profiles.pop(identifier, None) is None:
+            raise NotFound(f'No profile for "{identifier}".', field="identifier")
+        return {
+            "profile_id": identifier,
+            "identifiers": [identifier],
+            "removed": {"profiles": 1},
+            "erased_at": NOW.isoformat(),
+        }
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        view = self.profiles.get(identifier)
+        if view is None:
+            raise NotFound(f'No profile for "{identifier}".', field="identifier")
+        return {"profile_id": identifier, "identifiers": [identifier], **view}
 
     def put_items(self, items: list[Item]) -> int:
         for item in items:

@@ -261,6 +261,8 @@ class Decider:
             and ((impersonal is None and self._personal(name)) or self._trained(name))
             and any(pick.source == "strategy" and not pick.fallback for pick in chosen)
         )
+        if ai_influenced:
+            reasons.append(explain.ai_influenced(name, self._trained(name)))
         return SlotDecision(
             slot=key,
             kind="list",

@@ -114,6 +114,16 @@ def impersonal_instead(strategy: str, instead: str) -> Reason:
     )
 
 
+def ai_influenced(strategy: str, trained: bool) -> Reason:
+    """The disclosure on every slot whose content a trained model or the person's data chose."""
+    how = (
+        "a model trained on visitors' behaviour ranked these items for you"
+        if trained
+        else "chosen automatically from your own activity on this site"
+    )
+    return Reason(kind="model", text=f"AI-influenced: {how}", ref=strategy)
+
+
 def strategy_failed(strategy: str, problem: str, sources: Sequence[str]) -> Reason:
     showing = " and ".join(sources) if sources else "nothing (no eligible items)"
     return Reason(
