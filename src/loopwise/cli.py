@@ -14,6 +14,7 @@ from loopwise import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.models.cli import evaluate_app
+from loopwise.models.train_cli import models_app, train_command
 
 app = typer.Typer(
     name="loopwise",
@@ -25,6 +26,8 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(models_app, name="models")
+app.command("train")(train_command)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -71,6 +74,10 @@ def serve(
         engine, new_keys = Engine.open(data_dir, workspace)
     except LoopwiseError as exc:
         raise _fail(exc) from None
+    if engine.start_retraining():
+        console.print(
+            f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"
+        )
     base = f"http://{host}:{port}"
     counts = engine.counts()
     console.print(

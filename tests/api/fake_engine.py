@@ -40,6 +40,8 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    model_history: list[str] = field(default_factory=list)
+    rollbacks: list[str] = field(default_factory=list)
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -138,3 +140,34 @@ class FakeEngine:
     def replay(self) -> dict[str, Any]:
         self.replays += 1
         return {"profiles": len(self.profiles), "events": len(self.events), "differing": 0}
+
+    # -- trained models (routes_models) --------------------------------------------------------
+    def train_models(self, wait: bool = True) -> dict[str, Any]:
+        from loopwise.errors import Conflict
+
+        if self.workspace.get("training_running"):
+            raise Conflict("A training is already running.", field="training")
+        self.model_history.append(f"v{len(self.model_history) + 1}")
+        if not wait:
+            return {"status": "running", "running": True}
+        return {"version": self.model_history[-1]}
+
+    def model_versions(self) -> dict[str, Any]:
+        return {
+            "current": self.model_history[-1] if self.model_history else None,
+            "versions": [{"version": v} for v in reversed(self.model_history)],
+        }
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]:
+        from loopwise.errors import Conflict
+
+        if version is not None:
+            if version not in self.model_history:
+                raise NotFound(f"No model version {version!r}.")
+            self.rollbacks.append(version)
+            return {"current": version}
+        if len(self.model_history) < 2:
+            raise Conflict("Nothing to roll back to.", field="version")
+        self.model_history.pop()
+        self.rollbacks.append(self.model_history[-1])
+        return {"current": self.model_history[-1]}

@@ -6,11 +6,14 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from loopwise.catalog.items import Item
+from loopwise.config import SAMPLE_WORKSPACE
 from loopwise.events.normalize import parse_request
 from loopwise.events.schema import Event
 
+SAMPLE_ITEMS = SAMPLE_WORKSPACE.parent / "items.jsonl"
 EVENT_NAMES = {"view": "Product Viewed", "cart": "Product Added", "purchase": "Order Completed"}
 
 
@@ -49,9 +52,7 @@ def taste_messages(
         favourite = categories[u % len(categories)]
         at = start + timedelta(minutes=u)
         for _ in range(per_user):
-            pool = by_category[favourite] if rng.random() < 0.9 else items and [
-                i.id for i in items
-            ]
+            pool = by_category[favourite] if rng.random() < 0.9 else [i.id for i in items]
             # the first half of a category is what everyone looks at most (a popularity skew)
             item_id = pool[min(int(rng.expovariate(1 / 8)), len(pool) - 1)]
             at += timedelta(minutes=3)
@@ -62,3 +63,30 @@ def taste_messages(
             elif roll < 0.3:
                 out.append(message(f"user-{u}", item_id, at + timedelta(seconds=60), "purchase"))
     return out
+
+
+WORKSPACE_YAML = """
+workspace: model-tests
+items: {items}
+training:
+  min_interactions: 50
+  half_life_days: 30
+slots:
+  - key: recs
+    kind: list
+    n: 5
+    default_strategy: hybrid
+    filters: {{in_stock: null}}
+"""
+
+
+def write_workspace(directory: Path, **training: object) -> Path:
+    """A workspace with one list slot ``recs`` served by ``hybrid`` (no rules), on the sample
+    catalog; ``training`` overrides settings of the training section."""
+    import yaml
+
+    document = yaml.safe_load(WORKSPACE_YAML.format(items=SAMPLE_ITEMS))
+    document["training"].update(training)
+    path = directory / "loopwise.yaml"
+    path.write_text(yaml.safe_dump(document), "utf-8")
+    return path

@@ -22,6 +22,7 @@ from loopwise.api import (
     routes_decide,
     routes_ingest,
     routes_items,
+    routes_models,
     routes_profiles,
     routes_system,
 )
@@ -194,6 +195,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_profiles,
         routes_items,
         routes_admin,
+        routes_models,
         routes_system,
     ):
         app.include_router(module.router)

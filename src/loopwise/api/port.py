@@ -75,6 +75,14 @@ class EnginePort(Protocol):
 
     def replay(self) -> dict[str, Any]: ...
 
+    def train_models(self, wait: bool = True) -> dict[str, Any]:
+        """Train and serve a new model version (``wait=False``: start it in the background)."""
+        ...
+
+    def model_versions(self) -> dict[str, Any]: ...
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]: ...
+
 
 def engine_of(request: Request) -> EnginePort:
     """The engine ``create_app`` attached to this request's app."""
