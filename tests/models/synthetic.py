@@ -76,6 +76,7 @@ slots:
     kind: list
     n: 5
     default_strategy: hybrid
+    time_budget_ms: 2000  # a loaded CI machine must not turn a slow call into a fallback
     filters: {{in_stock: null}}
 """
 

@@ -99,6 +99,19 @@ class ModelBundle:
             [],
             None,
         )
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Prepare for single-user scoring before the first request: ALS folds one row in per
+        call, where implicit's OpenMP threads only add start-up cost (milliseconds per call),
+        and every model scores once so lazy state (implicit's ``YtY``) is built now."""
+        for model in self.models.values():
+            if isinstance(model, ALSModel) and model.model is not None:
+                model.model.num_threads = 1
+        if self.n_items:
+            row = self.row({self.item_ids[0]: 1.0})
+            for name in self.models:
+                self.scores(name, row)
 
     def row(self, history: Mapping[str, float]) -> csr_matrix:
         cols = [self.index[i] for i in history if i in self.index]
