@@ -183,6 +183,24 @@ class ModelBundle:
         return ids, np.asarray((profile @ vectors.T).toarray()).ravel().astype(np.float32)
 
 
+def on_model_scale(
+    cold_content: np.ndarray, warm_content: np.ndarray, warm_scores: np.ndarray
+) -> np.ndarray:
+    """Content scores of cold items mapped onto the model's scale by quantile: a cold item
+    whose content similarity beats a fraction q of the warm items' gets the model score that
+    beats the same fraction q of warm items. So a new item ranks where an equally similar
+    known item would, whatever the scales of the two models."""
+    finite = np.isfinite(warm_scores)
+    reference_content = np.sort(warm_content[finite])
+    reference_scores = np.sort(warm_scores[finite])
+    if reference_scores.size == 0:
+        return cold_content.astype(np.float32)
+    q = np.searchsorted(reference_content, cold_content, side="right") / reference_content.size
+    positions = np.clip(np.ceil(q * reference_scores.size).astype(np.int64) - 1, 0, None)
+    out = reference_scores[positions]
+    return np.where(q > 0, out, reference_scores[0] - 1e-6).astype(np.float32)
+
+
 def top_eligible(
     scores: np.ndarray, ctx: StrategyContext, ids: list[str], n: int
 ) -> list[tuple[str, float, int]]:
@@ -241,18 +259,21 @@ class ModelStrategy:
             scores = bundle.scores(self.name, row)
             text, kind = explain.model_personal(self.name, bundle.version, len(history)), "model"
         scores = normalise_scores(scores[None, :])[0]
-        content = bundle.content_scores(row)
-        cold = np.zeros(bundle.n_items, dtype=bool)
-        if content is not None:
-            cold = bundle.cold
-            scores = np.where(cold, content, scores)
         scores[row.indices] = -np.inf  # what the user already has
-        extra_ids, extra = bundle.extra_scores(ctx.catalog, row)
         ids = bundle.item_ids
-        if extra_ids:
-            ids = ids + extra_ids
-            scores = np.concatenate([scores, extra])
-            cold = np.concatenate([cold, np.ones(len(extra_ids), dtype=bool)])
+        cold = np.zeros(bundle.n_items, dtype=bool)
+        content = bundle.content_scores(row)
+        if content is not None:
+            extra_ids, extra = bundle.extra_scores(ctx.catalog, row)
+            cold = bundle.cold.copy()
+            cold[row.indices] = False
+            if extra_ids:
+                ids = ids + extra_ids
+                content = np.concatenate([content, extra])
+                scores = np.concatenate([scores, np.zeros(len(extra_ids), dtype=np.float32)])
+                cold = np.concatenate([cold, np.ones(len(extra_ids), dtype=bool)])
+            if cold.any():
+                scores[cold] = on_model_scale(content[cold], content[~cold], scores[~cold])
         picked = top_eligible(scores, ctx, ids, n)
         new_item = explain.MODEL_NEW_ITEM
         return [
