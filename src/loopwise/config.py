@@ -52,7 +52,12 @@ class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_weights: dict[str, float] = Field(
-        default_factory=lambda: {"item_view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 5.0},
+        default_factory=lambda: {
+            "item_view": 1.0,
+            "click": 2.0,
+            "add_to_cart": 3.0,
+            "purchase": 5.0,
+        },
         description="Weight of one interaction per event kind.",
     )
     half_life_days: float = Field(30.0, gt=0, description="Time decay of interactions.")

@@ -20,9 +20,7 @@ T0 = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def trained() -> TrainedModels:
-    return train(
-        synthetic(), None, TrainingSettings(models=["ease", "als"], min_interactions=10)
-    )
+    return train(synthetic(), None, TrainingSettings(models=["ease", "als"], min_interactions=10))
 
 
 def test_save_writes_a_version_with_metadata_and_points_current(

@@ -110,9 +110,9 @@ def test_recommendations_shift_after_three_views_without_retraining(engine: Engi
     after_ids = [i["id"] for i in after["items"]]
     assert engine.model_versions()["current"] == version  # no retraining happened
     assert after_ids != before_ids
-    assert categories_of(engine, after_ids).count(other) > categories_of(
-        engine, before_ids
-    ).count(other)
+    assert categories_of(engine, after_ids).count(other) > categories_of(engine, before_ids).count(
+        other
+    )
     assert not set(fresh) & set(after_ids)  # what they just viewed is not recommended back
 
 
@@ -152,9 +152,7 @@ def test_items_added_after_training_get_content_similarity(engine: Engine) -> No
     slot = decide(engine, "twin-fan", n=10)
     ids = [i["id"] for i in slot["items"]]
     assert "brand-new-twin" in ids
-    assert any(
-        r["kind"] == "cold_start" and "new item" in r["text"] for r in slot["reasons"]
-    )
+    assert any(r["kind"] == "cold_start" and "new item" in r["text"] for r in slot["reasons"])
 
 
 def test_rollback_serves_the_previous_version_and_a_retrain_the_new_one(

@@ -59,7 +59,9 @@ def test_catalog_text_adds_the_content_model(items) -> None:  # type: ignore[no-
     interactions = [
         Interaction(it.user, ids[int(it.item[1:])], it.timestamp, it.event) for it in synthetic()
     ]
-    trained = train(interactions, items, TrainingSettings(min_interactions=10), evaluate_holdout=False)
+    trained = train(
+        interactions, items, TrainingSettings(min_interactions=10), evaluate_holdout=False
+    )
     assert "content" in trained.models
     assert trained.item_ids == sorted(items)  # every catalog item is a column
     assert trained.item_users.sum() > 0 and (trained.item_users == 0).sum() == len(items) - 40
@@ -80,9 +82,7 @@ def test_content_without_catalog_text_is_a_clear_error() -> None:
 
 
 def test_single_models_train_without_the_hybrid() -> None:
-    trained = train(
-        synthetic(), None, TrainingSettings(models=["ease"], min_interactions=10)
-    )
+    trained = train(synthetic(), None, TrainingSettings(models=["ease"], min_interactions=10))
     assert set(trained.models) == {"popularity", "ease"}
 
 
@@ -97,7 +97,9 @@ def test_event_weights_change_the_matrix() -> None:
         evaluate_holdout=False,
     )
     light = train(
-        data, None, TrainingSettings(models=["item_knn"], min_interactions=10),
+        data,
+        None,
+        TrainingSettings(models=["item_knn"], min_interactions=10),
         evaluate_holdout=False,
     )
     assert heavy.metadata["event_weights"] == {"purchase": 50.0}

@@ -67,13 +67,17 @@ async def rollback(request: Request) -> dict[str, Any]:
     if await request.body():
         body = await read_json(request)
         if not isinstance(body, dict):
-            raise ValidationFailed('Send a JSON object such as {"version": "v2-..."}.', field="body")
+            raise ValidationFailed(
+                'Send a JSON object such as {"version": "v2-..."}.', field="body"
+            )
         version = body.get("version")
         if version is not None and not isinstance(version, str):
-            raise ValidationFailed("version must be a string (a name from GET /v1/admin/models).",
-                                   field="version")
+            raise ValidationFailed(
+                "version must be a string (a name from GET /v1/admin/models).", field="version"
+            )
         unknown = set(body) - {"version"}
         if unknown:
-            raise ValidationFailed(f"Unknown field(s) {', '.join(sorted(unknown))}.",
-                                   field=sorted(unknown)[0])
+            raise ValidationFailed(
+                f"Unknown field(s) {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
+            )
     return await run_in_threadpool(engine_of(request).rollback_models, version)

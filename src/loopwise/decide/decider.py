@@ -435,9 +435,7 @@ def _strategy_reasons(name: str, chosen: Sequence[_Pick]) -> list[Reason]:
             (p.reason, p.reason_kind) for p in chosen if p.source == "strategy" and p.reason
         )
     )
-    return [
-        explain.strategy_used(name, text, kind) for text, kind in texts[:MAX_STRATEGY_REASONS]
-    ]
+    return [explain.strategy_used(name, text, kind) for text, kind in texts[:MAX_STRATEGY_REASONS]]
 
 
 def _source_names(sources: Sequence[str]) -> list[str]:

@@ -92,7 +92,7 @@ class ArtifactStore:
 
     def load(self, version: Version) -> TrainedModels:
         with (version.path / STATE_FILE).open("rb") as handle:
-            state = pickle.load(handle)  # noqa: S301 - our own artifact, see module docstring
+            state = pickle.load(handle)  # our own artifact, see the module docstring
         if not isinstance(state, TrainedModels):
             raise ValueError(f"{version.path / STATE_FILE} does not hold trained models")
         state.metadata = version.metadata()

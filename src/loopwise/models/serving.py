@@ -36,6 +36,7 @@ from sklearn.preprocessing import normalize
 from loopwise.catalog.items import Item
 from loopwise.config import TRAINABLE_MODELS
 from loopwise.decide import explain
+from loopwise.decide.request import ReasonKind
 from loopwise.decide.strategies import (
     PopularStrategy,
     ScoredItem,
@@ -254,7 +255,8 @@ class ModelStrategy:
             return self._new_visitor(ctx, n, known_items=False)
         if self.name == "hybrid" and len(history) < bundle.few_events:
             scores = bundle.few_events_scores(row)
-            text, kind = explain.model_few_events(len(history), bundle.few_events), "cold_start"
+            text = explain.model_few_events(len(history), bundle.few_events)
+            kind: ReasonKind = "cold_start"
         else:
             scores = bundle.scores(self.name, row)
             text, kind = explain.model_personal(self.name, bundle.version, len(history)), "model"
@@ -321,4 +323,3 @@ class UntrainedModelStrategy:
 def strategies_for(bundle: ModelBundle) -> list[ModelStrategy]:
     """A strategy per trained model of ``bundle`` (popularity stays the built-in ``popular``)."""
     return [ModelStrategy(name, bundle) for name in MODEL_STRATEGIES if name in bundle.models]
-

@@ -87,8 +87,9 @@ def train_command(
                 task = progress.add_task("training", total=None)
 
                 def report(step: str, done: int, total: int) -> None:
-                    progress.update(task, description=f"training: {step}", completed=done,
-                                    total=total)
+                    progress.update(
+                        task, description=f"training: {step}", completed=done, total=total
+                    )
 
                 metadata = engine.train_models(progress=report)
     except LoopwiseError as exc:

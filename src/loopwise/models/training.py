@@ -131,9 +131,7 @@ def _tune_hybrid(
                 cols.append(col)
     if not rows:
         return
-    rel = csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=val.matrix.shape
-    )
+    rel = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=val.matrix.shape)
     hybrid.tune(val, rel, items)
 
 
