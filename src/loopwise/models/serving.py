@@ -48,6 +48,7 @@ from loopwise.decide.strategies import (
 )
 from loopwise.models.als import ALSModel
 from loopwise.models.content import ContentModel, item_text
+from loopwise.models.ease import EASEModel
 from loopwise.models.hybrid import HybridModel, normalise_scores
 from loopwise.models.training import TrainedModels
 
@@ -89,11 +90,13 @@ class ModelBundle:
         self.n_items = len(self.item_ids)
         self.index = {item_id: i for i, item_id in enumerate(self.item_ids)}
         self.cold = np.asarray(trained.item_users, dtype=np.int64) == 0
+        self.cold_items = bool(self.cold.any())
         self.few_events = trained.settings.few_events
         self.event_weights = dict(trained.settings.event_weights)
         content = trained.models.get("content")
         self.content = content if isinstance(content, ContentModel) else None
         self._lock = threading.Lock()
+        self._als_items: dict[str, np.ndarray] = {}
         self._extra: tuple[Mapping[str, Item] | None, int, list[str], csr_matrix | None] = (
             None,
             -1,
@@ -105,10 +108,16 @@ class ModelBundle:
     def _warm_up(self) -> None:
         """Prepare for single-user scoring before the first request: ALS folds one row in per
         call, where implicit's OpenMP threads only add start-up cost (milliseconds per call),
-        and every model scores once so lazy state (implicit's ``YtY``) is built now."""
-        for model in self.models.values():
+        EASE's item-item matrix is made C-contiguous, and every model scores once so lazy state
+        (implicit's ``YtY``) is built now."""
+        for name, model in self.models.items():
             if isinstance(model, ALSModel) and model.model is not None:
                 model.model.num_threads = 1
+                self._als_items[name] = np.ascontiguousarray(model.item_factors, np.float32)
+            if isinstance(model, EASEModel) and model.weights is not None:
+                # scipy's inverse comes back in Fortran order; a sparse row times a
+                # non-contiguous dense matrix copies the whole matrix on every call
+                model.weights = np.ascontiguousarray(model.weights)
         if self.n_items:
             row = self.row({self.item_ids[0]: 1.0})
             for name in self.models:
@@ -135,8 +144,12 @@ class ModelBundle:
             return self.blend(parts, model.weights)
         if isinstance(model, ALSModel) and model.model is not None:
             # implicit's exact fold-in; skips ALSModel's per-call BLAS thread limit (one row)
-            factors = model.model.recalculate_user(0, row)
-            return np.asarray(model.item_factors @ np.ravel(factors), dtype=np.float32)
+            factors = np.ravel(model.model.recalculate_user(0, row)).astype(np.float32)
+            # einsum, not BLAS: a threaded gemv for one user costs more in thread hand-offs
+            return np.einsum("ij,j->i", self._als_items[name], factors)
+        if isinstance(model, ContentModel):
+            content = self.content_scores(row)
+            return content if content is not None else np.zeros(self.n_items, dtype=np.float32)
         return np.asarray(model.score_users(row)[0], dtype=np.float32)
 
     def blend(self, parts: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
@@ -153,12 +166,22 @@ class ModelBundle:
         }
         return self.blend(parts, dict.fromkeys(parts, 1.0 / max(len(parts), 1)))
 
-    def content_scores(self, row: csr_matrix) -> np.ndarray | None:
-        """Cosine of every item's TF-IDF to the user's profile, or None without a content
-        model or with no textual history."""
-        if self.content is None or row.nnz == 0:
+    def content_profile(self, row: csr_matrix) -> np.ndarray | None:
+        """The user's L2-normalised TF-IDF profile (dense over terms): ``ContentModel``'s
+        weighted mean of their items' rows, or None without text."""
+        if self.content is None or self.content.vectors is None or row.nnz == 0:
             return None
-        return np.asarray(self.content.score_users(row)[0], dtype=np.float32)
+        profile = np.asarray((row @ self.content.vectors).toarray(), dtype=np.float32).ravel()
+        norm = float(np.linalg.norm(profile))
+        return profile / norm if norm > 0 else None
+
+    def content_scores(self, row: csr_matrix) -> np.ndarray | None:
+        """Cosine of every item's TF-IDF to the user's profile (``ContentModel.score_users``
+        as one sparse mat-vec), or None without a content model or textual history."""
+        profile = self.content_profile(row)
+        if profile is None or self.content is None or self.content.vectors is None:
+            return None
+        return np.asarray(self.content.vectors @ profile, dtype=np.float32)
 
     def extra_items(self, catalog: Mapping[str, Item]) -> tuple[list[str], csr_matrix | None]:
         """Catalog items added after training and their TF-IDF rows (cached per catalog)."""
@@ -178,10 +201,10 @@ class ModelBundle:
 
     def extra_scores(self, catalog: Mapping[str, Item], row: csr_matrix) -> tuple[list[str], Any]:
         ids, vectors = self.extra_items(catalog)
-        if not ids or vectors is None or self.content is None or row.nnz == 0:
+        profile = self.content_profile(row) if ids and vectors is not None else None
+        if profile is None or vectors is None:
             return [], np.zeros(0, dtype=np.float32)
-        profile = self.content.user_profiles(row)
-        return ids, np.asarray((profile @ vectors.T).toarray()).ravel().astype(np.float32)
+        return ids, np.asarray(vectors @ profile, dtype=np.float32)
 
 
 def on_model_scale(
@@ -264,7 +287,9 @@ class ModelStrategy:
         scores[row.indices] = -np.inf  # what the user already has
         ids = bundle.item_ids
         cold = np.zeros(bundle.n_items, dtype=bool)
-        content = bundle.content_scores(row)
+        content = None
+        if bundle.cold_items or bundle.extra_items(ctx.catalog)[0]:
+            content = bundle.content_scores(row)
         if content is not None:
             extra_ids, extra = bundle.extra_scores(ctx.catalog, row)
             cold = bundle.cold.copy()
