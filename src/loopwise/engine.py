@@ -40,6 +40,7 @@ from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
 from loopwise.models.interactions import Interaction, interactions_from_events
 from loopwise.models.manager import ModelManager
+from loopwise.models.serving import MODEL_STRATEGIES
 from loopwise.models.training import Progress
 from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import IdentityGraph, profile_id_for
@@ -82,7 +83,8 @@ class _Built:
         self.registry = SegmentRegistry(workspace.all_segments(), workspace.saved_groups)
         self.segment_names = {d.key: d.name for d in self.registry.definitions}
         self.slots = {slot.key: slot for slot in workspace.slots}
-        known_strategies = set(strategies.names())
+        # model names are valid before training: their stand-ins answer with popular items
+        known_strategies = set(strategies.names()) | set(MODEL_STRATEGIES)
         for i, slot in enumerate(workspace.slots):
             uses = [(f"slots[{i}].default_strategy", slot.default_strategy)] + [
                 (f"slots[{i}].rules[{j}].then.strategy", r.then.strategy)
@@ -116,7 +118,7 @@ class Engine:
         self.storage = storage
         self.keys = keys if keys is not None else KeyRing()
         self.strategies = strategies or StrategyRegistry.default()
-        # trained models: stand-ins until a version is trained or loaded (see load_models)
+        # trained models: stand-ins until a version is trained or loaded (Engine.open)
         self.models = ModelManager(self.strategies, data_dir, clock)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
