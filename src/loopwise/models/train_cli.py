@@ -130,20 +130,16 @@ def list_command(
     if not listing["versions"]:
         console.print(f"No model versions in {data_dir / 'models'}; run `loopwise train`.")
         return
-    table = Table(title=f"Model versions in {data_dir / 'models'}")
-    for column in ("version", "current", "models", "events", "last event", "hybrid ndcg@10"):
-        table.add_column(column, no_wrap=True)
+    console.print(f"Model versions in {data_dir / 'models'} (* = current):")
     for v in listing["versions"]:
         hybrid = v["metrics"].get("models", {}).get("hybrid", {}) if v["metrics"] else {}
-        table.add_row(
-            v["version"],
-            "*" if v["current"] else "",
-            ", ".join(v["models"]),
-            str(v["data_window"].get("events", "")),
-            str(v["data_window"].get("last_event", "")),
-            f"{hybrid['ndcg@10']:.4f}" if "ndcg@10" in hybrid else "",
+        window = v["data_window"]
+        quality = f", hybrid ndcg@10 {hybrid['ndcg@10']:.4f}" if "ndcg@10" in hybrid else ""
+        console.print(
+            f"{'*' if v['current'] else ' '} {v['version']}  {', '.join(v['models'])}; "
+            f"{window.get('events', '?')} interactions up to {window.get('last_event', '?')}"
+            f"{quality}"
         )
-    console.print(table)
 
 
 @models_app.command("rollback")
