@@ -16,6 +16,7 @@ from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
+from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 
@@ -34,6 +35,8 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+app.command("train")(train_command)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -81,6 +84,10 @@ def serve(
         engine, new_keys = Engine.open(data_dir, workspace)
     except LoopwiseError as exc:
         raise _fail(exc) from None
+    if engine.start_retraining():
+        console.print(
+            f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"
+        )
     base = f"http://{host}:{port}"
     counts = engine.counts()
     console.print(

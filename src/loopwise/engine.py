@@ -49,6 +49,10 @@ from loopwise.experiments.settings import (
     PERSONALIZED_ARM,
     ExperimentConfig,
 )
+from loopwise.models.interactions import Interaction, interactions_from_events
+from loopwise.models.manager import ModelManager
+from loopwise.models.serving import MODEL_STRATEGIES
+from loopwise.models.training import Progress
 from loopwise.privacy import audit as privacy_audit
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy import retention as privacy_retention
@@ -127,7 +131,8 @@ class _Built:
         )
         self.segment_names = {d.key: d.name for d in self.registry.definitions}
         self.slots = {slot.key: slot for slot in workspace.slots}
-        known_strategies = set(strategies.names())
+        # model names are valid before training: their stand-ins answer with popular items
+        known_strategies = set(strategies.names()) | set(MODEL_STRATEGIES)
         for i, slot in enumerate(workspace.slots):
             uses = [(f"slots[{i}].default_strategy", slot.default_strategy)] + [
                 (f"slots[{i}].rules[{j}].then.strategy", r.then.strategy)
@@ -166,11 +171,14 @@ class Engine:
         clock: Clock = system_clock,
         strategies: StrategyRegistry | None = None,
         seed: int | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.clock = clock
         self.storage = storage
         self.keys = keys if keys is not None else KeyRing()
         self.strategies = strategies or StrategyRegistry.default()
+        # trained models: stand-ins until a version is trained or loaded (Engine.open)
+        self.models = ModelManager(self.strategies, data_dir, clock)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._built = _Built(workspace, self.strategies, _stored_clusters(storage))
@@ -234,8 +242,9 @@ class Engine:
             )
             workspace_path = workspace_file or SAMPLE_WORKSPACE
             workspace = _choose_workspace(storage, workspace_path)
-            engine = cls(workspace, storage, keys=keys, clock=clock)
+            engine = cls(workspace, storage, keys=keys, clock=clock, data_dir=data_dir)
             engine._import_initial_items(workspace, workspace_path)
+            engine.models.load_current(workspace.training.keep_versions)
         except BaseException:
             storage.close()
             raise
@@ -250,6 +259,7 @@ class Engine:
         self.put_items(list(read_items(path)))
 
     def close(self) -> None:
+        self.models.stop()
         self.storage.close()
 
     @property
@@ -1253,6 +1263,38 @@ class Engine:
         except privacy_retention.DryRun as run:
             counts = run.counts
         return privacy_retention.report(cutoffs, counts, dry_run=dry_run)
+
+    # -- trained models ------------------------------------------------------------------------
+    def interactions(self) -> list[Interaction]:
+        """The event log as model interactions, attributed to today's profiles."""
+        graph = self._identities
+        return list(
+            interactions_from_events(
+                self.storage.iter_events(), lambda e: graph.resolve(e.identity) or e.identity
+            )
+        )
+
+    def train_models(self, wait: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+        """Train the workspace's models on the event log, store a version and serve it (see
+        :meth:`loopwise.models.manager.ModelManager.train` for the contract)."""
+        return self.models.train(
+            self.interactions, self._catalog, self.workspace.training, wait=wait, progress=progress
+        )
+
+    def model_versions(self) -> dict[str, Any]:
+        return self.models.versions(self.workspace.training.keep_versions)
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]:
+        return self.models.rollback(self.workspace.training.keep_versions, version)
+
+    def start_retraining(self) -> bool:
+        """Periodic retraining (``training.retrain_every_minutes`` > 0), stopped by close()."""
+        return self.models.start_periodic(
+            self.workspace.training.retrain_every_minutes,
+            self.interactions,
+            lambda: self._catalog,
+            lambda: self.workspace.training,
+        )
 
     def counts(self) -> dict[str, int]:
         return {

@@ -50,6 +50,8 @@ class FakeEngine:
     settings_truncate_ip: bool = True
     settings_cors: CorsSettings = field(default_factory=CorsSettings)
     settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    model_history: list[str] = field(default_factory=list)
+    rollbacks: list[str] = field(default_factory=list)
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -206,3 +208,34 @@ class FakeEngine:
         if not self.cluster_calls:
             return {"published": False, "clusters": [], "warnings": []}
         return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}
+
+    # -- trained models (routes_models) --------------------------------------------------------
+    def train_models(self, wait: bool = True) -> dict[str, Any]:
+        from loopwise.errors import Conflict
+
+        if self.workspace.get("training_running"):
+            raise Conflict("A training is already running.", field="training")
+        self.model_history.append(f"v{len(self.model_history) + 1}")
+        if not wait:
+            return {"status": "running", "running": True}
+        return {"version": self.model_history[-1]}
+
+    def model_versions(self) -> dict[str, Any]:
+        return {
+            "current": self.model_history[-1] if self.model_history else None,
+            "versions": [{"version": v} for v in reversed(self.model_history)],
+        }
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]:
+        from loopwise.errors import Conflict
+
+        if version is not None:
+            if version not in self.model_history:
+                raise NotFound(f"No model version {version!r}.")
+            self.rollbacks.append(version)
+            return {"current": version}
+        if len(self.model_history) < 2:
+            raise Conflict("Nothing to roll back to.", field="version")
+        self.model_history.pop()
+        self.rollbacks.append(self.model_history[-1])
+        return {"current": self.model_history[-1]}

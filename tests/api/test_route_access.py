@@ -46,6 +46,16 @@ ACCESS: dict[tuple[str, str], str] = {
     ("PUT", "/v1/admin/segments/{key}"): "admin",
     ("DELETE", "/v1/admin/segments/{key}"): "admin",
     ("POST", "/v1/admin/replay"): "admin",
+    ("POST", "/v1/admin/cluster"): "admin",
+    ("GET", "/v1/admin/clusters"): "admin",
+    ("POST", "/v1/admin/train"): "admin",
+    ("GET", "/v1/admin/models"): "admin",
+    ("POST", "/v1/admin/models/rollback"): "admin",
+    ("GET", "/v1/experiments"): "server",
+    ("GET", "/v1/experiments/{key}/results"): "server",
+    ("GET", "/v1/consent/{user_id}"): "server",
+    ("PUT", "/v1/consent/{user_id}"): "server",
+    ("GET", "/v1/consent/{user_id}/history"): "server",
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
@@ -60,7 +70,13 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/sample/category/{name}"): PUBLIC,
 }
 # what each route's documentation says ("Scope: decide (server or admin key)") -> least kind
-DOCUMENTED = {"ingest": "write", "explain": "write", "decide": "server", "read_profiles": "server"}
+DOCUMENTED = {
+    "ingest": "write",
+    "explain": "write",
+    "decide": "server",
+    "read_profiles": "server",
+    "consent": "server",
+}
 
 
 def _walk(routes: list[BaseRoute]) -> Iterator[BaseRoute]:

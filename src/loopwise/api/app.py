@@ -25,6 +25,7 @@ from loopwise.api import (
     routes_experiments,
     routes_ingest,
     routes_items,
+    routes_models,
     routes_profiles,
     routes_system,
 )
@@ -226,6 +227,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_consent,
         routes_items,
         routes_admin,
+        routes_models,
         routes_system,
         routes_experiments,
     ):
