@@ -86,12 +86,12 @@ def decide(client: TestClient, user: str) -> dict[str, Any]:
     return slot
 
 
-def test_too_little_data_is_a_422_problem_naming_the_threshold(
+def test_too_little_data_is_a_409_problem_naming_the_threshold(
     real: tuple[Engine, TestClient],
 ) -> None:
     _, client = real
     response = client.post("/v1/admin/train", headers=bearer(ADMIN))
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.headers["content-type"] == PROBLEM_JSON
     problem = response.json()
     assert problem["field"] == "training.min_interactions" and problem["min_interactions"] == 50

@@ -197,4 +197,5 @@ def test_user_history_merges_affinity_and_lists() -> None:
         "purchased_items": ["a"],
     }
     weights = {"item_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
-    assert user_history(profile, weights) == {"a": 5.0, "b": 1.0, "c": 1.0, "d": 3.0}
+    # recently viewed: the newest view counts 1 + 2 = 3 views, the next 1 + 2 * 0.7 = 2.4
+    assert user_history(profile, weights) == {"a": 5.0, "b": 3.0, "c": 2.4, "d": 3.0}

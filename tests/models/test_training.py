@@ -49,7 +49,7 @@ def test_hybrid_implies_its_components_and_metadata_describes_the_run() -> None:
     assert meta["models"] == ["als", "ease", "item_knn", "hybrid"]
     assert set(meta["metrics"]["models"]) == {"popularity", "als", "ease", "item_knn", "hybrid"}
     assert meta["metrics"]["models"]["hybrid"]["ndcg@10"] > 0
-    assert meta["parameters"]["als"]["factors"] == 64
+    assert meta["parameters"]["als"]["factors"] == 32  # the tuned default
     assert "implicit" in meta["libraries"] and meta["training_seconds"] >= 0
     assert trained.strategy_names == ["als", "ease", "item_knn", "hybrid"]
 
@@ -71,7 +71,7 @@ def test_catalog_text_adds_the_content_model(items) -> None:  # type: ignore[no-
 def test_too_few_interactions_is_refused_with_the_threshold() -> None:
     with pytest.raises(NotEnoughData) as caught:
         train(synthetic(users=2, per_user=3), None, TrainingSettings(min_interactions=50))
-    assert caught.value.status == 422
+    assert caught.value.status == 409
     assert "at least 50" in caught.value.detail
     assert caught.value.extra["interactions"] == 6
 

@@ -4,7 +4,7 @@
 version is stored and served (200, its metadata); with ``wait=false`` it checks there is enough
 data, starts training in a background thread and returns 202 at once — follow it with
 ``GET /v1/admin/models`` (``training.running``, then ``current``). A training already running is
-409; too few interactions is 422 (``min_interactions`` in the problem). Decisions keep being
+409; too few interactions is also 409 (``not-enough-data``, ``min_interactions`` in the problem). Decisions keep being
 served from the previous version while a training runs; the new one is swapped in atomically.
 """
 
@@ -36,7 +36,7 @@ router = APIRouter(
     description=__doc__,
     responses={
         202: {"description": "Training started in the background (wait=false)."},
-        **problem_responses(404, 409, 422),
+        **problem_responses(404, 409),
     },
 )
 async def train(

@@ -109,7 +109,7 @@ class ModelManager:
         """Train, store and serve a new version. ``wait=True`` returns the new version's
         metadata; ``wait=False`` checks the data, starts a background thread and returns
         ``{"status": "running", ...}`` (follow it with :meth:`status`). Conflict if a training
-        is running; NotEnoughData (422) below ``settings.min_interactions``."""
+        is running; NotEnoughData (409) below ``settings.min_interactions``."""
         store = self.store(settings.keep_versions)
         if not self._lock.acquire(blocking=False):
             raise Conflict(

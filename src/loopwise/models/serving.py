@@ -58,9 +58,17 @@ MODEL_STRATEGIES: tuple[str, ...] = TRAINABLE_MODELS
 FEW_EVENTS_COMPONENTS: tuple[str, ...] = ("content", "item_knn")
 
 
+#: In-session intent: the newest recently viewed item counts ``1 + RECENCY_BOOST`` times a view,
+#: the next ``RECENCY_DECAY`` less of the boost, and so on, so the latest views steer the next
+#: decision even against a long history (the trained models weigh all history alike).
+RECENCY_BOOST = 2.0
+RECENCY_DECAY = 0.7
+
+
 def user_history(profile: Mapping[str, Any], weights: Mapping[str, float]) -> dict[str, float]:
     """The user's item weights now: ``affinity.items`` where present, else the event weight of
-    the list the item is in (purchase > cart > view; ``weights`` by event kind)."""
+    the list the item is in (purchase > cart > view; ``weights`` by event kind); recently viewed
+    items get the in-session boost (:data:`RECENCY_BOOST`)."""
     history: dict[str, float] = {}
     affinity = profile_value(profile, "affinity.items")
     if isinstance(affinity, Mapping):
@@ -73,8 +81,9 @@ def user_history(profile: Mapping[str, Any], weights: Mapping[str, float]) -> di
         ("purchased_items", "purchase"),
     ):
         weight = float(weights.get(event, 1.0)) or 1.0
-        for item_id in profile_ids(profile, path):
-            history[item_id] = max(history.get(item_id, 0.0), weight)
+        for rank, item_id in enumerate(profile_ids(profile, path)):
+            boost = 1.0 + RECENCY_BOOST * RECENCY_DECAY**rank if path == "recently_viewed" else 1.0
+            history[item_id] = max(history.get(item_id, 0.0), weight * boost)
     return history
 
 

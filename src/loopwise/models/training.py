@@ -51,9 +51,10 @@ Progress = Callable[[str, int, int], None]
 
 
 class NotEnoughData(ValidationFailed):
-    """Too few interactions to train (a 422: the request was fine, the data is not there yet)."""
+    """Too few interactions to train: a 409, the state of the data does not allow it yet (the
+    request itself was fine; try again when more events arrived)."""
 
-    status = 422
+    status = 409
     slug = "not-enough-data"
     title = "Not enough data"
 
