@@ -4,8 +4,9 @@
 version is stored and served (200, its metadata); with ``wait=false`` it checks there is enough
 data, starts training in a background thread and returns 202 at once — follow it with
 ``GET /v1/admin/models`` (``training.running``, then ``current``). A training already running is
-409; too few interactions is also 409 (``not-enough-data``, ``min_interactions`` in the problem). Decisions keep being
-served from the previous version while a training runs; the new one is swapped in atomically.
+409; too few interactions is also 409 (``not-enough-data``, ``min_interactions`` in the
+problem). Decisions keep being served from the previous version while a training runs; the new
+one is swapped in atomically.
 """
 
 from __future__ import annotations
