@@ -14,6 +14,7 @@ from loopwise import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.models.cli import evaluate_app
+from loopwise.sim.cli import demo
 
 app = typer.Typer(
     name="loopwise",
@@ -25,6 +26,7 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
+app.command("demo")(demo)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -60,15 +62,24 @@ def serve(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    event_time_clock: Annotated[
+        bool,
+        typer.Option(
+            help="Simulation/backtest mode: the engine's clock follows the newest ingested event "
+            "time (used by `loopwise demo`). Never for live traffic."
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (and the sample store) on SQLite."""
     import uvicorn
 
     from loopwise.api.app import create_app
+    from loopwise.clock import EventTimeClock, system_clock
     from loopwise.engine import Engine
 
     try:
-        engine, new_keys = Engine.open(data_dir, workspace)
+        clock = EventTimeClock() if event_time_clock else system_clock
+        engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
     except LoopwiseError as exc:
         raise _fail(exc) from None
     base = f"http://{host}:{port}"

@@ -29,7 +29,7 @@ import orjson
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
-from loopwise.clock import Clock, isoformat, parse_timestamp, system_clock
+from loopwise.clock import Clock, EventTimeClock, isoformat, parse_timestamp, system_clock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
 from loopwise.decide.decider import Decider
 from loopwise.decide.item_stats import ItemStats
@@ -366,6 +366,8 @@ class Engine:
         self._memberships.update(staged.memberships)
         for kind, ids, at, segments, recent in staged.observations:
             self._stats.observe(kind, ids, at, segments=segments, recent_items=recent)
+        if isinstance(self.clock, EventTimeClock) and staged.last_event_at:
+            self.clock.observe(max(staged.last_event_at.values()))
 
     def _rebuild_stats(self) -> None:
         """Item statistics are derived from the event log: rebuild them at start."""
