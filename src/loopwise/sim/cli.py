@@ -91,7 +91,7 @@ def print_result(result: DemoResult) -> None:
         row = treatment_row(found, PRIMARY_METRIC)
         if row is not None:
             p = row.get("p_value")
-            segments.add_row(key, lift_text(row), f"{p:.4f}" if isinstance(p, float) else "–")
+            segments.add_row(key, lift_text(row), f"{p:.4f}" if isinstance(p, float) else "-")
     console.print(segments)
     truth = Table(title="simulator ground truth (per visit; not seen by the engine)")
     for header in ("arm", "visits", "with an order", "rate"):

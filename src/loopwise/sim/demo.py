@@ -189,7 +189,7 @@ def run_demo(
     *,
     on_day: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
-    """Simulate ``config.days`` days against the engine; ``on_day(day, visits)`` reports progress."""
+    """Simulate ``config.days`` days against the engine; ``on_day(day, visits)`` reports."""
     sim = Simulation(SimConfig(seed=config.seed, n_users=config.users, days=config.days))
     workspace = write_data_dir(sim, config, data_dir)
     started = time.perf_counter()

@@ -31,7 +31,7 @@ def treatment_row(results: dict[str, Any], metric: str) -> dict[str, Any] | None
 
 
 def percent(value: Any, digits: int = 1) -> str:
-    return f"{value * 100:.{digits}f}%" if isinstance(value, int | float) else "–"
+    return f"{value * 100:.{digits}f}%" if isinstance(value, int | float) else "-"
 
 
 def lift_text(row: dict[str, Any]) -> str:
@@ -45,7 +45,7 @@ def lift_text(row: dict[str, Any]) -> str:
 
 
 def _number(value: Any, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
 
 
 def _png(figure: Any) -> str:
@@ -131,7 +131,7 @@ def arm_rows(results: dict[str, Any], metric: str) -> list[list[str]]:
             [
                 str(row.get("arm")),
                 str(row.get("users", 0)),
-                str(row.get("conversions", "–")),
+                str(row.get("conversions", "-")),
                 shown,
                 lift_text(row),
                 _number(row.get("p_value"), 4),
