@@ -76,8 +76,8 @@ def print_result(result: DemoResult) -> None:
         table = Table(title=f"{metric} per exposed user (the engine's results)")
         for header in ARM_HEADERS:
             table.add_column(header)
-        for row in arm_rows(result.results, metric):
-            table.add_row(*row)
+        for cells in arm_rows(result.results, metric):
+            table.add_row(*cells)
         console.print(table)
     srm = result.results.get("srm") or {}
     console.print(
