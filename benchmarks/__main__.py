@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import bench_decide, bench_ingest
+from benchmarks import bench_decide, bench_ingest, bench_models
 from benchmarks.machine import describe
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -23,6 +23,8 @@ def main() -> None:
     print("ingest (HTTP /v1/batch)...", flush=True)
     ingest = bench_ingest.run(batches=batches)
     print(ingest, flush=True)
+    print("recommenders (simulated shop, offline)...", flush=True)
+    models = bench_models.run(quick=args.quick)
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
     lines = [
         "# Benchmark results",
@@ -59,6 +61,7 @@ def main() -> None:
         "statistics — in Python. Each event in this benchmark belongs to a different user, the",
         "worst case for the per-profile segment pass. Raw SQLite shows what storage alone costs.",
         "",
+        *bench_models.markdown(models),
     ]
     RESULTS.write_text("\n".join(lines))
     print(f"wrote {RESULTS}")

@@ -82,3 +82,58 @@ def test_keys_are_printed_once_when_generated(tmp_path: Path) -> None:
     assert second == {}
     stored = (data / "keys.json").read_text()
     assert first["admin"] not in stored and first["server"] not in stored
+
+
+def test_experiments_list_and_report_read_the_data_directory(tmp_path: Path) -> None:
+    from loopwise.decide.request import DecideRequest
+
+    data = tmp_path / "data"
+    engine, _ = Engine.open(data, environ=ENV)
+    try:
+        for i in range(30):
+            request = DecideRequest.model_validate(
+                {"user": {"anonymous_id": f"v{i}"}, "slots": [{"slot": "recommended"}]}
+            )
+            engine.decide(request)
+        order = {
+            "type": "track",
+            "anonymousId": "v1",
+            "event": "Order Completed",
+            "properties": {"revenue": 30},
+        }
+        engine.ingest(parse_request(order, kind="track", received_at=engine.clock()))
+    finally:
+        engine.close()
+    listed = runner.invoke(app, ["experiments", "list", "--data-dir", str(data), "--json"], env=ENV)
+    assert listed.exit_code == 0, listed.output
+    [experiment] = orjson.loads(listed.output)["experiments"]
+    assert experiment["key"] == "recs-personalized" and experiment["exposed_users"] == 30
+    as_json = runner.invoke(
+        app,
+        ["experiments", "report", "recs-personalized", "--data-dir", str(data), "--json"],
+        env=ENV,
+    )
+    assert as_json.exit_code == 0, as_json.output
+    body = orjson.loads(as_json.output)
+    assert sum(arm["users"] for arm in body["arms"]) == 30
+    purchase = body["metrics"][0]["results"]
+    assert sum(row["conversions"] for row in purchase) == 1
+    table = runner.invoke(
+        app, ["experiments", "report", "recs-personalized", "--data-dir", str(data)], env=ENV
+    )
+    assert table.exit_code == 0, table.output
+    assert "Verdict:" in table.output and "purchase" in table.output
+    missing = runner.invoke(
+        app,
+        [
+            "experiments",
+            "report",
+            "recs-personalized",
+            "--segment",
+            "nobody",
+            "--data-dir",
+            str(data),
+        ],
+        env=ENV,
+    )
+    assert missing.exit_code == 2 and "nobody" in missing.output

@@ -96,3 +96,70 @@ def test_deeply_nested_documents_are_a_config_error() -> None:
         negated = {"$not": negated}
     with pytest.raises(ConfigError):
         parse_workspace({"segments": [{"key": "n", "name": "N", "condition": {"x": negated}}]})
+
+
+def _with_experiment(**changes: object) -> dict:
+    from loopwise.config import SAMPLE_WORKSPACE, load_workspace_file
+
+    document = load_workspace_file(SAMPLE_WORKSPACE).document()
+    document["experiments"][0].update(changes)
+    return document
+
+
+def test_experiments_are_validated_with_field_paths() -> None:
+    import pytest
+
+    from loopwise.config import parse_workspace
+    from loopwise.errors import ConfigError
+
+    cases = [
+        ({"slot": "nope"}, "experiments[0].slot"),
+        ({"slot": "hero"}, "experiments[0].arms[0].variant"),
+        ({"arms": [{"key": "a", "strategy": "popular"}]}, "experiments[0].arms"),
+        ({"status": "paused"}, "experiments[0].status"),
+        ({"coverage": 2}, "experiments[0].coverage"),
+        (
+            {"metrics": [{"key": "m", "kind": "ratio", "numerator": "x", "denominator": "y"}]},
+            "experiments[0]",
+        ),
+    ]
+    for change, field in cases:
+        with pytest.raises(ConfigError) as error:
+            parse_workspace(_with_experiment(**change))
+        assert error.value.field == field, (change, error.value.field)
+    block = _with_experiment(
+        slot="hero",
+        arms=[{"key": "a", "variant": "welcome"}, {"key": "b", "variant": "missing"}],
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_workspace(block)
+    assert error.value.field == "experiments[0].arms[1].variant"
+    assert "welcome-back" in error.value.detail
+    twice = _with_experiment()
+    twice["experiments"].append(dict(twice["experiments"][0]))
+    with pytest.raises(ConfigError) as error:
+        parse_workspace(twice)
+    assert error.value.field == "experiments[1].key"
+    with pytest.raises(ConfigError) as error:
+        parse_workspace({**_with_experiment(), "holdout": {"percent": 60}})
+    assert error.value.field == "holdout.percent"
+    ok = parse_workspace({**_with_experiment(), "holdout": {"percent": 5}})
+    assert ok.holdout.spec.percent == 0.05 and ok.experiments[0].control_key == "control"
+
+
+def test_rules_may_target_published_cluster_keys_which_are_reserved() -> None:
+    slot = {
+        "key": "offer",
+        "kind": "block",
+        "variants": [{"id": "a", "content": {}}],
+        "rules": [{"id": "r", "segments": ["cluster_2"], "then": {"variant": "a"}}],
+    }
+    assert parse_workspace({"slots": [slot]}).slots[0].rules[0].segments == ["cluster_2"]
+    bad = {**slot, "rules": [{"id": "r", "segments": ["cluster_x"], "then": {"variant": "a"}}]}
+    with pytest.raises(ConfigError) as unknown:
+        parse_workspace({"slots": [bad]})
+    assert unknown.value.field == "slots[0].rules[0].segments[0]"
+    own = {"key": "cluster_1", "name": "Mine", "condition": {"profile.sessions": 1}}
+    with pytest.raises(ConfigError, match="reserved") as reserved:
+        parse_workspace({"segments": [own]})
+    assert reserved.value.field == "segments[0].key"

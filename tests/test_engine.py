@@ -15,6 +15,8 @@ from loopwise.decide.request import DecideRequest
 from loopwise.engine import Engine
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.normalize import parse_request
+from loopwise.experiments.assignment import assign
+from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.memory import MemoryStorage
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -55,23 +57,37 @@ def decide(engine: Engine, **user: str) -> dict[str, Any]:
     return engine.decide(request).model_dump(mode="json")
 
 
+def personalized_visitor(engine: Engine) -> str:
+    """An anonymous id in the sample experiment's personalized arm (the sample workspace runs
+    popular vs category_affinity on the recommended slot)."""
+    experiment = engine.workspace.experiment("recs-personalized")
+    assert experiment is not None
+    return next(
+        anon
+        for anon in (f"a{i}" for i in range(1, 100))
+        if (found := assign(experiment.spec, profile_id_for(anon), {})) is not None
+        and found.arm_key == "personalized"
+    )
+
+
 def test_views_of_one_category_shape_the_very_next_decision(
     engine: Engine, clock: FixedClock
 ) -> None:
     hiking = category_items(engine, "hiking")
+    visitor = personalized_visitor(engine)
     for item_id in hiking[:3]:
         clock.advance(20)
         send(
             engine,
             clock,
             "track",
-            anonymousId="a1",
+            anonymousId=visitor,
             event="Product Viewed",
             properties={"product_id": item_id},
         )
-    view = engine.profile_view("a1")
+    view = engine.profile_view(visitor)
     assert view is not None and "hiking_fans" in view["segments"]
-    body = decide(engine, anonymous_id="a1")
+    body = decide(engine, anonymous_id=visitor)
     recommended = next(s for s in body["slots"] if s["slot"] == "recommended")
     assert {i["id"] for i in recommended["items"]} <= set(hiking)
     assert recommended["reasons"]

@@ -13,8 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from loopwise import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
+from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
+<<<<<<< HEAD
 from loopwise.sim.cli import demo
+=======
+from loopwise.privacy.cli import audit_app, retention_app
+from loopwise.segments.cli import cluster_app
+>>>>>>> main
 
 app = typer.Typer(
     name="loopwise",
@@ -26,7 +32,14 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
+<<<<<<< HEAD
 app.command("demo")(demo)
+=======
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(cluster_app, name="cluster")
+>>>>>>> main
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -76,6 +89,7 @@ def serve(
     from loopwise.api.app import create_app
     from loopwise.clock import EventTimeClock, system_clock
     from loopwise.engine import Engine
+    from loopwise.privacy.retention import DailyRetention
 
     try:
         clock = EventTimeClock() if event_time_clock else system_clock
@@ -106,6 +120,10 @@ def serve(
             f"  keys:        from LOOPWISE_*_KEY or {data_dir / 'keys.json'} "
             f"(write key: {write_key or 'from environment'})"
         )
+    console.print(
+        f"  retention:   daily, data older than {engine.workspace.privacy.retention_days} days"
+    )
+    retention = DailyRetention(engine.run_retention).start()
     try:
         uvicorn.run(
             create_app(engine),
@@ -115,6 +133,7 @@ def serve(
             access_log=False,  # access logs would carry user ids in paths and client IPs
         )
     finally:
+        retention.stop()
         engine.close()
 
 

@@ -15,8 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
+from loopwise.experiments.settings import ExperimentConfig, HoldoutConfig
+from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
+from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
 
 SAMPLE_WORKSPACE = Path(__file__).parent / "sample" / "loopwise.yaml"
@@ -53,10 +56,16 @@ class Workspace(BaseModel):
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     attribution: AttributionSettings = AttributionSettings()
     popularity: PopularitySettings = PopularitySettings()
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings,
+        description="Consent categories and regional defaults, audit and data retention.",
+    )
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
     segments: list[SegmentDefinition] = Field(default_factory=list)
     slots: list[Slot] = Field(default_factory=list)
+    holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
+    experiments: list[ExperimentConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> Workspace:
@@ -70,6 +79,12 @@ class Workspace(BaseModel):
         builtin_keys = {s.key for s in BUILTIN_SEGMENTS} if self.builtin_segments else set()
         own_keys: list[str] = []
         for i, segment in enumerate(self.segments):
+            if is_cluster_key(segment.key):
+                raise ConfigError(
+                    f'Segment key "{segment.key}" is reserved for clusters published by '
+                    "`loopwise cluster`; choose another key.",
+                    field=f"segments[{i}].key",
+                )
             if segment.key in own_keys or segment.key in builtin_keys:
                 raise ConfigError(
                     f'Segment key "{segment.key}" is already defined (built-in or above); '
@@ -81,13 +96,60 @@ class Workspace(BaseModel):
         for i, slot in enumerate(self.slots):
             for j, rule in enumerate(slot.rules):
                 for k, seg in enumerate(rule.segments):
-                    if seg not in known:
+                    # cluster_<n> segments are published at run time (`loopwise cluster`)
+                    if seg not in known and not is_cluster_key(seg):
                         raise ConfigError(
                             f'Rule "{rule.id}" refers to unknown segment "{seg}". Define it under '
-                            f"segments or use one of: {', '.join(sorted(known))}.",
+                            f"segments or use one of: {', '.join(sorted(known))} (or a published "
+                            "cluster, cluster_<n>).",
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
+        self._check_experiments()
         return self
+
+    def _check_experiments(self) -> None:
+        """Experiment keys are unique, each names a defined slot, and each arm fits the slot's
+        kind (block: a variant of the slot; list: a strategy, checked by the engine's registry)."""
+        seen: list[str] = []
+        for i, experiment in enumerate(self.experiments):
+            if experiment.key in seen:
+                raise ConfigError(
+                    f'Experiment key "{experiment.key}" is used twice; give each a unique key.',
+                    field=f"experiments[{i}].key",
+                )
+            seen.append(experiment.key)
+            slot = self.slot(experiment.slot)
+            if slot is None:
+                raise ConfigError(
+                    f'Experiment "{experiment.key}" is on unknown slot "{experiment.slot}". '
+                    f"Defined slots: {', '.join(s.key for s in self.slots) or 'none'}.",
+                    field=f"experiments[{i}].slot",
+                )
+            for j, arm in enumerate(experiment.arms):
+                where = f"experiments[{i}].arms[{j}]"
+                if slot.kind == "block":
+                    if arm.variant is None:
+                        raise ConfigError(
+                            f'Slot "{slot.key}" is a block slot: arm "{arm.key}" must give '
+                            "variant: <a variant id of the slot> instead of a strategy.",
+                            field=f"{where}.variant",
+                        )
+                    if slot.variant(arm.variant) is None:
+                        raise ConfigError(
+                            f'Arm "{arm.key}" uses variant "{arm.variant}", which slot '
+                            f'"{slot.key}" does not have. Its variants: '
+                            f"{', '.join(v.id for v in slot.variants)}.",
+                            field=f"{where}.variant",
+                        )
+                elif arm.strategy is None:
+                    raise ConfigError(
+                        f'Slot "{slot.key}" is a list slot: arm "{arm.key}" must give '
+                        "strategy: <a strategy name> instead of a variant.",
+                        field=f"{where}.strategy",
+                    )
+
+    def experiment(self, key: str) -> ExperimentConfig | None:
+        return next((e for e in self.experiments if e.key == key), None)
 
     def all_segments(self) -> list[SegmentDefinition]:
         builtins = list(BUILTIN_SEGMENTS) if self.builtin_segments else []

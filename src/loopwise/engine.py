@@ -12,6 +12,7 @@ every storage call of the job succeeded. Readers (decide) see whole profile obje
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -31,28 +32,52 @@ from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, EventTimeClock, isoformat, parse_timestamp, system_clock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
-from loopwise.decide.decider import Decider
+from loopwise.decide import explain
+from loopwise.decide.decider import Decider, SlotOverride
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.strategies import StrategyRegistry
-from loopwise.errors import ConfigError, NotFound
+from loopwise.errors import ConfigError, NotFound, ValidationFailed
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
-from loopwise.profiles.context import request_context_attributes
+from loopwise.experiments.assignment import assign, in_holdout
+from loopwise.experiments.results import report, summarize, user_outcome
+from loopwise.experiments.settings import (
+    HOLDOUT_ARM,
+    HOLDOUT_KEY,
+    PERSONALIZED_ARM,
+    ExperimentConfig,
+)
+from loopwise.privacy import audit as privacy_audit
+from loopwise.privacy import consent as privacy_consent
+from loopwise.privacy import retention as privacy_retention
+from loopwise.privacy.book import ConsentBook
+from loopwise.profiles.context import country_from_context, request_context_attributes
 from loopwise.profiles.identity import IdentityGraph, profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import merge, reduce
+from loopwise.segments.clusters import (
+    CLUSTER_ATTRIBUTE,
+    ClusterModel,
+    fit_clusters,
+    is_cluster_key,
+)
 from loopwise.segments.registry import SegmentRegistry, membership_changes
 from loopwise.storage.base import Storage, WriteTransaction
 
 WORKSPACE_CONFIG_KEY = "workspace"
+CLUSTERS_CONFIG_KEY = "clusters"  # the published ClusterModel.to_json()
 RECENT_DECISIONS = 50_000  # decisions kept in memory for attribution before they hit storage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class IngestResult:
     accepted: int = 0  # new events stored and applied
     duplicates: int = 0  # retries of already stored messages (ignored)
+    # accepted without analytics consent: counted in item popularity only, stored nowhere
+    anonymised: int = 0
 
 
 @dataclass(slots=True)
@@ -69,14 +94,36 @@ class _Staged:
     observations: list[tuple[EventKind, list[str], datetime, list[str], list[str]]] = field(
         default_factory=list
     )
+    consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
+    exposure_moves: list[tuple[str, str]] = field(default_factory=list)  # merged (from, to)
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """An experiment arm served in one slot of a decision; ``new`` when it is a first exposure."""
+
+    experiment: str
+    arm: str
+    new: bool
 
 
 class _Built:
     """The parts derived from a workspace; swapped whole when the workspace changes."""
 
-    def __init__(self, workspace: Workspace, strategies: StrategyRegistry) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        strategies: StrategyRegistry,
+        clusters: ClusterModel | None = None,
+    ) -> None:
         self.workspace = workspace
-        self.registry = SegmentRegistry(workspace.all_segments(), workspace.saved_groups)
+        # published K-Means clusters: their segments join the registry, and profile.cluster is
+        # set from the same model wherever attributes are built (swapped together, atomically)
+        self.clusters = clusters
+        cluster_segments = clusters.segments() if clusters is not None else []
+        self.registry = SegmentRegistry(
+            workspace.all_segments() + cluster_segments, workspace.saved_groups
+        )
         self.segment_names = {d.key: d.name for d in self.registry.definitions}
         self.slots = {slot.key: slot for slot in workspace.slots}
         known_strategies = set(strategies.names())
@@ -93,6 +140,17 @@ class _Built:
                         f"{', '.join(strategies.names())}.",
                         field=field_path,
                     )
+        self.experiments: dict[str, list[ExperimentConfig]] = {}
+        for i, experiment in enumerate(workspace.experiments):
+            self.experiments.setdefault(experiment.slot, []).append(experiment)
+            for j, arm in enumerate(experiment.arms):
+                if arm.strategy is not None and arm.strategy not in known_strategies:
+                    raise ConfigError(
+                        f'Experiment "{experiment.key}" arm "{arm.key}" uses unknown strategy '
+                        f'"{arm.strategy}". Known strategies: {", ".join(strategies.names())}.',
+                        field=f"experiments[{i}].arms[{j}].strategy",
+                    )
+        self.holdout = workspace.holdout.experiment(workspace.experiments)
 
 
 class Engine:
@@ -114,7 +172,7 @@ class Engine:
         self.strategies = strategies or StrategyRegistry.default()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
-        self._built = _Built(workspace, self.strategies)
+        self._built = _Built(workspace, self.strategies, _stored_clusters(storage))
         self._identities = IdentityGraph(storage.identities())
         self._profiles: dict[str, Profile] = {}
         self._memberships: dict[str, frozenset[str]] = {}
@@ -130,6 +188,15 @@ class Engine:
         )
         self._decider = self._new_decider()
         self._rebuild_stats()
+        self._consent = ConsentBook(storage.iter_consent())
+        # experiment -> profile id -> (arm, first exposure time): the hot path's memory of who
+        # was exposed, so decide never reads storage for it; stored exposures seed it
+        self._exposed: dict[str, dict[str, tuple[str, str]]] = {}
+        self._exposed_lock = threading.Lock()
+        for record in storage.iter_exposures():
+            self._exposed.setdefault(record["experiment"], {}).setdefault(
+                record["profile_id"], (record["arm"], record["exposed_at"])
+            )
 
     def _new_decider(self) -> Decider:
         built = self._built
@@ -205,6 +272,8 @@ class Engine:
     def _ingest_job(self, txn: WriteTransaction, events: Sequence[Event]) -> IngestResult:
         staged = _Staged()
         graph = self._identities
+        result = IngestResult()
+        events = self._consent_gate(txn, events, staged, result)
         # Provisional profile ids for storage; merges below reassign events within the txn.
         provisional = [
             graph.resolve_user(e.user_id, e.anonymous_id or e.previous_id)
@@ -212,7 +281,6 @@ class Engine:
             for e in events
         ]
         is_new = txn.insert_events(events, provisional)
-        result = IngestResult()
         try:
             for event, new in zip(events, is_new, strict=True):
                 if not new:
@@ -257,8 +325,17 @@ class Engine:
         return self._profile_segments(profile, profile.last_seen)
 
     def _profile_segments(self, profile: Profile, at: datetime) -> frozenset[str]:
-        attributes = {"profile": profile.attributes(at, self.workspace.profiles), "context": {}}
-        return frozenset(self._built.registry.evaluate(attributes))
+        built = self._built
+        attributes = {"profile": self._profile_attributes(profile, at, built), "context": {}}
+        return frozenset(built.registry.evaluate(attributes))
+
+    @staticmethod
+    def _profile_attributes(profile: Profile, at: datetime, built: _Built) -> dict[str, Any]:
+        """``profile.*`` at ``at``, with ``profile.cluster`` when clusters are published."""
+        attributes = profile.attributes(at, built.workspace.profiles)
+        if built.clusters is not None:
+            attributes[CLUSTER_ATTRIBUTE] = built.clusters.assign(attributes)
+        return attributes
 
     def _apply_event(
         self, txn: WriteTransaction, event: Event, graph: IdentityGraph, staged: _Staged
@@ -274,6 +351,7 @@ class Engine:
         pid = resolution.profile_id
         for identifier in [*resolution.new_links, *resolution.moved]:
             txn.link_identity(identifier, pid)
+        self._follow_exposures(txn, resolution.new_links, pid, staged)
         existing = self._profile(pid, staged)
         profile = existing or Profile.new(pid, event.timestamp)
         if pid not in staged.memberships_before:
@@ -290,6 +368,9 @@ class Engine:
             for identifier in graph.identifiers(pid):
                 txn.link_identity(identifier, pid)
             txn.reassign_events(resolution.merge_from, pid)
+            self._merge_consent(txn, staged, resolution.merge_from, pid)
+            txn.reassign_exposures(resolution.merge_from, pid)
+            staged.exposure_moves.append((resolution.merge_from, pid))
             txn.delete_profiles([resolution.merge_from])
             staged.profiles.pop(resolution.merge_from, None)
             staged.deleted.add(resolution.merge_from)
@@ -305,6 +386,21 @@ class Engine:
             segments = sorted(staged.memberships_before[pid])
             staged.observations.append((kind, ids, event.timestamp, segments, previous_recent))
         self._attribute(txn, event, kind, ids, pid)
+
+    def _follow_exposures(
+        self, txn: WriteTransaction, identifiers: Sequence[str], pid: str, staged: _Staged
+    ) -> None:
+        """A visitor served before any of their events was stored was exposed under the profile
+        id their identifier would get (``profile_id_for``). When that identifier is linked to
+        another profile (e.g. ``identify`` names a user first seen now), the exposures move
+        there, so the arm they saw stays theirs."""
+        for identifier in identifiers:
+            phantom = profile_id_for(identifier)
+            if phantom == pid or not any(phantom in e for e in self._exposed.values()):
+                continue
+            if self._profile(phantom, staged) is None:
+                txn.reassign_exposures(phantom, pid)
+                staged.exposure_moves.append((phantom, pid))
 
     def _update_memberships(self, txn: WriteTransaction, staged: _Staged) -> None:
         """Segment membership is evaluated once per profile per write (not per event): the
@@ -364,8 +460,17 @@ class Engine:
             self._memberships.pop(pid, None)
         self._profiles.update(staged.profiles)
         self._memberships.update(staged.memberships)
+        self._consent.publish(staged.consent)
         for kind, ids, at, segments, recent in staged.observations:
             self._stats.observe(kind, ids, at, segments=segments, recent_items=recent)
+        if staged.exposure_moves:
+            with self._exposed_lock:
+                for source, target in staged.exposure_moves:
+                    for exposed in self._exposed.values():
+                        moved = exposed.pop(source, None)
+                        kept = exposed.get(target)
+                        if moved is not None and (kept is None or moved[1] < kept[1]):
+                            exposed[target] = moved
         if isinstance(self.clock, EventTimeClock) and staged.last_event_at:
             self.clock.observe(max(staged.last_event_at.values()))
 
@@ -394,9 +499,36 @@ class Engine:
         profile = self._profile(pid) if pid else None
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
-        profile_attributes = profile.attributes(now, settings) if profile is not None else {}
+        profile_attributes = (
+            self._profile_attributes(profile, now, built) if profile is not None else {}
+        )
         context = request_context_attributes(request.context, settings, now, headers)
+        state = privacy_consent.EMPTY
+        if len(self._consent):
+            state = self._consent.state(self._consent_keys(user.user_id, user.anonymous_id))
+        country = context.get("country") or (profile.country if profile is not None else None)
+        privacy = built.workspace.privacy
+        personal = privacy_consent.granted(state, "personalization", country, privacy)
+        identified = privacy_consent.granted(state, "analytics", country, privacy)
+        # experiments and the holdout measure personalization: only people who consented to it
+        # (and to analytics, so their exposures and outcomes may be recorded) take part
+        eligible = personal and identified
+        held_out = (
+            eligible and built.workspace.holdout.enabled and self._holdout_arm(pid) == HOLDOUT_ARM
+        )
+        impersonal = None
+        if not personal:
+            profile_attributes = {}  # context only: no profile, no profile-based segments
+            impersonal = explain.not_consented()
+        elif held_out:  # the holdout is decided as if we knew nothing about the person
+            profile_attributes = {}
+            impersonal = explain.in_holdout(HOLDOUT_KEY)
         segments = built.registry.evaluate({"profile": profile_attributes, "context": context})
+        served: dict[str, _Served] = {}
+        overrides: dict[str, SlotOverride] = {}
+        if eligible and not held_out and built.experiments:
+            attributes = {"profile": profile_attributes, "context": context, "segments": segments}
+            served, overrides = self._assign_arms(request, pid, attributes, now)
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
         slots = self._decider.decide_slots(
@@ -407,6 +539,9 @@ class Engine:
             segment_names=built.segment_names,
             now=now,
             rng=rng,
+            impersonal=impersonal,
+            pricing=privacy_consent.granted(state, "pricing", country, privacy),
+            overrides=overrides or None,
         )
         decision_id = "d_" + uuid.uuid4().hex
         response = DecideResponse(
@@ -416,13 +551,182 @@ class Engine:
             slots=slots,
             ai_influenced=any(s.ai_influenced for s in slots),
         )
-        self._log_decision(response, now)
+        self._log_decision(response, now, identified=identified)
+        if eligible and built.workspace.holdout.enabled:
+            arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
+            served[HOLDOUT_KEY] = _Served(HOLDOUT_KEY, arm, self._first_exposure(HOLDOUT_KEY, pid))
+        self._log_exposures(served, response, now)
         return response
 
-    def _log_decision(self, response: DecideResponse, now: datetime) -> None:
+    # -- experiments ---------------------------------------------------------------------------
+    def _holdout_arm(self, pid: str) -> str:
+        """The user's side of the global holdout: the arm of their first exposure, else the
+        hash of their profile id (see :meth:`_assign_arms` for why the profile id)."""
+        known = self._exposed.get(HOLDOUT_KEY, {}).get(pid)
+        if known is not None:
+            return known[0]
+        inside = in_holdout(self._built.workspace.holdout.spec, pid)
+        return HOLDOUT_ARM if inside else PERSONALIZED_ARM
+
+    def _first_exposure(self, experiment: str, pid: str) -> bool:
+        return pid not in self._exposed.get(experiment, {})
+
+    def _assign_arms(
+        self, request: DecideRequest, pid: str, attributes: Mapping[str, Any], now: datetime
+    ) -> tuple[dict[str, _Served], dict[str, SlotOverride]]:
+        """The arm per requested slot that has a running experiment (GrowthBook's assignment).
+
+        The hashing id is the profile id: it is derived from the first identifier the person
+        had (``p_`` + hash of the anonymous id on a first visit) and survives ``identify``, so a
+        visitor who signs in keeps their arm. When an anonymous profile is merged into an older
+        known profile, its exposures move there (the earlier one wins) and a stored exposure
+        always beats the hash, so the arm a person first saw stays theirs.
+        The workspace ``force`` map (user id, anonymous id or profile id -> arm) is the QA
+        override: it works on draft and stopped experiments too, and logs no exposure.
+        The first experiment of a slot that takes the user wins; others are skipped for it.
+        """
+        user = request.user
+        ids = [i for i in (user.user_id, user.anonymous_id, pid) if i]
+        served: dict[str, _Served] = {}
+        overrides: dict[str, SlotOverride] = {}
+        for slot_request in request.slots:
+            for experiment in self._built.experiments.get(slot_request.slot, ()):
+                forced = next((experiment.force[i] for i in ids if i in experiment.force), None)
+                arm_key: str | None = None
+                new, how = False, ""
+                if forced is not None:
+                    arm_key, how = forced, "forced for QA"
+                elif experiment.spec.running(now):
+                    known = self._exposed.get(experiment.key, {}).get(pid)
+                    if known is not None and experiment.arm(known[0]) is not None:
+                        arm_key, how = known[0], "since your first visit in it"
+                    else:
+                        assignment = assign(experiment.spec, pid, attributes, now=now)
+                        if assignment is not None and assignment.in_experiment:
+                            arm_key, how, new = assignment.arm_key, "assigned at random", True
+                if arm_key is None:
+                    continue
+                arm = experiment.arm(arm_key)
+                assert arm is not None  # validated: force and exposures name existing arms
+                serves = f"strategy {arm.strategy}" if arm.strategy else f"variant {arm.variant}"
+                reason = explain.experiment_arm(experiment.key, arm.key, f"{serves} ({how})")
+                overrides[slot_request.slot] = SlotOverride(
+                    reason=reason,
+                    strategy=arm.strategy,
+                    strategy_params=arm.strategy_params,
+                    variant=arm.variant,
+                )
+                if forced is None:
+                    served[slot_request.slot] = _Served(experiment.key, arm.key, new)
+                break
+        return served, overrides
+
+    def _log_exposures(
+        self, served: Mapping[str, _Served], response: DecideResponse, now: datetime
+    ) -> None:
+        """First exposures, written behind the reply like the decision log; the in-memory map
+        is updated first so later requests never record the same exposure again."""
+        records: list[dict[str, Any]] = []
+        pid = response.profile_id
+        with self._exposed_lock:
+            for slot_key, item in served.items():
+                if not item.new:
+                    continue
+                exposed = self._exposed.setdefault(item.experiment, {})
+                if pid in exposed:
+                    continue
+                at = isoformat(now)
+                exposed[pid] = (item.arm, at)
+                records.append(
+                    {
+                        "experiment": item.experiment,
+                        "profile_id": pid,
+                        "arm": item.arm,
+                        "exposed_at": at,
+                        "slot": None if slot_key == HOLDOUT_KEY else slot_key,
+                        "decision_id": response.decision_id,
+                        "segments": response.segments,
+                    }
+                )
+        if records:
+            self.storage.submit(lambda txn: [txn.record_exposure(r) for r in records])
+
+    def _experiment(self, key: str) -> ExperimentConfig:
+        workspace = self.workspace
+        if key == HOLDOUT_KEY and (workspace.holdout.enabled or HOLDOUT_KEY in self._exposed):
+            return self._built.holdout
+        found = workspace.experiment(key)
+        if found is None:
+            known = [e.key for e in workspace.experiments]
+            if workspace.holdout.enabled:
+                known.append(HOLDOUT_KEY)
+            raise NotFound(
+                f'No experiment "{key}". Known experiments: {", ".join(known) or "none"}.',
+                field="key",
+            )
+        return found
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """Every experiment of the workspace (and the holdout when on) with its exposures."""
+        experiments = list(self.workspace.experiments)
+        if self.workspace.holdout.enabled:
+            experiments.append(self._built.holdout)
+        return [
+            {
+                "key": e.key,
+                "slot": e.slot,
+                "status": e.status,
+                "description": e.description,
+                "control": e.control_key,
+                "arms": [
+                    {"key": a.key, "weight": w} for a, w in zip(e.arms, e.weights, strict=True)
+                ],
+                "metrics": [m.key for m in e.metrics],
+                "exposed_users": len(self._exposed.get(e.key, {})),
+            }
+            for e in experiments
+        ]
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        """Results from the engine's own logs: every exposed user's events after their first
+        exposure (``loopwise.experiments.results``). ``segment`` keeps the users who were in it
+        at exposure."""
+        experiment = self._experiment(key)
+        if segment is not None and segment not in self._built.segment_names:
+            raise NotFound(
+                f'No segment "{segment}". Use a segment key of the workspace, e.g. '
+                f"{', '.join(sorted(self._built.segment_names)[:5])}.",
+                field="segment",
+            )
+        self.storage.write(lambda txn: None)  # exposures queued behind replies are committed
+        users = []
+        for exposure in self.storage.iter_exposures(key):
+            if segment is not None and segment not in exposure.get("segments", ()):
+                continue
+            exposed_at = parse_timestamp(exposure["exposed_at"])
+            if exposed_at is None:
+                continue
+            users.append(
+                user_outcome(
+                    experiment.metrics,
+                    self.storage.iter_events(exposure["profile_id"]),
+                    arm=exposure["arm"],
+                    segments=exposure.get("segments", ()),
+                    exposed_at=exposed_at,
+                    end=experiment.end,
+                )
+            )
+        return report(experiment, summarize(experiment, users), segment=segment)
+
+    def _log_decision(
+        self, response: DecideResponse, now: datetime, *, identified: bool = True
+    ) -> None:
+        """Without analytics consent the decision is logged under no profile (and never
+        attributed: that person's events are not stored under an identifier)."""
+        logged_profile = response.profile_id if identified else ""
         record = {
             "decision_id": response.decision_id,
-            "profile_id": response.profile_id,
+            "profile_id": logged_profile,
             "created_at": isoformat(now),
             "segments": response.segments,
             "ai_influenced": response.ai_influenced,
@@ -444,10 +748,11 @@ class Engine:
                 for s in response.slots
             ],
         }
-        self._recent_decisions[response.decision_id] = (response.profile_id, now)
+        self._recent_decisions[response.decision_id] = (logged_profile, now)
         while len(self._recent_decisions) > RECENT_DECISIONS:
             self._recent_decisions.popitem(last=False)
-        self._last_decision[response.profile_id] = (response.decision_id, now)
+        if identified:
+            self._last_decision[response.profile_id] = (response.decision_id, now)
         # Decision logs are written behind the reply; recent ones stay in memory meanwhile.
         self.storage.submit(lambda txn: txn.insert_decision(record))
 
@@ -466,8 +771,9 @@ class Engine:
         if profile is None or pid is None:
             return None
         now = self.clock()
-        attributes = profile.attributes(now, self.workspace.profiles)
-        segments = self._built.registry.evaluate({"profile": attributes, "context": {}})
+        built = self._built
+        attributes = self._profile_attributes(profile, now, built)
+        segments = built.registry.evaluate({"profile": attributes, "context": {}})
         return {
             "profile": attributes,
             "segments": segments,
@@ -509,7 +815,7 @@ class Engine:
     def replace_workspace(self, document: dict[str, Any]) -> dict[str, Any]:
         """Validate, persist and apply a whole workspace; if invalid, ConfigError and no change."""
         workspace = parse_workspace(document)
-        built = _Built(workspace, self.strategies)
+        built = _Built(workspace, self.strategies, self._built.clusters)
         stored = workspace.document()
         previous = self.storage.get_config(WORKSPACE_CONFIG_KEY) or {}
         self.storage.write(
@@ -566,6 +872,39 @@ class Engine:
     def delete_segment(self, key: str) -> None:
         self._replace_entry("segments", key, None)
 
+    # -- clusters ------------------------------------------------------------------------------
+    def cluster(self, k_min: int = 2, k_max: int = 8, seed: int = 0) -> dict[str, Any]:
+        """Fit K-Means on every stored profile's attributes now, publish the clusters as segments
+        ``cluster_<n>`` (stored, then applied to the next ingest and decision) and report them.
+        Keys follow the previous model's clusters where they match (see segments.clusters)."""
+        now = self.clock()
+        built = self._built
+        settings = built.workspace.profiles
+        rows = [
+            Profile.from_record(record).attributes(now, settings)
+            for record in self.storage.iter_profiles()
+        ]
+        model = fit_clusters(
+            rows, (k_min, k_max), seed, fitted_at=isoformat(now), previous=built.clusters
+        )
+        document = model.to_json()
+        published = _Built(self._built.workspace, self.strategies, model)
+        self.storage.write(lambda txn: txn.put_config(CLUSTERS_CONFIG_KEY, document))
+        self._built = published  # the decider reads no segment definitions: it stays
+        self._memberships.clear()  # recomputed with the cluster segments on next use
+        return {**model.summary(), "warnings": _unpublished_cluster_rules(self._built)}
+
+    def clusters(self) -> dict[str, Any]:
+        """The published clusters (``published: false`` before the first ``cluster``)."""
+        built = self._built
+        if built.clusters is None:
+            return {"published": False, "clusters": [], "warnings": []}
+        return {
+            "published": True,
+            **built.clusters.summary(),
+            "warnings": _unpublished_cluster_rules(built),
+        }
+
     # -- replay --------------------------------------------------------------------------------
     def rebuild_profiles(self) -> tuple[dict[str, Profile], IdentityGraph]:
         """Fold the whole event log through the same reducer, from nothing. Pure: stores nothing."""
@@ -615,6 +954,189 @@ class Engine:
 
         return self.storage.write(job)
 
+    # -- privacy: consent, audit, retention ------------------------------------------------------
+    def _consent_keys(self, *identifiers: str | None) -> list[str]:
+        """Every key a person's consent may be stored under: their canonical profile first (else
+        the profile id their first event would get), then the ids of all their identifiers."""
+        keys: list[str] = []
+        for identifier in identifiers:
+            if not identifier:
+                continue
+            pid = self.resolve(identifier)
+            if pid is not None:
+                keys.append(pid)
+                keys.extend(profile_id_for(i) for i in sorted(self._identities.identifiers(pid)))
+            keys.append(profile_id_for(identifier))
+        return list(dict.fromkeys(keys))
+
+    def _consent_gate(
+        self, txn: WriteTransaction, events: Sequence[Event], staged: _Staged, result: IngestResult
+    ) -> list[Event]:
+        """Record the consent choices events carry (``context.consent.categoryPreferences``),
+        then keep only events of people who consented to analytics. An event's own choices apply
+        to that event (withdrawing analytics in an event keeps the event out of the log). The
+        others feed only the anonymous item counts, in memory: no event stored, no profile, no
+        identity link, no segment history, no attribution."""
+        privacy = self.workspace.privacy
+        kept: list[Event] = []
+        # fast path: nobody made a choice yet and analytics is granted by default everywhere
+        nobody = privacy_consent.EMPTY
+        tracked_by_default = not privacy_consent.needs_country(
+            nobody, "analytics", privacy
+        ) and privacy_consent.granted(nobody, "analytics", None, privacy)
+        for event in events:
+            choices = privacy_consent.from_event_context(event.context, privacy)
+            anyone_chose = bool(choices or len(self._consent) or staged.consent)
+            if tracked_by_default and not anyone_chose:
+                kept.append(event)
+                continue
+            state = privacy_consent.EMPTY
+            if anyone_chose:
+                keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
+                if choices and keys:
+                    user = event.user_id or event.anonymous_id or event.previous_id or ""
+                    self._record_consent(txn, staged, keys, user, choices, event.timestamp, "event")
+                state = self._consent.state(keys, staged.consent)
+            country = None
+            if privacy_consent.needs_country(state, "analytics", privacy):
+                country = country_from_context(event.context) or self._known_country(event, staged)
+            if privacy_consent.granted(state, "analytics", country, privacy):
+                kept.append(event)
+                continue
+            result.anonymised += 1
+            ids = item_ids(event)
+            if ids:
+                staged.observations.append((classify(event), ids, event.timestamp, [], []))
+        return kept
+
+    def _known_country(self, event: Event, staged: _Staged) -> str | None:
+        """The country on the person's profile (for events whose context has none)."""
+        pid = self._identities.resolve_user(event.user_id, event.anonymous_id)
+        profile = self._profile(pid, staged) if pid else None
+        return profile.country if profile is not None else None
+
+    def _record_consent(
+        self,
+        txn: WriteTransaction,
+        staged: _Staged,
+        keys: Sequence[str],
+        user: str,
+        choices: Mapping[str, bool],
+        at: datetime,
+        source: str,
+        *,
+        always: bool = False,
+    ) -> privacy_consent.ConsentState:
+        """Apply choices to a person's state and append the change to the audit trail (a choice
+        that changes nothing is recorded only when ``always``: an explicit API call)."""
+        policy = self.workspace.privacy.policy_version
+        before = self._consent.state(keys, staged.consent)
+        after = privacy_consent.with_choices(before, choices, at, source, policy)
+        if after is before and not always:
+            return before
+        staged.consent[keys[0]] = after
+        txn.put_consent(keys[0], after.to_record())
+        privacy_audit.append(
+            txn,
+            privacy_audit.consent_record(
+                user=user,
+                subject=keys[0],
+                before=before.explicit(),
+                after=after.explicit(),
+                source=source,
+                policy_version=policy,
+                at=at,
+            ),
+        )
+        return after
+
+    def _merge_consent(
+        self, txn: WriteTransaction, staged: _Staged, source_pid: str, target_pid: str
+    ) -> None:
+        """Profiles merged: the person's state is both, the newest choice per category winning."""
+        moved = self._consent.state([source_pid], staged.consent)
+        if not moved.choices:
+            return
+        merged = privacy_consent.merge([self._consent.state([target_pid], staged.consent), moved])
+        staged.consent[target_pid] = merged
+        txn.put_consent(target_pid, merged.to_record())
+
+    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]:
+        """Effective consent per category (explicit choice, else the regional default for
+        ``country``, else the profile's country)."""
+        keys = self._consent_keys(user_id)
+        state = self._consent.state(keys)
+        if country is None:
+            pid = self.resolve(user_id)
+            profile = self._profile(pid) if pid else None
+            country = profile.country if profile is not None else None
+        view = privacy_consent.view(state, country, self.workspace.privacy)
+        return {"user_id": user_id, **view}
+
+    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
+        """Set explicit choices (``{"categories": {name: bool}, "source": str}``); durable and
+        applied to the very next request when this returns. ValidationFailed on bad input."""
+        choices, source = privacy_consent.parse_choices(body, self.workspace.privacy)
+        now = self.clock()
+
+        def job(txn: WriteTransaction) -> None:
+            staged = _Staged()
+            keys = self._consent_keys(user_id)
+            self._record_consent(txn, staged, keys, user_id, choices, now, source, always=True)
+            self._consent.publish(staged.consent)
+
+        self.storage.write(job)
+        return self.get_consent(user_id)
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]:
+        """The audit records of this person's consent changes, oldest first."""
+        return list(self.storage.iter_audit(self._consent_keys(user_id)))
+
+    def pseudonymous_id(self, identifier: str) -> str:
+        """Salted SHA-256 of ``identifier``; the salt is created once per data directory."""
+        salt = self.storage.get_meta(privacy_audit.SALT_META_KEY)
+        if salt is None:
+
+            def create(txn: WriteTransaction) -> str:
+                existing = txn.read_meta(privacy_audit.SALT_META_KEY)
+                if existing is not None:
+                    return existing
+                fresh = privacy_audit.new_salt()
+                txn.put_meta(privacy_audit.SALT_META_KEY, fresh)
+                return fresh
+
+            salt = self.storage.write(create)
+        return privacy_audit.pseudonymous_id(identifier, salt)
+
+    def append_erasure_record(
+        self, pseudonymous_id: str, receipt_summary: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Record an erasure in the audit trail under a pseudonymous id only (see
+        :meth:`pseudonymous_id`); ``receipt_summary`` must hold counts and times, no ids."""
+        record = privacy_audit.erasure_record(
+            pseudonymous_id, receipt_summary, self.workspace.privacy.policy_version, self.clock()
+        )
+        return self.storage.write(lambda txn: privacy_audit.append(txn, record))
+
+    def run_retention(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Purge behavioural data older than ``privacy.retention_days``; report counts."""
+        cutoffs = privacy_retention.Cutoffs.at(self.clock(), self.workspace.privacy)
+
+        def job(txn: WriteTransaction) -> dict[str, int]:
+            counts, stale = privacy_retention.purge(txn, cutoffs, dry_run=dry_run)
+            for pid in stale:
+                self._profiles.pop(pid, None)
+                self._memberships.pop(pid, None)
+                self._last_decision.pop(pid, None)
+                self._identities.forget(pid)
+            return counts
+
+        try:
+            counts = self.storage.write(job)
+        except privacy_retention.DryRun as run:
+            counts = run.counts
+        return privacy_retention.report(cutoffs, counts, dry_run=dry_run)
+
     def counts(self) -> dict[str, int]:
         return {
             "events": self.storage.count_events(),
@@ -639,3 +1161,29 @@ def _choose_workspace(storage: Storage, path: Path) -> Workspace:
         )
     )
     return file_workspace
+
+
+def _stored_clusters(storage: Storage) -> ClusterModel | None:
+    """The published cluster model; a damaged one is skipped (with a warning) so the engine
+    still starts and ``loopwise cluster`` can publish a new one."""
+    document = storage.get_config(CLUSTERS_CONFIG_KEY)
+    if document is None:
+        return None
+    try:
+        return ClusterModel.from_json(document)
+    except ValidationFailed as exc:
+        log.warning("clusters not loaded: %s", exc.detail)
+        return None
+
+
+def _unpublished_cluster_rules(built: _Built) -> list[str]:
+    """Rules that target a cluster key the published model does not have (they never match)."""
+    published = set(built.clusters.keys) if built.clusters is not None else set()
+    return [
+        f'Rule "{rule.id}" of slot "{slot.key}" targets {key}, which is not published; '
+        "it matches nobody until a clustering publishes it."
+        for slot in built.workspace.slots
+        for rule in slot.rules
+        for key in rule.segments
+        if is_cluster_key(key) and key not in published
+    ]

@@ -12,8 +12,10 @@ from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.clock import FixedClock
 from loopwise.decide.request import DecideRequest, DecideResponse, Reason, SlotDecision
-from loopwise.errors import ConfigError, NotFound
+from loopwise.errors import ConfigError, Conflict, NotFound
 from loopwise.events.schema import Event
+from loopwise.privacy import consent as privacy_consent
+from loopwise.privacy.settings import PrivacySettings
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -40,6 +42,10 @@ class FakeEngine:
         default_factory=lambda: {"workspace": "test", "slots": [], "segments": []}
     )
     replays: int = 0
+    consent: dict[str, privacy_consent.ConsentState] = field(default_factory=dict)
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> results
+    cluster_calls: list[tuple[int, int, int]] = field(default_factory=list)
+    cluster_profiles: int = 30  # fewer than 20: cluster() refuses like the engine
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -138,3 +144,45 @@ class FakeEngine:
     def replay(self) -> dict[str, Any]:
         self.replays += 1
         return {"profiles": len(self.profiles), "events": len(self.events), "differing": 0}
+
+    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]:
+        state = self.consent.get(user_id, privacy_consent.EMPTY)
+        return {"user_id": user_id, **privacy_consent.view(state, country, PrivacySettings())}
+
+    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
+        choices, source = privacy_consent.parse_choices(body, PrivacySettings())
+        state = self.consent.get(user_id, privacy_consent.EMPTY)
+        self.consent[user_id] = privacy_consent.with_choices(
+            state, choices, self.clock(), source, "1"
+        )
+        return self.get_consent(user_id)
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "slot": r["slot"], "status": r["status"]}
+            for key, r in self.experiments.items()
+        ]
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        if key not in self.experiments:
+            raise NotFound(f'No experiment "{key}".', field="key")
+        if segment is not None and segment != "mobile_users":
+            raise NotFound(f'No segment "{segment}".', field="segment")
+        return {**self.experiments[key], "segment": segment}
+
+    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
+        self.cluster_calls.append((k_min, k_max, seed))
+        if self.cluster_profiles < 20:
+            raise Conflict(
+                f"Only {self.cluster_profiles} profiles; clustering needs at least 20.",
+                field="profiles",
+            )
+        return {"k": k_min, "clusters": [{"key": "cluster_1", "name": "Lapsed, hiking"}]}
+
+    def clusters(self) -> dict[str, Any]:
+        if not self.cluster_calls:
+            return {"published": False, "clusters": [], "warnings": []}
+        return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}

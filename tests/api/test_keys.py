@@ -123,7 +123,7 @@ def test_corrupt_key_file_names_the_file(tmp_path: Path) -> None:
     ("kind", "allowed"),
     [
         (KeyKind.WRITE, {Scope.INGEST}),
-        (KeyKind.SERVER, {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES}),
+        (KeyKind.SERVER, {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT}),
         (KeyKind.ADMIN, set(Scope)),
     ],
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from loopwise.experiments.assignment import ArmSpec, ExperimentSpec, assign
+from loopwise.experiments.results import Moments, Summary, report
+from loopwise.experiments.settings import ExperimentConfig
 from loopwise.experiments.stats import (
     CupedInput,
     SampleStats,
@@ -144,3 +146,79 @@ def test_cuped_keeps_aa_rate_and_tightens_intervals() -> None:
         )
     assert flagged <= MAX_FALSE_POSITIVES
     assert narrower == RUNS
+
+
+# --- the same promises through the results pipeline (Summary -> report) ------------------------
+
+PIPELINE_EXPERIMENT = ExperimentConfig.model_validate(
+    {
+        "key": "recs",
+        "slot": "recs",
+        "arms": [
+            {"key": "control", "strategy": "popular"},
+            {"key": "personalized", "strategy": "category_affinity"},
+        ],
+        "metrics": [{"key": "purchase", "kind": "conversion", "event": "Order Completed"}],
+    }
+)
+
+
+def _summary(users: tuple[int, int], conversions: tuple[int, int]) -> Summary:
+    arms = ("control", "personalized")
+    return Summary(
+        users=dict(zip(arms, users, strict=True)),
+        moments={
+            arm: {"purchase": Moments(n, float(c), float(c), positive=c)}
+            for arm, n, c in zip(arms, users, conversions, strict=True)
+        },
+    )
+
+
+def _treated(body: dict) -> dict:
+    return body["metrics"][0]["results"][1]
+
+
+def test_pipeline_aa_false_positives_fixed_horizon_and_sequential_peeking() -> None:
+    rng = np.random.default_rng(99)
+    looks, batch = 10, 1000
+    cumulative = rng.binomial(batch, BASELINE, size=(RUNS, looks, 2)).cumsum(axis=1)
+    fixed = 0
+    peeking = 0
+    for run in cumulative:
+        reports = [
+            report(PIPELINE_EXPERIMENT, _summary(((k + 1) * batch,) * 2, tuple(run[k])))
+            for k in range(looks)
+        ]
+        fixed += bool(_treated(reports[-1])["significant"])
+        peeking += any(_treated(r)["sequential"]["significant"] for r in reports)
+        assert not any(r["srm"]["flagged"] for r in reports)
+    assert fixed <= MAX_FALSE_POSITIVES
+    assert peeking <= MAX_FALSE_POSITIVES
+
+
+def test_pipeline_detects_a_true_twenty_percent_lift() -> None:
+    n = sample_size(BASELINE, 0.2)
+    rng = np.random.default_rng(21)
+    control = rng.binomial(n, BASELINE, size=RUNS)
+    treatment = rng.binomial(n, BASELINE * 1.2, size=RUNS)
+    bodies = [
+        report(PIPELINE_EXPERIMENT, _summary((n, n), (int(c), int(t))))
+        for c, t in zip(control, treatment, strict=True)
+    ]
+    detected = [
+        b for b in bodies if _treated(b)["significant"] and _treated(b)["lift"]["ci_low"] > 0
+    ]
+    assert len(detected) >= 0.72 * RUNS
+    assert all(b["verdict"].startswith("personalized beats control by") for b in detected)
+
+
+def test_pipeline_flags_srm_when_exposures_are_dropped_from_one_arm() -> None:
+    rng = np.random.default_rng(8)
+    users = 40_000
+    control = rng.binomial(users, 0.5, size=RUNS)
+    dropped = rng.binomial(users - control, 0.95)  # 5% of treatment exposures never logged
+    caught = 0
+    for c, t in zip(control, dropped, strict=True):
+        body = report(PIPELINE_EXPERIMENT, _summary((int(c), int(t)), (int(c) // 20, int(t) // 20)))
+        caught += body["srm"]["flagged"] and body["verdict"].startswith("SRM detected")
+    assert caught >= 0.9 * RUNS

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from loopwise.errors import ValidationFailed
-from loopwise.models.datasets import read_csv, read_jsonl, read_movielens, read_otto
+from loopwise.models.datasets import read_csv, read_jsonl, read_movielens, read_otto, read_segments
 
 OTTO = Path(__file__).resolve().parents[3] / "shared" / "data" / "otto" / "train.jsonl"
 
@@ -110,3 +110,15 @@ def test_real_otto_fixture() -> None:
     counts = {e: sum(1 for i in out if i.event == e) for e in ("view", "add_to_cart", "purchase")}
     assert counts == {"view": 800, "add_to_cart": 52, "purchase": 10}
     assert all(1.6e9 < i.timestamp < 1.7e9 for i in out)  # milliseconds became seconds
+
+
+def test_segment_memberships_csv(tmp_path: Path) -> None:
+    path = tmp_path / "segments.csv"
+    path.write_text("user,segment\nu1,jazz\nu1,vip\nu2,jazz\n")
+    assert read_segments(path) == {"u1": {"jazz", "vip"}, "u2": {"jazz"}}
+    path.write_text("user,segment\nu1,\n")
+    with pytest.raises(ValidationFailed, match="segment is missing"):
+        read_segments(path)
+    path.write_text("user,cohort\nu1,a\n")
+    with pytest.raises(ValidationFailed, match="lacks column"):
+        read_segments(path)

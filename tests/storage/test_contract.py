@@ -343,6 +343,7 @@ def test_delete_profile_data_erases_one_profile_and_counts_rows(storage: Storage
         "events": 3,
         "identities": 2,
         "segment_history": 2,
+        "exposures": 0,
         "profiles": 1,
     }
     assert storage.get_profile("p1") is None

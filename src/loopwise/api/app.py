@@ -19,7 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopwise import __version__
 from loopwise.api import (
     routes_admin,
+    routes_consent,
     routes_decide,
+    routes_experiments,
     routes_ingest,
     routes_items,
     routes_profiles,
@@ -192,9 +194,11 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_ingest,
         routes_decide,
         routes_profiles,
+        routes_consent,
         routes_items,
         routes_admin,
         routes_system,
+        routes_experiments,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGES_MODULE) is not None:

@@ -69,6 +69,7 @@ _ACTIONS = {
     Scope.INGEST: "send events",
     Scope.DECIDE: "request decisions or read the catalog",
     Scope.READ_PROFILES: "read profiles or decisions",
+    Scope.CONSENT: "read or set consent",
     Scope.ADMIN: "change the workspace or the catalog",
 }
 

@@ -34,12 +34,13 @@ class Scope(StrEnum):
     INGEST = "ingest"
     DECIDE = "decide"
     READ_PROFILES = "read_profiles"
+    CONSENT = "consent"  # read and set a person's consent, read its audit history
     ADMIN = "admin"
 
 
 SCOPES: dict[KeyKind, frozenset[Scope]] = {
     KeyKind.WRITE: frozenset({Scope.INGEST}),
-    KeyKind.SERVER: frozenset({Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES}),
+    KeyKind.SERVER: frozenset({Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT}),
     KeyKind.ADMIN: frozenset(Scope),
 }
 

@@ -75,6 +75,26 @@ class EnginePort(Protocol):
 
     def replay(self) -> dict[str, Any]: ...
 
+    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]: ...
+
+    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
+        """Validates ``body`` (ValidationFailed naming the field); durable when it returns."""
+        ...
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]: ...
+
+    def list_experiments(self) -> list[dict[str, Any]]: ...
+
+    def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+        """Raises NotFound for an unknown experiment or segment."""
+        ...
+
+    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
+        """Fit K-Means on the profiles, publish the clusters as segments, return the report."""
+        ...
+
+    def clusters(self) -> dict[str, Any]: ...
+
 
 def engine_of(request: Request) -> EnginePort:
     """The engine ``create_app`` attached to this request's app."""

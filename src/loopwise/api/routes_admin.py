@@ -1,6 +1,8 @@
 """The workspace over HTTP (admin key): the same schema as ``loopwise.yaml``, applied at once.
 
-An invalid change is a 400 naming the field, and nothing of it is applied. Engine calls that write
+An invalid change is a 400 naming the field, and nothing of it is applied. ``POST
+/v1/admin/cluster`` fits K-Means on the profiles and publishes the clusters as segments
+``cluster_<n>`` the same way: stored, and applied to the next decision. Engine calls that write
 storage run in the thread pool so the event loop keeps serving ingest and decide meanwhile.
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +22,7 @@ from loopwise.api.keys import Scope
 from loopwise.api.port import engine_of, read_json
 from loopwise.api.problems import problem_responses
 from loopwise.errors import ValidationFailed
+from loopwise.segments.clusters import DEFAULT_K_RANGE, MAX_K
 
 router = APIRouter(
     tags=["admin"],
@@ -117,3 +122,50 @@ async def delete_segment(key: Key, request: Request) -> Response:
 )
 async def replay(request: Request) -> dict[str, Any]:
     return await run_in_threadpool(engine_of(request).replay)
+
+
+class ClusterRequest(BaseModel):
+    """Body of ``POST /v1/admin/cluster`` (every field optional; an empty body is fine)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k_min: int = Field(DEFAULT_K_RANGE[0], ge=2, le=MAX_K, description="Fewest clusters to try.")
+    k_max: int = Field(DEFAULT_K_RANGE[1], ge=2, le=MAX_K, description="Most clusters to try.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed (K-Means starts, samples).")
+
+
+@router.post(
+    "/v1/admin/cluster",
+    summary="Fit K-Means on the profiles and publish the clusters as segments",
+    description=(
+        "Picks k in [k_min, k_max] by silhouette, names each cluster by its distinctive "
+        "features and publishes it as segment cluster_<n>; the next decision uses them. 409 when "
+        "there are too few (or too alike) profiles."
+    ),
+    responses=problem_responses(400, 401, 403, 409, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ClusterRequest.model_json_schema()}},
+        }
+    },
+)
+async def cluster(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    document = await read_object(request) if raw.strip() else {}
+    try:
+        body = ClusterRequest.model_validate(document, strict=True)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors, body=document) from None
+    return await run_in_threadpool(engine_of(request).cluster, body.k_min, body.k_max, body.seed)
+
+
+@router.get(
+    "/v1/admin/clusters",
+    summary="The published clusters",
+    description="k, silhouettes, and per cluster its key, name, size and distinctive features; "
+    "`published: false` before the first clustering.",
+)
+def get_clusters(request: Request) -> dict[str, Any]:
+    return engine_of(request).clusters()

@@ -61,6 +61,18 @@ class _Pick:
     fallback: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SlotOverride:
+    """What an experiment arm changes in one slot for one decision: the strategy (and params)
+    of a list slot or the variant of a block slot, whatever rule matched; ``reason`` (kind
+    ``experiment``) is added to the slot's reasons. Filters, pins and fallbacks still apply."""
+
+    reason: Reason
+    strategy: str | None = None
+    strategy_params: Mapping[str, Any] | None = None
+    variant: str | None = None
+
+
 def is_cold_start(profile: Mapping[str, Any]) -> bool:
     """No item views and no purchases yet: nothing to personalise from."""
     views = profile.get("item_views") or 0
@@ -113,13 +125,19 @@ class Decider:
         now: datetime,
         rng: random.Random,
         impersonal: Reason | None = None,
+        pricing: bool = True,
+        overrides: Mapping[str, SlotOverride] | None = None,
     ) -> list[SlotDecision]:
         """One decision per requested slot, in request order. Raises ``ValidationFailed`` (field
         ``slots[i].slot``) for an unknown slot before deciding anything.
 
         ``impersonal`` (a reason: no consent, holdout...) decides without the person's data: the
         caller passes an empty profile and context-only segments, and personal strategies are
-        replaced by ``popular``; the reason is added to every list slot."""
+        replaced by ``popular``; the reason is added to every list slot. Without ``pricing``
+        (consent), rules flagged ``pricing`` do not fire.
+
+        ``overrides`` (slot key -> :class:`SlotOverride`, from experiment arms) replaces the
+        strategy or variant the slot would use; absent slots decide as usual."""
         for index, request in enumerate(requests):
             if request.slot not in self.slots:
                 known = sorted(self.slots)
@@ -134,17 +152,22 @@ class Decider:
         decisions = []
         for request in requests:
             slot = self.slots[request.slot]
-            rule = self._rules[request.slot].select(attributes, segments, now)
+            rule = self._rules[request.slot].select(attributes, segments, now, pricing=pricing)
             reasons = _rule_reasons(rule, segments, segment_names)
+            override = overrides.get(request.slot) if overrides else None
+            if override is not None:
+                reasons.append(override.reason)
             if slot.kind == "block":
-                decisions.append(_block(request.slot, slot, rule, reasons))
+                decisions.append(_block(request.slot, slot, rule, reasons, override))
                 continue
             filters = slot.filters.merged(rule.then.filters if rule else None).merged(
                 request.filters
             )
-            ctx = self._context(slot, filters, rule, profile, context, segments, now, rng)
+            ctx = self._context(slot, filters, rule, profile, context, segments, now, rng, override)
             ctx.exclude.update(shown)
-            decision = self._list(request.slot, slot, request, rule, ctx, reasons, impersonal)
+            decision = self._list(
+                request.slot, slot, request, rule, ctx, reasons, impersonal, override
+            )
             reason = explain.filters_applied(filters)
             if reason is not None:
                 decision.reasons.append(reason)
@@ -162,12 +185,13 @@ class Decider:
         segments: Sequence[str],
         now: datetime,
         rng: random.Random,
+        override: SlotOverride | None = None,
     ) -> StrategyContext:
         action = rule.then if rule is not None else None
         accept, exclude = build_filter(filters, profile)
         if action is not None:
             exclude.update(action.exclude)
-        _, params = _strategy_for(slot, action)
+        _, params = _strategy_for(slot, action, override)
         return StrategyContext(
             profile=profile,
             context=context,
@@ -190,9 +214,10 @@ class Decider:
         ctx: StrategyContext,
         reasons: list[Reason],
         impersonal: Reason | None = None,
+        override: SlotOverride | None = None,
     ) -> SlotDecision:
         action = rule.then if rule is not None else None
-        name, _ = _strategy_for(slot, action)
+        name, _ = _strategy_for(slot, action, override)
         if impersonal is not None:
             reasons.append(impersonal)
             if self._personal(name):
@@ -310,9 +335,14 @@ class Decider:
         )
 
 
-def _strategy_for(slot: Slot, action: RuleAction | None) -> tuple[str, dict[str, Any]]:
-    """The strategy name and params: the rule's strategy with its params, else the slot's
-    default with the rule's ``strategy_params`` merged over the slot's."""
+def _strategy_for(
+    slot: Slot, action: RuleAction | None, override: SlotOverride | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The strategy name and params: an experiment arm's strategy with its params, else the
+    rule's strategy with its params, else the slot's default with the rule's ``strategy_params``
+    merged over the slot's."""
+    if override is not None and override.strategy is not None:
+        return override.strategy, dict(override.strategy_params or {})
     if action is not None and action.strategy is not None:
         return action.strategy, dict(action.strategy_params)
     params = dict(slot.strategy_params)
@@ -335,13 +365,25 @@ def _rule_reasons(
     return reasons
 
 
-def _block(key: str, slot: Slot, rule: Rule | None, reasons: list[Reason]) -> SlotDecision:
+def _block(
+    key: str,
+    slot: Slot,
+    rule: Rule | None,
+    reasons: list[Reason],
+    override: SlotOverride | None = None,
+) -> SlotDecision:
     chosen = None
-    if rule is not None and rule.then.variant is not None:
+    by_rule = None
+    if override is not None and override.variant is not None:
+        chosen = slot.variant(override.variant)
+    elif rule is not None and rule.then.variant is not None:
         chosen = slot.variant(rule.then.variant)
-    by_rule = rule.id if chosen is not None and rule is not None else None
+        by_rule = rule.id if chosen is not None else None
     variant = chosen or slot.default_variant_model()
-    reasons.append(explain.variant_chosen(variant.id, by_rule))
+    if override is not None and chosen is not None:
+        reasons.append(explain.variant_by_experiment(variant.id))
+    else:
+        reasons.append(explain.variant_chosen(variant.id, by_rule))
     return SlotDecision(
         slot=key,
         kind="block",

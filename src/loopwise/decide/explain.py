@@ -92,6 +92,20 @@ def in_holdout(experiment: str = "holdout") -> Reason:
     )
 
 
+def experiment_arm(experiment: str, arm: str, serves: str) -> Reason:
+    return Reason(
+        kind="experiment",
+        text=f'Experiment "{experiment}": you are in arm "{arm}", which shows {serves}',
+        ref=f"{experiment}:{arm}",
+    )
+
+
+def variant_by_experiment(variant_id: str) -> Reason:
+    return Reason(
+        kind="variant", text=f'Variant "{variant_id}" chosen by an experiment', ref=variant_id
+    )
+
+
 def impersonal_instead(strategy: str, instead: str) -> Reason:
     return Reason(
         kind="strategy",

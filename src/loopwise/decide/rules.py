@@ -131,6 +131,11 @@ class Rule(BaseModel):
     )
     then: RuleAction = Field(description="What to do when the rule matches.")
     priority: int = Field(default=0, description="Higher wins; ties go to the more specific rule.")
+    pricing: bool = Field(
+        default=False,
+        description="The rule sets personalized offers or prices: it fires only for people who "
+        "consented to the pricing category.",
+    )
     active_from: datetime | None = Field(
         default=None, description="Inactive before this time (UTC)."
     )
@@ -230,12 +235,18 @@ class CompiledRules:
         return [rule for rule, _, _ in self._rules]
 
     def select(
-        self, attributes: Mapping[str, Any], segments: Sequence[str], now: datetime
+        self,
+        attributes: Mapping[str, Any],
+        segments: Sequence[str],
+        now: datetime,
+        *,
+        pricing: bool = True,
     ) -> Rule | None:
-        """The winning rule for this user and context, or None when none matches."""
+        """The winning rule for this user and context, or None when none matches. Without
+        ``pricing`` (consent), rules flagged ``pricing`` never fire."""
         member_of = set(segments)
         for rule, matcher, required in self._rules:
-            if not rule.is_active(now):
+            if not rule.is_active(now) or (rule.pricing and not pricing):
                 continue
             if required and required.isdisjoint(member_of):
                 continue

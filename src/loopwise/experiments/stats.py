@@ -40,6 +40,12 @@ CUPED (``cuped``) — each user's pre-exposure value ``x`` removes predictable v
 unchanged). Its sums follow from ``(n, Σy, Σy², Σx, Σx², Σxy)``:
 ``Σy' = Σy - θ(Σx - n·x̄)``, ``Σy'² = Σy² - 2θ(Σxy - x̄Σy) + θ²(Σx² - 2x̄Σx + n·x̄²)``.
 
+Ratio metrics (``ratio_stats``) — a metric ``Σy/Σx`` over users (revenue per view) is not a mean
+of independent per-user values; the delta method linearises it: with per-user means ``μ_y``,
+``μ_x``, sample (co)variances ``s_y², s_x², s_xy`` and ``R = μ_y/μ_x``,
+``var(R) ≈ (s_y² - 2R·s_xy + R²·s_x²) / (n·μ_x²)``. It is returned as ``SampleStats`` with mean
+``R`` and per-user variance ``n·var(R)``, so every test above applies unchanged.
+
 Several arms (``compare_arms``) and segments (``segment_breakdown``) — each comparison as above,
 p-values adjusted with Benjamini-Hochberg: ``p_(i)·m/i`` made monotone from the largest down.
 
@@ -368,6 +374,28 @@ def cuped(arms: Sequence[CupedInput]) -> CupedResult:
         for a in arms
     )
     return CupedResult(theta, adjusted)
+
+
+# --- Ratio metrics -----------------------------------------------------------------------------
+
+
+def ratio_stats(
+    n: int, sum_y: float, sum_y2: float, sum_x: float, sum_x2: float, sum_xy: float
+) -> SampleStats:
+    """``Σy/Σx`` as ``SampleStats`` with the delta-method variance (module docstring)."""
+    if n < 2 or sum_x == 0:
+        raise ValidationFailed(
+            f"A ratio needs at least 2 users and a non-zero denominator (got {n} users, "
+            f"denominator {sum_x:g}).",
+            field="denominator",
+        )
+    mean_y, mean_x = sum_y / n, sum_x / n
+    var_y = (sum_y2 - n * mean_y**2) / (n - 1)
+    var_x = (sum_x2 - n * mean_x**2) / (n - 1)
+    cov = (sum_xy - n * mean_x * mean_y) / (n - 1)
+    ratio = mean_y / mean_x
+    per_user = max((var_y - 2 * ratio * cov + ratio**2 * var_x) / mean_x**2, 0.0)
+    return SampleStats(n, n * ratio, (n - 1) * per_user + n * ratio**2)
 
 
 # --- Several comparisons ------------------------------------------------------------------------

@@ -17,11 +17,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from loopwise.catalog.items import Item
 from loopwise.models.interactions import InteractionMatrix
@@ -71,11 +72,18 @@ class Recommender(Protocol):
         ...
 
 
+@cache
+def _threadpools() -> ThreadpoolController:
+    # scanning the loaded libraries costs ~1 ms; do it once (BLAS is loaded with numpy) so the
+    # limit is cheap on the per-decision scoring path
+    return ThreadpoolController()
+
+
 @contextmanager
 def single_blas_thread() -> Iterator[None]:
     """Limit BLAS to one thread: ``implicit`` parallelises itself, and a threaded OpenBLAS under
     it oversubscribes the CPU (and makes ``implicit`` warn)."""
-    with threadpool_limits(1, "blas"):
+    with _threadpools().limit(limits=1, user_api="blas"):
         yield
 
 

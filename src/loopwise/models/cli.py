@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,8 +18,14 @@ from rich.table import Table
 
 from loopwise.catalog.items import Item
 from loopwise.errors import LoopwiseError, ValidationFailed
-from loopwise.models.datasets import read_csv, read_jsonl, read_movielens, read_otto
-from loopwise.models.evaluate import MODEL_NAMES, evaluate
+from loopwise.models.datasets import (
+    read_csv,
+    read_jsonl,
+    read_movielens,
+    read_otto,
+    read_segments,
+)
+from loopwise.models.evaluate import EXTRA_MODEL_NAMES, MODEL_NAMES, evaluate
 from loopwise.models.interactions import Interaction, interactions_from_events
 
 evaluate_app = typer.Typer(
@@ -59,6 +66,28 @@ def read_loopwise(data_dir: Path) -> tuple[list[Interaction], dict[str, Item]]:
     return interactions, items
 
 
+def read_loopwise_segments(data_dir: Path, profile_ids: Iterable[str]) -> dict[str, set[str]]:
+    """The segments each profile is in now, replayed from the stored segment history (the
+    per-segment breakdown of an evaluation on the engine's own data)."""
+    from loopwise.storage.sqlite import SqliteStorage
+
+    storage = SqliteStorage(data_dir / "loopwise.db")
+    try:
+        out: dict[str, set[str]] = {}
+        for pid in profile_ids:
+            current: set[str] = set()
+            for change in storage.segment_history(pid):
+                if change["change"] == "entered":
+                    current.add(change["segment"])
+                else:
+                    current.discard(change["segment"])
+            if current:
+                out[pid] = current
+    finally:
+        storage.close()
+    return out
+
+
 def load(path: Path, fmt: DataFormat) -> tuple[list[Interaction], dict[str, Item] | None]:
     if fmt is DataFormat.loopwise:
         return read_loopwise(path)
@@ -92,19 +121,35 @@ def evaluate_command(
     ] = DataFormat.loopwise,
     models: Annotated[
         str | None,
-        typer.Option(help=f"Comma-separated models (default: all of {', '.join(MODEL_NAMES)})."),
+        typer.Option(
+            help=f"Comma-separated models (default: all of {', '.join(MODEL_NAMES)}; also "
+            f"{', '.join(EXTRA_MODEL_NAMES)} with the embeddings extra)."
+        ),
     ] = None,
     k: Annotated[int, typer.Option(help="Cut-off for nDCG/precision/MAP/coverage.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed for the models.")] = 0,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
+    segments_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--segments",
+            help="CSV (user,segment) of segment memberships for a per-segment breakdown "
+            "(--format loopwise uses the stored segments).",
+        ),
+    ] = None,
 ) -> None:
     """Fit every model on each user's past and score how well it predicts what came next."""
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     try:
         interactions, items = load(data, fmt)
-        result = evaluate(interactions, chosen, k=k, seed=seed, items=items)
+        segments: dict[str, set[str]] = {}
+        if segments_file is not None:
+            segments = read_segments(segments_file)
+        elif fmt is DataFormat.loopwise:
+            segments = read_loopwise_segments(data, {it.user for it in interactions})
+        result = evaluate(interactions, chosen, k=k, seed=seed, items=items, segments=segments)
     except LoopwiseError as exc:
         where = f" (at {exc.field})" if exc.field else ""
         err_console.print(f"[red]error:[/red] {exc.detail}{where}")
@@ -115,6 +160,11 @@ def evaluate_command(
         f"interactions, {split['skipped_users']} users skipped (fewer than 5 interactions)"
     )
     console.print(render(result))
+    for label, by_model in result["segments"].items():
+        users = next(iter(by_model.values()))["users"]
+        best = max(by_model, key=lambda name: by_model[name][f"ndcg@{k}"])
+        cells = ", ".join(f"{name} {m[f'ndcg@{k}']:.4f}" for name, m in by_model.items())
+        console.print(f"segment {label} ({users} users), ndcg@{k}: {cells}; best {best}")
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")

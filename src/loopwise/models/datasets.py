@@ -108,6 +108,29 @@ def read_csv(path: Path | str) -> list[Interaction]:
     return out
 
 
+def read_segments(path: Path | str) -> dict[str, set[str]]:
+    """Segment memberships for the per-segment breakdown of ``loopwise evaluate``: a CSV with a
+    header naming ``user`` and ``segment``, one row per membership (a user may appear in several
+    segments). Returns user id → segment names."""
+    path = Path(path)
+    out: dict[str, set[str]] = {}
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"user", "segment"} - set(reader.fieldnames or ())
+            if missing:
+                raise _fail(path, 1, f"header lacks column(s) {', '.join(sorted(missing))}")
+            for row in reader:
+                user, segment = (str(row.get(k) or "").strip() for k in ("user", "segment"))
+                if not user or not segment:
+                    field = "user" if not user else "segment"
+                    raise _fail(path, reader.line_num, f"{field} is missing", field)
+                out.setdefault(user, set()).add(segment)
+    except OSError as exc:
+        raise ValidationFailed(f"cannot read {path}: {exc.strerror or exc}", field="path") from exc
+    return out
+
+
 def read_jsonl(path: Path | str) -> list[Interaction]:
     """JSON Lines, one object per line with keys as in :func:`read_csv`."""
     path = Path(path)

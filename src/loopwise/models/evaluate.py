@@ -18,7 +18,7 @@ the hybrid includes its tuning.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,11 +46,20 @@ from loopwise.models.popularity import PopularityModel
 from loopwise.models.split import Split, relevant_items, temporal_split, validation_split
 
 MODEL_NAMES: tuple[str, ...] = ("popularity", "als", "bpr", "ease", "item_knn", "content", "hybrid")
+#: Models evaluated only when asked for by name (they need an optional extra); when chosen they
+#: also join the hybrid's components.
+EXTRA_MODEL_NAMES: tuple[str, ...] = ("content_embeddings",)
+TEXT_MODELS = frozenset({"content", "content_embeddings"})
 BATCH_USERS = 1024
 
 
 def make_model(name: str, seed: int = 0) -> Recommender:
-    """A model with its default settings by name (one of :data:`MODEL_NAMES` except hybrid)."""
+    """A model with its default settings by name (one of :data:`MODEL_NAMES` except hybrid, or
+    of :data:`EXTRA_MODEL_NAMES`)."""
+    if name == "content_embeddings":
+        from loopwise.models.embeddings import EmbeddingContentModel
+
+        return EmbeddingContentModel()
     factories: dict[str, Callable[[], Recommender]] = {
         "popularity": PopularityModel,
         "als": lambda: ALSModel(seed=seed),
@@ -61,7 +70,8 @@ def make_model(name: str, seed: int = 0) -> Recommender:
     }
     if name not in factories:
         raise ValidationFailed(
-            f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}", field="models"
+            f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES + EXTRA_MODEL_NAMES)}",
+            field="models",
         )
     return factories[name]()
 
@@ -123,6 +133,18 @@ def _metrics(
     }
 
 
+def _segment_masks(
+    segments: Mapping[str, str | Collection[str]], users: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Per segment name (sorted), a boolean mask over ``users`` of its members."""
+    members: list[set[str]] = []
+    for user in users:
+        found = segments.get(user, ())
+        members.append({found} if isinstance(found, str) else {str(s) for s in found})
+    labels = sorted({label for group in members for label in group if label})
+    return {label: np.asarray([label in group for group in members]) for label in labels}
+
+
 def _hybrid(names: Iterable[str], seed: int) -> HybridModel:
     return HybridModel({name: make_model(name, seed) for name in names}, "tune", seed=seed)
 
@@ -150,11 +172,12 @@ def evaluate(
     k: int = 10,
     seed: int = 0,
     items: Mapping[str, Item] | None = None,
-    segments: Mapping[str, str] | None = None,
+    segments: Mapping[str, str | Collection[str]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``models`` (default: all of :data:`MODEL_NAMES`; ``content`` only when
     ``items`` have text) on a per-user temporal split of ``interactions``. ``segments`` maps
-    user ids to a segment name for per-segment results. See the module docstring."""
+    user ids to the segment (name) or segments they belong to, for per-segment results; a user
+    counts in each of their segments. See the module docstring."""
     if k < 1:
         raise ValidationFailed("k must be at least 1", field="k")
     with_text = has_text(items)
@@ -163,16 +186,22 @@ def evaluate(
     else:
         names = list(dict.fromkeys(models))
         for name in names:
-            if name not in MODEL_NAMES:
+            if name not in MODEL_NAMES + EXTRA_MODEL_NAMES:
                 raise ValidationFailed(
-                    f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}",
+                    f"unknown model {name!r}; choose from "
+                    f"{', '.join(MODEL_NAMES + EXTRA_MODEL_NAMES)}",
                     field="models",
                 )
-        if "content" in names and not with_text:
-            raise ValidationFailed(
-                "the content model needs catalog items with text; pass items or drop 'content'",
-                field="models",
-            )
+        for name in TEXT_MODELS.intersection(names):
+            if not with_text:
+                raise ValidationFailed(
+                    f"the {name} model needs catalog items with text; pass items or drop {name!r}",
+                    field="models",
+                )
+        if "content_embeddings" in names:
+            from loopwise.models.embeddings import require_embeddings
+
+            require_embeddings("models")
     split = temporal_split(interactions)
     relevant = {u: s for u, s in relevant_items(split).items() if s}
     if not relevant:
@@ -187,12 +216,9 @@ def evaluate(
     rows = csr_matrix(matrix.matrix[[matrix.user_index[u] for u in users]], dtype=np.float32)
     item_users = matrix.item_popularity()
     n_items = matrix.matrix.shape[1]
-    groups: dict[str, np.ndarray] = {}
-    if segments:
-        labels = np.asarray([segments.get(u, "") for u in users], dtype=object)
-        for label in sorted({str(s) for s in labels if s}):
-            groups[label] = labels == label
+    groups = _segment_masks(segments or {}, users)
     components = [n for n in MODEL_NAMES if n != "hybrid" and (n != "content" or with_text)]
+    components += [n for n in EXTRA_MODEL_NAMES if n in names]
 
     result: dict[str, Any] = {"models": {}, "split": split.stats(), "segments": {}}
     for name in names:

@@ -69,12 +69,55 @@ class WriteTransaction(Protocol):
 
     def delete_profile_data(self, profile_id: str) -> dict[str, int]:
         """Erase everything stored for one profile: events, identity links, segment history,
-        decisions and their outcomes, the profile. Returns the count removed per table."""
+        decisions and their outcomes, experiment exposures, the profile. Returns the count
+        removed per table."""
+        ...
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        """Store a user's first exposure to an experiment: ``exposure`` has at least
+        ``experiment``, ``profile_id``, ``arm`` and ``exposed_at`` (ISO str) and is stored whole.
+        Ignored when ``(experiment, profile_id)`` already has one (the first exposure wins).
+        Returns True when it was stored."""
+        ...
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        """After a merge the exposures of ``from_profile_id`` belong to ``to_profile_id``; where
+        both have one for the same experiment, the earlier exposure is kept."""
         ...
 
     def put_config(self, key: str, value: dict[str, Any]) -> None: ...
 
     def put_meta(self, key: str, value: str) -> None: ...
+
+    # -- privacy (consent, audit trail, retention) ---------------------------------------------
+    def put_consent(self, key: str, record: dict[str, Any]) -> None:
+        """Store one person's consent state (``ConsentState.to_record()``) under ``key``."""
+        ...
+
+    def delete_consent(self, key: str) -> None: ...
+
+    def audit_head(self) -> dict[str, Any] | None:
+        """The newest audit record, including writes earlier in this transaction."""
+        ...
+
+    def append_audit(self, record: dict[str, Any]) -> None:
+        """Append an audit record (it has ``seq``, ``subject``, ``at``); never updated after."""
+        ...
+
+    def read_meta(self, key: str) -> str | None:
+        """``get_meta`` as this transaction sees it."""
+        ...
+
+    def purge_before(self, cutoff: datetime) -> tuple[dict[str, int], list[str]]:
+        """Delete behavioural data older than ``cutoff`` (events by event time, decisions and
+        outcomes, segment history, profiles last seen before it with their identity links); keep
+        consent and the audit log. Returns rows removed per table and the removed profile ids."""
+        ...
+
+    def purge_audit_before(self, cutoff: datetime, anchor_key: str) -> int:
+        """Drop audit records older than ``cutoff`` except the newest; store the first kept
+        record's ``prev_hash`` in meta ``anchor_key``. Returns how many were dropped."""
+        ...
 
 
 class Storage(Protocol):
@@ -124,6 +167,18 @@ class Storage(Protocol):
 
     def get_config(self, key: str) -> dict[str, Any] | None: ...
 
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored exposures (all, or one experiment's), oldest first."""
+        ...
+
     def get_meta(self, key: str) -> str | None: ...
+
+    def iter_consent(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every stored consent state as ``(key, record)``."""
+        ...
+
+    def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Audit records oldest first (optionally only those whose ``subject`` is listed)."""
+        ...
 
     def close(self) -> None: ...

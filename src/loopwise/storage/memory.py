@@ -53,7 +53,11 @@ class _State:
     outcomes: dict[str, list[bytes]] = field(default_factory=dict)
     config: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    # (experiment, profile_id) -> (exposed_at, insertion seq, record)
+    exposures: dict[tuple[str, str], tuple[str, int, bytes]] = field(default_factory=dict)
     decision_seq: int = 0
+    consent: dict[str, bytes] = field(default_factory=dict)
+    audit: list[bytes] = field(default_factory=list)
 
 
 def _drop_last(rows: list[Any]) -> None:
@@ -209,14 +213,119 @@ class MemoryTransaction:
             self._pop(state.identities, identifier)
         history = len(state.segment_history.get(profile_id, ()))
         self._pop(state.segment_history, profile_id)
+        exposed = [key for key in state.exposures if key[1] == profile_id]
+        for key in exposed:
+            self._pop(state.exposures, key)
         return {
             "outcomes": outcomes,
             "decisions": len(decision_ids),
             "events": events,
             "identities": len(linked),
             "segment_history": history,
+            "exposures": len(exposed),
             "profiles": int(self._pop(state.profiles, profile_id)),
         }
+
+    # -- privacy: consent, audit, retention ---------------------------------------------------
+    def put_consent(self, key: str, record: dict[str, Any]) -> None:
+        self._set(self._state.consent, key, orjson.dumps(record))
+
+    def delete_consent(self, key: str) -> None:
+        self._pop(self._state.consent, key)
+
+    def audit_head(self) -> dict[str, Any] | None:
+        audit = self._state.audit
+        return orjson.loads(audit[-1]) if audit else None
+
+    def append_audit(self, record: dict[str, Any]) -> None:
+        audit = self._state.audit
+        audit.append(orjson.dumps(record))
+        self._undo.append(lambda: _drop_last(audit))
+
+    def read_meta(self, key: str) -> str | None:
+        return self._state.meta.get(key)
+
+    def purge_before(self, cutoff: datetime) -> tuple[dict[str, int], list[str]]:
+        """As :meth:`SqliteTransaction.purge_before`."""
+        stamp = isoformat(cutoff)
+        state = self._state
+        stale = sorted(
+            pid
+            for pid, blob in state.profiles.items()
+            if str(orjson.loads(blob).get("last_seen", "")) < stamp
+        )
+        counts = {"events": 0, "decisions": 0, "outcomes": 0, "segment_history": 0}
+        counts |= {"profiles": 0, "identities": 0, "exposures": 0}
+        for pid in stale:
+            for table, removed in self.delete_profile_data(pid).items():
+                counts[table] = counts.get(table, 0) + removed
+        old = [key for key, stored in state.decisions.items() if stored.created_at < stamp]
+        for decision_id in old:
+            counts["outcomes"] += len(state.outcomes.get(decision_id, ()))
+            self._pop(state.outcomes, decision_id)
+            stored = state.decisions[decision_id]
+            self._pop(state.decisions, decision_id)
+            ids = state.decisions_by_profile.get(stored.profile_id, [])
+            self._set(
+                state.decisions_by_profile,
+                stored.profile_id,
+                [key for key in ids if key != decision_id],
+            )
+        counts["decisions"] += len(old)
+        kept = [e for e in state.events if str(orjson.loads(e.record).get("timestamp")) >= stamp]
+        if len(kept) < len(state.events):
+            gone = {e.message_id for e in state.events} - {e.message_id for e in kept}
+            counts["events"] += len(gone)
+            state.message_ids.difference_update(gone)
+            self._undo.append(lambda: state.message_ids.update(gone))
+            self._replace_events(kept)
+        for key, (exposed_at, _, _) in list(state.exposures.items()):
+            if exposed_at < stamp:
+                self._pop(state.exposures, key)
+                counts["exposures"] += 1
+        for pid, rows in list(state.segment_history.items()):
+            recent = [row for row in rows if row[2] >= stamp]
+            if len(recent) < len(rows):
+                counts["segment_history"] += len(rows) - len(recent)
+                self._set(state.segment_history, pid, recent)
+        return counts, stale
+
+    def purge_audit_before(self, cutoff: datetime, anchor_key: str) -> int:
+        """As :meth:`SqliteTransaction.purge_audit_before`."""
+        stamp = isoformat(cutoff)
+        old = self._state.audit
+        records = [orjson.loads(blob) for blob in old]
+        kept = [
+            blob
+            for blob, record in zip(old, records, strict=True)
+            if record["at"] >= stamp or blob is old[-1]
+        ]
+        removed = len(old) - len(kept)
+        if removed:
+            self._state.audit = kept
+            self._undo.append(lambda: setattr(self._state, "audit", old))
+            self.put_meta(anchor_key, str(orjson.loads(kept[0])["prev_hash"]))
+        return removed
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        key = (str(exposure["experiment"]), str(exposure["profile_id"]))
+        if key in self._state.exposures:
+            return False
+        self._state.decision_seq += 1
+        stored = (str(exposure["exposed_at"]), self._state.decision_seq, orjson.dumps(exposure))
+        self._set(self._state.exposures, key, stored)
+        return True
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        table = self._state.exposures
+        for experiment, pid in [key for key in table if key[1] == from_profile_id]:
+            exposed_at, seq, record = table[(experiment, pid)]
+            self._pop(table, (experiment, pid))
+            kept = table.get((experiment, to_profile_id))
+            if kept is not None and kept[0] <= exposed_at:
+                continue
+            moved = orjson.dumps({**orjson.loads(record), "profile_id": to_profile_id})
+            self._set(table, (experiment, to_profile_id), (exposed_at, seq, moved))
 
 
 class MemoryStorage:
@@ -353,10 +462,33 @@ class MemoryStorage:
             blob = self._state.config.get(key)
         return None if blob is None else orjson.loads(blob)
 
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            self._check_open()
+            rows = sorted(
+                (exposed_at, seq, record)
+                for (name, _), (exposed_at, seq, record) in self._state.exposures.items()
+                if experiment is None or name == experiment
+            )
+        return (orjson.loads(record) for _, _, record in rows)
+
     def get_meta(self, key: str) -> str | None:
         with self._lock:
             self._check_open()
             return self._state.meta.get(key)
+
+    def iter_consent(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            self._check_open()
+            rows = sorted(self._state.consent.items())
+        return ((key, orjson.loads(blob)) for key, blob in rows)
+
+    def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            self._check_open()
+            records = [orjson.loads(blob) for blob in self._state.audit]
+        wanted = None if subjects is None else set(subjects)
+        return (r for r in records if wanted is None or r["subject"] in wanted)
 
     def close(self) -> None:
         with self._lock:

@@ -71,6 +71,24 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_decision_id ON outcomes (decision_id);
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS consent (key TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    at TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
+CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS exposures (
+    experiment TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    exposed_at TEXT NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (experiment, profile_id)
+);
+CREATE INDEX IF NOT EXISTS exposures_profile_id ON exposures (profile_id);
 """
 
 
@@ -232,11 +250,113 @@ class SqliteTransaction:
             "events": "DELETE FROM events WHERE profile_id = ?",
             "identities": "DELETE FROM identities WHERE profile_id = ?",
             "segment_history": "DELETE FROM segment_history WHERE profile_id = ?",
+            "exposures": "DELETE FROM exposures WHERE profile_id = ?",
             "profiles": "DELETE FROM profiles WHERE id = ?",
         }
         return {
             table: self._conn.execute(sql, (profile_id,)).rowcount for table, sql in deletes.items()
         }
+
+    # -- privacy: consent, audit, retention ---------------------------------------------------
+    def put_consent(self, key: str, record: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO consent (key, record) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
+            (key, orjson.dumps(record)),
+        )
+
+    def delete_consent(self, key: str) -> None:
+        self._conn.execute("DELETE FROM consent WHERE key = ?", (key,))
+
+    def audit_head(self) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT record FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def append_audit(self, record: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO audit (seq, subject, at, record) VALUES (?, ?, ?, ?)",
+            (int(record["seq"]), str(record["subject"]), str(record["at"]), orjson.dumps(record)),
+        )
+
+    def read_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def purge_before(self, cutoff: datetime) -> tuple[dict[str, int], list[str]]:
+        """Delete behavioural data older than ``cutoff``: events (by event time), decisions and
+        their outcomes, segment history, and whole profiles last seen before it (with their
+        identity links). Consent and the audit log are kept. Returns counts per table and the
+        ids of the profiles removed."""
+        stamp = isoformat(cutoff)
+        stale = [
+            str(row[0])
+            for row in self._conn.execute(
+                "SELECT id FROM profiles "
+                "WHERE json_extract(CAST(record AS TEXT), '$.last_seen') < ?",
+                (stamp,),
+            )
+        ]
+        counts = {"events": 0, "decisions": 0, "outcomes": 0, "segment_history": 0}
+        counts |= {"profiles": 0, "identities": 0, "exposures": 0}
+        for pid in stale:
+            for table, removed in self.delete_profile_data(pid).items():
+                counts[table] = counts.get(table, 0) + removed
+        deletes = {
+            "outcomes": "DELETE FROM outcomes WHERE decision_id IN "
+            "(SELECT decision_id FROM decisions WHERE created_at < ?)",
+            "decisions": "DELETE FROM decisions WHERE created_at < ?",
+            "events": "DELETE FROM events WHERE ts < ?",
+            "segment_history": "DELETE FROM segment_history WHERE at < ?",
+            "exposures": "DELETE FROM exposures WHERE exposed_at < ?",
+        }
+        for table, sql in deletes.items():
+            counts[table] += self._conn.execute(sql, (stamp,)).rowcount
+        return counts, stale
+
+    def purge_audit_before(self, cutoff: datetime, anchor_key: str) -> int:
+        """Drop audit records older than ``cutoff`` (never the newest) and store the first kept
+        record's ``prev_hash`` under meta ``anchor_key`` so the chain still verifies."""
+        stamp = isoformat(cutoff)
+        removed = self._conn.execute(
+            "DELETE FROM audit WHERE at < ? AND seq < (SELECT max(seq) FROM audit)", (stamp,)
+        ).rowcount
+        if removed:
+            row = self._conn.execute("SELECT record FROM audit ORDER BY seq LIMIT 1").fetchone()
+            self.put_meta(anchor_key, str(orjson.loads(row[0])["prev_hash"]))
+        return removed
+
+    def record_exposure(self, exposure: dict[str, Any]) -> bool:
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO exposures (experiment, profile_id, exposed_at, record) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                str(exposure["experiment"]),
+                str(exposure["profile_id"]),
+                str(exposure["exposed_at"]),
+                orjson.dumps(exposure),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def reassign_exposures(self, from_profile_id: str, to_profile_id: str) -> None:
+        rows = self._conn.execute(
+            "SELECT experiment, exposed_at, record FROM exposures WHERE profile_id = ?",
+            (from_profile_id,),
+        ).fetchall()
+        for experiment, exposed_at, record in rows:
+            self._conn.execute(
+                "DELETE FROM exposures WHERE experiment = ? AND profile_id = ?",
+                (experiment, from_profile_id),
+            )
+            moved = orjson.dumps({**orjson.loads(record), "profile_id": to_profile_id})
+            # the earlier of the two exposures is the user's first one
+            self._conn.execute(
+                "INSERT INTO exposures (experiment, profile_id, exposed_at, record) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (experiment, profile_id) DO UPDATE SET "
+                "exposed_at = excluded.exposed_at, record = excluded.record "
+                "WHERE excluded.exposed_at < exposures.exposed_at",
+                (experiment, to_profile_id, exposed_at, moved),
+            )
 
     def pragma(self, name: str) -> Any:
         """The writer connection's setting ``name`` (diagnostics)."""
@@ -518,9 +638,37 @@ class SqliteStorage:
         blob = self._one("SELECT value FROM config WHERE key = ?", (key,))
         return None if blob is None else orjson.loads(blob)
 
+    def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:
+        if experiment is None:
+            rows = self._stream("SELECT record FROM exposures ORDER BY exposed_at, rowid")
+        else:
+            rows = self._stream(
+                "SELECT record FROM exposures WHERE experiment = ? ORDER BY exposed_at, rowid",
+                (experiment,),
+            )
+        for batch in rows:
+            yield from (orjson.loads(row[0]) for row in batch)
+
     def get_meta(self, key: str) -> str | None:
         value = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return None if value is None else str(value)
+
+    def iter_consent(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for batch in self._stream("SELECT key, record FROM consent ORDER BY key"):
+            yield from ((str(key), orjson.loads(record)) for key, record in batch)
+
+    def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        if subjects is None:
+            for batch in self._stream("SELECT record FROM audit ORDER BY seq"):
+                yield from (orjson.loads(row[0]) for row in batch)
+            return
+        rows: list[tuple[int, bytes]] = []
+        for chunk in _chunks(list(dict.fromkeys(subjects))):
+            rows += self._all(
+                f"SELECT seq, record FROM audit WHERE subject IN ({_placeholders(len(chunk))})",
+                chunk,
+            )
+        yield from (orjson.loads(record) for _, record in sorted(rows))
 
     def close(self) -> None:
         """Run the queued writes, stop the writer and close every connection."""
