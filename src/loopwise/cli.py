@@ -15,12 +15,9 @@ from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
-<<<<<<< HEAD
-from loopwise.sim.cli import demo
-=======
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
->>>>>>> main
+from loopwise.sim.cli import demo
 
 app = typer.Typer(
     name="loopwise",
@@ -32,14 +29,11 @@ import_app = typer.Typer(help="Import data into a data directory.", no_args_is_h
 app.add_typer(import_app, name="import")
 app.add_typer(stats_app, name="stats")
 app.add_typer(evaluate_app, name="evaluate")
-<<<<<<< HEAD
-app.command("demo")(demo)
-=======
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(cluster_app, name="cluster")
->>>>>>> main
+app.command("demo")(demo)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
