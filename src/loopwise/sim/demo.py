@@ -133,14 +133,14 @@ def write_data_dir(sim: Simulation, config: DemoConfig, data_dir: Path) -> Path:
 
 
 def arm_of(response: dict[str, Any], experiment: str) -> str:
-    """The arm the engine served, from the decision's experiment disclosure."""
+    """The arm the engine served, from the decision's experiment reason (``ref`` is
+    ``"<experiment>:<arm>"``)."""
+    prefix = experiment + ":"
     for slot in response.get("slots", []):
-        served = slot.get("experiment")
-        if isinstance(served, dict) and served.get("key") == experiment:
-            return str(served.get("arm"))
         for reason in slot.get("reasons", []):
-            if reason.get("kind") == "experiment" and isinstance(reason.get("arm"), str):
-                return str(reason["arm"])
+            ref = reason.get("ref") or ""
+            if reason.get("kind") == "experiment" and ref.startswith(prefix):
+                return str(ref[len(prefix) :])
     return "not in experiment"
 
 
