@@ -137,3 +137,43 @@ def test_experiments_list_and_report_read_the_data_directory(tmp_path: Path) -> 
         env=ENV,
     )
     assert missing.exit_code == 2 and "nobody" in missing.output
+
+
+def test_keys_rotate_without_downtime_through_the_cli(tmp_path: Path) -> None:
+    """create new -> both work in the running app -> revoke old -> old is 401, new still works."""
+    from fastapi.testclient import TestClient
+
+    from loopwise.api.app import create_app
+    from loopwise.api.keys import KeyRing
+    from tests.api.fake_engine import FakeEngine
+
+    data = tmp_path / "data"
+    ring, first = KeyRing.load_or_create(data, {})
+    client = TestClient(create_app(FakeEngine(keys=ring)))
+
+    def status(key: str) -> int:
+        ring._next_check = 0.0  # the server re-checks keys.json at most once a second
+        headers = {"Authorization": f"Bearer {key}"}
+        return client.get("/v1/profiles/nobody", headers=headers).status_code
+
+    created = runner.invoke(app, ["keys", "create", "--kind", "server", "--data-dir", str(data)])
+    assert created.exit_code == 0, created.output
+    new = created.output.strip().splitlines()[1]
+    assert new.startswith("lw_server_")
+    assert status(first["server"]) == 404 and status(new) == 404  # both accepted
+
+    listed = runner.invoke(app, ["keys", "list", "--json", "--data-dir", str(data)])
+    assert listed.exit_code == 0, listed.output
+    assert new not in listed.output and first["server"] not in listed.output
+    rows = orjson.loads(listed.output)
+    servers = [row for row in rows if row["kind"] == "server"]
+    assert len(servers) == 2
+    old_id = next(row["id"] for row in servers if not new.startswith(row["prefix"]))
+
+    revoked = runner.invoke(app, ["keys", "revoke", old_id, "--data-dir", str(data)])
+    assert revoked.exit_code == 0, revoked.output
+    assert status(first["server"]) == 401
+    assert status(new) == 404
+
+    last = runner.invoke(app, ["keys", "revoke", "nope", "--data-dir", str(data)])
+    assert last.exit_code == 2 and "keys list" in last.output

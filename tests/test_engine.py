@@ -229,3 +229,23 @@ def test_a_failed_write_leaves_no_trace_in_memory(
     view = engine.profile_view("anon-f")
     assert view is not None and view["profile"]["events"] == 1
     assert engine.counts()["events"] == 1
+
+
+def test_erasure_forgets_the_person_in_memory_too(engine: Engine, clock: FixedClock) -> None:
+    send(engine, clock, "page", anonymousId="gone", name="Home")
+    send(engine, clock, "identify", anonymousId="gone", userId="u-gone", traits={"email": "g@x"})
+    decided = decide(engine, user_id="u-gone")
+    engine.storage.write(lambda txn: None)
+    receipt = engine.erase_profile("u-gone")
+    assert receipt["identifiers"] == ["gone", "u-gone"]
+    assert receipt["removed"]["decisions"] == 1 and receipt["removed"]["events"] == 2
+    assert engine.get_decision(decided["decision_id"]) is None
+    assert engine.resolve("gone") is None and engine.resolve("u-gone") is None
+    # a purchase now is not attributed to the erased decision kept in memory
+    send(engine, clock, "track", userId="u-gone", event="Order Completed", properties={})
+    outcomes = engine.storage._state.outcomes  # type: ignore[attr-defined]
+    assert decided["decision_id"] not in outcomes
+    view = engine.profile_view("u-gone")
+    assert view is not None and "email" not in view["profile"].get("traits", {})
+    with pytest.raises(NotFound):
+        engine.erase_profile("never-seen")

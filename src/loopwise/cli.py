@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from loopwise import __version__
+from loopwise.api.keys_cli import keys_app
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
+from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
@@ -33,6 +35,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+app.command("train")(train_command)
 app.command("demo")(demo)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -90,6 +95,10 @@ def serve(
         engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
     except LoopwiseError as exc:
         raise _fail(exc) from None
+    if engine.start_retraining():
+        console.print(
+            f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"
+        )
     base = f"http://{host}:{port}"
     counts = engine.counts()
     console.print(
@@ -102,17 +111,22 @@ def serve(
     console.print(f"  API docs:    {base}/docs   (OpenAPI: {base}/openapi.json)")
     console.print(f"  sample page: {base}/sample")
     console.print(f"  health:      {base}/healthz   metrics: {base}/metrics")
-    if new_keys:
+    if new_keys and console.is_terminal:
         console.print(
             "  keys (generated now, shown once — store them; server/admin are kept hashed):"
         )
         for kind, key in new_keys.items():
             console.print(f"    {kind:<7} {key}")
+    elif new_keys:
+        # output captured by a log: keys must not land there; make new ones to see them once
+        console.print(
+            f"  keys:        generated into {data_dir / 'keys.json'} (hashed; not printed to a "
+            "log). Get usable ones with `loopwise keys create --kind write|server|admin`."
+        )
     else:
-        write_key = engine.keys.write_key_plain
         console.print(
             f"  keys:        from LOOPWISE_*_KEY or {data_dir / 'keys.json'} "
-            f"(write key: {write_key or 'from environment'})"
+            "(see `loopwise keys list`)"
         )
     console.print(
         f"  retention:   daily, data older than {engine.workspace.privacy.retention_days} days"

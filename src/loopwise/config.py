@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
@@ -42,6 +43,70 @@ class PopularitySettings(BaseModel):
     half_life_days: float = Field(7.0, gt=0, description="Half-life of item popularity.")
 
 
+#: Event kinds the training job can weigh (values of ``events.kinds.EventKind`` that become
+#: interactions, see ``models.interactions.interactions_from_events``).
+TRAINABLE_EVENTS: tuple[str, ...] = ("item_view", "click", "add_to_cart", "purchase")
+#: Models ``loopwise train`` can train and serve as strategies.
+TRAINABLE_MODELS: tuple[str, ...] = ("hybrid", "als", "ease", "item_knn", "content")
+
+
+class TrainingSettings(BaseModel):
+    """The training job (``loopwise train``, ``POST /v1/admin/train``) and model serving."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "item_view": 1.0,
+            "click": 2.0,
+            "add_to_cart": 3.0,
+            "purchase": 5.0,
+        },
+        description="Weight of one interaction per event kind.",
+    )
+    half_life_days: float = Field(30.0, gt=0, description="Time decay of interactions.")
+    models: list[str] = Field(
+        default_factory=lambda: ["hybrid"],
+        min_length=1,
+        description="Models to train; hybrid implies its components.",
+    )
+    retrain_every_minutes: float = Field(
+        0.0, ge=0, description="Periodic retraining inside serve; 0 = off."
+    )
+    min_interactions: int = Field(
+        50, ge=1, description="Training refuses with fewer interactions than this."
+    )
+    few_events: int = Field(
+        5,
+        ge=1,
+        description="Users with fewer distinct items than this get content-based + item-kNN "
+        "instead of the hybrid (cold start).",
+    )
+    keep_versions: int = Field(5, ge=1, description="Model versions kept on disk.")
+
+    @model_validator(mode="after")
+    def _check_names(self) -> TrainingSettings:
+        for name, weight in self.event_weights.items():
+            if name not in TRAINABLE_EVENTS:
+                raise ConfigError(
+                    f'Unknown event kind "{name}" in training.event_weights; use some of '
+                    f"{', '.join(TRAINABLE_EVENTS)}.",
+                    field=f"training.event_weights.{name}",
+                )
+            if not weight >= 0:
+                raise ConfigError(
+                    f'Event weight of "{name}" must be 0 or more.',
+                    field=f"training.event_weights.{name}",
+                )
+        for i, name in enumerate(self.models):
+            if name not in TRAINABLE_MODELS:
+                raise ConfigError(
+                    f'Unknown model "{name}"; choose from {", ".join(TRAINABLE_MODELS)}.',
+                    field=f"training.models[{i}]",
+                )
+        return self
+
+
 class Workspace(BaseModel):
     """Everything a team configures. Validated as a whole: nothing applies unless all is valid."""
 
@@ -60,6 +125,9 @@ class Workspace(BaseModel):
         default_factory=PrivacySettings,
         description="Consent categories and regional defaults, audit and data retention.",
     )
+    cors: CorsSettings = Field(default_factory=CorsSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
     segments: list[SegmentDefinition] = Field(default_factory=list)

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
@@ -48,6 +49,10 @@ from loopwise.experiments.settings import (
     PERSONALIZED_ARM,
     ExperimentConfig,
 )
+from loopwise.models.interactions import Interaction, interactions_from_events
+from loopwise.models.manager import ModelManager
+from loopwise.models.serving import MODEL_STRATEGIES
+from loopwise.models.training import Progress
 from loopwise.privacy import audit as privacy_audit
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy import retention as privacy_retention
@@ -126,7 +131,8 @@ class _Built:
         )
         self.segment_names = {d.key: d.name for d in self.registry.definitions}
         self.slots = {slot.key: slot for slot in workspace.slots}
-        known_strategies = set(strategies.names())
+        # model names are valid before training: their stand-ins answer with popular items
+        known_strategies = set(strategies.names()) | set(MODEL_STRATEGIES)
         for i, slot in enumerate(workspace.slots):
             uses = [(f"slots[{i}].default_strategy", slot.default_strategy)] + [
                 (f"slots[{i}].rules[{j}].then.strategy", r.then.strategy)
@@ -165,11 +171,14 @@ class Engine:
         clock: Clock = system_clock,
         strategies: StrategyRegistry | None = None,
         seed: int | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.clock = clock
         self.storage = storage
         self.keys = keys if keys is not None else KeyRing()
         self.strategies = strategies or StrategyRegistry.default()
+        # trained models: stand-ins until a version is trained or loaded (Engine.open)
+        self.models = ModelManager(self.strategies, data_dir, clock)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._built = _Built(workspace, self.strategies, _stored_clusters(storage))
@@ -189,6 +198,8 @@ class Engine:
         self._decider = self._new_decider()
         self._rebuild_stats()
         self._consent = ConsentBook(storage.iter_consent())
+        # the audit trail names people only by salted hashes (so erasure leaves no id in it)
+        self._salt = self._privacy_salt()
         # experiment -> profile id -> (arm, first exposure time): the hot path's memory of who
         # was exposed, so decide never reads storage for it; stored exposures seed it
         self._exposed: dict[str, dict[str, tuple[str, str]]] = {}
@@ -231,8 +242,9 @@ class Engine:
             )
             workspace_path = workspace_file or SAMPLE_WORKSPACE
             workspace = _choose_workspace(storage, workspace_path)
-            engine = cls(workspace, storage, keys=keys, clock=clock)
+            engine = cls(workspace, storage, keys=keys, clock=clock, data_dir=data_dir)
             engine._import_initial_items(workspace, workspace_path)
+            engine.models.load_current(workspace.training.keep_versions)
         except BaseException:
             storage.close()
             raise
@@ -247,6 +259,7 @@ class Engine:
         self.put_items(list(read_items(path)))
 
     def close(self) -> None:
+        self.models.stop()
         self.storage.close()
 
     @property
@@ -256,6 +269,18 @@ class Engine:
     @property
     def settings_country_header(self) -> str | None:
         return self.workspace.profiles.country_header
+
+    @property
+    def settings_truncate_ip(self) -> bool:
+        return self.workspace.profiles.truncate_ip
+
+    @property
+    def settings_cors(self) -> CorsSettings:
+        return self.workspace.cors
+
+    @property
+    def settings_rate_limits(self) -> RateLimitSettings:
+        return self.workspace.rate_limits
 
     def healthy(self) -> bool:
         return self.storage.healthy()
@@ -781,6 +806,105 @@ class Engine:
             "segment_history": self.storage.segment_history(pid),
         }
 
+    # -- erasure and export --------------------------------------------------------------------
+    def _person(self, identifier: str) -> tuple[str, list[str], list[str]]:
+        """The live profile of ``identifier``, its identifiers, and every profile id the person's
+        data may be stored under: the live one plus the provisional ids of merged identities
+        (decisions made before a merge keep the id they were made for), minus ids that are now
+        another person's live profile."""
+        pid = self.resolve(identifier)
+        if pid is None or (self._profile(pid) is None and not self._identities.identifiers(pid)):
+            raise NotFound(
+                f'No profile for "{identifier}". Use a userId or anonymousId an accepted event '
+                "carried, or the profile id.",
+                field="identifier",
+            )
+        identifiers = sorted(self._identities.identifiers(pid))
+        members = self._identities.members
+        earlier = {profile_id_for(i) for i in identifiers}
+        profile_ids = [pid, *sorted(p for p in earlier - {pid} if p not in members)]
+        return pid, identifiers, profile_ids
+
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        """Erase a person across every merged identity, in one write job (all or nothing):
+        profile, identity links, events, decisions and their outcomes, segment history; then the
+        in-memory state and the write-ahead log. Returns the receipt. Trained models hold no
+        copy: they are trained from the event log, so they forget the person at the next
+        training. Item statistics keep only anonymous aggregate counts."""
+
+        def job(txn: WriteTransaction) -> dict[str, Any]:
+            pid, identifiers, profile_ids = self._person(identifier)
+            counts: dict[str, int] = {}
+            for profile_id in profile_ids:
+                for table, removed in txn.delete_profile_data(profile_id).items():
+                    counts[table] = counts.get(table, 0) + removed
+            consent_keys = self._consent_keys(*identifiers, *profile_ids)
+            for key in consent_keys:
+                txn.delete_consent(key)
+            counts["consent"] = sum(1 for key in consent_keys if self._consent.state([key]).choices)
+            erased_at = self.clock()
+            summary = {"removed": dict(counts), "identifiers": len(identifiers)}
+            audit_record = privacy_audit.erasure_record(
+                self.pseudonymous_id(pid),
+                summary,
+                self.workspace.privacy.policy_version,
+                erased_at,
+            )
+            privacy_audit.append(txn, audit_record)
+            # after the storage calls succeeded (the job can no longer fail): forget in memory
+            gone = set(profile_ids)
+            self._consent.forget(consent_keys)
+            with self._exposed_lock:
+                for exposed in self._exposed.values():
+                    for profile_id in profile_ids:
+                        exposed.pop(profile_id, None)
+            for profile_id in profile_ids:
+                self._identities.forget(profile_id)
+                self._profiles.pop(profile_id, None)
+                self._memberships.pop(profile_id, None)
+                self._last_decision.pop(profile_id, None)
+            for decision_id in [d for d, (p, _) in self._recent_decisions.items() if p in gone]:
+                self._recent_decisions.pop(decision_id, None)
+            return {
+                "profile_id": pid,
+                "identifiers": identifiers,
+                "profile_ids": profile_ids,
+                "removed": counts,
+                "erased_at": isoformat(erased_at),
+                "audit": "the consent audit trail keeps only a pseudonymous record of this erasure",
+            }
+
+        receipt = self.storage.write(job)
+        self.storage.checkpoint()
+        return receipt
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        """Everything held about a person, as one JSON-safe document (access and portability):
+        the profile, identifiers, segments and their history, events, decisions with outcomes."""
+        pid, identifiers, profile_ids = self._person(identifier)
+        view = self.profile_view(identifier) or {}
+        events = [
+            event.to_record()
+            for profile_id in profile_ids
+            for event in self.storage.iter_events(profile_id)
+        ]
+        decisions = [d for p in profile_ids for d in self.storage.decisions_for(p)]
+        decisions.sort(key=lambda d: str(d.get("created_at", "")))
+        return {
+            "profile_id": pid,
+            "identifiers": identifiers,
+            "exported_at": isoformat(self.clock()),
+            "profile": view.get("profile", {}),
+            "segments": view.get("segments", []),
+            "segment_history": [
+                entry for p in profile_ids for entry in self.storage.segment_history(p)
+            ],
+            "events": events,
+            "decisions": decisions,
+            "consent": self.get_consent(identifier),
+            "consent_history": self.consent_history(identifier),
+        }
+
     # -- catalog -------------------------------------------------------------------------------
     def put_items(self, items: list[Item]) -> int:
         records = [item.to_record() for item in items]
@@ -1039,8 +1163,8 @@ class Engine:
         privacy_audit.append(
             txn,
             privacy_audit.consent_record(
-                user=user,
-                subject=keys[0],
+                user=self.pseudonymous_id(user),
+                subject=self.pseudonymous_id(keys[0]),
                 before=before.explicit(),
                 after=after.explicit(),
                 source=source,
@@ -1090,23 +1214,28 @@ class Engine:
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]:
         """The audit records of this person's consent changes, oldest first."""
-        return list(self.storage.iter_audit(self._consent_keys(user_id)))
+        keys = self._consent_keys(user_id)
+        return list(self.storage.iter_audit([self.pseudonymous_id(k) for k in keys]))
+
+    def _privacy_salt(self) -> str:
+        """The data directory's salt for pseudonymous ids, created once."""
+        salt = self.storage.get_meta(privacy_audit.SALT_META_KEY)
+        if salt is not None:
+            return salt
+
+        def create(txn: WriteTransaction) -> str:
+            existing = txn.read_meta(privacy_audit.SALT_META_KEY)
+            if existing is not None:
+                return existing
+            fresh = privacy_audit.new_salt()
+            txn.put_meta(privacy_audit.SALT_META_KEY, fresh)
+            return fresh
+
+        return self.storage.write(create)
 
     def pseudonymous_id(self, identifier: str) -> str:
         """Salted SHA-256 of ``identifier``; the salt is created once per data directory."""
-        salt = self.storage.get_meta(privacy_audit.SALT_META_KEY)
-        if salt is None:
-
-            def create(txn: WriteTransaction) -> str:
-                existing = txn.read_meta(privacy_audit.SALT_META_KEY)
-                if existing is not None:
-                    return existing
-                fresh = privacy_audit.new_salt()
-                txn.put_meta(privacy_audit.SALT_META_KEY, fresh)
-                return fresh
-
-            salt = self.storage.write(create)
-        return privacy_audit.pseudonymous_id(identifier, salt)
+        return privacy_audit.pseudonymous_id(identifier, self._salt)
 
     def append_erasure_record(
         self, pseudonymous_id: str, receipt_summary: Mapping[str, Any]
@@ -1136,6 +1265,38 @@ class Engine:
         except privacy_retention.DryRun as run:
             counts = run.counts
         return privacy_retention.report(cutoffs, counts, dry_run=dry_run)
+
+    # -- trained models ------------------------------------------------------------------------
+    def interactions(self) -> list[Interaction]:
+        """The event log as model interactions, attributed to today's profiles."""
+        graph = self._identities
+        return list(
+            interactions_from_events(
+                self.storage.iter_events(), lambda e: graph.resolve(e.identity) or e.identity
+            )
+        )
+
+    def train_models(self, wait: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+        """Train the workspace's models on the event log, store a version and serve it (see
+        :meth:`loopwise.models.manager.ModelManager.train` for the contract)."""
+        return self.models.train(
+            self.interactions, self._catalog, self.workspace.training, wait=wait, progress=progress
+        )
+
+    def model_versions(self) -> dict[str, Any]:
+        return self.models.versions(self.workspace.training.keep_versions)
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]:
+        return self.models.rollback(self.workspace.training.keep_versions, version)
+
+    def start_retraining(self) -> bool:
+        """Periodic retraining (``training.retrain_every_minutes`` > 0), stopped by close()."""
+        return self.models.start_periodic(
+            self.workspace.training.retrain_every_minutes,
+            self.interactions,
+            lambda: self._catalog,
+            lambda: self.workspace.training,
+        )
 
     def counts(self) -> dict[str, int]:
         return {

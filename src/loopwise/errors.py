@@ -114,3 +114,11 @@ class StorageUnavailable(LoopwiseError):
     status = 503
     slug = "storage-unavailable"
     title = "Storage unavailable"
+
+
+class TooManyRequests(LoopwiseError):
+    """Over a rate limit; ``retry_after`` (seconds) is also sent as the Retry-After header."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.clock import FixedClock
@@ -46,6 +47,11 @@ class FakeEngine:
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> results
     cluster_calls: list[tuple[int, int, int]] = field(default_factory=list)
     cluster_profiles: int = 30  # fewer than 20: cluster() refuses like the engine
+    settings_truncate_ip: bool = True
+    settings_cors: CorsSettings = field(default_factory=CorsSettings)
+    settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    model_history: list[str] = field(default_factory=list)
+    rollbacks: list[str] = field(default_factory=list)
 
     def healthy(self) -> bool:
         return self.is_healthy
@@ -86,6 +92,22 @@ class FakeEngine:
 
     def profile_view(self, identifier: str) -> dict[str, Any] | None:
         return self.profiles.get(identifier)
+
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        if self.profiles.pop(identifier, None) is None:
+            raise NotFound(f'No profile for "{identifier}".', field="identifier")
+        return {
+            "profile_id": identifier,
+            "identifiers": [identifier],
+            "removed": {"profiles": 1},
+            "erased_at": NOW.isoformat(),
+        }
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        view = self.profiles.get(identifier)
+        if view is None:
+            raise NotFound(f'No profile for "{identifier}".', field="identifier")
+        return {"profile_id": identifier, "identifiers": [identifier], **view}
 
     def put_items(self, items: list[Item]) -> int:
         for item in items:
@@ -186,3 +208,34 @@ class FakeEngine:
         if not self.cluster_calls:
             return {"published": False, "clusters": [], "warnings": []}
         return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}
+
+    # -- trained models (routes_models) --------------------------------------------------------
+    def train_models(self, wait: bool = True) -> dict[str, Any]:
+        from loopwise.errors import Conflict
+
+        if self.workspace.get("training_running"):
+            raise Conflict("A training is already running.", field="training")
+        self.model_history.append(f"v{len(self.model_history) + 1}")
+        if not wait:
+            return {"status": "running", "running": True}
+        return {"version": self.model_history[-1]}
+
+    def model_versions(self) -> dict[str, Any]:
+        return {
+            "current": self.model_history[-1] if self.model_history else None,
+            "versions": [{"version": v} for v in reversed(self.model_history)],
+        }
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]:
+        from loopwise.errors import Conflict
+
+        if version is not None:
+            if version not in self.model_history:
+                raise NotFound(f"No model version {version!r}.")
+            self.rollbacks.append(version)
+            return {"current": version}
+        if len(self.model_history) < 2:
+            raise Conflict("Nothing to roll back to.", field="version")
+        self.model_history.pop()
+        self.rollbacks.append(self.model_history[-1])
+        return {"current": self.model_history[-1]}

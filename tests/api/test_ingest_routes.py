@@ -176,3 +176,13 @@ def test_country_header_fills_location_for_browser_events_only(
     assert [e.context["location"]["country"] for e in engine.events] == ["DE", "FR"]
     client.post("/v1/batch", json=body, headers={**bearer(SERVER), "CF-IPCountry": "de"})
     assert "location" not in engine.events[2].context  # a server's request says nothing of users
+
+
+def test_ip_is_truncated_unless_the_workspace_keeps_it(
+    client: TestClient, engine: FakeEngine
+) -> None:
+    message = {"userId": "u", "event": "E", "context": {"ip": "203.0.113.77"}}
+    assert client.post("/v1/track", json=message, headers=basic(WRITE)).status_code == 200
+    engine.settings_truncate_ip = False
+    assert client.post("/v1/track", json=message, headers=basic(WRITE)).status_code == 200
+    assert [e.context["ip"] for e in engine.events] == ["203.0.113.0", "203.0.113.77"]

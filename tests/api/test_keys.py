@@ -15,10 +15,13 @@ from loopwise.api.keys import (
     KeyKind,
     KeyRing,
     Scope,
+    create_key,
     has_scope,
     hash_key,
+    list_keys,
+    revoke_key,
 )
-from loopwise.errors import ConfigError
+from loopwise.errors import ConfigError, NotFound
 
 
 def test_first_start_generates_prefixed_keys_and_stores_them_safely(tmp_path: Path) -> None:
@@ -122,10 +125,70 @@ def test_corrupt_key_file_names_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kind", "allowed"),
     [
-        (KeyKind.WRITE, {Scope.INGEST}),
-        (KeyKind.SERVER, {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT}),
+        (KeyKind.WRITE, {Scope.INGEST, Scope.EXPLAIN}),
+        (
+            KeyKind.SERVER,
+            {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT, Scope.EXPLAIN},
+        ),
         (KeyKind.ADMIN, set(Scope)),
     ],
 )
 def test_scopes_per_kind(kind: KeyKind, allowed: set[Scope]) -> None:
     assert {scope for scope in Scope if has_scope(kind, scope)} == allowed
+
+
+def _recheck_now(ring: KeyRing) -> None:
+    ring._next_check = 0.0  # skip the once-a-second throttle instead of sleeping
+
+
+def test_rotation_without_downtime_in_a_running_ring(tmp_path: Path) -> None:
+    ring, first = KeyRing.load_or_create(tmp_path, {})
+    old = first["server"]
+    new_id, new = create_key(tmp_path, KeyKind.SERVER)
+    _recheck_now(ring)
+    assert ring.authenticate(new) is KeyKind.SERVER
+    assert ring.authenticate(old) is KeyKind.SERVER  # both work while clients move over
+    old_id = next(
+        row["id"] for row in list_keys(tmp_path) if row["kind"] == "server" and row["id"] != new_id
+    )
+    revoke_key(tmp_path, old_id)
+    _recheck_now(ring)
+    assert ring.authenticate(old) is None
+    assert ring.authenticate(new) is KeyKind.SERVER
+
+
+def test_reload_is_throttled_and_skips_an_unchanged_file(tmp_path: Path) -> None:
+    ring, _ = KeyRing.load_or_create(tmp_path, {})
+    _, new = create_key(tmp_path, KeyKind.ADMIN)
+    assert ring.authenticate(new) is None  # not re-read within the second after loading
+    _recheck_now(ring)
+    assert ring.authenticate(new) is KeyKind.ADMIN
+
+
+def test_environment_kinds_are_not_changed_by_the_file(tmp_path: Path) -> None:
+    ring, _ = KeyRing.load_or_create(tmp_path, {"LOOPWISE_ADMIN_KEY": "env-admin"})
+    _, new = create_key(tmp_path, KeyKind.ADMIN)
+    _recheck_now(ring)
+    assert ring.authenticate("env-admin") is KeyKind.ADMIN
+    assert ring.authenticate(new) is None
+
+
+def test_list_never_shows_a_key_and_revoke_guards_the_last_key(tmp_path: Path) -> None:
+    _, first = KeyRing.load_or_create(tmp_path, {})
+    _, second_write = create_key(tmp_path, KeyKind.WRITE)
+    rows = list_keys(tmp_path)
+    assert [row["kind"] for row in rows] == ["write", "write", "server", "admin"]
+    assert all(row["created_at"] and len(row["id"]) == 12 for row in rows)
+    text = str(rows)
+    assert all(key not in text for key in [*first.values(), second_write])
+    admin_id = next(row["id"] for row in rows if row["kind"] == "admin")
+    with pytest.raises(ConfigError):
+        revoke_key(tmp_path, admin_id)
+    with pytest.raises(NotFound):
+        revoke_key(tmp_path, "nope")
+    # the newest write key is the one the snippet serves; revoking it falls back to the other
+    ring, _ = KeyRing.load_or_create(tmp_path, {})
+    assert ring.write_key_plain == second_write
+    revoke_key(tmp_path, hash_key(second_write)[:12])
+    ring, _ = KeyRing.load_or_create(tmp_path, {})
+    assert ring.write_key_plain == first["write"]

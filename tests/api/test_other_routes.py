@@ -144,7 +144,7 @@ def test_item_count_bounds(client: TestClient, engine: FakeEngine, count: int, f
 def test_items_body_over_5_mb_is_refused(client: TestClient, engine: FakeEngine) -> None:
     items = [{"id": f"i{n}", "text": "x" * 1000} for n in range(MAX_BODY_BYTES // 1000 + 1)]
     response = client.put("/v1/items", json={"items": items}, headers=basic(ADMIN))
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["limit"] == MAX_BODY_BYTES and "5120 KB" in response.json()["detail"]
     assert engine.items == {}
 
@@ -238,3 +238,25 @@ def test_write_key_cannot_reach_server_routes(client: TestClient) -> None:
     response = client.post("/v1/decide", json=DECIDE, headers=basic(WRITE))
     assert response.status_code == 403
     assert "server key" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "limit"),
+    [
+        ("POST", "/v1/decide", 64 * 1024),
+        ("PUT", "/v1/admin/workspace", 1024 * 1024),
+        ("PUT", "/v1/admin/slots/hero", 1024 * 1024),
+        ("GET", "/v1/profiles/u1", 64 * 1024),
+    ],
+)
+def test_every_route_bounds_its_body_with_a_413_problem(
+    client: TestClient, method: str, path: str, limit: int
+) -> None:
+    """(Ingest has its own 500 KB limit and answers 400, as Segment's API does.)"""
+    body = b'{"pad": "' + b"x" * limit + b'"}'
+    response = client.request(
+        method, path, content=body, headers={**basic(ADMIN), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["limit"] == limit and response.json()["field"] == "body"

@@ -419,6 +419,10 @@ def test_personal_strategy_is_disclosed_as_ai_influenced(decider: Decider) -> No
     recs, more = decide(decider, "recs", "more")
     assert recs.ai_influenced  # category_affinity chose from the runner's own interests
     assert not more.ai_influenced  # popular uses no personal data
+    # the reasons say so too, in the "model" reason the "Why am I seeing this?" answer shows
+    model = [r for r in recs.reasons if r.kind == "model"]
+    assert len(model) == 1 and model[0].text.startswith("AI-influenced")
+    assert not [r for r in more.reasons if r.kind == "model"]
 
 
 def test_impersonal_decision_uses_popular_and_says_why(decider: Decider) -> None:

@@ -1,6 +1,6 @@
 """Schemathesis fuzzes every operation of the running server's own OpenAPI schema: whatever it
-sends (valid or schema-violating data, with the admin key or with none), the answer is never a
-5xx, and every answer (success or problem+json) matches the schema.
+sends (valid or schema-violating data, with the admin, server or write key, or with none), the
+answer is never a 5xx, and every answer (success or problem+json) matches the schema.
 
 Bounded and deterministic (derandomized, a few examples per operation and mode) so it runs in well
 under a minute; the server is a real ``loopwise serve`` with its own data directory. The cases
@@ -23,7 +23,14 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.conftest import ADMIN_KEY, Server, start_server, stop_server
+from tests.e2e.conftest import (
+    ADMIN_KEY,
+    SERVER_KEY,
+    WRITE_KEY,
+    Server,
+    start_server,
+    stop_server,
+)
 
 CHECKS = [
     not_a_server_error,
@@ -86,6 +93,17 @@ def test_admin_key_never_a_5xx_and_always_the_documented_shape(
 ) -> None:
     for operation in operations(fuzz_server):
         fuzz(operation, mode, ADMIN_KEY)
+    assert fuzz_server.process.poll() is None, fuzz_server.log()
+    assert "unhandled" not in fuzz_server.log()
+
+
+@pytest.mark.parametrize("key", [WRITE_KEY, SERVER_KEY], ids=["write", "server"])
+def test_write_and_server_keys_never_a_5xx_and_always_the_documented_shape(
+    fuzz_server: Server, key: str
+) -> None:
+    """Lesser keys reach other code paths (403s, the write key's /why) with the same checks."""
+    for operation in operations(fuzz_server):
+        fuzz(operation, GenerationMode.POSITIVE, key)
     assert fuzz_server.process.poll() is None, fuzz_server.log()
     assert "unhandled" not in fuzz_server.log()
 

@@ -339,6 +339,15 @@ def test_invalid_context_ip_is_dropped(ip: object) -> None:
     assert event.context == {"locale": "x"}
 
 
+def test_full_ip_is_kept_only_when_configured() -> None:
+    message = {"userId": "u", "event": "E", "context": {"ip": " 203.0.113.77 "}}
+    (kept,) = parse_request(message, kind="track", received_at=RECEIVED, truncate_ip=False)
+    assert kept.context == {"ip": "203.0.113.77"}
+    bogus = {"userId": "u", "event": "E", "context": {"ip": "bogus"}}
+    (dropped,) = parse_request(bogus, kind="track", received_at=RECEIVED, truncate_ip=False)
+    assert dropped.context == {}
+
+
 # --- validation errors ------------------------------------------------------------------------
 
 TRACK = {"type": "track", "event": "Clicked", "userId": "u1"}

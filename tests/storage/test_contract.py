@@ -279,6 +279,9 @@ def test_decisions_with_outcomes_and_the_last_decision_window(storage: Storage) 
     since = T0 + timedelta(minutes=5)
     assert [d["decision_id"] for d in storage.iter_decisions(since)] == ["d2", "d3"]
     assert next(storage.iter_decisions())["outcomes"][1]["kind"] == "click"
+    mine = storage.decisions_for("p1")  # a person's decisions, for export
+    assert [d["decision_id"] for d in mine] == ["d1", "d2"] and len(mine[0]["outcomes"]) == 2
+    assert storage.decisions_for("p3") == []
 
 
 def test_a_duplicate_decision_id_conflicts_and_keeps_the_first(storage: Storage) -> None:
@@ -358,6 +361,8 @@ def test_delete_profile_data_erases_one_profile_and_counts_rows(storage: Storage
     assert storage.count_events() == 3 and storage.count_profiles() == 1
     again = storage.write(lambda tx: tx.delete_profile_data("p1"))  # type: ignore[attr-defined]
     assert set(again.values()) == {0}
+    storage.checkpoint()  # after an erasure; changes nothing visible
+    assert storage.count_events() == 3 and storage.decisions_for("p1") == []
 
 
 def test_closed_storage_refuses_writes_and_reports_unhealthy(storage: Storage) -> None:

@@ -82,6 +82,7 @@ def test_writer_runs_in_wal_mode_with_full_sync(sqlite_storage: SqliteStorage) -
     assert pragmas["synchronous"] == 2  # FULL
     assert pragmas["foreign_keys"] == 0
     assert pragmas["busy_timeout"] > 0
+    assert pragmas["secure_delete"] == 1  # erased rows are overwritten, not left in free pages
     with sqlite3.connect(sqlite_storage.path) as conn:  # WAL is a property of the file
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

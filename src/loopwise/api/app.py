@@ -1,7 +1,8 @@
 """The FastAPI app: routes, error mapping, body limits and metrics around one engine.
 
-Middleware order, outermost first: metrics (sees every final status) -> catch-all 500 -> body
-limit (refuses oversize bodies before any route parses them) -> FastAPI.
+Middleware order, outermost first: metrics (sees every final status) -> catch-all 500 -> CORS
+(so 429s and problems carry CORS headers too) -> rate limit -> body limit (refuses oversize
+bodies before any route parses them) -> FastAPI.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from loopwise.api import (
     routes_experiments,
     routes_ingest,
     routes_items,
+    routes_models,
     routes_profiles,
     routes_system,
 )
+from loopwise.api.cors import CorsMiddleware
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.api.keys import KeyKind
 from loopwise.api.metrics import Metrics, MetricsMiddleware
 from loopwise.api.port import EnginePort
 from loopwise.api.problems import (
@@ -36,25 +41,43 @@ from loopwise.api.problems import (
     ProblemResponse,
     install_problem_handlers,
 )
-from loopwise.errors import LimitExceeded, LoopwiseError, ValidationFailed
+from loopwise.api.ratelimit import RateLimitMiddleware
+from loopwise.errors import LimitExceeded, LoopwiseError, PayloadTooLarge, ValidationFailed
 from loopwise.events.limits import MAX_REQUEST_BYTES
 
-MAX_BODY_BYTES = 5 * 1024 * 1024  # items and admin documents; ingest has its own 500 KB
+MAX_BODY_BYTES = 5 * 1024 * 1024  # items (the largest bodies); ingest has its own 500 KB
+MAX_DECIDE_BYTES = 64 * 1024  # a decide request is a user, a context and a few slots
+MAX_ADMIN_BYTES = 1024 * 1024  # a whole workspace document
 
 PAGES_MODULE = "loopwise.web.pages"
 
 
 def body_limit(path: str) -> int:
-    return MAX_REQUEST_BYTES if path in routes_ingest.INGEST_PATHS else MAX_BODY_BYTES
+    """Every route has a bound; routes without a body (GET) get the smallest one."""
+    if path in routes_ingest.INGEST_PATHS:
+        return MAX_REQUEST_BYTES
+    if path == "/v1/decide":
+        return MAX_DECIDE_BYTES
+    if path.startswith("/v1/admin/"):
+        return MAX_ADMIN_BYTES
+    if path.startswith("/v1/items"):
+        return MAX_BODY_BYTES
+    return MAX_DECIDE_BYTES
 
 
 def _too_large(path: str, limit: int, size: str) -> LimitExceeded:
-    advice = (
-        "Split the events into smaller batches."
-        if limit == MAX_REQUEST_BYTES
-        else "Send fewer items per request."
-    )
-    return LimitExceeded(
+    if limit == MAX_REQUEST_BYTES:  # ingest keeps its documented 400 (Segment's contract)
+        return LimitExceeded(
+            f"The request body is {size}; the limit for {path} is {limit // 1024} KB "
+            f"({limit} bytes). Split the events into smaller batches.",
+            field="body",
+            limit=limit,
+        )
+    if path.startswith("/v1/items"):
+        advice = "Send fewer items per request."
+    else:
+        advice = "Send a smaller body."
+    return PayloadTooLarge(
         f"The request body is {size}; the limit for {path} is {limit // 1024} KB "
         f"({limit} bytes). {advice}",
         field="body",
@@ -143,9 +166,16 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         schemas = components.get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
-        for operations in schema.get("paths", {}).values():
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
-                _problem_content(operation.get("responses", {}))
+                responses = operation.setdefault("responses", {})
+                if path.startswith("/v1/"):  # the rate limit and body limit of every route
+                    responses.setdefault(
+                        "429", {"description": "Rate limited; retry after `Retry-After` s."}
+                    )
+                    if path not in routes_ingest.INGEST_PATHS:
+                        responses.setdefault("413", {"description": "The body is too large."})
+                _problem_content(responses)
         app.openapi_schema = schema
         return schema
 
@@ -197,6 +227,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_consent,
         routes_items,
         routes_admin,
+        routes_models,
         routes_system,
         routes_experiments,
     ):
@@ -206,6 +237,19 @@ def create_app(engine: EnginePort) -> FastAPI:
         app.include_router(pages.build_router(engine))
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware)
+
+    # the live engine of the app (tests swap it) and its live workspace settings
+    def rate_limits() -> RateLimitSettings:
+        return app.state.engine.settings_rate_limits
+
+    def kind_of(key: str) -> KeyKind | None:
+        return app.state.engine.keys.authenticate(key)
+
+    def cors() -> CorsSettings:
+        return app.state.engine.settings_cors
+
+    app.add_middleware(RateLimitMiddleware, settings=rate_limits, kind_of=kind_of)
+    app.add_middleware(CorsMiddleware, settings=cors)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -70,7 +70,8 @@ _ACTIONS = {
     Scope.DECIDE: "request decisions or read the catalog",
     Scope.READ_PROFILES: "read profiles or decisions",
     Scope.CONSENT: "read or set consent",
-    Scope.ADMIN: "change the workspace or the catalog",
+    Scope.ADMIN: "change the workspace or the catalog, or erase or export a person's data",
+    Scope.EXPLAIN: "read why content was chosen",
 }
 
 

@@ -3,7 +3,8 @@
 The write key is public (it ships in the browser snippet), so it alone is also kept in plain text.
 Server and admin keys are only ever shown once, when generated; the data directory holds their
 hashes. Several keys per kind may be valid at once so keys can be rotated without downtime
-(``LOOPWISE_SERVER_KEY="new,old"``). Nothing here logs a key.
+(``loopwise keys create`` / ``revoke``, which a running server picks up from ``keys.json``; or
+``LOOPWISE_SERVER_KEY="new,old"``, read at start). Nothing here logs a key.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from loopwise.errors import ConfigError
+from loopwise.errors import ConfigError, NotFound
 
 KEYS_FILE = "keys.json"
+RELOAD_CHECK_SECONDS = 1.0  # how often a running server looks at keys.json's mtime
+KEY_ID_LENGTH = 12  # a key's id: the first hex digits of its hash (never the key itself)
 
 
 class KeyKind(StrEnum):
@@ -36,11 +42,14 @@ class Scope(StrEnum):
     READ_PROFILES = "read_profiles"
     CONSENT = "consent"  # read and set a person's consent, read its audit history
     ADMIN = "admin"
+    EXPLAIN = "explain"  # "Why am I seeing this?": any key, the browser's write key included
 
 
 SCOPES: dict[KeyKind, frozenset[Scope]] = {
-    KeyKind.WRITE: frozenset({Scope.INGEST}),
-    KeyKind.SERVER: frozenset({Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT}),
+    KeyKind.WRITE: frozenset({Scope.INGEST, Scope.EXPLAIN}),
+    KeyKind.SERVER: frozenset(
+        {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT, Scope.EXPLAIN}
+    ),
     KeyKind.ADMIN: frozenset(Scope),
 }
 
@@ -83,6 +92,12 @@ class KeyRing:
             for digest in digests
         ]
         self._write_key_plain = write_key_plain
+        # set by load_or_create: the file to follow and the kinds the environment pins
+        self._source: Path | None = None
+        self._environ: dict[str, str] = {}
+        self._mtime: int | None = None
+        self._next_check = 0.0
+        self._reload_lock = threading.Lock()
 
     @classmethod
     def from_plain(cls, keys: Mapping[KeyKind, Iterable[str]]) -> KeyRing:
@@ -94,7 +109,39 @@ class KeyRing:
 
     @property
     def write_key_plain(self) -> str | None:
+        self._maybe_reload()
         return self._write_key_plain
+
+    def _maybe_reload(self) -> None:
+        """Pick up keys created or revoked by ``loopwise keys`` while the server runs: at most one
+        ``stat`` per second, and a re-read only when the file's mtime changed. A file that is
+        unreadable mid-edit keeps the current keys (the next change is picked up)."""
+        if self._source is None or time.monotonic() < self._next_check:
+            return
+        if not self._reload_lock.acquire(blocking=False):
+            return  # another request is checking right now
+        try:
+            self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
+            try:
+                mtime = self._source.stat().st_mtime_ns
+            except OSError:
+                return
+            if mtime == self._mtime:
+                return
+            try:
+                stored = _read_file(self._source)
+            except ConfigError:
+                return
+            hashes, plain = _ring_parts(stored, self._environ)
+            self._entries = [
+                (digest.encode("ascii"), kind)
+                for kind, digests in hashes.items()
+                for digest in digests
+            ]
+            self._write_key_plain = plain
+            self._mtime = mtime
+        finally:
+            self._reload_lock.release()
 
     def kinds(self) -> set[KeyKind]:
         return {kind for _, kind in self._entries}
@@ -104,6 +151,7 @@ class KeyRing:
         time taken does not reveal which kind (or whether any) matched."""
         if not key:
             return None
+        self._maybe_reload()
         presented = hash_key(key).encode("ascii")
         found: KeyKind | None = None
         for digest, kind in self._entries:
@@ -134,16 +182,138 @@ class KeyRing:
             if entry is None:
                 key = generate_key(kind)
                 generated[kind.value] = key
-                entry = {"hashes": [hash_key(key)]}
+                digest = hash_key(key)
+                info: dict[str, Any] = {"created_at": _now(), "prefix": _prefix(kind, key)}
+                entry = {"hashes": [digest], "created": {digest: info}}
                 if kind is KeyKind.WRITE:
                     entry["plain"] = key
+                    info["plain"] = key
                 stored[kind.value] = entry
             hashes[kind] = list(entry["hashes"])
             if kind is KeyKind.WRITE:
                 write_plain = entry.get("plain")
         if generated:
             _write_file(path, stored)
-        return cls(hashes, write_key_plain=write_plain), generated
+        ring = cls(hashes, write_key_plain=write_plain)
+        ring._source = path
+        ring._environ = {var: environ[var] for var in ENV_VARS.values() if var in environ}
+        ring._mtime = path.stat().st_mtime_ns if path.exists() else None
+        ring._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
+        return ring, generated
+
+
+def _ring_parts(
+    stored: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[dict[KeyKind, list[str]], str | None]:
+    """Hashes per kind and the public write key: the environment wins per kind over the file."""
+    hashes: dict[KeyKind, list[str]] = {}
+    write_plain: str | None = None
+    for kind in KeyKind:
+        from_env = _split(environ.get(ENV_VARS[kind], ""))
+        if from_env:
+            hashes[kind] = [hash_key(k) for k in from_env]
+            if kind is KeyKind.WRITE:
+                write_plain = from_env[0]
+            continue
+        entry = stored.get(kind.value)
+        if entry is None:
+            continue
+        hashes[kind] = list(entry["hashes"])
+        if kind is KeyKind.WRITE:
+            write_plain = entry.get("plain")
+    return hashes, write_plain
+
+
+# -- key management (``loopwise keys``) ---------------------------------------------------------
+
+
+def key_id(digest: str) -> str:
+    return digest[:KEY_ID_LENGTH]
+
+
+def _prefix(kind: KeyKind, key: str) -> str:
+    """Enough of a key to recognise it in a list (4 random characters), not to use it."""
+    return key[: len(f"lw_{kind.value}_") + 4]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def create_key(data_dir: Path, kind: KeyKind) -> tuple[str, str]:
+    """Add a new key of ``kind`` to ``data_dir/keys.json`` beside the existing ones (so clients
+    can move over before the old key is revoked). Returns ``(id, key)``; only the hash is stored
+    (and, for the public write key, the key itself: it becomes the one the snippet serves)."""
+    path = data_dir / KEYS_FILE
+    stored = _read_file(path)
+    key = generate_key(kind)
+    digest = hash_key(key)
+    entry = stored.setdefault(kind.value, {"hashes": []})
+    entry["hashes"] = [*entry["hashes"], digest]
+    info: dict[str, Any] = {"created_at": _now(), "prefix": _prefix(kind, key)}
+    if kind is KeyKind.WRITE:
+        entry["plain"] = key
+        info["plain"] = key
+    entry.setdefault("created", {})[digest] = info
+    _write_file(path, stored)
+    return key_id(digest), key
+
+
+def list_keys(data_dir: Path) -> list[dict[str, Any]]:
+    """``[{"kind", "id", "prefix", "created_at"}]`` for every stored key; never a secret key."""
+    stored = _read_file(data_dir / KEYS_FILE)
+    rows: list[dict[str, Any]] = []
+    for kind in KeyKind:
+        entry = stored.get(kind.value) or {}
+        created = entry.get("created") or {}
+        for digest in entry.get("hashes", []):
+            info = created.get(digest) or {}
+            rows.append(
+                {
+                    "kind": kind.value,
+                    "id": key_id(digest),
+                    "prefix": info.get("prefix"),
+                    "created_at": info.get("created_at"),
+                }
+            )
+    return rows
+
+
+def revoke_key(data_dir: Path, ident: str) -> dict[str, Any]:
+    """Remove the key whose id is ``ident`` (running servers stop accepting it within a second).
+    The last key of a kind cannot be revoked: create its replacement first."""
+    path = data_dir / KEYS_FILE
+    stored = _read_file(path)
+    matches = [
+        (kind, digest)
+        for kind in KeyKind
+        for digest in (stored.get(kind.value) or {}).get("hashes", [])
+        if ident and key_id(digest) == ident.strip()
+    ]
+    if not matches:
+        raise NotFound(
+            f'No key with id "{ident}" in {path}. See the ids with `loopwise keys list`.',
+            field="id",
+        )
+    kind, digest = matches[0]
+    entry = stored[kind.value]
+    if len(entry["hashes"]) == 1:
+        raise ConfigError(
+            f"{ident} is the only {kind.value} key; create its replacement first "
+            f"(`loopwise keys create --kind {kind.value}`), move clients to it, then revoke.",
+            field="id",
+        )
+    entry["hashes"] = [d for d in entry["hashes"] if d != digest]
+    created = entry.get("created") or {}
+    created.pop(digest, None)
+    if kind is KeyKind.WRITE and entry.get("plain") and hash_key(entry["plain"]) == digest:
+        remaining = [created[d]["plain"] for d in entry["hashes"] if "plain" in created.get(d, {})]
+        if remaining:
+            entry["plain"] = remaining[-1]
+        else:
+            entry.pop("plain")
+    _write_file(path, stored)
+    return {"kind": kind.value, "id": ident}
 
 
 def _read_file(path: Path) -> dict[str, Any]:

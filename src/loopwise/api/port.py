@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 
 from starlette.requests import Request
 
+from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.decide.request import DecideRequest, DecideResponse
@@ -40,6 +41,21 @@ class EnginePort(Protocol):
         """Header carrying the visitor's country (set by a CDN/proxy), or None."""
         ...
 
+    @property
+    def settings_truncate_ip(self) -> bool:
+        """Whether ``context.ip`` is stored truncated (the workspace's profiles.truncate_ip)."""
+        ...
+
+    @property
+    def settings_cors(self) -> CorsSettings:
+        """The live workspace's ``cors`` settings."""
+        ...
+
+    @property
+    def settings_rate_limits(self) -> RateLimitSettings:
+        """The live workspace's ``rate_limits``."""
+        ...
+
     def healthy(self) -> bool: ...
 
     def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
@@ -50,6 +66,14 @@ class EnginePort(Protocol):
     def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse: ...
 
     def profile_view(self, identifier: str) -> dict[str, Any] | None: ...
+
+    def erase_profile(self, identifier: str) -> dict[str, Any]:
+        """Erase a person (NotFound when unknown); returns the receipt."""
+        ...
+
+    def export_profile(self, identifier: str) -> dict[str, Any]:
+        """Everything held about a person (NotFound when unknown)."""
+        ...
 
     def put_items(self, items: list[Item]) -> int: ...
 
@@ -94,6 +118,13 @@ class EnginePort(Protocol):
         ...
 
     def clusters(self) -> dict[str, Any]: ...
+    def train_models(self, wait: bool = True) -> dict[str, Any]:
+        """Train and serve a new model version (``wait=False``: start it in the background)."""
+        ...
+
+    def model_versions(self) -> dict[str, Any]: ...
+
+    def rollback_models(self, version: str | None = None) -> dict[str, Any]: ...
 
 
 def engine_of(request: Request) -> EnginePort:

@@ -19,6 +19,7 @@ from loopwise.api.metrics import metrics_of
 from loopwise.api.port import check_json_headers, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.decide.request import DecideRequest, DecideResponse
+from loopwise.decide.why import explain_decision
 from loopwise.errors import NotFound
 
 router = APIRouter(tags=["decide"])
@@ -105,3 +106,27 @@ def get_decision(
             field="decision_id",
         )
     return logged
+
+
+@router.get(
+    "/v1/decisions/{decision_id}/why",
+    summary='"Why am I seeing this?": a plain-language explanation of a decision',
+    description=(
+        "Scope: explain (any key, the browser's write key included). Per slot: whether AI "
+        "influenced it, a one-line summary and the reasons in plain words, without internal ids."
+    ),
+    responses=problem_responses(401, 403, 404),
+)
+def why(
+    decision_id: str,
+    request: Request,
+    _: Annotated[KeyKind, Depends(require(Scope.EXPLAIN))],
+) -> dict[str, Any]:
+    logged = engine_of(request).get_decision(decision_id)
+    if logged is None:
+        raise NotFound(
+            f'No decision "{decision_id}". Use the decision_id a /v1/decide reply returned; '
+            "decisions are logged a moment after the reply.",
+            field="decision_id",
+        )
+    return explain_decision(logged)

@@ -84,10 +84,13 @@ async def ingest(request: Request, kind: str) -> Response:
     if header_key is None:
         key_kind = authorize(engine.keys, write_key_from_body(body), Scope.INGEST)
     received_at = engine.clock()
+    truncate = engine.settings_truncate_ip
     if kind == "batch":  # up to 2,500 events: validate off the event loop
-        events = await run_in_threadpool(parse_request, body, kind=kind, received_at=received_at)
+        events = await run_in_threadpool(
+            parse_request, body, kind=kind, received_at=received_at, truncate_ip=truncate
+        )
     else:
-        events = parse_request(body, kind=kind, received_at=received_at)
+        events = parse_request(body, kind=kind, received_at=received_at, truncate_ip=truncate)
     if key_kind == KeyKind.WRITE and engine.settings_country_header:
         add_country_from_header(events, request.headers.get(engine.settings_country_header))
     if events:

@@ -28,6 +28,7 @@ from loopwise.decide.request import (
     DecidedItem,
     DecidedVariant,
     Reason,
+    ReasonKind,
     SlotDecision,
     SlotRequest,
 )
@@ -59,6 +60,7 @@ class _Pick:
     reason: str
     source: str  # strategy | pin | static | popular | explore
     fallback: bool = False
+    reason_kind: ReasonKind = "strategy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +228,7 @@ class Decider:
         n = request.n or slot.n
         candidates, problem = self._run(name, ctx, CANDIDATE_FACTOR * n, slot.time_budget_ms)
         picks = [
-            _Pick(c.item_id, c.score, c.propensity, c.reason, "strategy", c.fallback)
+            _Pick(c.item_id, c.score, c.propensity, c.reason, "strategy", c.fallback, c.reason_kind)
             for c in _clean(candidates, ctx)
         ]
         picks = _shape(picks, action)
@@ -249,7 +251,8 @@ class Decider:
                     explain.filled_up(name, found, n - len(pins), _source_names(sources))
                 )
         from_popular = name == "popular" or problem is not None or any(p.fallback for p in chosen)
-        if from_popular and is_cold_start(ctx.profile):
+        said = any(r.kind == "cold_start" for r in reasons)
+        if from_popular and is_cold_start(ctx.profile) and not said:
             reasons.append(explain.cold_start("popular items"))
         if explored is not None:
             item = self.catalog[explored.item_id]
@@ -261,6 +264,8 @@ class Decider:
             and ((impersonal is None and self._personal(name)) or self._trained(name))
             and any(pick.source == "strategy" and not pick.fallback for pick in chosen)
         )
+        if ai_influenced:
+            reasons.append(explain.ai_influenced(name, self._trained(name)))
         return SlotDecision(
             slot=key,
             kind="list",
@@ -469,8 +474,12 @@ def _explore(
 
 
 def _strategy_reasons(name: str, chosen: Sequence[_Pick]) -> list[Reason]:
-    texts = list(dict.fromkeys(p.reason for p in chosen if p.source == "strategy" and p.reason))
-    return [explain.strategy_used(name, text) for text in texts[:MAX_STRATEGY_REASONS]]
+    texts = list(
+        dict.fromkeys(
+            (p.reason, p.reason_kind) for p in chosen if p.source == "strategy" and p.reason
+        )
+    )
+    return [explain.strategy_used(name, text, kind) for text, kind in texts[:MAX_STRATEGY_REASONS]]
 
 
 def _source_names(sources: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loopwise.decide.filters import ItemFilters
-from loopwise.decide.request import Reason
+from loopwise.decide.request import Reason, ReasonKind
 
 # -- item-level texts used by the built-in strategies -------------------------------------------
 
@@ -28,6 +28,38 @@ def popular_in_segment(segment: str) -> str:
 
 def popular_in_category(category: str) -> str:
     return f'popular in your top category "{category}"'
+
+
+# -- item-level texts of trained models (loopwise.models.serving) -------------------------------
+
+MODEL_NEW_ITEM = "new item: similar to items you interacted with (content-based, cold start)"
+
+
+def model_personal(model: str, version: str, n_items: int) -> str:
+    """A trained model scored the user's current items (folded in at decide time)."""
+    items = "item" if n_items == 1 else "items"
+    return f"trained model {model} ({version}) from your {n_items} {items} so far"
+
+
+def model_few_events(n_items: int, threshold: int) -> str:
+    """Cold start for users with a little history: content-based + item-kNN."""
+    items = "item" if n_items == 1 else "items"
+    return (
+        f"cold start: only {n_items} {items} so far (fewer than {threshold}), similar items by "
+        "content and by co-occurrence (item-kNN)"
+    )
+
+
+def model_new_visitor(segment: str | None, known_items: bool = True) -> str:
+    """Cold start for users without interactions the model knows."""
+    who = "new visitor" if known_items else "no items the model knows yet"
+    if segment:
+        return f"cold start ({who}): popular with people like you (segment {segment})"
+    return f"cold start ({who}): popular right now"
+
+
+def model_not_trained(model: str) -> str:
+    return f"model {model} is not trained yet (run `loopwise train`)"
 
 
 def instead_popular(why: str) -> str:
@@ -66,8 +98,8 @@ def variant_chosen(variant_id: str, rule_id: str | None) -> Reason:
     return Reason(kind="variant", text=text, ref=variant_id)
 
 
-def strategy_used(strategy: str, detail: str) -> Reason:
-    return Reason(kind="strategy", text=f"Strategy {strategy}: {detail}", ref=strategy)
+def strategy_used(strategy: str, detail: str, kind: ReasonKind = "strategy") -> Reason:
+    return Reason(kind=kind, text=f"Strategy {strategy}: {detail}", ref=strategy)
 
 
 def cold_start(showing: str) -> Reason:
@@ -112,6 +144,16 @@ def impersonal_instead(strategy: str, instead: str) -> Reason:
         text=f"Strategy {instead} used instead of {strategy}, which needs your profile",
         ref=instead,
     )
+
+
+def ai_influenced(strategy: str, trained: bool) -> Reason:
+    """The disclosure on every slot whose content a trained model or the person's data chose."""
+    how = (
+        "a model trained on visitors' behaviour ranked these items for you"
+        if trained
+        else "chosen automatically from your own activity on this site"
+    )
+    return Reason(kind="model", text=f"AI-influenced: {how}", ref=strategy)
 
 
 def strategy_failed(strategy: str, problem: str, sources: Sequence[str]) -> Reason:

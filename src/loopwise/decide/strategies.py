@@ -30,19 +30,23 @@ from typing import Any, Protocol, runtime_checkable
 from loopwise.catalog.items import Item
 from loopwise.decide import explain
 from loopwise.decide.item_stats import DAY, ItemStats
+from loopwise.decide.request import ReasonKind
 from loopwise.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
 class ScoredItem:
     """A candidate item. ``fallback`` marks items a strategy took from popular because it had
-    nothing of its own (the decider words cold-start reasons with it)."""
+    nothing of its own (the decider words cold-start reasons with it). ``reason_kind`` is the
+    kind of the decision reason ``reason`` becomes (trained models say ``model`` or
+    ``cold_start``)."""
 
     item_id: str
     score: float
     propensity: float = 1.0
     reason: str = ""
     fallback: bool = False
+    reason_kind: ReasonKind = "strategy"
 
 
 @dataclass(slots=True)

@@ -44,8 +44,11 @@ def write_key_from_body(body: Any) -> str | None:
     return None
 
 
-def parse_request(body: Any, *, kind: str, received_at: datetime) -> list[Event]:
-    """All events of one request, or an error for the first bad one (nothing half-applied)."""
+def parse_request(
+    body: Any, *, kind: str, received_at: datetime, truncate_ip: bool = True
+) -> list[Event]:
+    """All events of one request, or an error for the first bad one (nothing half-applied).
+    ``context.ip`` is stored truncated (IPv4 /24, IPv6 /48) unless ``truncate_ip`` is False."""
     if kind not in ROUTE_KINDS:
         raise ValidationFailed(
             f"Unknown call {kind!r}; use one of {', '.join(ROUTE_KINDS)}.", field="type"
@@ -55,7 +58,7 @@ def parse_request(body: Any, *, kind: str, received_at: datetime) -> list[Event]
             f"The body must be a JSON object, not {_json_type(body)}.", field="body"
         )
     if kind != "batch":
-        return [parse_message(body, kind=kind, received_at=received_at)]
+        return [parse_message(body, kind=kind, received_at=received_at, truncate_ip=truncate_ip)]
     batch = body.get("batch")
     if not isinstance(batch, list) or not batch:
         raise ValidationFailed(
@@ -95,6 +98,7 @@ def parse_request(body: Any, *, kind: str, received_at: datetime) -> list[Event]
                 field_prefix=prefix,
                 batch_context=batch_context,
                 batch_sent_at=batch_sent_at,
+                truncate_ip=truncate_ip,
             )
         )
     return events
@@ -108,6 +112,7 @@ def parse_message(
     field_prefix: str = "",
     batch_context: Mapping[str, Any] | None = None,
     batch_sent_at: datetime | None = None,
+    truncate_ip: bool = True,
 ) -> Event:
     """One Segment message -> Event. ``field_prefix`` (e.g. ``batch[3].``) starts error paths."""
     p = field_prefix
@@ -176,7 +181,7 @@ def parse_message(
         name=name,
         properties=_without_write_key(properties),
         traits=traits,
-        context=_stored_context(merged),
+        context=_stored_context(merged, truncate_ip),
         previous_id=previous_id,
         group_id=group_id,
         sent_at=sent_at,
@@ -356,9 +361,12 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def _stored_context(context: dict[str, Any]) -> dict[str, Any]:
+def _stored_context(context: dict[str, Any], truncate: bool = True) -> dict[str, Any]:
     stored = _without_write_key(context)
     ip = stored.pop("ip", None)
+    if not truncate:  # the workspace chose to keep full addresses (still only valid ones)
+        valid = isinstance(ip, str) and truncate_ip(ip) is not None
+        return {**stored, "ip": ip.strip()} if valid and isinstance(ip, str) else stored
     truncated = truncate_ip(ip) if isinstance(ip, str) else None
     if truncated is not None:
         stored["ip"] = truncated

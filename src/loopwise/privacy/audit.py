@@ -8,7 +8,8 @@ record, which :func:`verify_chain` names. The retention job may drop records old
 kept record as the chain's anchor, so the rest still verifies.
 
 Records (``kind``):
-- ``consent``: ``user`` (the id as given), ``subject`` (the profile key it was stored under),
+- ``consent``: ``user`` (the id as given) and ``subject`` (the profile key it was stored under),
+  both as pseudonymous ids (the engine passes them through :func:`pseudonymous_id`),
   ``before`` / ``after`` (explicit choices, category -> bool), ``source``, ``policy_version``,
   ``at``;
 - ``erasure``: ``user`` and ``subject`` are a pseudonymous id (salted SHA-256, see

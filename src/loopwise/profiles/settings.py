@@ -80,6 +80,11 @@ class ProfileSettings(BaseModel):
         description="Request header carrying the visitor's country (e.g. CF-IPCountry) when the "
         "context has no location.country.",
     )
+    truncate_ip: bool = Field(
+        default=True,
+        description="Store context.ip truncated (IPv4 /24, IPv6 /48) so it no longer identifies "
+        "a person; false keeps full addresses (personal data: needs a legal basis).",
+    )
 
     @classmethod
     def parse(

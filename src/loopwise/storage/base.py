@@ -165,6 +165,15 @@ class Storage(Protocol):
         """``[{"segment", "change": "entered"|"left", "at"}]`` oldest first."""
         ...
 
+    def decisions_for(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every logged decision of one profile (with ``outcomes``), oldest first."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Move committed writes out of any write-ahead log into the main store and empty the
+        log (after an erasure, so no copy of erased rows stays behind in the log)."""
+        ...
+
     def get_config(self, key: str) -> dict[str, Any] | None: ...
 
     def iter_exposures(self, experiment: str | None = None) -> Iterator[dict[str, Any]]:

@@ -456,6 +456,17 @@ class MemoryStorage:
             rows = list(self._state.segment_history.get(profile_id, ()))
         return [{"segment": segment, "change": change, "at": at} for segment, change, at in rows]
 
+    def decisions_for(self, profile_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._check_open()
+            ids = self._state.decisions_by_profile.get(profile_id, ())
+            ordered = sorted((self._state.decisions[key].created_at, key) for key in ids)
+            return [self._decision(key) for _, key in ordered]
+
+    def checkpoint(self) -> None:
+        """Nothing to do: memory has no write-ahead log."""
+        self._check_open()
+
     def get_config(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             self._check_open()

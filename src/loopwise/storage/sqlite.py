@@ -415,6 +415,8 @@ def _configure_writer(conn: sqlite3.Connection, path: Path) -> None:
         )
     conn.execute("PRAGMA synchronous = FULL")  # NORMAL can lose the last commits on power loss
     conn.execute("PRAGMA foreign_keys = OFF")
+    # deleted rows are overwritten with zeros, so erased personal data leaves no free-page copy
+    conn.execute("PRAGMA secure_delete = ON")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -519,7 +521,7 @@ class SqliteStorage:
 
     def writer_pragmas(self) -> dict[str, Any]:
         """The durability settings the writer runs with, as SQLite reports them."""
-        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "secure_delete")
         return self.write(lambda tx: {name: tx.pragma(name) for name in names})
 
     # -- reads ---------------------------------------------------------------------------------
@@ -633,6 +635,27 @@ class SqliteStorage:
             (profile_id,),
         )
         return [{"segment": segment, "change": change, "at": at} for segment, change, at in rows]
+
+    def decisions_for(self, profile_id: str) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT decision_id, record FROM decisions WHERE profile_id = ? "
+            "ORDER BY created_at, rowid",
+            (profile_id,),
+        )
+        return self._with_outcomes(rows)
+
+    def checkpoint(self) -> None:
+        """``wal_checkpoint(TRUNCATE)`` on a short-lived connection: copies the WAL into the
+        database file and truncates the WAL to zero bytes (readers in a transaction may keep
+        some frames until their next checkpoint; idle readers do not)."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            raise _read_error(exc) from exc
+        finally:
+            conn.close()
 
     def get_config(self, key: str) -> dict[str, Any] | None:
         blob = self._one("SELECT value FROM config WHERE key = ?", (key,))

@@ -35,6 +35,7 @@ from loopwise.decide.request import (
     SlotDecision,
     SlotRequest,
 )
+from loopwise.decide.why import explain_decision
 from loopwise.errors import LoopwiseError
 
 log = logging.getLogger(__name__)
@@ -141,13 +142,19 @@ def format_price(price: object) -> str:
     return ""
 
 
-def why(slot: SlotDecision) -> str:
-    """The disclosure of why this content (and whether AI) was chosen for this visitor."""
+def why(slot: SlotDecision, decision_id: str = "") -> str:
+    """The disclosure of why this content (and whether AI) was chosen for this visitor: the same
+    plain words ``GET /v1/decisions/{id}/why`` returns (loopwise.js refreshes it from there)."""
     if not slot.reasons:
         return ""
-    lines = "".join(f"<li>{esc(reason.text)}</li>" for reason in slot.reasons)
+    explained = explain_decision(
+        {"decision_id": decision_id, "slots": [slot.model_dump(mode="json")]}
+    )["slots"][0]
+    texts = [explained["summary"]] + [t for t in explained["reasons"] if t != explained["summary"]]
+    lines = "".join(f"<li>{esc(text)}</li>" for text in texts)
     return (
-        f'<details class="why"><summary>Why am I seeing this?</summary><ul>{lines}</ul></details>'
+        f'<details class="why" data-lw-why="{esc(decision_id)}" data-lw-slot="{esc(slot.slot)}">'
+        f"<summary>Why am I seeing this?</summary><ul>{lines}</ul></details>"
     )
 
 
@@ -167,7 +174,7 @@ def render_block(slot: SlotDecision, decision_id: str) -> str:
     return (
         f'<section class="block block-{esc(slot.slot)}" data-lw-slot="{esc(slot.slot)}" '
         f'data-lw-decision="{esc(decision_id)}" data-lw-variant="{esc(slot.variant.id)}">'
-        f'<div class="block-body">{"".join(parts)}</div>{why(slot)}</section>'
+        f'<div class="block-body">{"".join(parts)}</div>{why(slot, decision_id)}</section>'
     )
 
 
@@ -205,7 +212,7 @@ def render_list(slot: SlotDecision, decision_id: str, engine: StoreEngine) -> st
     return (
         f'<section class="shelf" data-lw-slot="{esc(slot.slot)}" '
         f'data-lw-decision="{esc(decision_id)}"><h2>{esc(title)}</h2>'
-        f'<div class="grid">{"".join(cards)}</div>{why(slot)}</section>'
+        f'<div class="grid">{"".join(cards)}</div>{why(slot, decision_id)}</section>'
     )
 
 

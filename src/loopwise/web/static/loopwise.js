@@ -6,6 +6,10 @@
  *   loopwise.identify("user-42", {email: "ada@example.com"});
  *   loopwise.decisionShown(decisionId, "hero");
  *   loopwise.decisionClicked(decisionId, "recommended", "run-001");
+ *   loopwise.why(decisionId).then(function (answer) { ... });  // "Why am I seeing this?"
+ *
+ * A <details data-lw-why="DECISION_ID" data-lw-slot="SLOT"> element is filled from
+ * `${host}/v1/decisions/{id}/why` (write key) the first time it is opened.
  *
  * Calls are queued and sent in batches to `${host}/v1/batch` (Segment's batch format, with the
  * public write key in the body so no auth header is needed). On pagehide the queue goes out with
@@ -186,6 +190,18 @@
         { decision_id: decisionId, slot: slot, item_id: itemId == null ? null : itemId });
     },
 
+    why: function (decisionId) {
+      // The plain-language explanation of a decision; the write key may read it.
+      var url = config.host + "/v1/decisions/" + encodeURIComponent(decisionId) + "/why";
+      return fetch(url, {
+        headers: { Authorization: "Basic " + window.btoa((config.writeKey || "") + ":") },
+        credentials: "omit"
+      }).then(function (response) {
+        if (!response.ok) throw new Error("why: HTTP " + response.status);
+        return response.json();
+      });
+    },
+
     flush: function () { flush(false); },
 
     reset: function () {
@@ -196,6 +212,31 @@
       memory = {};
     }
   };
+
+  function fillWhy(details) {
+    var slot = details.getAttribute("data-lw-slot");
+    loopwise.why(details.getAttribute("data-lw-why")).then(function (answer) {
+      var found = (answer.slots || []).filter(function (s) { return s.slot === slot; })[0];
+      if (!found) return;
+      var list = document.createElement("ul");
+      [found.summary].concat(found.reasons).forEach(function (text, i) {
+        if (i > 0 && text === found.summary) return;
+        var item = document.createElement("li");
+        item.textContent = text; // text only: never parsed as HTML
+        list.appendChild(item);
+      });
+      var old = details.querySelector("ul");
+      if (old) details.replaceChild(list, old); else details.appendChild(list);
+    }, function () { /* keep the explanation rendered with the page */ });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details || !details.open || !details.getAttribute) return;
+    if (!details.getAttribute("data-lw-why") || details.getAttribute("data-lw-why-loaded")) return;
+    details.setAttribute("data-lw-why-loaded", "1");
+    fillWhy(details);
+  }, true);
 
   window.addEventListener("pagehide", function () { flush(true); });
   document.addEventListener("visibilitychange", function () {
