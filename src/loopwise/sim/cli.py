@@ -27,7 +27,7 @@ console = Console(soft_wrap=True)
 
 def demo(
     days: Annotated[int, typer.Option(min=1, max=365, help="Simulated days.")] = 14,
-    users: Annotated[int, typer.Option(min=50, max=200_000, help="Simulated users.")] = 2000,
+    users: Annotated[int, typer.Option(min=50, max=200_000, help="Simulated users.")] = 4000,
     seed: Annotated[int, typer.Option(help="Seed of the simulated population.")] = 7,
     in_process: Annotated[
         bool, typer.Option("--in-process", help="Call the engine in process instead of HTTP.")
@@ -42,9 +42,28 @@ def demo(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the engine's results as JSON.")
     ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(help="The personalized arm's strategy (e.g. category_affinity, hybrid)."),
+    ] = "category_affinity",
+    train_every: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Train the engine's models after day 1 and then every this many days; the "
+            "experiment then starts on day 2 (0 = never; use with a model --strategy).",
+        ),
+    ] = 0,
 ) -> None:
     """Simulate shoppers against a live engine with a personalized-vs-popular experiment."""
-    config = DemoConfig(days=days, users=users, seed=seed, in_process=in_process)
+    config = DemoConfig(
+        days=days,
+        users=users,
+        seed=seed,
+        in_process=in_process,
+        personalized_strategy=strategy,
+        train_every_days=train_every,
+    )
     mode = "in process" if in_process else "over HTTP (a server on a free port)"
     console.print(f"[bold]Loopwise demo[/bold]: {users} users, {days} days, engine {mode}")
     with tempfile.TemporaryDirectory(prefix="loopwise-demo-") as scratch:

@@ -3,8 +3,11 @@
 The simulator (:mod:`loopwise.sim.runner`) plays a seeded population visiting a store. Each visit
 asks the engine for its home-page slot (``POST /v1/decide``) and, when the visit ends, sends its
 events (``POST /v1/batch``), so the next decision already reflects them. The workspace runs one
-experiment on that slot — personalized (``category_affinity``) against a control (``popular``) —
-and every number the demo prints comes from the engine's own experiment results
+experiment on that slot — personalized (the trained ``hybrid`` model) against a control
+(``popular``). The engine trains its models after the first simulated day and again every few
+days (``POST /v1/admin/train``), and the experiment starts once the first model is served, so the
+personalized arm is never an untrained stand-in. Every number the demo prints comes from the
+engine's own experiment results
 (``GET /v1/experiments/{key}/results``), computed from its exposure and event logs. The
 simulator's ground truth per arm is printed beside them, labelled as such, as a check.
 
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,11 +60,12 @@ REPORT_SEGMENTS = (
 @dataclass(frozen=True)
 class DemoConfig:
     days: int = 14
-    users: int = 2000
+    users: int = 4000
     seed: int = 7
     in_process: bool = False
     personalized_strategy: str = "category_affinity"
     control_strategy: str = "popular"
+    train_every_days: int = 0  # > 0: train after day 1, then every this many days
 
 
 @dataclass
@@ -76,7 +81,7 @@ class DemoResult:
     events: int
     seconds: float
     mode: str
-    notes: list[str] = field(default_factory=list)
+    trainings: list[dict[str, Any]] = field(default_factory=list)  # model versions served
 
 
 class EngineClient(Protocol):
@@ -88,8 +93,10 @@ class EngineClient(Protocol):
 
     def results(self, experiment: str, segment: str | None = None) -> dict[str, Any]: ...
 
+    def train(self) -> dict[str, Any]: ...
 
-def demo_workspace(config: DemoConfig) -> dict[str, Any]:
+
+def demo_workspace(config: DemoConfig, experiment_start: datetime) -> dict[str, Any]:
     """One list slot with the experiment on it; conversion and revenue per user as metrics."""
     return {
         "workspace": "demo",
@@ -108,6 +115,7 @@ def demo_workspace(config: DemoConfig) -> dict[str, Any]:
                 "key": EXPERIMENT,
                 "slot": SLOT,
                 "description": "Does personalization lift conversion over popular items?",
+                "start": experiment_start.isoformat().replace("+00:00", "Z"),
                 "arms": [
                     {"key": "control", "strategy": config.control_strategy},
                     {"key": "personalized", "strategy": config.personalized_strategy},
@@ -121,6 +129,19 @@ def demo_workspace(config: DemoConfig) -> dict[str, Any]:
     }
 
 
+def experiment_start(sim: Simulation, config: DemoConfig) -> datetime:
+    """After the first day when the personalized arm is a model trained then, else at once."""
+    trained = config.train_every_days > 0 and config.days > 1
+    return sim.config.start + timedelta(days=1 if trained else 0)
+
+
+def training_days(config: DemoConfig) -> set[int]:
+    """The days after which the engine (re)trains: day 1, then every ``train_every_days``."""
+    if config.train_every_days <= 0:
+        return set()
+    return set(range(0, config.days - 1, config.train_every_days))
+
+
 def write_data_dir(sim: Simulation, config: DemoConfig, data_dir: Path) -> Path:
     """The workspace file and the simulated catalog, ready for ``loopwise serve``."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +149,8 @@ def write_data_dir(sim: Simulation, config: DemoConfig, data_dir: Path) -> Path:
         for item in sim.catalog.items:
             out.write(json.dumps(item.to_record()) + "\n")
     workspace = data_dir / "loopwise.yaml"
-    workspace.write_text(yaml.safe_dump(demo_workspace(config), sort_keys=False), "utf-8")
+    document = demo_workspace(config, experiment_start(sim, config))
+    workspace.write_text(yaml.safe_dump(document, sort_keys=False), "utf-8")
     return workspace
 
 
@@ -199,7 +221,12 @@ def run_demo(
         policy = EnginePolicy(client)
         daily: list[dict[str, Any]] = []
 
+        retrain_after = training_days(config)
+        trainings: list[dict[str, Any]] = []
+
         def day_done(day: int, _messages: list[dict[str, Any]]) -> None:
+            if day in retrain_after:
+                trainings.append({"day": day + 1, **client.train()})
             snapshot = client.results(EXPERIMENT)
             daily.append({"day": day + 1, "results": snapshot})
             if on_day is not None:
@@ -222,6 +249,7 @@ def run_demo(
         events=policy.events,
         seconds=time.perf_counter() - started,
         mode="in-process" if config.in_process else "HTTP",
+        trainings=trainings,
     )
 
 
@@ -229,9 +257,12 @@ def run_demo(
 
 
 class HttpClient:
-    def __init__(self, url: str, write_key: str, server_key: str) -> None:
+    def __init__(self, url: str, write_key: str, server_key: str, admin_key: str) -> None:
         import httpx
 
+        self._admin = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60
+        )
         self._write = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {write_key}"}, timeout=30
         )
@@ -249,9 +280,13 @@ class HttpClient:
         params = {"segment": segment} if segment else {}
         return _ok(self._server.get(f"/v1/experiments/{experiment}/results", params=params))
 
+    def train(self) -> dict[str, Any]:
+        return _ok(self._admin.post("/v1/admin/train", timeout=600))
+
     def close(self) -> None:
         self._write.close()
         self._server.close()
+        self._admin.close()
 
 
 def _ok(response: Any) -> dict[str, Any]:
@@ -286,6 +321,10 @@ class InProcessClient:
         found: dict[str, Any] = self.engine.experiment_results(experiment, segment=segment)
         return found
 
+    def train(self) -> dict[str, Any]:
+        trained: dict[str, Any] = self.engine.train_models(wait=True)
+        return trained
+
 
 @contextmanager
 def _in_process(data_dir: Path, workspace: Path) -> Iterator[EngineClient]:
@@ -319,7 +358,7 @@ def _server(data_dir: Path, workspace: Path) -> Iterator[EngineClient]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, log_path)
-        client = HttpClient(url, keys["write"], keys["server"])
+        client = HttpClient(url, keys["write"], keys["server"], keys["admin"])
         try:
             yield client
         finally:
