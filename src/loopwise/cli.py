@@ -19,6 +19,7 @@ from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
+from loopwise.sim.cli import demo
 
 app = typer.Typer(
     name="loopwise",
@@ -37,6 +38,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
+app.command("demo")(demo)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -72,16 +74,25 @@ def serve(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    event_time_clock: Annotated[
+        bool,
+        typer.Option(
+            help="Simulation/backtest mode: the engine's clock follows the newest ingested event "
+            "time (used by `loopwise demo`). Never for live traffic."
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (and the sample store) on SQLite."""
     import uvicorn
 
     from loopwise.api.app import create_app
+    from loopwise.clock import EventTimeClock, system_clock
     from loopwise.engine import Engine
     from loopwise.privacy.retention import DailyRetention
 
     try:
-        engine, new_keys = Engine.open(data_dir, workspace)
+        clock = EventTimeClock() if event_time_clock else system_clock
+        engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
     except LoopwiseError as exc:
         raise _fail(exc) from None
     if engine.start_retraining():

@@ -27,6 +27,22 @@ class FixedClock:
         self.now = self.now + timedelta(seconds=seconds)
 
 
+class EventTimeClock:
+    """For simulations and backtests of past traffic: "now" is the newest event time ingested so
+    far (it never moves back), or ``start`` before the first event. Never for live traffic: a
+    client could move the engine's time with its event timestamps."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start
+
+    def __call__(self) -> datetime:
+        return self._now if self._now is not None else system_clock()
+
+    def observe(self, at: datetime) -> None:
+        if self._now is None or at > self._now:
+            self._now = at
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """ISO 8601 string (with or without zone; 'Z' allowed) or datetime -> aware UTC datetime.
 

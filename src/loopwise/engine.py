@@ -31,7 +31,7 @@ from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
-from loopwise.clock import Clock, isoformat, parse_timestamp, system_clock
+from loopwise.clock import Clock, EventTimeClock, isoformat, parse_timestamp, system_clock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
 from loopwise.decide import explain
 from loopwise.decide.decider import Decider, SlotOverride
@@ -496,6 +496,8 @@ class Engine:
                         kept = exposed.get(target)
                         if moved is not None and (kept is None or moved[1] < kept[1]):
                             exposed[target] = moved
+        if isinstance(self.clock, EventTimeClock) and staged.last_event_at:
+            self.clock.observe(max(staged.last_event_at.values()))
 
     def _rebuild_stats(self) -> None:
         """Item statistics are derived from the event log: rebuild them at start."""

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from loopwise.cli import app
+from loopwise.sim.demo import EXPERIMENT, DemoConfig, arm_of, run_demo, training_days
+
+
+def test_arm_of_reads_the_experiment_reason() -> None:
+    response = {
+        "slots": [
+            {"reasons": [{"kind": "rule", "ref": "x"}]},
+            {"reasons": [{"kind": "experiment", "ref": f"{EXPERIMENT}:personalized"}]},
+        ]
+    }
+    assert arm_of(response, EXPERIMENT) == "personalized"
+    assert arm_of({"slots": [{"reasons": []}]}, EXPERIMENT) == "not in experiment"
+
+
+def test_training_days_start_after_day_one() -> None:
+    assert training_days(DemoConfig(days=10, train_every_days=3)) == {0, 3, 6}
+    assert training_days(DemoConfig(days=10, train_every_days=0)) == set()
+
+
+def test_in_process_demo_measures_the_experiment_from_the_engine(tmp_path: Path) -> None:
+    days_seen: list[int] = []
+    result = run_demo(
+        DemoConfig(days=2, users=150, in_process=True),
+        tmp_path,
+        on_day=lambda day, visits: days_seen.append(day),
+    )
+    assert days_seen == [0, 1] and len(result.daily) == 2
+    arms = {arm["key"]: arm["users"] for arm in result.results["arms"]}
+    assert set(arms) == {"control", "personalized"} and sum(arms.values()) > 0
+    # the engine exposed exactly the people the simulator saw served by an arm (per person)
+    truth = result.ground_truth
+    assert set(truth) <= {"control", "personalized", "not in experiment"}
+    assert truth["control"].sessions + truth["personalized"].sessions >= sum(arms.values())
+    purchase = next(m for m in result.results["metrics"] if m["key"] == "purchase")
+    assert {row["arm"] for row in purchase["results"]} == {"control", "personalized"}
+    assert result.events > 0 and result.visits == sum(s.sessions for s in truth.values())
+
+
+def test_demo_command_over_http_writes_the_report(tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--days", "1", "--users", "80", "--report", str(report)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "verdict:" in result.output and "visits" in result.output
+    page = report.read_text()
+    assert "Loopwise demo" in page and "Simulator ground truth" in page
