@@ -1,0 +1,145 @@
+"""Memory per profile: what the engine's in-process profile cache costs per profile.
+
+Profiles are built by the engine's reducer (:func:`loopwise.profiles.reducer.reduce`) from
+synthetic events — ``events_per_profile`` track calls of a user who favours one category
+(views, adds to cart, orders) — and kept in a dict keyed by profile id, as ``Engine`` keeps them.
+
+- "reducer": every profile folded from its own events; measured with ``tracemalloc`` (Python
+  allocations only, exact) and as the process's RSS growth.
+- "reloaded": ``templates`` profiles folded by the reducer, then the remaining ones rebuilt with
+  ``Profile.from_record`` from a template's stored record under a new id — what a server holds
+  after reloading profiles from storage. This keeps 1M profiles within a few minutes; measured as
+  RSS growth only (tracemalloc's own bookkeeping would need gigabytes at that size).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+import tracemalloc
+from datetime import datetime
+from typing import Any
+
+from benchmarks.population import START, catalog, sample_workspace, user_events
+from loopwise.catalog.items import Item
+from loopwise.events.normalize import parse_request
+from loopwise.events.schema import Event
+from loopwise.profiles.identity import profile_id_for
+from loopwise.profiles.model import Profile
+from loopwise.profiles.reducer import reduce
+from loopwise.profiles.settings import ProfileSettings
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        import os
+
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _events(rng: random.Random, anon: str, items: list[Item], count: int) -> list[Event]:
+    raw = user_events(rng, anon, items, count, START)
+    return parse_request({"batch": raw}, kind="batch", received_at=START)
+
+
+def fold(events: list[Event], settings: ProfileSettings, items: dict[str, Item]) -> Profile:
+    ordered = sorted(events, key=lambda e: e.timestamp)
+    profile = Profile.new(profile_id_for(ordered[0].identity), ordered[0].timestamp)
+    for event in ordered:
+        profile = reduce(profile, event, settings, items)
+    return profile
+
+
+def reducer_built(count: int, events_per_profile: int, seed: int = 1) -> dict[str, Any]:
+    workspace = sample_workspace()
+    items = catalog(10_000, workspace)
+    by_id = {i.id: i for i in items}
+    settings = workspace.profiles
+    rng = random.Random(seed)
+    # events are made before measuring: only the profiles that hold them are counted
+    histories = [_events(rng, f"mem-{u}", items, events_per_profile) for u in range(count)]
+    gc.collect()
+    rss_before = rss_bytes()
+    tracemalloc.start()
+    start = time.perf_counter()
+    cache: dict[str, Profile] = {}
+    for history in histories:
+        profile = fold(history, settings, by_id)
+        cache[profile.id] = profile
+    seconds = time.perf_counter() - start
+    traced, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    gc.collect()
+    rss = rss_bytes() - rss_before
+    result = {
+        "method": "reducer",
+        "profiles": len(cache),
+        "events_per_profile": events_per_profile,
+        "traced_bytes_per_profile": traced / len(cache),
+        "rss_bytes_per_profile": rss / len(cache),
+        "record_bytes_per_profile": _record_bytes(list(cache.values())[:1000]),
+        "seconds": seconds,
+    }
+    del cache, histories
+    gc.collect()
+    return result
+
+
+def reloaded(count: int, events_per_profile: int, templates: int = 1000) -> dict[str, Any]:
+    workspace = sample_workspace()
+    items = catalog(10_000, workspace)
+    by_id = {i.id: i for i in items}
+    rng = random.Random(2)
+    records = [
+        fold(_events(rng, f"tpl-{u}", items, events_per_profile), workspace.profiles, by_id)
+        .to_record()
+        for u in range(templates)
+    ]
+    gc.collect()
+    rss_before = rss_bytes()
+    start = time.perf_counter()
+    cache: dict[str, Profile] = {}
+    for u in range(count):
+        record = dict(records[u % templates])
+        anon = f"mem-{u}"
+        record["id"] = profile_id_for(anon)
+        record["anonymous_ids"] = [anon]
+        cache[record["id"]] = Profile.from_record(record)
+    seconds = time.perf_counter() - start
+    gc.collect()
+    rss = rss_bytes() - rss_before
+    result = {
+        "method": "reloaded",
+        "profiles": len(cache),
+        "events_per_profile": events_per_profile,
+        "traced_bytes_per_profile": None,
+        "rss_bytes_per_profile": rss / len(cache),
+        "record_bytes_per_profile": _record_bytes(list(cache.values())[:1000]),
+        "seconds": seconds,
+    }
+    del cache
+    gc.collect()
+    return result
+
+
+def _record_bytes(profiles: list[Profile]) -> float:
+    """Mean size of the stored JSON record (for comparison with the in-memory size)."""
+    import orjson
+
+    return sum(len(orjson.dumps(p.to_record())) for p in profiles) / len(profiles)
+
+
+def run(sizes: tuple[int, ...] = (100_000, 1_000_000), events_per_profile: int = 12,
+        reducer_limit: int = 100_000) -> list[dict[str, Any]]:
+    results = []
+    for size in sizes:
+        if size <= reducer_limit:
+            results.append(reducer_built(size, events_per_profile))
+        results.append(reloaded(size, events_per_profile))
+    return results
+
+
+if __name__ == "__main__":
+    for row in run(sizes=(10_000,)):
+        print(row)
