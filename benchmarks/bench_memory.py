@@ -9,17 +9,19 @@ synthetic events — ``events_per_profile`` track calls of a user who favours on
 - "reloaded": ``templates`` profiles folded by the reducer, then the remaining ones rebuilt with
   ``Profile.from_record`` from a template's stored record under a new id — what a server holds
   after reloading profiles from storage. This keeps 1M profiles within a few minutes; measured as
-  RSS growth only (tracemalloc's own bookkeeping would need gigabytes at that size).
+  RSS growth (and tracemalloc up to 100k; its own bookkeeping would need gigabytes at 1M).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import random
 import time
 import tracemalloc
-from datetime import datetime
 from typing import Any
+
+import orjson
 
 from benchmarks.population import START, catalog, sample_workspace, user_events
 from loopwise.catalog.items import Item
@@ -32,9 +34,8 @@ from loopwise.profiles.settings import ProfileSettings
 
 
 def rss_bytes() -> int:
+    """Resident set size of this process (Linux)."""
     with open("/proc/self/statm") as f:
-        import os
-
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
@@ -86,34 +87,43 @@ def reducer_built(count: int, events_per_profile: int, seed: int = 1) -> dict[st
     return result
 
 
-def reloaded(count: int, events_per_profile: int, templates: int = 1000) -> dict[str, Any]:
+def reloaded(
+    count: int, events_per_profile: int, templates: int = 1000, traced: bool = False
+) -> dict[str, Any]:
     workspace = sample_workspace()
     items = catalog(10_000, workspace)
     by_id = {i.id: i for i in items}
     rng = random.Random(2)
     records = [
-        fold(_events(rng, f"tpl-{u}", items, events_per_profile), workspace.profiles, by_id)
-        .to_record()
+        orjson.dumps(
+            fold(
+                _events(rng, f"tpl-{u}", items, events_per_profile), workspace.profiles, by_id
+            ).to_record()
+        )
         for u in range(templates)
     ]
     gc.collect()
     rss_before = rss_bytes()
+    if traced:
+        tracemalloc.start()
     start = time.perf_counter()
     cache: dict[str, Profile] = {}
     for u in range(count):
-        record = dict(records[u % templates])
+        record = orjson.loads(records[u % templates])  # fresh objects, as read from storage
         anon = f"mem-{u}"
         record["id"] = profile_id_for(anon)
         record["anonymous_ids"] = [anon]
         cache[record["id"]] = Profile.from_record(record)
     seconds = time.perf_counter() - start
+    traced_bytes = tracemalloc.get_traced_memory()[0] if traced else None
+    tracemalloc.stop()
     gc.collect()
     rss = rss_bytes() - rss_before
     result = {
         "method": "reloaded",
         "profiles": len(cache),
         "events_per_profile": events_per_profile,
-        "traced_bytes_per_profile": None,
+        "traced_bytes_per_profile": None if traced_bytes is None else traced_bytes / len(cache),
         "rss_bytes_per_profile": rss / len(cache),
         "record_bytes_per_profile": _record_bytes(list(cache.values())[:1000]),
         "seconds": seconds,
@@ -125,8 +135,6 @@ def reloaded(count: int, events_per_profile: int, templates: int = 1000) -> dict
 
 def _record_bytes(profiles: list[Profile]) -> float:
     """Mean size of the stored JSON record (for comparison with the in-memory size)."""
-    import orjson
-
     return sum(len(orjson.dumps(p.to_record())) for p in profiles) / len(profiles)
 
 
@@ -136,7 +144,7 @@ def run(sizes: tuple[int, ...] = (100_000, 1_000_000), events_per_profile: int =
     for size in sizes:
         if size <= reducer_limit:
             results.append(reducer_built(size, events_per_profile))
-        results.append(reloaded(size, events_per_profile))
+        results.append(reloaded(size, events_per_profile, traced=size <= reducer_limit))
     return results
 
 
