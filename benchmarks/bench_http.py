@@ -74,9 +74,11 @@ def seed_users(url: str, users: int, events_per_user: int = 10) -> list[str]:
     ):
         statuses = list(
             pool.map(
-                lambda body: client.post(
-                    "/v1/batch", content=body, headers={"Content-Type": "application/json"}
-                ).status_code,
+                lambda body: (
+                    client.post(
+                        "/v1/batch", content=body, headers={"Content-Type": "application/json"}
+                    ).status_code
+                ),
                 bodies,
             )
         )
@@ -127,8 +129,9 @@ def paced(
     connections sends each as soon as it is due (urllib3: far less client CPU per request than
     an asyncio client, which matters when client and server share two cores)."""
     total = int(rate * seconds)
+    parts = urlsplit(url)
     pool = urllib3.HTTPConnectionPool(
-        urlsplit(url).hostname, urlsplit(url).port, maxsize=workers, block=True, retries=False
+        parts.hostname or "127.0.0.1", parts.port, maxsize=workers, block=True, retries=False
     )
     headers = {
         "Content-Type": "application/json",
@@ -138,9 +141,7 @@ def paced(
     statuses: list[int] = []
 
     def send(i: int, due: float) -> None:
-        response = pool.urlopen(
-            "POST", "/v1/decide", body=bodies[i % len(bodies)], headers=headers
-        )
+        response = pool.urlopen("POST", "/v1/decide", body=bodies[i % len(bodies)], headers=headers)
         latencies.append((time.perf_counter() - due) * 1000)
         statuses.append(response.status)
 

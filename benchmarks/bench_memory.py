@@ -90,6 +90,7 @@ def reducer_built(count: int, events_per_profile: int, seed: int = 1) -> dict[st
 def reloaded(
     count: int, events_per_profile: int, templates: int = 1000, traced: bool = False
 ) -> dict[str, Any]:
+    templates = min(templates, count)
     workspace = sample_workspace()
     items = catalog(10_000, workspace)
     by_id = {i.id: i for i in items}
@@ -138,8 +139,11 @@ def _record_bytes(profiles: list[Profile]) -> float:
     return sum(len(orjson.dumps(p.to_record())) for p in profiles) / len(profiles)
 
 
-def run(sizes: tuple[int, ...] = (100_000, 1_000_000), events_per_profile: int = 12,
-        reducer_limit: int = 100_000) -> list[dict[str, Any]]:
+def run(
+    sizes: tuple[int, ...] = (100_000, 1_000_000),
+    events_per_profile: int = 12,
+    reducer_limit: int = 100_000,
+) -> list[dict[str, Any]]:
     results = []
     for size in sizes:
         if size <= reducer_limit:

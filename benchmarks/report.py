@@ -163,9 +163,7 @@ def memory(rows: list[dict[str, Any]]) -> list[str]:
             f"{row['rss_bytes_per_profile']:.0f} | {row['record_bytes_per_profile']:.0f} | "
             f"{row['seconds']:.1f} |"
         )
-    worst = max(
-        (row["traced_bytes_per_profile"] or row["rss_bytes_per_profile"]) for row in rows
-    )
+    worst = max((row["traced_bytes_per_profile"] or row["rss_bytes_per_profile"]) for row in rows)
     lines += [
         "",
         _goal(worst <= 2048, "≤ 2 KB per profile"),

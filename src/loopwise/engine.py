@@ -38,8 +38,8 @@ from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
-from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.cache import LruCache
+from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import IdentityGraph, profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import merge, reduce
