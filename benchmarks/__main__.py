@@ -64,8 +64,8 @@ BENCHMARKS: list[Benchmark] = [
         "memory",
         bench_memory.run,
         r.memory,
-        quick={"sizes": (5_000,), "reducer_limit": 5_000},
-        full={"sizes": (100_000, 1_000_000), "reducer_limit": 100_000},
+        quick={"sizes": (10_000,), "reducer_size": 1_000},
+        full={"sizes": (100_000, 1_000_000), "reducer_size": 10_000},
     ),
 ]
 

@@ -54,7 +54,7 @@ def test_decide_and_memory_runs_render_their_tables() -> None:
     decide = bench_decide.run(profiles=20, items=220, requests=10)
     assert decide["profiles"] == 20 and decide["p50_ms"] <= decide["p99_ms"]
     assert "| 20 | 220 | 10 |" in "\n".join(report.decide(decide))
-    rows = bench_memory.run(sizes=(20,), events_per_profile=4, reducer_limit=20)
+    rows = bench_memory.run(sizes=(20,), events_per_profile=4, reducer_size=20)
     assert [row["method"] for row in rows] == ["reducer", "reloaded"]
     assert all(row["traced_bytes_per_profile"] > 0 for row in rows)
     assert "| reducer | 20 | 4 |" in "\n".join(report.memory(rows))
@@ -66,7 +66,7 @@ def test_only_runs_the_chosen_benchmark(tmp_path: Path, monkeypatch: pytest.Monk
     out = tmp_path / "RESULTS.md"
     bench = next(b for b in BENCHMARKS if b.name == "memory")
     monkeypatch.setitem(bench.quick, "sizes", (10,))
-    monkeypatch.setitem(bench.quick, "reducer_limit", 10)
+    monkeypatch.setitem(bench.quick, "reducer_size", 10)
     main(["--quick", "--only", "memory", "--output", str(out), "--note", "test run"])
     text = out.read_text()
     assert "`python -m benchmarks --quick --only memory`" in text
