@@ -6,8 +6,7 @@ synthetic events — ``events_per_profile`` track calls of a user who favours on
 
 - "reducer": every profile folded from its own events, parsed just before and dropped after;
   measured with ``tracemalloc`` (Python allocations still alive at the end: the profiles and
-  what they keep of their events) and as the process's RSS growth (adds allocator
-  fragmentation). "seconds" includes making and parsing the events.
+  what they keep of their events). "seconds" includes making and parsing the events.
 - "reloaded": ``templates`` profiles folded by the reducer, then the remaining ones rebuilt with
   ``Profile.from_record`` from a template's stored record under a new id — what a server holds
   after reloading profiles from storage. This keeps 1M profiles within a few minutes; measured as
@@ -61,7 +60,6 @@ def reducer_built(count: int, events_per_profile: int, seed: int = 1) -> dict[st
     settings = workspace.profiles
     rng = random.Random(seed)
     gc.collect()
-    rss_before = rss_bytes()
     tracemalloc.start()
     start = time.perf_counter()
     cache: dict[str, Profile] = {}
@@ -74,13 +72,13 @@ def reducer_built(count: int, events_per_profile: int, seed: int = 1) -> dict[st
     traced, _peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     gc.collect()
-    rss = rss_bytes() - rss_before
     result = {
         "method": "reducer",
         "profiles": len(cache),
         "events_per_profile": events_per_profile,
         "traced_bytes_per_profile": traced / len(cache),
-        "rss_bytes_per_profile": rss / len(cache),
+        # RSS at this size mostly reuses memory freed earlier in the process: not a measure
+        "rss_bytes_per_profile": None,
         "record_bytes_per_profile": _record_bytes(list(cache.values())[:1000]),
         "seconds": seconds,
     }

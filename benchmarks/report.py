@@ -27,10 +27,15 @@ def decide(d: dict[str, Any]) -> list[str]:
         f"{d['p99_ms']:.3f} | {d['mean_ms']:.3f} |",
         "",
         _goal(d["p99_ms"] <= 1.0, "p99 ≤ 1 ms"),
+        "Fixed from profiling: `category_affinity` rebuilt its candidate pool (every item of",
+        "the user's top categories, thousands at 10k items) on every request — a third of",
+        "decide's time; the pool is now cached per top-category combination and catalog",
+        "(p50 1.33 → 0.65 ms at 10k items in a side-by-side run).",
         "What stands in the way: each decide evaluates the profile's attributes (decayed",
-        "affinities, windows, engagement) and all ~30 segment conditions in Python, then scores",
-        "candidates per list slot; p99 also catches garbage-collector pauses and, on a shared",
-        "machine, preemption.",
+        "affinities, windows, engagement) and all ~30 segment conditions in Python, then walks",
+        "the popularity ranking for the top categories (hundreds of eligibility checks at 10k",
+        "items); p99 also catches garbage-collector pauses and, on a shared machine,",
+        "preemption.",
         "",
     ]
 
@@ -114,7 +119,10 @@ def ingest(i: dict[str, Any]) -> list[str]:
         "time), item statistics, and `to_record` + orjson for the profile upsert. Each event in",
         "this benchmark belongs to a different user, the worst case for the per-profile segment",
         "pass. That is ~150-200 µs of Python per event against a budget of 50 µs for 20,000/s.",
-        "Reaching the goal needs the segment pass to run once per profile per group commit",
+        "Fixed from profiling: segment paths of two steps (`profile.x`, most conditions) read",
+        "plain dicts directly (~5% more events per CPU-second of the ingest job). Measured but",
+        "not kept: the same for longer paths (no gain). Reaching the goal needs the segment",
+        "pass to run once per profile per group commit",
         "(not per job) or only for segments whose inputs changed, and the event parsing off the",
         "writer thread — changes to the engine's ingest job, not local fixes.",
         "",
@@ -147,25 +155,25 @@ def memory(rows: list[dict[str, Any]]) -> list[str]:
         "reducer: each profile folded by `profiles.reducer.reduce` from its own synthetic events",
         "(a user favouring one category: views, adds, orders), parsed just before and dropped",
         "after, into a dict like the engine's cache; tracemalloc counts the Python allocations",
-        "still alive (profiles and what they keep of their events), RSS growth adds allocator",
-        "fragmentation from the reducer's per-event copies. Folding costs ~1 ms per profile",
-        "under tracemalloc, so this is the cross-check at a smaller size. reloaded: 1,000",
+        "still alive (profiles and what they keep of their events). Folding costs ~1 ms per",
+        "profile under tracemalloc, so this is the cross-check at a smaller size (no RSS: at",
+        "that size the process mostly reuses memory freed earlier). reloaded: 1,000",
         "reducer-built profiles as templates, every cached profile rebuilt by",
         "`Profile.from_record` from its own freshly parsed JSON record under a new id (what a",
         "server holds after loading profiles from storage); tracemalloc up to 100k, RSS growth",
-        "only at 1M (tracemalloc's bookkeeping would need gigabytes there).",
+        "at every size (tracemalloc's bookkeeping would need gigabytes at 1M).",
         "",
         "| method | profiles | events/profile | tracemalloc B/profile | RSS B/profile | "
         "stored JSON B/profile | seconds |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        traced = row["traced_bytes_per_profile"]
+        traced, rss = row["traced_bytes_per_profile"], row["rss_bytes_per_profile"]
         lines.append(
             f"| {row['method']} | {row['profiles']} | {row['events_per_profile']} | "
             f"{'' if traced is None else f'{traced:.0f}'} | "
-            f"{row['rss_bytes_per_profile']:.0f} | {row['record_bytes_per_profile']:.0f} | "
-            f"{row['seconds']:.1f} |"
+            f"{'' if rss is None else f'{rss:.0f}'} | "
+            f"{row['record_bytes_per_profile']:.0f} | {row['seconds']:.1f} |"
         )
     worst = max((row["traced_bytes_per_profile"] or row["rss_bytes_per_profile"]) for row in rows)
     lines += [
@@ -174,7 +182,10 @@ def memory(rows: list[dict[str, Any]]) -> list[str]:
         "What stands in the way: a profile is a Python object graph — about 15 datetime objects",
         "(recent views, first/last seen, ...), three affinity dicts of up to 50 floats each, the",
         "per-day counts as a dict of dicts, and a dozen small lists and dicts; Python's per-object",
-        "overhead alone is above 2 KB. What bounds memory now: the cache is an LRU of",
+        "overhead alone is above 2 KB. Fixed from measuring: a reloaded profile held its own",
+        "copy of every item id, label and event name; they are now interned (shared), which",
+        "took the reloaded profile from 5,870 to ~4,700 bytes (tracemalloc, 100k then 20k",
+        "profiles). What bounds memory now: the cache is an LRU of",
         "`profiles.cache_profiles` profiles (default 100,000, about 0.4-1 GB); others load from",
         "storage when next needed, so 1M stored profiles no longer mean 1M in memory. Before",
         "this the cache grew with every profile ever touched (the 1M row is what that cost).",
