@@ -1,31 +1,113 @@
-"""``python -m benchmarks`` — run every benchmark and write benchmarks/RESULTS.md."""
+"""``python -m benchmarks [--quick] [--only NAME ...]`` — run the benchmarks and write
+benchmarks/RESULTS.md.
+
+Each benchmark is one entry of ``BENCHMARKS``: its name, the keyword arguments of its quick and
+full runs, its ``run`` function and a ``report`` that renders its result as Markdown lines. To add
+one, add an entry.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from benchmarks import bench_decide, bench_ingest, bench_models
+from benchmarks import (
+    bench_decide,
+    bench_freshness,
+    bench_http,
+    bench_ingest,
+    bench_memory,
+    bench_models,
+)
+from benchmarks import report as r
 from benchmarks.machine import describe
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    run: Callable[..., Any]
+    report: Callable[[Any], list[str]]
+    quick: dict[str, Any]
+    full: dict[str, Any]
+
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark(
+        "decide",
+        bench_decide.run,
+        r.decide,
+        quick={"profiles": 5_000, "items": 2_000, "requests": 1_000},
+        full={"profiles": 100_000, "items": 10_000, "requests": 5_000},
+    ),
+    Benchmark(
+        "http",
+        bench_http.run,
+        r.http,
+        quick={"users": 300, "seconds": 3, "rates": (100.0,)},
+        full={"users": 2_000, "seconds": 15, "rates": (100.0, 500.0)},
+    ),
+    Benchmark(
+        "ingest",
+        bench_ingest.run,
+        r.ingest,
+        quick={"batches": 40},
+        full={"batches": 400},
+    ),
+    Benchmark(
+        "freshness",
+        bench_freshness.run,
+        r.freshness,
+        quick={"trials": 30},
+        full={"trials": 300},
+    ),
+    Benchmark(
+        "memory",
+        bench_memory.run,
+        r.memory,
+        quick={"sizes": (10_000,), "reducer_size": 1_000},
+        full={"sizes": (100_000, 1_000_000), "reducer_size": 10_000},
+    ),
+    Benchmark(
+        "models",
+        bench_models.run,
+        bench_models.markdown,
+        quick={"quick": True},
+        full={"quick": False},
+    ),
+]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
-    args = parser.parse_args()
-    users, requests, batches = (300, 500, 40) if args.quick else (2000, 5000, 400)
+    parser.add_argument("--quick", action="store_true", help="small runs (a smoke test, < 2 min)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=[b.name for b in BENCHMARKS],
+        help="run only these benchmarks",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--note", default="", help="a line about the run (e.g. a busy machine)")
+    args = parser.parse_args(argv)
+    chosen = [b for b in BENCHMARKS if args.only is None or b.name in args.only]
     machine = describe()
-    print("decide (in-process)...", flush=True)
-    decide = bench_decide.run(users=users, requests=requests)
-    print(decide, flush=True)
-    print("ingest (HTTP /v1/batch)...", flush=True)
-    ingest = bench_ingest.run(batches=batches)
-    print(ingest, flush=True)
-    print("recommenders (simulated shop, offline)...", flush=True)
-    models = bench_models.run(quick=args.quick)
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    if args.only:
+        command += " --only " + " ".join(args.only)
+    sections: list[str] = []
+    for bench in chosen:
+        print(f"{bench.name}...", flush=True)
+        start = time.perf_counter()
+        result = bench.run(**(bench.quick if args.quick else bench.full))
+        print(f"{bench.name}: {result} ({time.perf_counter() - start:.0f} s)", flush=True)
+        sections += bench.report(result)
     lines = [
         "# Benchmark results",
         "",
@@ -33,38 +115,12 @@ def main() -> None:
         f"- machine: {machine['cpu']}, {machine['memory']}, {machine['platform']}",
         f"- python: {machine['python']}",
         f"- command: `{command}`",
-        "",
-        "## decide, in-process (sample workspace, 3-slot page: hero + recommended + trending)",
-        "",
-        "| profiles | items | requests | p50 ms | p99 ms | mean ms |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {decide['profiles']} | {decide['items']} | {decide['requests']} | "
-        f"{decide['p50_ms']:.3f} | {decide['p99_ms']:.3f} | {decide['mean_ms']:.3f} |",
-        "",
-        "## ingest, HTTP `/v1/batch`, 100-event batches, durable (SQLite WAL, synchronous=FULL)",
-        "",
-        "| path | events | seconds | events/s |",
-        "| --- | --- | --- | --- |",
-        f"| loopwise serve, {ingest['concurrency']} concurrent clients | "
-        f"{ingest['http']['events']} | {ingest['http']['seconds']:.2f} | "
-        f"{ingest['http']['events_per_s']:.0f} |",
-        f"| raw SQLite inserts of the same rows, one commit per batch | "
-        f"{ingest['raw_sqlite']['events']} | {ingest['raw_sqlite']['seconds']:.2f} | "
-        f"{ingest['raw_sqlite']['events_per_s']:.0f} |",
-        "",
-        f"Ratio loopwise / raw SQLite: **{ingest['ratio_to_raw']:.2f}**. "
-        f"Non-200 replies: {ingest['http']['non_200']}.",
-        "",
-        "Where ingest time goes (cProfile of the in-process path): the single writer thread",
-        "applies every new event before the commit — identity resolution, the profile reducer,",
-        "the profile's attributes and about 30 segment conditions per touched profile, item",
-        "statistics — in Python. Each event in this benchmark belongs to a different user, the",
-        "worst case for the per-profile segment pass. Raw SQLite shows what storage alone costs.",
-        "",
-        *bench_models.markdown(models),
     ]
-    RESULTS.write_text("\n".join(lines))
-    print(f"wrote {RESULTS}")
+    if args.note:
+        lines.append(f"- note: {args.note}")
+    lines += ["", *sections]
+    args.output.write_text("\n".join(lines))
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

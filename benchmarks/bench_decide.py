@@ -1,65 +1,33 @@
-"""decide() in-process: p50/p99 for a 3-slot page of the sample workspace.
+"""decide() in-process: p50/p99 for a 3-slot page of the sample workspace (hero block with rules,
+recommended and trending lists on their default strategies), at 10k items and 100k profiles.
 
-Profiles are built through the real ingest path (a seeded population browsing the sample catalog),
-then every timed request decides hero + recommended + trending for a random known user.
+The population comes from :mod:`benchmarks.population` (real ingest, then cloned profiles on the
+same storage). Every timed request decides the page for a random known user.
 """
 
 from __future__ import annotations
 
 import random
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from loopwise.catalog.importer import read_items
-from loopwise.clock import FixedClock
-from loopwise.config import SAMPLE_WORKSPACE, load_workspace_file
+from benchmarks.population import build_engine
 from loopwise.decide.request import DecideRequest
-from loopwise.engine import Engine
-from loopwise.events.normalize import parse_request
-from loopwise.storage.memory import MemoryStorage
 
 PAGE = [{"slot": "hero"}, {"slot": "recommended", "n": 4}, {"slot": "trending", "n": 4}]
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"
+)
 
 
-def build_engine(users: int, events_per_user: int, seed: int = 1) -> tuple[Engine, list[str]]:
-    workspace = load_workspace_file(SAMPLE_WORKSPACE)
-    clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
-    engine = Engine(workspace, MemoryStorage(), clock=clock, seed=seed)
-    items = list(read_items(SAMPLE_WORKSPACE.parent / str(workspace.items)))
-    engine.put_items(items)
-    rng = random.Random(seed)
-    names = ["Product Viewed"] * 8 + ["Product Added", "Order Completed"]
-    ids = []
-    for u in range(users):
-        anon = f"bench-{u}"
-        ids.append(anon)
-        favourite = rng.choice(items).categories[0]
-        pool = [i for i in items if favourite in i.categories]
-        batch: list[dict[str, Any]] = []
-        for _ in range(events_per_user):
-            item = rng.choice(pool if rng.random() < 0.7 else items)
-            name = rng.choice(names)
-            props: dict[str, Any] = {"product_id": item.id}
-            if name == "Order Completed":
-                props = {
-                    "order_id": str(uuid.uuid4()),
-                    "revenue": item.price or 10,
-                    "products": [{"product_id": item.id}],
-                }
-            batch.append(
-                {
-                    "type": "track",
-                    "anonymousId": anon,
-                    "event": name,
-                    "properties": props,
-                    "messageId": str(uuid.uuid4()),
-                    "timestamp": (clock() - timedelta(minutes=rng.randint(0, 5000))).isoformat(),
-                }
-            )
-        engine.ingest(parse_request({"batch": batch}, kind="batch", received_at=clock()))
-    return engine, ids
+def decide_body(anonymous_id: str) -> dict[str, Any]:
+    """The JSON body of one page's decide request (also sent over HTTP)."""
+    return {
+        "user": {"anonymous_id": anonymous_id},
+        "context": {"page": {"url": "https://shop.test/"}, "userAgent": USER_AGENT},
+        "slots": PAGE,
+    }
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -67,23 +35,13 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-def run(users: int = 2000, events_per_user: int = 10, requests: int = 5000) -> dict[str, Any]:
-    engine, ids = build_engine(users, events_per_user)
+def run(profiles: int = 100_000, items: int = 10_000, requests: int = 5000) -> dict[str, Any]:
+    start = time.perf_counter()
+    engine, ids = build_engine(profiles, items)
+    setup = time.perf_counter() - start
     rng = random.Random(2)
     requests_ = [
-        DecideRequest.model_validate(
-            {
-                "user": {"anonymous_id": rng.choice(ids)},
-                "context": {
-                    "page": {"url": "https://shop.test/"},
-                    "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
-                    "AppleWebKit/537.36 (KHTML, like Gecko) "
-                    "Chrome/120.0 Safari/537.36",
-                },
-                "slots": PAGE,
-            }
-        )
-        for _ in range(requests)
+        DecideRequest.model_validate(decide_body(rng.choice(ids))) for _ in range(requests)
     ]
     for request in requests_[:200]:  # warm caches
         engine.decide(request)
@@ -93,15 +51,17 @@ def run(users: int = 2000, events_per_user: int = 10, requests: int = 5000) -> d
         engine.decide(request)
         timings.append((time.perf_counter() - start) * 1000)
     timings.sort()
-    engine.close()
-    return {
-        "profiles": users,
+    result = {
+        "profiles": len(engine._profiles),
         "items": len(engine._catalog),
         "requests": requests,
         "p50_ms": percentile(timings, 0.50),
         "p99_ms": percentile(timings, 0.99),
         "mean_ms": sum(timings) / len(timings),
+        "setup_s": setup,
     }
+    engine.close()
+    return result
 
 
 if __name__ == "__main__":

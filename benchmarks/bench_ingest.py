@@ -25,6 +25,8 @@ import httpx
 import orjson
 
 WRITE_KEY = "lw_write_bench"
+SERVER_KEY = "lw_server_bench"
+ADMIN_KEY = "lw_admin_bench"
 
 
 def _free_port() -> int:
@@ -33,13 +35,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``loopwise serve`` on a free port with the bench keys; returns the process and its URL."""
     port = _free_port()
     env = {
         **os.environ,
         "LOOPWISE_WRITE_KEY": WRITE_KEY,
-        "LOOPWISE_SERVER_KEY": "lw_server_bench",
-        "LOOPWISE_ADMIN_KEY": "lw_admin_bench",
+        "LOOPWISE_SERVER_KEY": SERVER_KEY,
+        "LOOPWISE_ADMIN_KEY": ADMIN_KEY,
     }
     process = subprocess.Popen(
         [
@@ -70,6 +73,15 @@ def _start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def make_batches(count: int, size: int = 100, users: int = 5000) -> list[bytes]:
     now = datetime.now(UTC).isoformat()
     bodies = []
@@ -92,7 +104,7 @@ def make_batches(count: int, size: int = 100, users: int = 5000) -> list[bytes]:
 
 def http_ingest(bodies: list[bytes], concurrency: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = _start(Path(tmp) / "data")
+        process, url = start_server(Path(tmp) / "data")
         try:
             auth = (WRITE_KEY, "")
             with httpx.Client(base_url=url, auth=auth) as warm:
@@ -116,8 +128,7 @@ def http_ingest(bodies: list[bytes], concurrency: int) -> dict[str, Any]:
             for client in clients:
                 client.close()
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_server(process)
     events = (len(bodies) - 1) * 100
     return {
         "events": events,

@@ -249,3 +249,30 @@ def test_erasure_forgets_the_person_in_memory_too(engine: Engine, clock: FixedCl
     assert view is not None and "email" not in view["profile"].get("traits", {})
     with pytest.raises(NotFound):
         engine.erase_profile("never-seen")
+
+
+def test_a_bounded_profile_cache_reloads_evicted_profiles_from_storage(clock: FixedClock) -> None:
+    workspace = load_workspace_file(SAMPLE_WORKSPACE)
+    workspace = workspace.model_copy(
+        update={"profiles": workspace.profiles.model_copy(update={"cache_profiles": 2})}
+    )
+    engine = Engine(workspace, MemoryStorage(), clock=clock, seed=1)
+    engine.put_items(list(read_items(SAMPLE_WORKSPACE.parent / str(workspace.items))))
+    hiking = category_items(engine, "hiking")
+    for round_ in range(2):
+        for user in ("u1", "u2", "u3", "u4"):
+            clock.advance(5)
+            send(
+                engine,
+                clock,
+                "track",
+                anonymousId=user,
+                event="Product Viewed",
+                properties={"product_id": hiking[round_]},
+            )
+    assert len(engine._profiles) == 2
+    view = engine.profile_view("u1")  # evicted twice, reloaded from storage each time
+    assert view is not None
+    assert view["profile"]["item_views"] == 2
+    assert view["profile"]["recently_viewed"] == [hiking[1], hiking[0]]
+    assert engine.replay()["differing"] == 0

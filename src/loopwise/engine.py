@@ -57,6 +57,7 @@ from loopwise.privacy import audit as privacy_audit
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy import retention as privacy_retention
 from loopwise.privacy.book import ConsentBook
+from loopwise.profiles.cache import LruCache
 from loopwise.profiles.context import country_from_context, request_context_attributes
 from loopwise.profiles.identity import IdentityGraph, profile_id_for
 from loopwise.profiles.model import Profile
@@ -183,8 +184,9 @@ class Engine:
         self._rng_lock = threading.Lock()
         self._built = _Built(workspace, self.strategies, _stored_clusters(storage))
         self._identities = IdentityGraph(storage.identities())
-        self._profiles: dict[str, Profile] = {}
-        self._memberships: dict[str, frozenset[str]] = {}
+        cache_size = workspace.profiles.cache_profiles  # bounded: evicted ones reload from storage
+        self._profiles: dict[str, Profile] = LruCache(cache_size)
+        self._memberships: dict[str, frozenset[str]] = LruCache(cache_size)
         self._recent_decisions: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
         self._last_decision: dict[str, tuple[str, datetime]] = {}
         self._catalog: dict[str, Item] = {
@@ -1066,7 +1068,7 @@ class Engine:
             txn.upsert_profiles(list(rebuilt.values()))
             for identifier, pid in graph.links.items():
                 txn.link_identity(identifier, pid)
-            self._profiles = dict(profiles)
+            self._profiles = LruCache(self.workspace.profiles.cache_profiles, profiles)
             self._identities = graph
             self._memberships.clear()
             return {

@@ -188,6 +188,9 @@ def popular_instead(
     return popular_items(ctx, n, skip=skip, why=why)
 
 
+POOL_CACHE_LIMIT = 4096  # cached category pools per catalog (top-category combinations)
+
+
 class _CatalogIndex:
     """Per-catalog derived data, rebuilt when the catalog object or its size changes."""
 
@@ -196,6 +199,8 @@ class _CatalogIndex:
         self._size = -1
         self.by_category: dict[str, list[str]] = {}
         self.newest: list[tuple[datetime, str]] = []
+        # (by_category, pools) swapped as one value, so a pool is never cached for another catalog
+        self._pool_state: tuple[dict[str, list[str]], dict[tuple[str, ...], list[str]]] = ({}, {})
 
     def refresh(self, catalog: Mapping[str, Item]) -> _CatalogIndex:
         if catalog is self._source and len(catalog) == self._size:
@@ -210,7 +215,21 @@ class _CatalogIndex:
         dated.sort(key=lambda pair: pair[0], reverse=True)
         self._source, self._size = catalog, len(catalog)
         self.by_category, self.newest = by_category, dated
+        self._pool_state = (by_category, {})
         return self
+
+    def pool(self, categories: Sequence[str]) -> list[str]:
+        """Items of ``categories`` in that order, each once. Cached per category tuple: a page
+        asks for the same few top-category combinations over and over, and building the pool
+        walks every item of those categories (read-only for callers)."""
+        by_category, pools = self._pool_state
+        key = tuple(categories)
+        found = pools.get(key)
+        if found is None:
+            found = list(dict.fromkeys(i for c in key for i in by_category.get(c, ())))
+            if len(pools) < POOL_CACHE_LIMIT:
+                pools[key] = found
+        return found
 
 
 class PopularStrategy:
@@ -389,7 +408,7 @@ class CategoryAffinityStrategy:
             return popular_instead(ctx, n, "no category interests yet")
         index = self._index.refresh(ctx.catalog)
         by_strength = sorted(weights, key=lambda c: -weights[c])
-        pool = list(dict.fromkeys(i for c in by_strength for i in index.by_category.get(c, ())))
+        pool = index.pool(by_strength)
         if len(pool) <= self.max_pool:
             out = self._score_pool(ctx, n, weights, pool)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from sys import intern
 from typing import Any
 
 from loopwise.clock import isoformat, parse_timestamp
@@ -249,10 +250,10 @@ class Profile:
             page_views=int(r.get("page_views", 0)),
             item_views=int(r.get("item_views", 0)),
             daily_counts={
-                str(name): {int(day): int(count) for day, count in days.items()}
+                intern(str(name)): {int(day): int(count) for day, count in days.items()}
                 for name, days in r.get("daily", {}).items()
             },
-            recently_viewed=[str(item) for item, _ in recent],
+            recently_viewed=[intern(str(item)) for item, _ in recent],
             recently_viewed_at=[_time(at, "recent") for _, at in recent],
             affinity_items=_scores(affinity.get("items")),
             affinity_categories=_scores(affinity.get("categories")),
@@ -260,13 +261,13 @@ class Profile:
             affinity_as_of=_opt_time(r.get("affinity_as_of"), "affinity_as_of"),
             purchases=int(r.get("purchases", 0)),
             revenue=float(r.get("revenue", 0.0)),
-            purchased_items=[str(i) for i in r.get("purchased_items", [])],
-            cart_items=[str(i) for i in r.get("cart_items", [])],
+            purchased_items=[intern(str(i)) for i in r.get("purchased_items", [])],
+            cart_items=[intern(str(i)) for i in r.get("cart_items", [])],
             cart_value=float(r.get("cart_value", 0.0)),
             cart_changed_at=_opt_time(r.get("cart_changed_at"), "cart_changed_at"),
             last_purchase_at=_opt_time(r.get("last_purchase_at"), "last_purchase_at"),
             traits=dict(r.get("traits", {})),
-            **{name: r.get(name) for name in CONTEXT_FIELDS},
+            **{name: _interned(r.get(name)) for name in CONTEXT_FIELDS},
         )
 
     # -- attributes --------------------------------------------------------------------------
@@ -411,7 +412,13 @@ class Profile:
 
 
 def _scores(values: Any) -> dict[str, float]:
-    return {str(k): float(v) for k, v in (values or {}).items()}
+    return {intern(str(k)): float(v) for k, v in (values or {}).items()}
+
+
+def _interned(value: Any) -> Any:
+    """Item ids, labels, event names and context values repeat across profiles: a loaded profile
+    shares one copy of each (``sys.intern``) instead of holding its own (~1.4 KB per profile)."""
+    return intern(value) if type(value) is str else value
 
 
 def _days_since(then: datetime, now: datetime) -> float:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from datetime import datetime, timedelta
+from sys import intern
 from typing import Any
 
 from loopwise.catalog.items import Item
@@ -115,7 +116,7 @@ def _count_daily(p: Profile, name: str, at: datetime) -> None:
         return  # older than any window
     if name not in p.daily_counts and len(p.daily_counts) >= EVENT_NAMES_LIMIT:
         return
-    days = p.daily_counts.setdefault(name, {})
+    days = p.daily_counts.setdefault(intern(name), {})
     days[day] = days.get(day, 0) + 1
 
 
@@ -179,7 +180,7 @@ def _remember_view(p: Profile, item_id: str, at: datetime, limit: int) -> None:
     index = 0
     while index < len(p.recently_viewed_at) and p.recently_viewed_at[index] > at:
         index += 1
-    p.recently_viewed.insert(index, item_id)
+    p.recently_viewed.insert(index, intern(item_id))  # shared across profiles
     p.recently_viewed_at.insert(index, at)
     del p.recently_viewed[limit:], p.recently_viewed_at[limit:]
 
@@ -216,7 +217,7 @@ def _add_to_cart(p: Profile, ids: list[str], value: float, at: datetime) -> None
         return  # added before the last order: that order already settled the cart
     for item_id in ids:
         if item_id not in p.cart_items:
-            p.cart_items.append(item_id)
+            p.cart_items.append(intern(item_id))
     p.cart_value += value
     p.cart_changed_at = at if p.cart_changed_at is None else max(p.cart_changed_at, at)
 
@@ -233,7 +234,7 @@ def _remove_from_cart(p: Profile, ids: list[str], value: float, at: datetime) ->
 def _purchase(p: Profile, ids: list[str], revenue: float, at: datetime, limit: int) -> None:
     p.purchases += 1
     p.revenue += revenue if math.isfinite(revenue) else 0.0
-    bought = list(dict.fromkeys(ids))
+    bought = list(dict.fromkeys(intern(i) for i in ids))
     p.purchased_items = [*bought, *(i for i in p.purchased_items if i not in bought)][:limit]
     if p.cart_changed_at is None or at >= p.cart_changed_at:
         p.cart_items, p.cart_value = [], 0.0
@@ -310,7 +311,7 @@ def _add_affinity(
     for table, table_keys in keys.items():
         scores = p.affinity(table)
         for key in table_keys:
-            scores[key] = scores.get(key, 0.0) + value
+            scores[intern(key)] = scores.get(key, 0.0) + value
         _keep_top(scores, settings.affinity_limit)
 
 

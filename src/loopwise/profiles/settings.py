@@ -73,6 +73,13 @@ class ProfileSettings(BaseModel):
         description="Customers or returning visitors unseen this long churned.",
     )
     engagement_weights: EngagementWeights = Field(default_factory=EngagementWeights)
+    cache_profiles: int = Field(
+        default=100_000,
+        ge=1,
+        le=100_000_000,
+        description="Profiles kept in memory (least recently used dropped first; the rest load "
+        "from storage when needed). Read when the engine starts.",
+    )
     country_header: str | None = Field(
         default=None,
         min_length=1,

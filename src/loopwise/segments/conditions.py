@@ -267,6 +267,17 @@ def path_getter(path: str) -> Callable[[Any], Any]:
                 return None
         return current
 
+    if len(steps) == 2:  # "profile.x", "context.y": most leaves; plain dicts skip the loop
+        first, second = steps[0][0], steps[1][0]
+
+        def get_two(obj: Any) -> Any:
+            if type(obj) is dict:
+                middle = obj.get(first)
+                if type(middle) is dict:
+                    return middle.get(second)  # missing and null both read as None
+            return get(obj)
+
+        return get_two
     return get
 
 

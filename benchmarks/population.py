@@ -1,0 +1,122 @@
+"""A benchmark population: a large catalog and many profiles, built through the real reducer.
+
+``build_engine`` ingests ``templates`` seeded users through ``Engine.ingest`` (the real path:
+identity, reducer, segments, item statistics), then copies their profiles under new ids until the
+engine holds ``profiles`` of them — stored and linked through a write job like any profile, then
+reloaded by a fresh engine on the same storage, exactly as a restarted server sees them. Cloning
+keeps the 100k-profile setup within seconds; every clone is a real, distinct profile record.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loopwise.catalog.importer import read_items
+from loopwise.catalog.items import Item
+from loopwise.clock import FixedClock
+from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file
+from loopwise.engine import Engine
+from loopwise.events.normalize import parse_request
+from loopwise.profiles.identity import profile_id_for
+from loopwise.storage.base import WriteTransaction
+from loopwise.storage.memory import MemoryStorage
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+EVENT_NAMES = ["Product Viewed"] * 8 + ["Product Added", "Order Completed"]
+
+
+def sample_workspace() -> Workspace:
+    return load_workspace_file(SAMPLE_WORKSPACE)
+
+
+def catalog(size: int, workspace: Workspace) -> list[Item]:
+    """``size`` items: the sample catalog's 200 products, then copies of them under new ids (same
+    categories, tags and prices), so rules and affinities behave as on the sample shop."""
+    base = list(read_items(SAMPLE_WORKSPACE.parent / str(workspace.items)))
+    items = base[:size]
+    copy = 1
+    while len(items) < size:
+        for item in base:
+            if len(items) >= size:
+                break
+            record = item.to_record()
+            record["id"] = f"{item.id}-c{copy}"
+            items.append(Item.from_record(record))
+        copy += 1
+    return items
+
+
+def user_events(
+    rng: random.Random, anon: str, items: list[Item], count: int, now: datetime
+) -> list[dict[str, Any]]:
+    """``count`` track calls of one user who favours one category (70% of views)."""
+    favourite = rng.choice(items).categories[0]
+    pool = [i for i in items[:2000] if favourite in i.categories] or items
+    events = []
+    for _ in range(count):
+        item = rng.choice(pool if rng.random() < 0.7 else items)
+        name = rng.choice(EVENT_NAMES)
+        props: dict[str, Any] = {"product_id": item.id}
+        if name == "Order Completed":
+            props = {
+                "order_id": str(uuid.uuid4()),
+                "revenue": item.price or 10,
+                "products": [{"product_id": item.id}],
+            }
+        events.append(
+            {
+                "type": "track",
+                "anonymousId": anon,
+                "event": name,
+                "properties": props,
+                "messageId": str(uuid.uuid4()),
+                "timestamp": (now - timedelta(minutes=rng.randint(0, 5000))).isoformat(),
+            }
+        )
+    return events
+
+
+def build_engine(
+    profiles: int, items: int, templates: int = 2000, events_per_user: int = 10, seed: int = 1
+) -> tuple[Engine, list[str]]:
+    """An engine on memory storage with ``items`` items and ``profiles`` warm profiles; returns it
+    and the anonymous ids of its users."""
+    workspace = sample_workspace()
+    clock = FixedClock(START)
+    storage = MemoryStorage()
+    seeding = Engine(workspace, storage, clock=clock, seed=seed)
+    catalog_items = catalog(items, workspace)
+    seeding.put_items(catalog_items)
+    rng = random.Random(seed)
+    templates = min(templates, profiles)
+    ids = [f"bench-{u}" for u in range(templates)]
+    for start in range(0, templates, 50):
+        batch = [
+            event
+            for anon in ids[start : start + 50]
+            for event in user_events(rng, anon, catalog_items, events_per_user, clock())
+        ]
+        seeding.ingest(parse_request({"batch": batch}, kind="batch", received_at=clock()))
+    records = [storage.get_profile(profile_id_for(anon)) for anon in ids]
+    clones = []
+    for u in range(templates, profiles):
+        anon = f"bench-{u}"
+        record = dict(records[u % templates] or {})
+        record["id"] = profile_id_for(anon)
+        record["anonymous_ids"] = [anon]
+        clones.append((anon, record))
+        ids.append(anon)
+
+    def install(txn: WriteTransaction) -> None:
+        txn.upsert_profiles([record for _, record in clones])
+        for anon, record in clones:
+            txn.link_identity(anon, record["id"])
+
+    storage.write(install)
+    engine = Engine(workspace, storage, clock=clock, seed=seed)  # a "restarted server"
+    for anon in ids:  # warm: every profile in the engine's cache, as on a busy server
+        engine._profile(profile_id_for(anon))
+    return engine, ids

@@ -1,0 +1,207 @@
+"""Markdown for each benchmark's result, with the issue's goal and whether this run met it.
+
+The notes on what stands in the way come from profiling these paths (py-spy on ``loopwise serve``
+during the ingest benchmark, cProfile on the writer thread's ingest job, tracemalloc on profiles).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _goal(met: bool, text: str) -> str:
+    return f"Goal {text}: **{'met' if met else 'missed'}** in this run."
+
+
+def decide(d: dict[str, Any]) -> list[str]:
+    return [
+        "## decide, in-process (3-slot page: hero block with rules + recommended + trending)",
+        "",
+        "Sample workspace and rules; `recommended` on its default strategy (category_affinity),",
+        "`trending` on trending. Profiles: real ingest of 2,000 users (10 events each), cloned",
+        "under new ids to the count below and reloaded from storage, all warm in the cache.",
+        "",
+        "| profiles | items | requests | p50 ms | p99 ms | mean ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {d['profiles']} | {d['items']} | {d['requests']} | {d['p50_ms']:.3f} | "
+        f"{d['p99_ms']:.3f} | {d['mean_ms']:.3f} |",
+        "",
+        _goal(d["p99_ms"] <= 1.0, "p99 ≤ 1 ms"),
+        "Fixed from profiling: `category_affinity` rebuilt its candidate pool (every item of",
+        "the user's top categories, thousands at 10k items) on every request — a third of",
+        "decide's time; the pool is now cached per top-category combination and catalog",
+        "(p50 1.33 → 0.65 ms at 10k items in a side-by-side run).",
+        "What stands in the way: each decide evaluates the profile's attributes (decayed",
+        "affinities, windows, engagement) and all ~30 segment conditions in Python, then walks",
+        "the popularity ranking for the top categories (hundreds of eligibility checks at 10k",
+        "items); p99 also catches garbage-collector pauses and, on a shared machine,",
+        "preemption.",
+        "",
+    ]
+
+
+def http(h: dict[str, Any]) -> list[str]:
+    lines = [
+        "## decide over HTTP (`loopwise serve`, one process, SQLite)",
+        "",
+        f"{h['users']} users seeded through `/v1/batch`; sample catalog. Load generators run on",
+        "the same machine as the server (they share its cores).",
+        "",
+    ]
+    wrk = h.get("wrk")
+    if wrk is None:
+        lines += [f"wrk rows skipped: {h.get('wrk_note')}", ""]
+    else:
+        lines += [
+            f"Saturated, `wrk -t2 -c{h['connections']} -d{h['seconds']}s --latency` "
+            "(decide: a Lua script POSTs the 3-slot page for random users with the server key):",
+            "",
+            "| route | requests/s | p50 ms | p99 ms | non-2xx |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, row in (("GET /healthz", wrk["health"]), ("POST /v1/decide", wrk["decide"])):
+            lines.append(
+                f"| {name} | {row['requests_per_s']:.0f} | {row['p50_ms']:.2f} | "
+                f"{row['p99_ms']:.2f} | {row['non_2xx']} |"
+            )
+        lines += [
+            "",
+            f"Ratio decide / health throughput: **{wrk['ratio']:.2f}**. "
+            + _goal(wrk["ratio"] >= 0.7, "≥ 0.70"),
+            "",
+        ]
+    lines += [
+        "At fixed rates (open-loop client: urllib3 keep-alive connections in 64 threads; latency "
+        "from each request's due time, so queueing is not hidden):",
+        "",
+        "| target req/s | achieved req/s | requests | p50 ms | p99 ms | non-200 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in h["paced"]:
+        lines.append(
+            f"| {row['rate']:.0f} | {row['achieved_per_s']:.0f} | {row['requests']} | "
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['non_200']} |"
+        )
+    at_500 = [row for row in h["paced"] if row["rate"] == 500.0]
+    if at_500:
+        lines += ["", _goal(at_500[0]["p99_ms"] <= 10.0, "p99 ≤ 10 ms at 500 req/s")]
+    lines += [
+        "What stands in the way: the health route costs the stack ~0.4 ms of one core per",
+        "request here, so a ratio of 0.7 leaves decide ~0.15 ms of its own work, while decide",
+        "in-process alone takes ~0.5 ms (p50). The ratio compares decide's Python work",
+        "(request validation, segments, strategies, the response model, the decision log",
+        "record) with the stack's own per-request cost (uvicorn, Starlette middleware). One",
+        "server process runs Python on one core at a time; the load generator takes",
+        "the other.",
+        "",
+    ]
+    return lines
+
+
+def ingest(i: dict[str, Any]) -> list[str]:
+    http_, raw = i["http"], i["raw_sqlite"]
+    return [
+        "## ingest, HTTP `/v1/batch`, 100-event batches, durable (SQLite WAL, synchronous=FULL)",
+        "",
+        "| path | events | seconds | events/s |",
+        "| --- | --- | --- | --- |",
+        f"| loopwise serve, {i['concurrency']} concurrent clients | {http_['events']} | "
+        f"{http_['seconds']:.2f} | {http_['events_per_s']:.0f} |",
+        f"| raw SQLite inserts of the same rows, one commit per batch | {raw['events']} | "
+        f"{raw['seconds']:.2f} | {raw['events_per_s']:.0f} |",
+        "",
+        f"Ratio loopwise / raw SQLite: **{i['ratio_to_raw']:.2f}**. "
+        f"Non-200 replies: {http_['non_200']}. "
+        + _goal(http_["events_per_s"] >= 20_000, "≥ 20,000 events/s"),
+        "",
+        "What stands in the way (py-spy on the server, cProfile of the writer thread's job): the",
+        "single writer thread applies every new event before the commit, in Python — identity",
+        "resolution, the profile reducer (a copy of the profile per event), the profile's",
+        "attributes and ~30 segment conditions per touched profile (about half of the job's",
+        "time), item statistics, and `to_record` + orjson for the profile upsert. Each event in",
+        "this benchmark belongs to a different user, the worst case for the per-profile segment",
+        "pass. The writer's job alone manages ~6,000 events per CPU-second (measured with",
+        "`time.thread_time` around `Engine._ingest_job`), i.e. ~165 µs of Python per event",
+        "against a budget of 50 µs for 20,000/s; HTTP parsing and validation of the batch",
+        "share the same GIL. Fixed from profiling: segment paths of two steps (`profile.x`,",
+        "most conditions) read plain dicts directly (~5% more events per CPU-second of the",
+        "job). Measured but not kept: the same for longer paths (no gain). Reaching the goal",
+        "needs less Python per event than local fixes can remove: re-evaluating only the",
+        "segments whose inputs an event changed, a profile that is updated without a full",
+        "copy and re-serialised incrementally, and event parsing off the",
+        "writer thread: changes to the engine's ingest job and the profile representation.",
+        "",
+    ]
+
+
+def freshness(f: dict[str, Any]) -> list[str]:
+    lines = [
+        "## freshness: event 200 → first decision that reflects it",
+        "",
+        "`POST /v1/track` (Product Viewed) then `POST /v1/decide` for the `recently-viewed` slot",
+        "until the item shows; the clock starts at the track's 200.",
+        "",
+        "| trials | p50 ms | p99 ms | max ms | most decides needed |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {f['trials']} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['max_ms']:.2f} | "
+        f"{f['max_decides']} |",
+        "",
+        _goal(f["p99_ms"] <= 50.0, "≤ 50 ms")
+        + " The ingest reply is sent after the event is applied to the in-memory profile, so",
+        "the first decide already reflects it: freshness is one decide round trip.",
+    ]
+    if f["max_decides"] > 1:
+        lines += [
+            "In at least one trial the first decide did not show the item and a second did.",
+            "Not confirmed; the likely cause is a strategy overrunning its 50 ms time budget on",
+            "the loaded machine (the slot then serves its static fallback).",
+        ]
+    return [*lines, ""]
+
+
+def memory(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## memory per profile (the engine's in-process profile cache)",
+        "",
+        "reducer: each profile folded by `profiles.reducer.reduce` from its own synthetic events",
+        "(a user favouring one category: views, adds, orders), parsed just before and dropped",
+        "after, into a dict like the engine's cache; tracemalloc counts the Python allocations",
+        "still alive (profiles and what they keep of their events). Folding costs ~1 ms per",
+        "profile under tracemalloc, so this is the cross-check at a smaller size (no RSS: at",
+        "that size the process mostly reuses memory freed earlier). reloaded: 1,000",
+        "reducer-built profiles as templates, every cached profile rebuilt by",
+        "`Profile.from_record` from its own freshly parsed JSON record under a new id (what a",
+        "server holds after loading profiles from storage); tracemalloc up to 100k, RSS growth",
+        "at every size (tracemalloc's bookkeeping would need gigabytes at 1M).",
+        "",
+        "| method | profiles | events/profile | tracemalloc B/profile | RSS B/profile | "
+        "stored JSON B/profile | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        traced, rss = row["traced_bytes_per_profile"], row["rss_bytes_per_profile"]
+        lines.append(
+            f"| {row['method']} | {row['profiles']} | {row['events_per_profile']} | "
+            f"{'' if traced is None else f'{traced:.0f}'} | "
+            f"{'' if rss is None else f'{rss:.0f}'} | "
+            f"{row['record_bytes_per_profile']:.0f} | {row['seconds']:.1f} |"
+        )
+    worst = max((row["traced_bytes_per_profile"] or row["rss_bytes_per_profile"]) for row in rows)
+    lines += [
+        "",
+        _goal(worst <= 2048, "≤ 2 KB per profile"),
+        "What stands in the way: a profile is a Python object graph — about 15 datetime objects",
+        "(recent views, first/last seen, ...), three affinity dicts of up to 50 floats each, the",
+        "per-day counts as a dict of dicts, and a dozen small lists and dicts; Python's per-object",
+        "overhead alone is above 2 KB. Fixed from measuring: a reloaded profile held its own",
+        "copy of every item id, label and event name; they are now interned (shared), which",
+        "took the reloaded profile from 5,870 to 4,696 bytes (tracemalloc, 100k profiles;",
+        "RSS at 1M from 6,250 to 4,929). What bounds memory now: the cache is an LRU of",
+        "`profiles.cache_profiles` profiles (default 100,000, about 0.5 GB); others load from",
+        "storage when next needed, so 1M stored profiles no longer mean 1M in memory. Before",
+        "this the cache grew with every profile ever touched (the 1M row is what that cost).",
+        "Getting under 2 KB per cached profile needs a compact representation (e.g. arrays",
+        "instead of dicts, day numbers instead of datetimes).",
+        "",
+    ]
+    return lines
