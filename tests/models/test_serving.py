@@ -199,3 +199,23 @@ def test_user_history_merges_affinity_and_lists() -> None:
     weights = {"item_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
     # recently viewed: the newest view counts 1 + 2 = 3 views, the next 1 + 2 * 0.7 = 2.4
     assert user_history(profile, weights) == {"a": 5.0, "b": 3.0, "c": 2.4, "d": 3.0}
+
+
+def test_seen_weight_param_reads_and_clamps() -> None:
+    from loopwise.models.serving import SEEN_DISCOUNT, seen_weight
+
+    assert seen_weight({}) == SEEN_DISCOUNT
+    assert seen_weight({"seen_weight": 0}) == 0.0
+    assert seen_weight({"seen_weight": 3}) == 1.0
+    assert seen_weight({"seen_weight": "all"}) == SEEN_DISCOUNT
+
+
+def test_seen_weight_zero_hides_what_the_user_already_viewed(engine: Engine) -> None:
+    engine.train_models()
+    viewed = set(engine.profile_view("user-1")["profile"]["recently_viewed"])  # type: ignore[index]
+    document = engine.workspace_document()
+    slot = next(s for s in document["slots"] if s["key"] == "recs")
+    slot["strategy_params"] = {"seen_weight": 0}
+    engine.replace_workspace(document)
+    shown = {i["id"] for i in decide(engine, "user-1", n=10)["items"]}
+    assert shown and not shown & viewed
