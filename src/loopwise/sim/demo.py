@@ -44,7 +44,6 @@ BATCH_SIZE = 100  # events per POST /v1/batch
 REPORT_SEGMENTS = (
     "mobile",
     "desktop",
-    "first_time_visitor",
     "returning_visitor",
     "from_organic_search",
     "from_paid",
