@@ -6,7 +6,7 @@ Closed form: ``P = (XᵀX + λI)⁻¹`` and ``B = I - P · diagMat(1 / diag(P))`
 
 Memory is bounded by item pruning: ``B`` is dense, so only the ``max_items`` most popular items
 (by number of users) are modelled — about ``2 · max_items² · 4`` bytes while fitting
-(1.6 GB for the default 20,000; lower ``max_items`` on small machines). Pruned items score
+(3.2 GB for the default 20,000; lower ``max_items`` on small machines). Pruned items score
 ``-inf`` and are never recommended; they remain visible to the other models (and to a hybrid).
 """
 
