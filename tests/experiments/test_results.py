@@ -210,9 +210,25 @@ def test_too_little_data_is_said_not_computed() -> None:
     summary = summarize(exp, [UserOutcome("control", frozenset(), {"purchase": (0.0, 0.0)})])
     body = report(exp, summary)
     treated = body["metrics"][0]["results"][1]
-    assert treated["lift"] is None and "at least 2" in treated["note"]
+    assert treated["lift"] is None and "too few to test" in treated["note"]
     assert body["verdict"].startswith("Not enough data yet for personalized on purchase")
     assert report(exp, summarize(exp, []))["verdict"].startswith("No exposures yet")
+
+
+def test_small_arms_get_no_test_even_when_big_orders_would_look_certain() -> None:
+    """8 control users with 5 big orders vs 9 treated users with 3 small ones: the delta method
+    alone would call the revenue drop certain (p < 1e-6); below 30 users an arm is not tested."""
+    exp = experiment(metrics=[{"key": "revenue", "kind": "revenue", "event": "Order Completed"}])
+    control = [70.0, 80.0, 75.0, 65.0, 76.0, 0.0, 0.0, 0.0]
+    treated = [11.0, 12.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    users = [UserOutcome("control", frozenset(), {"revenue": (y, 0.0)}) for y in control]
+    users += [UserOutcome("personalized", frozenset(), {"revenue": (y, 0.0)}) for y in treated]
+    row = report(exp, summarize(exp, users))["metrics"][0]["results"][1]
+    assert row["lift"] is None and row.get("p_value") is None and "too few" in row["note"]
+    bigger = users * 4  # 32 and 36 users: tested
+    row = report(exp, summarize(exp, bigger))["metrics"][0]["results"][1]
+    assert row["lift"]["relative"] == pytest.approx(33.0 / 9 / (366.0 / 8) - 1)
+    assert row["p_value"] is not None
 
 
 def test_guardrail_harm_is_reported() -> None:

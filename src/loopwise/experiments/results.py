@@ -17,7 +17,10 @@ p-value (Benjamini-Hochberg across arms as ``p_adjusted``), Bayesian chance to w
 loss, the always-valid sequential interval, the CUPED-adjusted lift when the covariate varies; the
 sample-ratio-mismatch χ² against the configured weights; a per-segment breakdown (segment
 membership at exposure) with Benjamini-Hochberg across segments; and a verdict in words.
-Users needed for 80% power at a relative effect ``mde``: ``sample_size`` for conversions, else
+Arms with fewer than ``MIN_USERS_PER_ARM`` (30) users are not tested (no lift interval or p-value,
+a note instead): below that the t-test's and delta method's normal approximations fail (a
+segment of 8 users against 9 could show p < 10⁻⁶ from two big orders). Users needed for 80% power
+at a relative effect ``mde``: ``sample_size`` for conversions, else
 ``n = 2(z_{1-alpha/2} + z_{0.8})² s² / (mde·μ_c)²``.
 """
 
@@ -53,6 +56,9 @@ from loopwise.experiments.stats import (
 ALPHA = 0.05
 POWER = 0.8
 MIN_MDE = 0.05  # the smallest relative effect the verdict plans for
+# Below this many users in an arm the normal approximations behind the t-test and the
+# delta-method interval are not trusted (a handful of big orders would decide): no test is run.
+MIN_USERS_PER_ARM = 30
 
 
 # --- per user -----------------------------------------------------------------------------------
@@ -212,6 +218,11 @@ def _compare(
     """The treatment's statistics against the control, and its raw p-value (None: untestable)."""
     try:
         c, t = control.sample(kind), treatment.sample(kind)
+        if min(c.n, t.n) < MIN_USERS_PER_ARM:
+            return {
+                "lift": None,
+                "note": f"fewer than {MIN_USERS_PER_ARM} users in an arm: too few to test yet",
+            }, None
         result = lift(c, t)
         test = welch_test(c, t, alpha)
         posterior = bayesian(c, t, alpha=alpha)
@@ -300,9 +311,11 @@ def _segments(experiment: ExperimentConfig, summary: Summary, alpha: float) -> l
                 if control is None or treatment is None:
                     continue
                 try:
-                    pairs[segment] = (control.sample(metric.kind), treatment.sample(metric.kind))
+                    pair = (control.sample(metric.kind), treatment.sample(metric.kind))
                 except ValidationFailed:
                     continue
+                if min(pair[0].n, pair[1].n) >= MIN_USERS_PER_ARM:
+                    pairs[segment] = pair
             for result in segment_breakdown(pairs, alpha):
                 control_stats, treatment_stats = pairs[result.segment]
                 out.append(
