@@ -409,16 +409,20 @@ class CategoryAffinityStrategy:
             return popular_instead(ctx, n, "no category interests yet")
         index = self._index.refresh(ctx.catalog)
         by_strength = sorted(weights, key=lambda c: -weights[c])
-        pool = index.pool(by_strength)
-        if len(pool) <= self.max_pool:
-            out = self._score_pool(ctx, n, weights, pool)
+        # an upper bound of the pool's size (items may sit in several categories): building the
+        # pool of a new category combination walks all its items, which big pools must not do
+        if sum(len(index.by_category.get(c, ())) for c in by_strength) <= self.max_pool:
+            out = self._score_pool(ctx, n, weights, index.pool(by_strength))
         else:
             out = self._walk_ranking(ctx, n, weights)
-            taken = {item.item_id for item in out}
-            out += [
-                ScoredItem(i, 0.0, reason=explain.popular_in_category(c))
-                for i, c in self._pick(ctx, pool, weights, taken, n - len(out))
-            ]
+            if len(out) < n:  # items without activity: top up from the categories themselves
+                taken = {item.item_id for item in out}
+                out += [
+                    ScoredItem(i, 0.0, reason=explain.popular_in_category(c))
+                    for i, c in self._pick(
+                        ctx, index.pool(by_strength), weights, taken, n - len(out)
+                    )
+                ]
         if not out:
             return popular_instead(ctx, n, "nothing available in your top categories")
         return out
