@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from loopwise import __version__
 from loopwise.api.keys_cli import keys_app
+from loopwise.cli_options import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    WorkspaceFile,
+    console,
+    fail,
+    open_engine,
+    progress_bar,
+)
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
@@ -39,26 +45,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("demo")(demo)
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-DEFAULT_DATA_DIR = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
-
-DataDir = Annotated[
-    Path, typer.Option("--data-dir", help="Where the SQLite database and keys live.")
-]
-WorkspaceFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", help="Workspace file (loopwise.yaml). Default: the bundled demo store."
-    ),
-]
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    err_console.print(f"[red]error:[/red] {exc.detail}{where}")
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -94,7 +80,7 @@ def serve(
         clock = EventTimeClock() if event_time_clock else system_clock
         engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if engine.start_retraining():
         console.print(
             f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"
@@ -148,16 +134,8 @@ def serve(
 @app.command()
 def replay(data_dir: DataDir = DEFAULT_DATA_DIR, workspace: WorkspaceFile = None) -> None:
     """Rebuild every profile from the event log with the same reducer."""
-    from loopwise.engine import Engine
-
-    try:
-        engine, _ = Engine.open(data_dir, workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    try:
+    with open_engine(data_dir, workspace) as engine:
         report = engine.replay()
-    finally:
-        engine.close()
     console.print(
         f"Replayed {report['events']} events into {report['profiles']} profiles; "
         f"{report['differing']} differed from the live profiles."
@@ -176,31 +154,16 @@ def import_items(
 ) -> None:
     """Upsert catalog items from a file, with a progress bar."""
     from loopwise.catalog.importer import count_lines, read_items
-    from loopwise.engine import Engine
 
-    try:
-        engine, _ = Engine.open(data_dir, workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
     total = 0
-    try:
+    with open_engine(data_dir, workspace) as engine:
         items = list(read_items(file, format))  # validate the whole file before writing any
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("importing", total=len(items) or count_lines(file))
             for start in range(0, len(items), batch_size):
                 chunk = items[start : start + batch_size]
                 total += engine.put_items(chunk)
                 progress.advance(task, len(chunk))
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.close()
     console.print(f"Imported {total} items.")
 
 
@@ -212,7 +175,7 @@ def check(workspace: Annotated[Path, typer.Argument(help="Workspace file to vali
     try:
         loaded = load_workspace_file(workspace)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     console.print(
         f"{workspace}: ok — {len(loaded.slots)} slots, {len(loaded.segments)} segments "
         f"(+ built-ins: {'yes' if loaded.builtin_segments else 'no'})"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from loopwise.api.keys import ENV_VARS, KeyKind, create_key, list_keys, revoke_key
+from loopwise.cli_options import DEFAULT_DATA_DIR, DataDir, JsonFlag, fail
+from loopwise.cli_options import plain_console as console
 from loopwise.errors import LoopwiseError
 
 keys_app = typer.Typer(
@@ -24,23 +24,6 @@ keys_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(soft_wrap=True, highlight=False)
-
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        "--data-dir",
-        envvar="LOOPWISE_DATA_DIR",
-        help="Where the SQLite database and keys live.",
-    ),
-]
-DEFAULT = Path("loopwise-data")
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc.detail}{where}")
-    return typer.Exit(code=2)
 
 
 def _env_note(kind: str) -> None:
@@ -52,14 +35,14 @@ def _env_note(kind: str) -> None:
 @keys_app.command("create")
 def create(
     kind: Annotated[KeyKind, typer.Option("--kind", help="write (browser), server or admin.")],
-    data_dir: DataDir = DEFAULT,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    as_json: JsonFlag = False,
 ) -> None:
     """Add a key of a kind beside the existing ones and print it once."""
     try:
         ident, key = create_key(data_dir, kind)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         console.print(json.dumps({"kind": kind.value, "id": ident, "key": key}))
         return
@@ -70,14 +53,14 @@ def create(
 
 @keys_app.command("list")
 def list_(
-    data_dir: DataDir = DEFAULT,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    as_json: JsonFlag = False,
 ) -> None:
     """Every key's kind, id, prefix and creation time (never the key)."""
     try:
         rows = list_keys(data_dir)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         console.print(json.dumps(rows))
         return
@@ -93,11 +76,11 @@ def list_(
 @keys_app.command("revoke")
 def revoke(
     ident: Annotated[str, typer.Argument(metavar="ID", help="The id `keys list` shows.")],
-    data_dir: DataDir = DEFAULT,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Remove a key; running servers refuse it within a second."""
     try:
         revoked = revoke_key(data_dir, ident)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     console.print(f"{revoked['kind']} key {revoked['id']} revoked")

@@ -115,6 +115,24 @@ def in_namespace(hash_value: str, namespace: Namespace) -> bool:
 # --- Workspace schema ---------------------------------------------------------------------------
 
 
+def check_condition(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` itself when it compiles as a condition; else ValueError with the condition's
+    path, which pydantic reports as a validation error of the field holding it."""
+    try:
+        compile_condition(value)
+    except ConditionError as exc:
+        where = f"at {exc.field}: " if exc.field else ""
+        raise ValueError(f"{where}{exc.detail}") from exc
+    return value
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Naive times in the workspace file mean UTC, so they compare with the engine's clock."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 class MetricSpec(BaseModel):
     """A metric read from the event log: who converted, how much, or a ratio of two events."""
 
@@ -177,20 +195,12 @@ class ExperimentSpec(BaseModel):
     @field_validator("condition")
     @classmethod
     def _condition_compiles(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            compile_condition(value)
-        except ConditionError as exc:
-            where = f"at {exc.field}: " if exc.field else ""
-            raise ValueError(f"{where}{exc.detail}") from exc
-        return value
+        return check_condition(value)
 
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        """Naive times in the workspace file mean UTC, so they compare with the engine's clock."""
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return as_utc(value)
 
     @field_validator("namespace")
     @classmethod

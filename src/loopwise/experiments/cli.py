@@ -11,9 +11,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from loopwise.cli_options import JsonFlag, console, fail
 from loopwise.errors import LoopwiseError
 from loopwise.experiments import calculator
 from loopwise.experiments.calculator import format_percent
@@ -25,16 +25,7 @@ stats_app = typer.Typer(
     add_completion=False,
 )
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Alpha = Annotated[float, typer.Option(help="Significance level (0.05 = 95% confidence).")]
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] {exc.detail}{where}", highlight=False
-    )
-    return typer.Exit(code=2)
 
 
 def _emit_json(report: dict[str, Any]) -> None:
@@ -68,7 +59,7 @@ def proportions(
     control: Annotated[str, typer.Option(help="Control USERS/CONVERSIONS, e.g. 10000/500.")],
     treatment: Annotated[str, typer.Option(help="Treatment USERS/CONVERSIONS, e.g. 10000/560.")],
     alpha: Alpha = 0.05,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Compare two conversion rates: lift, confidence interval, p-value, chance to win, risk."""
     try:
@@ -78,7 +69,7 @@ def proportions(
             alpha,
         )
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         _emit_json(report)
         return
@@ -99,7 +90,6 @@ def proportions(
         ("Risk choosing B", _probability(report["risk"]["treatment"])),
         ("Sequential CI", f"{_pct(seq_lo)} to {_pct(seq_hi)} (safe to peek)"),
     ]
-    console = Console(soft_wrap=True)
     console.print(_table("A/B test: conversion rates", rows))
     style = "green" if report["significant"] else "yellow"
     console.print(f"[{style}]{report['verdict']}[/{style}]", highlight=False)
@@ -111,7 +101,7 @@ def srm(
     weights: Annotated[
         str | None, typer.Option(help="Intended split, e.g. 0.5,0.5. Default: equal.")
     ] = None,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Sample-ratio mismatch: did the arms get the traffic their weights promise?"""
     try:
@@ -123,7 +113,7 @@ def srm(
         )
         report = calculator.srm_report(counts, split)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         _emit_json(report)
         return
@@ -134,7 +124,6 @@ def srm(
         zip(report["observed"], report["expected"], report["weights"], strict=True)
     ):
         table.add_row(str(index), f"{observed:,}", f"{expected:,.0f}", _pct(weight))
-    console = Console(soft_wrap=True)
     console.print(table)
     console.print(f"χ² = {report['chi2']:.3f}, p = {report['p_value']:.3g}", highlight=False)
     style = "red" if report["flagged"] else "green"
@@ -150,13 +139,13 @@ def sample_size(
     alpha: Alpha = 0.05,
     power: Annotated[float, typer.Option(help="Chance to detect a real effect.")] = 0.8,
     arms: Annotated[int, typer.Option(help="Number of arms including the control.")] = 2,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Users needed per arm before starting an experiment."""
     try:
         report = calculator.sample_size_report(baseline, mde, alpha, power, arms)
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         _emit_json(report)
         return
@@ -168,6 +157,5 @@ def sample_size(
         ("Users per arm", f"{report['users_per_arm']:,}"),
         ("Total users", f"{report['total_users']:,}"),
     ]
-    console = Console(soft_wrap=True)
     console.print(_table("Sample size", rows))
     console.print(report["verdict"], highlight=False)

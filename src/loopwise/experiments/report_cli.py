@@ -8,57 +8,26 @@ for scripts (the API's document).
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from loopwise.errors import LoopwiseError
-
-if TYPE_CHECKING:
-    from loopwise.engine import Engine
+from loopwise.cli_options import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    JsonFlag,
+    WorkspaceFile,
+    console,
+    open_engine,
+)
 
 experiments_app = typer.Typer(
     help="Experiments of a data directory: list them, report results per arm and segment.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-DataDir = Annotated[
-    Path, typer.Option("--data-dir", help="Where the SQLite database and keys live.")
-]
-WorkspaceFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", help="Workspace file (loopwise.yaml). Default: the bundled demo store."
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _default_data_dir() -> Path:
-    return Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] {exc.detail}{where}", highlight=False
-    )
-    return typer.Exit(code=2)
-
-
-def _open(data_dir: Path | None, workspace: Path | None) -> Engine:
-    from loopwise.engine import Engine
-
-    try:
-        engine, _ = Engine.open(data_dir or _default_data_dir(), workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    return engine
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -71,16 +40,13 @@ def _pct(value: float | None) -> str:
 
 @experiments_app.command("list")
 def list_command(
-    data_dir: DataDir = None,  # type: ignore[assignment]
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """List the workspace's experiments with status and exposed users."""
-    engine = _open(data_dir, workspace)
-    try:
+    with open_engine(data_dir, workspace) as engine:
         experiments = engine.list_experiments()
-    finally:
-        engine.close()
     if as_json:
         typer.echo(json.dumps({"experiments": experiments}, indent=2))
         return
@@ -92,7 +58,7 @@ def list_command(
         table.add_row(
             e["key"], e["slot"], e["status"], arms, ", ".join(e["metrics"]), str(e["exposed_users"])
         )
-    Console(soft_wrap=True).print(table)
+    console.print(table)
 
 
 def _metric_table(metric: dict[str, Any]) -> Table:
@@ -169,19 +135,14 @@ def report_command(
     segment: Annotated[
         str | None, typer.Option("--segment", help="Only users in this segment at exposure.")
     ] = None,
-    data_dir: DataDir = None,  # type: ignore[assignment]
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Results per arm and metric (lift, CI, p-value, chance to win, SRM) and a verdict."""
-    engine = _open(data_dir, workspace)
-    try:
+    with open_engine(data_dir, workspace) as engine:
         report = engine.experiment_results(key, segment)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.close()
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    print_report(report, Console(soft_wrap=True))
+    print_report(report, console)

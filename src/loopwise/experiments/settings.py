@@ -9,20 +9,20 @@ strategies) are checked by :class:`loopwise.config.Workspace` and the engine.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loopwise.errors import ConditionError
 from loopwise.experiments.assignment import (
     KEY_PATTERN,
     ArmSpec,
     ExperimentSpec,
     HoldoutSpec,
+    as_utc,
+    check_condition,
 )
-from loopwise.segments.conditions import compile_condition
 
 HOLDOUT_KEY = "holdout"
 """Key of the program-level experiment that compares the global holdout with everyone else."""
@@ -150,20 +150,12 @@ class ExperimentConfig(BaseModel):
     @field_validator("targeting")
     @classmethod
     def _targeting_compiles(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            compile_condition(value)
-        except ConditionError as exc:
-            where = f"at {exc.field}: " if exc.field else ""
-            raise ValueError(f"{where}{exc.detail}") from exc
-        return value
+        return check_condition(value)
 
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        """Naive times mean UTC, so they compare with the engine's clock."""
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return as_utc(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from loopwise.catalog.items import Item
+from loopwise.cli_options import console, fail
 from loopwise.errors import LoopwiseError, ValidationFailed
 from loopwise.models.datasets import (
     read_csv,
@@ -31,8 +31,6 @@ from loopwise.models.interactions import Interaction, interactions_from_events
 evaluate_app = typer.Typer(
     help="Evaluate the recommenders offline on a temporal split.", add_completion=False
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 class DataFormat(StrEnum):
@@ -151,9 +149,7 @@ def evaluate_command(
             segments = read_loopwise_segments(data, {it.user for it in interactions})
         result = evaluate(interactions, chosen, k=k, seed=seed, items=items, segments=segments)
     except LoopwiseError as exc:
-        where = f" (at {exc.field})" if exc.field else ""
-        err_console.print(f"[red]error:[/red] {exc.detail}{where}")
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     split = result["split"]
     console.print(
         f"{split['users']} test users, {split['train']} training and {split['test']} test "

@@ -9,41 +9,24 @@ or at once when trained through ``POST /v1/admin/train``.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from loopwise.cli_options import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    JsonFlag,
+    WorkspaceFile,
+    console,
+    fail,
+    open_engine,
+    progress_bar,
+)
 from loopwise.errors import LoopwiseError
 
 models_app = typer.Typer(help="Trained model versions: list, roll back.", no_args_is_help=True)
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-DataDir = Annotated[
-    Path,
-    typer.Option("--data-dir", help="Where the SQLite database, keys and models live."),
-]
-WorkspaceFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", help="Workspace file (loopwise.yaml). Default: the bundled demo store."
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-DEFAULT_DATA_DIR = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    err_console.print(f"[red]error:[/red] {exc.detail}{where}")
-    return typer.Exit(code=2)
 
 
 def metrics_table(metadata: dict[str, Any]) -> Table | None:
@@ -67,23 +50,11 @@ def train_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Train the workspace's models on the event log and make the new version current."""
-    from loopwise.engine import Engine
-
-    try:
-        engine, _ = Engine.open(data_dir, workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    try:
+    with open_engine(data_dir, workspace) as engine:
         if as_json:
             metadata = engine.train_models()
         else:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
+            with progress_bar() as progress:
                 task = progress.add_task("training", total=None)
 
                 def report(step: str, done: int, total: int) -> None:
@@ -92,10 +63,6 @@ def train_command(
                     )
 
                 metadata = engine.train_models(progress=report)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.close()
     if as_json:
         console.print_json(json.dumps(metadata))
         return
@@ -158,7 +125,7 @@ def rollback_command(
     try:
         chosen = store.set_current(version) if version else store.rollback()
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         console.print_json(json.dumps({"current": chosen.name}))
     else:

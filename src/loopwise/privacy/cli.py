@@ -7,13 +7,20 @@ naming the first broken record, 2 on an error. Output is plain text, ``--json`` 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from loopwise.cli_options import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    JsonFlag,
+    WorkspaceFile,
+    err_console,
+    fail,
+    open_engine,
+)
+from loopwise.cli_options import plain_console as console
 from loopwise.errors import LoopwiseError
 
 audit_app = typer.Typer(
@@ -27,29 +34,7 @@ retention_app = typer.Typer(
     add_completion=False,
 )
 
-DataDir = Annotated[
-    Path,
-    typer.Option("--data-dir", help="Where the SQLite database and keys live."),
-]
-WorkspaceFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", help="Workspace file (loopwise.yaml). Default: the bundled demo store."
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-DEFAULT_DATA_DIR = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data"))
 DATABASE = "loopwise.db"
-
-console = Console(soft_wrap=True, highlight=False)
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] {exc.detail}{where}", highlight=False
-    )
-    return typer.Exit(code=2)
 
 
 def _emit(report: Any) -> None:
@@ -57,20 +42,20 @@ def _emit(report: Any) -> None:
 
 
 @audit_app.command("verify")
-def verify(data_dir: DataDir = DEFAULT_DATA_DIR, as_json: AsJson = False) -> None:
+def verify(data_dir: DataDir = DEFAULT_DATA_DIR, as_json: JsonFlag = False) -> None:
     """Check every record's hash and link; name the first broken record (exit code 1)."""
     from loopwise.privacy.audit import ANCHOR_META_KEY, verify_chain
     from loopwise.storage.sqlite import SqliteStorage
 
     path = data_dir / DATABASE
     if not path.is_file():
-        Console(stderr=True).print(f"[red]error:[/red] no database at {path}; check --data-dir.")
+        err_console.print(f"[red]error:[/red] no database at {path}; check --data-dir.")
         raise typer.Exit(code=2)
     storage = SqliteStorage(path)
     try:
         result = verify_chain(storage.iter_audit(), storage.get_meta(ANCHOR_META_KEY))
     except LoopwiseError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         storage.close()
     if as_json:
@@ -93,22 +78,14 @@ def export(
     user: Annotated[
         str | None, typer.Option("--user", help="Only this person's records (any of their ids).")
     ] = None,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Print audit records, oldest first: JSON lines, or one JSON array with --json."""
-    from loopwise.engine import Engine
-
-    try:
-        engine, _ = Engine.open(data_dir, workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    try:
+    with open_engine(data_dir, workspace) as engine:
         if user is not None:
             records = engine.consent_history(user)
         else:
             records = list(engine.storage.iter_audit())
-    finally:
-        engine.close()
     if as_json:
         _emit(records)
         return
@@ -123,22 +100,12 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")
     ] = False,
-    as_json: AsJson = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Purge events, decisions, segment history and profiles older than retention_days; keep
     consent and the audit log."""
-    from loopwise.engine import Engine
-
-    try:
-        engine, _ = Engine.open(data_dir, workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    try:
+    with open_engine(data_dir, workspace) as engine:
         report = engine.run_retention(dry_run=dry_run)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.close()
     if as_json:
         _emit(report)
         return

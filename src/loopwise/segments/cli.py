@@ -8,22 +8,24 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from loopwise.errors import LoopwiseError
+from loopwise.cli_options import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    JsonFlag,
+    WorkspaceFile,
+    console,
+    open_engine,
+)
 from loopwise.segments.clusters import DEFAULT_K_RANGE, feature_label, format_value
 
 cluster_app = typer.Typer(
     help="Group profiles with K-Means and publish the groups as segments.", add_completion=False
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 def render(report: dict[str, Any]) -> Table:
@@ -50,13 +52,8 @@ def render(report: dict[str, Any]) -> Table:
 
 @cluster_app.callback(invoke_without_command=True)
 def cluster_command(
-    data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="Where the SQLite database and keys live.")
-    ] = Path(os.environ.get("LOOPWISE_DATA_DIR", "loopwise-data")),
-    workspace: Annotated[
-        Path | None,
-        typer.Option("--workspace", help="Workspace file (loopwise.yaml). Default: the demo."),
-    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    workspace: WorkspaceFile = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Fewest clusters to try.")] = (
         DEFAULT_K_RANGE[0]
     ),
@@ -64,24 +61,12 @@ def cluster_command(
         DEFAULT_K_RANGE[1]
     ),
     seed: Annotated[int, typer.Option(help="Random seed (K-Means starts, samples).")] = 0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the report as JSON instead of a table.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Fit K-Means on recency, frequency, monetary value, engagement and category affinities,
     pick k by silhouette and publish each cluster as segment cluster_<n>."""
-    from loopwise.engine import Engine
-
-    try:
-        engine, _ = Engine.open(data_dir, workspace)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    try:
+    with open_engine(data_dir, workspace) as engine:
         report = engine.cluster(k_min, k_max, seed)
-    except LoopwiseError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.close()
     if as_json:
         console.print_json(json.dumps(report))
         return
@@ -99,9 +84,3 @@ def cluster_command(
         "A server already running on this data directory picks them up when restarted; "
         "POST /v1/admin/cluster refits and applies them without a restart."
     )
-
-
-def _fail(exc: LoopwiseError) -> typer.Exit:
-    where = f" (at {exc.field})" if exc.field else ""
-    err_console.print(f"[red]error:[/red] {exc.detail}{where}")
-    return typer.Exit(code=2)

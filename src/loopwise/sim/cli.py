@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from loopwise.cli_options import console
 from loopwise.sim.demo import DemoConfig, DemoResult, run_demo
 from loopwise.sim.report import (
     ARM_HEADERS,
@@ -21,8 +21,6 @@ from loopwise.sim.report import (
     render_html,
     treatment_row,
 )
-
-console = Console(soft_wrap=True)
 
 
 def demo(
