@@ -1121,7 +1121,10 @@ class Engine:
                 keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
                 if choices and keys:
                     user = event.user_id or event.anonymous_id or event.previous_id or ""
-                    self._record_consent(txn, staged, keys, user, choices, event.timestamp, "event")
+                    # a choice is never later than its receipt: a client clock ahead must not
+                    # date it past the person's next explicit (PUT) choice, which would lose
+                    at = min(event.timestamp, event.received_at)
+                    self._record_consent(txn, staged, keys, user, choices, at, "event")
                 state = self._consent.state(keys, staged.consent)
             country = None
             if privacy_consent.needs_country(state, "analytics", privacy):
