@@ -816,6 +816,15 @@ class Engine:
         another person's live profile."""
         pid = self.resolve(identifier)
         if pid is None or (self._profile(pid) is None and not self._identities.identifiers(pid)):
+            # no accepted event ever linked the id (e.g. analytics refused), yet its consent,
+            # decisions and exposures are stored under the id a first event would give it
+            phantom = profile_id_for(identifier)
+            if (
+                self._consent.state([phantom]).choices
+                or any(phantom in exposed for exposed in self._exposed.values())
+                or self.storage.decisions_for(phantom)
+            ):
+                return phantom, [identifier], [phantom]
             raise NotFound(
                 f'No profile for "{identifier}". Use a userId or anonymousId an accepted event '
                 "carried, or the profile id.",
