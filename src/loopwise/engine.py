@@ -1267,6 +1267,12 @@ class Engine:
 
         def job(txn: WriteTransaction) -> dict[str, int]:
             counts, stale = privacy_retention.purge(txn, cutoffs, dry_run=dry_run)
+            # purged exposures are no longer first exposures to remember (as after a restart)
+            stamp, gone = isoformat(cutoffs.behaviour), set(stale)
+            with self._exposed_lock:
+                for exposed in self._exposed.values():
+                    for pid in [p for p, (_, at) in exposed.items() if p in gone or at < stamp]:
+                        del exposed[pid]
             for pid in stale:
                 self._profiles.pop(pid, None)
                 self._memberships.pop(pid, None)
