@@ -891,7 +891,8 @@ class Engine:
 
     def export_profile(self, identifier: str) -> dict[str, Any]:
         """Everything held about a person, as one JSON-safe document (access and portability):
-        the profile, identifiers, segments and their history, events, decisions with outcomes."""
+        the profile, identifiers, segments and their history, events, decisions with outcomes,
+        experiment exposures (experiment, arm, time)."""
         pid, identifiers, profile_ids = self._person(identifier)
         view = self.profile_view(identifier) or {}
         events = [
@@ -901,6 +902,14 @@ class Engine:
         ]
         decisions = [d for p in profile_ids for d in self.storage.decisions_for(p)]
         decisions.sort(key=lambda d: str(d.get("created_at", "")))
+        with self._exposed_lock:
+            exposures = [
+                {"experiment": experiment, "arm": arm, "exposed_at": at}
+                for experiment, exposed in sorted(self._exposed.items())
+                for p in profile_ids
+                if p in exposed
+                for arm, at in [exposed[p]]
+            ]
         return {
             "profile_id": pid,
             "identifiers": identifiers,
@@ -912,6 +921,7 @@ class Engine:
             ],
             "events": events,
             "decisions": decisions,
+            "exposures": exposures,
             "consent": self.get_consent(identifier),
             "consent_history": self.consent_history(identifier),
         }

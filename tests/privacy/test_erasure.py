@@ -192,6 +192,9 @@ def test_export_holds_everything_about_the_person(
     assert len(document["decisions"]) == 3
     assert any(d["outcomes"] for d in document["decisions"])
     assert document["segment_history"]
+    # the experiment arm the person was served is data held about them too
+    assert [e["experiment"] for e in document["exposures"]] == ["recs-personalized"]
+    assert document["exposures"][0]["arm"] in {"control", "personalized"}
     assert OTHER not in str(document)
     with pytest.raises(NotFound):
         engine.export_profile("nobody")
