@@ -816,6 +816,15 @@ class Engine:
         another person's live profile."""
         pid = self.resolve(identifier)
         if pid is None or (self._profile(pid) is None and not self._identities.identifiers(pid)):
+            # no accepted event ever linked the id (e.g. analytics refused), yet its consent,
+            # decisions and exposures are stored under the id a first event would give it
+            phantom = profile_id_for(identifier)
+            if (
+                self._consent.state([phantom]).choices
+                or any(phantom in exposed for exposed in self._exposed.values())
+                or self.storage.decisions_for(phantom)
+            ):
+                return phantom, [identifier], [phantom]
             raise NotFound(
                 f'No profile for "{identifier}". Use a userId or anonymousId an accepted event '
                 "carried, or the profile id.",
@@ -882,7 +891,8 @@ class Engine:
 
     def export_profile(self, identifier: str) -> dict[str, Any]:
         """Everything held about a person, as one JSON-safe document (access and portability):
-        the profile, identifiers, segments and their history, events, decisions with outcomes."""
+        the profile, identifiers, segments and their history, events, decisions with outcomes,
+        experiment exposures (experiment, arm, time)."""
         pid, identifiers, profile_ids = self._person(identifier)
         view = self.profile_view(identifier) or {}
         events = [
@@ -892,6 +902,14 @@ class Engine:
         ]
         decisions = [d for p in profile_ids for d in self.storage.decisions_for(p)]
         decisions.sort(key=lambda d: str(d.get("created_at", "")))
+        with self._exposed_lock:
+            exposures = [
+                {"experiment": experiment, "arm": arm, "exposed_at": at}
+                for experiment, exposed in sorted(self._exposed.items())
+                for p in profile_ids
+                if p in exposed
+                for arm, at in [exposed[p]]
+            ]
         return {
             "profile_id": pid,
             "identifiers": identifiers,
@@ -903,6 +921,7 @@ class Engine:
             ],
             "events": events,
             "decisions": decisions,
+            "exposures": exposures,
             "consent": self.get_consent(identifier),
             "consent_history": self.consent_history(identifier),
         }
@@ -1121,7 +1140,10 @@ class Engine:
                 keys = self._consent_keys(event.user_id, event.anonymous_id, event.previous_id)
                 if choices and keys:
                     user = event.user_id or event.anonymous_id or event.previous_id or ""
-                    self._record_consent(txn, staged, keys, user, choices, event.timestamp, "event")
+                    # a choice is never later than its receipt: a client clock ahead must not
+                    # date it past the person's next explicit (PUT) choice, which would lose
+                    at = min(event.timestamp, event.received_at)
+                    self._record_consent(txn, staged, keys, user, choices, at, "event")
                 state = self._consent.state(keys, staged.consent)
             country = None
             if privacy_consent.needs_country(state, "analytics", privacy):
@@ -1255,6 +1277,12 @@ class Engine:
 
         def job(txn: WriteTransaction) -> dict[str, int]:
             counts, stale = privacy_retention.purge(txn, cutoffs, dry_run=dry_run)
+            # purged exposures are no longer first exposures to remember (as after a restart)
+            stamp, gone = isoformat(cutoffs.behaviour), set(stale)
+            with self._exposed_lock:
+                for exposed in self._exposed.values():
+                    for pid in [p for p, (_, at) in exposed.items() if p in gone or at < stamp]:
+                        del exposed[pid]
             for pid in stale:
                 self._profiles.pop(pid, None)
                 self._memberships.pop(pid, None)

@@ -231,6 +231,25 @@ def test_small_arms_get_no_test_even_when_big_orders_would_look_certain() -> Non
     assert row["p_value"] is not None
 
 
+@pytest.mark.parametrize("huge", [1e80, 1e200])
+def test_an_absurd_revenue_is_reported_as_untestable_not_a_crash(huge: float) -> None:
+    """One order of 1e80 or 1e200 (valid JSON, accepted by ingest, e.g. sent with the public
+    write key) made the statistics overflow: the results endpoint answered 500 for good."""
+    exp = experiment(metrics=[{"key": "revenue", "kind": "revenue", "event": "Order Completed"}])
+    users = [
+        UserOutcome(arm, frozenset({"vip"}), {"revenue": (float(i % 3) * 10, 0.0)})
+        for arm in ("control", "personalized")
+        for i in range(40)
+    ]
+    users[0] = UserOutcome("control", frozenset({"vip"}), {"revenue": (huge, 1.0)})
+    body = report(exp, summarize(exp, users))
+    row = body["metrics"][0]["results"][1]
+    assert row["lift"] is None and "too large" in row["note"]
+    assert row.get("p_value") is None and row.get("cuped") is None
+    assert body["segments"] == []
+    assert body["verdict"].startswith("Not enough data yet for personalized on revenue")
+
+
 def test_guardrail_harm_is_reported() -> None:
     exp = experiment(
         metrics=[

@@ -27,6 +27,16 @@ def test_region_of_country(country: str | None, region: str) -> None:
     assert consent.region_of(country, SETTINGS) == region
 
 
+def test_every_eu_member_state_is_in_the_opt_in_region() -> None:
+    # the 27 EU member states (ISO 3166-1); Hungary was missing, so HU visitors were tracked
+    # and personalized without consent
+    members = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+    assert len(members.split()) == 27
+    for country in members.split():
+        assert consent.region_of(country, SETTINGS) == "EU", country
+        assert consent.effective(EMPTY, country, SETTINGS)["analytics"] is False, country
+
+
 def test_a_country_entry_wins_over_eu() -> None:
     settings = PrivacySettings.model_validate(
         {"defaults": {"regions": {"EU": {"analytics": False}, "DE": {"analytics": True}}}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,22 @@ def test_withdrawn_personalization_applies_to_the_very_next_request(clock: Fixed
     assert body["segments"] == decide(engine, user_id="brand-new")["segments"]
     engine.put_consent("u9", {"categories": {"personalization": True}})
     assert slot(decide(engine, user_id="u9"), "recommended")["strategy"] == "category_affinity"
+
+
+def test_a_withdrawal_wins_over_a_choice_an_event_dated_in_the_future(
+    engine: Engine, clock: FixedClock
+) -> None:
+    # a client clock 1 hour ahead (no sentAt to correct it): the event's time is in the future
+    ahead = (T0 + timedelta(hours=1)).isoformat()
+    preferences = {"consent": {"categoryPreferences": {"personalization": True}}}
+    send(engine, clock, "track", userId="u-ahead", event="Product Viewed", properties={},
+         timestamp=ahead, context=preferences)  # fmt: skip
+    assert engine.get_consent("u-ahead")["categories"]["personalization"] is True
+    clock.advance(60)
+    engine.put_consent("u-ahead", {"categories": {"personalization": False}, "source": "banner"})
+    assert engine.get_consent("u-ahead")["categories"]["personalization"] is False
+    reasons = slot(decide(engine, user_id="u-ahead"), "recommended")["reasons"]
+    assert any(r["kind"] == "consent" for r in reasons)
 
 
 def pricing_workspace() -> dict[str, Any]:

@@ -192,6 +192,37 @@ def test_export_holds_everything_about_the_person(
     assert len(document["decisions"]) == 3
     assert any(d["outcomes"] for d in document["decisions"])
     assert document["segment_history"]
+    # the experiment arm the person was served is data held about them too
+    assert [e["experiment"] for e in document["exposures"]] == ["recs-personalized"]
+    assert document["exposures"][0]["arm"] in {"control", "personalized"}
     assert OTHER not in str(document)
     with pytest.raises(NotFound):
         engine.export_profile("nobody")
+
+
+def test_a_person_known_only_by_consent_and_decisions_can_be_erased(
+    opened: tuple[Engine, Path], clock: FixedClock
+) -> None:
+    # refused analytics on the banner: no event, no profile, no identity link is ever stored,
+    # but the consent state and the decisions (with the experiment exposure) of a visit
+    # before the refusal are; erasure must find them rather than answer "no profile"
+    from loopwise.profiles.identity import profile_id_for
+
+    engine, data_dir = opened
+    visitor = "anon-refused-5150"
+    decide(engine, anonymous_id=visitor)
+    engine.put_consent(visitor, {"categories": {"analytics": False}, "source": "banner"})
+    engine.storage.write(lambda txn: None)
+    needle = (profile_id_for(visitor),)
+    db = data_dir / "loopwise.db"
+    assert {t for t, _ in rows_naming(db, needle)} >= {"consent", "decisions", "exposures"}
+
+    assert len(engine.export_profile(visitor)["decisions"]) == 1
+    receipt = engine.erase_profile(visitor)
+
+    assert receipt["removed"]["consent"] == 1 and receipt["removed"]["decisions"] == 1
+    assert receipt["removed"]["exposures"] >= 1
+    assert rows_naming(db, needle) == []
+    assert engine.get_consent(visitor)["explicit"] == {}
+    with pytest.raises(NotFound):
+        engine.erase_profile(visitor)  # nothing is left to erase

@@ -146,3 +146,25 @@ def test_daily_retention_runs_the_job_until_stopped() -> None:
     finally:
         scheduler.stop()
     assert scheduler.runs >= 1
+
+
+def test_purged_exposures_are_forgotten_in_memory_too(storage: Storage) -> None:
+    # the exposure log is behavioural data: once purged, the engine must not keep treating the
+    # visitor as exposed (no new exposure would ever be logged until a restart re-read storage)
+    clock = FixedClock(T0 - timedelta(days=500))
+    engine = Engine(WORKSPACE, storage, clock=clock)
+    request = DecideRequest.model_validate(
+        {"user": {"anonymous_id": "visitor-1"}, "slots": [{"slot": "recommended"}]}
+    )
+    engine.decide(request)
+    engine.storage.write(lambda txn: None)
+    assert engine.list_experiments()[0]["exposed_users"] == 1
+    clock.advance(timedelta(days=500).total_seconds())
+    assert engine.run_retention(dry_run=True)["removed"]["exposures"] == 1
+    assert engine.list_experiments()[0]["exposed_users"] == 1  # a dry run changes nothing
+    assert engine.run_retention()["removed"]["exposures"] == 1
+    assert engine.list_experiments()[0]["exposed_users"] == 0
+    engine.decide(request)  # as after a restart: the visit is a first exposure again
+    engine.storage.write(lambda txn: None)
+    key = engine.list_experiments()[0]["key"]
+    assert [e["exposed_at"][:10] for e in storage.iter_exposures(key)] == ["2026-11-02"]

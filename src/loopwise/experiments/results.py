@@ -59,6 +59,9 @@ MIN_MDE = 0.05  # the smallest relative effect the verdict plans for
 # Below this many users in an arm the normal approximations behind the t-test and the
 # delta-method interval are not trusted (a handful of big orders would decide): no test is run.
 MIN_USERS_PER_ARM = 30
+# Values so large that a statistic overflows (one order of 1e80, as a public write key can send)
+# make the comparison untestable, not the whole report an error.
+TOO_LARGE = "values too large to compute statistics; look for an absurd revenue in the events"
 
 
 # --- per user -----------------------------------------------------------------------------------
@@ -189,6 +192,24 @@ def _interval(low: float, high: float) -> dict[str, float]:
     return {"ci_low": low, "ci_high": high}
 
 
+def _finite(value: Any) -> bool:
+    """Whether every number in ``value`` (nested dicts) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
+def _testable(control: SampleStats, treatment: SampleStats, alpha: float) -> bool:
+    """Whether the Welch test of the pair is computable and finite (no overflow)."""
+    try:
+        test = welch_test(control, treatment, alpha)
+    except (ValidationFailed, ArithmeticError):
+        return False
+    return _finite({"p": test.p_value, "low": test.ci_relative[0], "high": test.ci_relative[1]})
+
+
 def _cuped(control: Moments, treatment: Moments, alpha: float) -> dict[str, Any] | None:
     """CUPED-adjusted lift, or None when the covariate carries no information."""
     if control.n < 2 or treatment.n < 2:
@@ -202,14 +223,15 @@ def _cuped(control: Moments, treatment: Moments, alpha: float) -> dict[str, Any]
         theta = adjusted.theta
         result = lift(adjusted_control, adjusted_treatment)
         test = welch_test(adjusted_control, adjusted_treatment, alpha)
-    except ValidationFailed:
+    except (ValidationFailed, ArithmeticError):
         return None
-    return {
+    out = {
         "theta": theta,
         "relative": result.relative,
         **_interval(*test.ci_relative),
         "p_value": test.p_value,
     }
+    return out if _finite(out) else None
 
 
 def _compare(
@@ -229,6 +251,8 @@ def _compare(
         always = sequential(c, t, alpha)
     except ValidationFailed as exc:
         return {"lift": None, "note": exc.detail}, None
+    except ArithmeticError:
+        return {"lift": None, "note": TOO_LARGE}, None
     out: dict[str, Any] = {
         "lift": {
             "absolute": result.absolute,
@@ -241,8 +265,10 @@ def _compare(
         "chance_to_win": posterior.chance_to_win,
         "expected_loss": posterior.expected_loss,
         "sequential": {**_interval(*always.ci_relative), "significant": always.significant},
-        "cuped": _cuped(control, treatment, alpha) if kind != "ratio" else None,
     }
+    if not _finite(out):
+        return {"lift": None, "note": TOO_LARGE}, None
+    out["cuped"] = _cuped(control, treatment, alpha) if kind != "ratio" else None
     return out, test.p_value
 
 
@@ -314,7 +340,7 @@ def _segments(experiment: ExperimentConfig, summary: Summary, alpha: float) -> l
                     pair = (control.sample(metric.kind), treatment.sample(metric.kind))
                 except ValidationFailed:
                     continue
-                if min(pair[0].n, pair[1].n) >= MIN_USERS_PER_ARM:
+                if min(pair[0].n, pair[1].n) >= MIN_USERS_PER_ARM and _testable(*pair, alpha):
                     pairs[segment] = pair
             for result in segment_breakdown(pairs, alpha):
                 control_stats, treatment_stats = pairs[result.segment]
@@ -391,7 +417,7 @@ def _verdict(
         mde = max(abs(rel), MIN_MDE)
         try:
             needed = users_needed(control_moments.sample(spec.kind), spec.kind, mde)
-        except ValidationFailed:
+        except (ValidationFailed, ArithmeticError):
             needed = None
         advice = (
             f"; keep running until ~{needed:,} users per arm for 80% power to detect a "

@@ -33,6 +33,7 @@ EU_MEMBERS = frozenset(
         "FR",
         "DE",
         "GR",
+        "HU",
         "IE",
         "IT",
         "LV",
