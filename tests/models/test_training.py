@@ -113,6 +113,12 @@ def test_event_weights_change_the_matrix() -> None:
         ({"models": ["hybrid", "svd"]}, "training.models[1]"),
         ({"min_interactions": 0}, "training.min_interactions"),
         ({"retrain_every_minutes": -1}, "training.retrain_every_minutes"),
+        # a period the retraining thread cannot wait for (it died with OverflowError)
+        ({"retrain_every_minutes": float("inf")}, "training.retrain_every_minutes"),
+        ({"retrain_every_minutes": 1e12}, "training.retrain_every_minutes"),
+        # an infinite weight made every model's scores NaN (ModelFitError, a 500)
+        ({"event_weights": {"purchase": float("inf")}}, "training.event_weights.purchase"),
+        ({"half_life_days": float("nan")}, "training.half_life_days"),
     ],
 )
 def test_training_settings_are_validated(training: dict[str, object], field: str) -> None:
