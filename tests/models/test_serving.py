@@ -208,6 +208,8 @@ def test_seen_weight_param_reads_and_clamps() -> None:
     assert seen_weight({"seen_weight": 0}) == 0.0
     assert seen_weight({"seen_weight": 3}) == 1.0
     assert seen_weight({"seen_weight": "all"}) == SEEN_DISCOUNT
+    # NaN (YAML .nan) is no number in [0, 1]: the default, not 0 (which hid every seen item)
+    assert seen_weight({"seen_weight": float("nan")}) == SEEN_DISCOUNT
 
 
 def test_seen_weight_zero_hides_what_the_user_already_viewed(engine: Engine) -> None:

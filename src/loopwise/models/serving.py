@@ -99,7 +99,7 @@ def user_history(profile: Mapping[str, Any], weights: Mapping[str, float]) -> di
 def seen_weight(params: Mapping[str, Any]) -> float:
     """``strategy_params.seen_weight`` clamped to [0, 1], else :data:`SEEN_DISCOUNT`."""
     value = params.get("seen_weight", SEEN_DISCOUNT)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN
         return SEEN_DISCOUNT
     return min(1.0, max(0.0, float(value)))
 
