@@ -123,3 +123,13 @@ def test_an_unloadable_version_is_a_conflict_naming_it(
     (version.path / "models.pkl").write_bytes(b"not a pickle")
     with pytest.raises(Conflict, match=version.name):
         store.loadable(version)
+
+
+def test_a_damaged_current_pointer_means_no_current_version(
+    tmp_path: Path, trained: TrainedModels
+) -> None:
+    store = ArtifactStore(tmp_path)
+    store.save(trained, T0)
+    (tmp_path / "models" / "current").write_bytes(b"\xff\xfe\x00garbage")
+    assert store.current() is None
+    assert store.listing()["current"] is None

@@ -80,7 +80,7 @@ class ArtifactStore:
         pointer = self.root / CURRENT
         try:
             name = pointer.read_text("utf-8").strip()
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError):  # missing, or damaged on disk: no current version
             return None
         return next((v for v in self.versions() if v.name == name), None)
 
