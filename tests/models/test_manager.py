@@ -13,7 +13,7 @@ import pytest
 from loopwise.clock import FixedClock
 from loopwise.config import TrainingSettings
 from loopwise.decide.strategies import StrategyRegistry
-from loopwise.errors import Conflict, NotFound
+from loopwise.errors import Conflict, NotFound, ValidationFailed
 from loopwise.models.manager import ModelManager
 from loopwise.models.serving import MODEL_STRATEGIES, ModelStrategy, UntrainedModelStrategy
 from loopwise.models.training import TrainedModels
@@ -131,3 +131,14 @@ def test_a_hand_deleted_current_version_degrades_to_stand_ins_with_a_warning(
         assert ModelManager(registry, tmp_path, FixedClock(T0)).load_current() is None
     assert "missing" in caplog.text
     assert isinstance(registry.get("ease"), UntrainedModelStrategy)
+
+
+def test_an_impossible_configuration_is_refused_before_a_background_training_starts(
+    tmp_path: Path,
+) -> None:
+    manager = ModelManager(StrategyRegistry.default(), tmp_path, FixedClock(T0))
+    settings = TrainingSettings(models=["content"], min_interactions=10)  # no catalog text
+    with pytest.raises(ValidationFailed, match="content model"):
+        manager.train(synthetic, {}, settings, wait=False)  # was a 202, then a failed thread
+    assert manager.status() == {"running": False}
+    assert not manager._lock.locked()

@@ -34,7 +34,7 @@ from loopwise.models.serving import (
     UntrainedModelStrategy,
     strategies_for,
 )
-from loopwise.models.training import NotEnoughData, Progress, train
+from loopwise.models.training import NotEnoughData, Progress, model_names, train
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class ModelManager:
             data = interactions()
             if len(data) < settings.min_interactions:
                 train(data, items, settings)  # raises NotEnoughData with the message
+            model_names(settings, items)  # an impossible configuration: refused now, not later
             self._status = {"running": True, "started_at": isoformat(self.clock())}
         except BaseException:
             self._lock.release()
