@@ -327,9 +327,11 @@ class ModelStrategy:
                 cold = np.concatenate([cold, np.ones(len(extra_ids), dtype=bool)])
             if cold.any():
                 scores[cold] = on_model_scale(content[cold], content[~cold], scores[~cold])
-        picked = top_eligible(scores, ctx, ids, n)
+        # a normalised score of 0 is no evidence (the lowest score, or an item unrelated to the
+        # user's): such items are not the model's picks; popular ones fill the list instead
+        picked = [p for p in top_eligible(scores, ctx, ids, n) if p[1] > 0]
         new_item = explain.MODEL_NEW_ITEM
-        return [
+        out = [
             ScoredItem(
                 item_id,
                 score,
@@ -338,6 +340,11 @@ class ModelStrategy:
             )
             for item_id, score, position in picked
         ]
+        if len(out) < n:
+            skip = [item.item_id for item in out]
+            more = popular_instead(ctx, n - len(out), explain.MODEL_NO_MORE_EVIDENCE, skip)
+            out += [dataclasses.replace(item, reason_kind="cold_start") for item in more]
+        return out
 
     def _new_visitor(
         self, ctx: StrategyContext, n: int, known_items: bool = True
