@@ -15,7 +15,9 @@ Cold start, said in each decision's reasons:
 - fewer than ``training.few_events`` distinct items (hybrid only) → content-based + item-kNN;
 - otherwise → the model itself (the hybrid blend for ``hybrid``);
 - items the model has no interactions for (new items, also catalog items added after training)
-  are scored by content similarity to the user's items, when a content model was trained.
+  are scored by content similarity to the user's items, when a content model was trained;
+- items the model scores 0 after normalisation (no evidence relating them to the user's) are
+  not its picks: popular items fill the rest of the list, marked as a fallback.
 
 Strategies never return items ``ctx.eligible`` rejects — the slot's filters, which by default
 drop what the user bought (``exclude_purchased``) and can drop what they viewed
