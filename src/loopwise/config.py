@@ -6,6 +6,7 @@ document (``slots[1].rules[0].then.variant``) and, for files, the line.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ class PopularitySettings(BaseModel):
 #: Event kinds the training job can weigh (values of ``events.kinds.EventKind`` that become
 #: interactions, see ``models.interactions.interactions_from_events``).
 TRAINABLE_EVENTS: tuple[str, ...] = ("item_view", "click", "add_to_cart", "purchase")
+#: ``training.retrain_every_minutes`` upper bound: one year.
+MAX_RETRAIN_MINUTES = 525_600.0
 #: Models ``loopwise train`` can train and serve as strategies.
 TRAINABLE_MODELS: tuple[str, ...] = ("hybrid", "als", "ease", "item_knn", "content")
 
@@ -71,7 +74,10 @@ class TrainingSettings(BaseModel):
         description="Models to train; hybrid implies its components.",
     )
     retrain_every_minutes: float = Field(
-        0.0, ge=0, description="Periodic retraining inside serve; 0 = off."
+        0.0,
+        ge=0,
+        le=MAX_RETRAIN_MINUTES,  # a longer wait overflows the retraining thread's timer
+        description="Periodic retraining inside serve; 0 = off; at most a year (525,600).",
     )
     min_interactions: int = Field(
         50, ge=1, description="Training refuses with fewer interactions than this."
@@ -93,9 +99,9 @@ class TrainingSettings(BaseModel):
                     f"{', '.join(TRAINABLE_EVENTS)}.",
                     field=f"training.event_weights.{name}",
                 )
-            if not weight >= 0:
+            if not 0 <= weight < math.inf:
                 raise ConfigError(
-                    f'Event weight of "{name}" must be 0 or more.',
+                    f'Event weight of "{name}" must be a finite number, 0 or more.',
                     field=f"training.event_weights.{name}",
                 )
         for i, name in enumerate(self.models):

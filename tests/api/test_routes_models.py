@@ -51,6 +51,10 @@ def test_rollback_route_validates_its_body(client: TestClient, engine: FakeEngin
     client.post("/v1/admin/train", headers=admin)
     response = client.post("/v1/admin/models/rollback", json={"version": 3}, headers=admin)
     assert response.status_code == 400 and response.json()["field"] == "version"
+    # an empty name is no version: it rolled back to the previous one instead
+    response = client.post("/v1/admin/models/rollback", json={"version": ""}, headers=admin)
+    assert response.status_code == 400 and response.json()["field"] == "version"
+    assert engine.rollbacks == []
     response = client.post("/v1/admin/models/rollback", json={"versions": "v1"}, headers=admin)
     assert response.status_code == 400 and response.json()["field"] == "versions"
     response = client.post("/v1/admin/models/rollback", json={"version": "v9"}, headers=admin)

@@ -100,3 +100,36 @@ def test_the_current_version_survives_pruning(tmp_path: Path, trained: TrainedMo
     store2.set_current(a.name)
     ArtifactStore(tmp_path, keep=1).prune()
     assert a.name in [v.name for v in store2.versions()]
+
+
+def test_a_damaged_metadata_file_does_not_break_the_listing(
+    tmp_path: Path, trained: TrainedModels
+) -> None:
+    store = ArtifactStore(tmp_path)
+    first = store.save(trained, T0)
+    second = store.save(trained, T0 + timedelta(hours=1))
+    (first.path / "metadata.json").write_text("{half written", "utf-8")
+    listing = store.listing()
+    assert [v["version"] for v in listing["versions"]] == [second.name, first.name]
+    assert listing["versions"][1]["damaged"] is True
+    assert "damaged" not in listing["versions"][0]
+
+
+def test_an_unloadable_version_is_a_conflict_naming_it(
+    tmp_path: Path, trained: TrainedModels
+) -> None:
+    store = ArtifactStore(tmp_path)
+    version = store.save(trained, T0)
+    (version.path / "models.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(Conflict, match=version.name):
+        store.loadable(version)
+
+
+def test_a_damaged_current_pointer_means_no_current_version(
+    tmp_path: Path, trained: TrainedModels
+) -> None:
+    store = ArtifactStore(tmp_path)
+    store.save(trained, T0)
+    (tmp_path / "models" / "current").write_bytes(b"\xff\xfe\x00garbage")
+    assert store.current() is None
+    assert store.listing()["current"] is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import pickle
+import shutil
 import threading
 from pathlib import Path
 
@@ -10,9 +13,10 @@ import pytest
 from loopwise.clock import FixedClock
 from loopwise.config import TrainingSettings
 from loopwise.decide.strategies import StrategyRegistry
-from loopwise.errors import NotFound
+from loopwise.errors import Conflict, NotFound, ValidationFailed
 from loopwise.models.manager import ModelManager
 from loopwise.models.serving import MODEL_STRATEGIES, ModelStrategy, UntrainedModelStrategy
+from loopwise.models.training import TrainedModels
 from tests.models.test_serving import T0
 from tests.models.test_training import synthetic
 
@@ -67,3 +71,74 @@ def test_periodic_retraining_trains_in_the_background_until_stopped(tmp_path: Pa
     # stopped: no further rounds start
     threading.Event().wait(0.1)
     assert len(calls) == rounds
+
+
+def two_versions(tmp_path: Path) -> tuple[ModelManager, list[str]]:
+    manager = ModelManager(StrategyRegistry.default(), tmp_path, FixedClock(T0))
+    settings = TrainingSettings(models=["ease"], min_interactions=10)
+    names = [manager.train(synthetic, {}, settings)["version"] for _ in range(2)]
+    return manager, names
+
+
+def test_rolling_back_to_an_unloadable_version_is_a_conflict_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    manager, (first, second) = two_versions(tmp_path)
+    store = manager.store(5)
+    (store.get(first).path / "models.pkl").write_bytes(b"truncated")
+    with pytest.raises(Conflict, match=first):
+        manager.rollback()
+    with pytest.raises(Conflict, match=first):
+        manager.rollback(to=first)
+    assert store.current() is not None and store.current().name == second  # type: ignore[union-attr]
+    assert manager.bundle is not None and manager.bundle.version == second
+    assert not manager._lock.locked()
+
+
+def old_artifact(trained: TrainedModels) -> bytes:
+    """A TrainedModels pickled by a release whose class had fewer fields."""
+    old = TrainedModels.__new__(TrainedModels)
+    for name in ("item_ids", "item_users", "models"):
+        object.__setattr__(old, name, getattr(trained, name))
+    return pickle.dumps(old)
+
+
+def test_an_artifact_of_another_release_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager, (first, second) = two_versions(tmp_path)
+    store = manager.store(5)
+    path = store.get(second).path / "models.pkl"
+    path.write_bytes(old_artifact(store.load(store.get(second))))
+    registry = StrategyRegistry.default()
+    reopened = ModelManager(registry, tmp_path, FixedClock(T0))
+    with caplog.at_level(logging.WARNING):
+        assert reopened.load_current() is None
+    assert second in caplog.text
+    assert isinstance(registry.get("ease"), UntrainedModelStrategy)
+    with pytest.raises(Conflict, match=second):
+        reopened.rollback(to=second)
+    assert reopened.rollback(to=first)["current"] == first  # a loadable version still serves
+
+
+def test_a_hand_deleted_current_version_degrades_to_stand_ins_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager, (_, second) = two_versions(tmp_path)
+    shutil.rmtree(manager.store(5).get(second).path)
+    registry = StrategyRegistry.default()
+    with caplog.at_level(logging.WARNING):
+        assert ModelManager(registry, tmp_path, FixedClock(T0)).load_current() is None
+    assert "missing" in caplog.text
+    assert isinstance(registry.get("ease"), UntrainedModelStrategy)
+
+
+def test_an_impossible_configuration_is_refused_before_a_background_training_starts(
+    tmp_path: Path,
+) -> None:
+    manager = ModelManager(StrategyRegistry.default(), tmp_path, FixedClock(T0))
+    settings = TrainingSettings(models=["content"], min_interactions=10)  # no catalog text
+    with pytest.raises(ValidationFailed, match="content model"):
+        manager.train(synthetic, {}, settings, wait=False)  # was a 202, then a failed thread
+    assert manager.status() == {"running": False}
+    assert not manager._lock.locked()

@@ -208,6 +208,8 @@ def test_seen_weight_param_reads_and_clamps() -> None:
     assert seen_weight({"seen_weight": 0}) == 0.0
     assert seen_weight({"seen_weight": 3}) == 1.0
     assert seen_weight({"seen_weight": "all"}) == SEEN_DISCOUNT
+    # NaN (YAML .nan) is no number in [0, 1]: the default, not 0 (which hid every seen item)
+    assert seen_weight({"seen_weight": float("nan")}) == SEEN_DISCOUNT
 
 
 def test_seen_weight_zero_hides_what_the_user_already_viewed(engine: Engine) -> None:
@@ -219,3 +221,39 @@ def test_seen_weight_zero_hides_what_the_user_already_viewed(engine: Engine) -> 
     engine.replace_workspace(document)
     shown = {i["id"] for i in decide(engine, "user-1", n=10)["items"]}
     assert shown and not shown & viewed
+
+
+def test_items_the_model_has_no_evidence_for_are_popular_fallbacks_not_model_picks() -> None:
+    # "lonely" was only ever viewed alone: item-kNN has no neighbour for it, so every other
+    # item scored 0 and the strategy showed catalog-order items as the model's picks
+    from loopwise.config import TrainingSettings
+    from loopwise.decide.item_stats import ItemStats
+    from loopwise.decide.strategies import StrategyContext
+    from loopwise.models.interactions import Interaction
+    from loopwise.models.serving import ModelBundle
+    from loopwise.models.training import train
+    from tests.models.test_training import T0 as STAMP
+    from tests.models.test_training import synthetic
+
+    lonely = [Interaction(f"solo{k}", "lonely", STAMP + k, "item_view") for k in range(3)]
+    trained = train(
+        synthetic() + lonely, None, TrainingSettings(min_interactions=10), evaluate_holdout=False
+    )
+    bundle = ModelBundle(trained, "v1")
+    catalog = {i: Item.from_record({"id": i}) for i in trained.item_ids}
+    stats = ItemStats()
+    stats.observe("item_view", ["i17"], T0)
+    for name in ("item_knn", "hybrid"):
+        ctx = StrategyContext(
+            profile={"recently_viewed": ["lonely"]},
+            context={},
+            segments=[],
+            catalog=catalog,
+            stats=stats,
+            now=T0,
+        )
+        picked = ModelStrategy(name, bundle).recommend(ctx, 5)
+        assert len(picked) == 5
+        evidence = [p for p in picked if not p.fallback]
+        assert all(p.score > 0 for p in evidence), name
+        assert picked[len(evidence)].item_id == "i17"  # the top-up is by popularity

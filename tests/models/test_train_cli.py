@@ -73,3 +73,18 @@ def test_train_refuses_too_little_data_with_a_clear_message(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "training needs at least 50" in result.output
     assert not (data / "models" / "current").exists()
+
+
+def test_rollback_to_an_unloadable_version_fails_and_keeps_current(tmp_path: Path) -> None:
+    workspace = write_workspace(tmp_path)
+    data = tmp_path / "data"
+    fill(data, workspace, users=30)
+    args = ["--data-dir", str(data), "--workspace", str(workspace), "--json"]
+    for _ in range(2):
+        assert runner.invoke(app, ["train", *args], env=ENV).exit_code == 0
+    first = next((data / "models").glob("v1-*"))
+    (first / "models.pkl").write_bytes(b"truncated")
+    current = (data / "models" / "current").read_text()
+    back = runner.invoke(app, ["models", "rollback", "--data-dir", str(data)], env=ENV)
+    assert back.exit_code == 2 and "cannot be loaded" in back.output
+    assert (data / "models" / "current").read_text() == current

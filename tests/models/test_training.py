@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from loopwise.catalog.importer import read_items
+from loopwise.catalog.items import Item
 from loopwise.config import TrainingSettings, parse_workspace
 from loopwise.errors import ConfigError, ValidationFailed
 from loopwise.models.hybrid import HybridModel
@@ -113,6 +114,12 @@ def test_event_weights_change_the_matrix() -> None:
         ({"models": ["hybrid", "svd"]}, "training.models[1]"),
         ({"min_interactions": 0}, "training.min_interactions"),
         ({"retrain_every_minutes": -1}, "training.retrain_every_minutes"),
+        # a period the retraining thread cannot wait for (it died with OverflowError)
+        ({"retrain_every_minutes": float("inf")}, "training.retrain_every_minutes"),
+        ({"retrain_every_minutes": 1e12}, "training.retrain_every_minutes"),
+        # an infinite weight made every model's scores NaN (ModelFitError, a 500)
+        ({"event_weights": {"purchase": float("inf")}}, "training.event_weights.purchase"),
+        ({"half_life_days": float("nan")}, "training.half_life_days"),
     ],
 )
 def test_training_settings_are_validated(training: dict[str, object], field: str) -> None:
@@ -131,3 +138,17 @@ def test_progress_reports_every_step() -> None:
     )
     assert [s[0] for s in steps] == ["matrix", "popularity", "ease", "holdout", "done"]
     assert steps[-1][1] == steps[-1][2]
+
+
+def test_catalog_text_without_a_word_the_vectorizer_keeps_leaves_content_out() -> None:
+    # one-letter titles: TF-IDF keeps no token, and the hybrid's training died with
+    # "empty vocabulary" (a 500 from POST /v1/admin/train)
+    letters = {
+        f"i{k}": Item.from_record({"id": f"i{k}", "title": "ABCDEFGHIJ"[k % 10]}) for k in range(40)
+    }
+    trained = train(
+        synthetic(), letters, TrainingSettings(min_interactions=10), evaluate_holdout=False
+    )
+    assert "hybrid" in trained.models and "content" not in trained.models
+    with pytest.raises(ValidationFailed, match="content model"):
+        train(synthetic(), letters, TrainingSettings(models=["content"], min_interactions=10))

@@ -224,3 +224,11 @@ def test_cluster_keys() -> None:
     assert is_cluster_key("cluster_1") and is_cluster_key("cluster_12")
     assert not is_cluster_key("cluster_0") and not is_cluster_key("cluster_x")
     assert not is_cluster_key("my_cluster_1")
+
+
+def test_two_distinct_kinds_of_profile_split_into_two_clusters() -> None:
+    # 2 distinct rows separate perfectly into 2 clusters; the k bound said "too alike"
+    rows = [{"sessions": 1, "engagement": 10.0}] * 15 + [{"sessions": 9, "engagement": 90.0}] * 15
+    model = fit_clusters(rows, (2, 4))
+    assert model.k == 2 and model.silhouette == 1.0
+    assert sorted(c.size for c in model.clusters) == [15, 15]

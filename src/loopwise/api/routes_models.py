@@ -72,9 +72,11 @@ async def rollback(request: Request) -> dict[str, Any]:
                 'Send a JSON object such as {"version": "v2-..."}.', field="body"
             )
         version = body.get("version")
-        if version is not None and not isinstance(version, str):
+        if version is not None and (not isinstance(version, str) or not version):
             raise ValidationFailed(
-                "version must be a string (a name from GET /v1/admin/models).", field="version"
+                "version must be a non-empty string (a name from GET /v1/admin/models); leave it "
+                "out to roll back to the previous version.",
+                field="version",
             )
         unknown = set(body) - {"version"}
         if unknown:

@@ -33,6 +33,7 @@ def popular_in_category(category: str) -> str:
 # -- item-level texts of trained models (loopwise.models.serving) -------------------------------
 
 MODEL_NEW_ITEM = "new item: similar to items you interacted with (content-based, cold start)"
+MODEL_NO_MORE_EVIDENCE = "the model relates no more items to yours"
 
 
 def model_personal(model: str, version: str, n_items: int) -> str:

@@ -80,7 +80,7 @@ class ArtifactStore:
         pointer = self.root / CURRENT
         try:
             name = pointer.read_text("utf-8").strip()
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError):  # missing, or damaged on disk: no current version
             return None
         return next((v for v in self.versions() if v.name == name), None)
 
@@ -98,12 +98,30 @@ class ArtifactStore:
         state.metadata = version.metadata()
         return state
 
+    def loadable(self, version: Version) -> TrainedModels:
+        """:meth:`load`, with any failure (damaged files, a pickle of other library versions) a
+        Conflict naming the version: choosing it must fail before ``current`` moves."""
+        try:
+            return self.load(version)
+        except Exception as exc:
+            raise Conflict(
+                f"Model version {version.name} cannot be loaded ({type(exc).__name__}); "
+                "choose another version or train a new one with `loopwise train`.",
+                field="version",
+            ) from exc
+
     def listing(self) -> dict[str, Any]:
         """``{"current": name|None, "versions": [metadata summary, newest first]}``."""
         current = self.current()
         out = []
         for version in reversed(self.versions()):
-            meta = version.metadata()
+            damaged = False
+            try:
+                meta = version.metadata()
+            except (OSError, ValueError):  # a damaged metadata.json must not hide the others
+                meta, damaged = {}, True
+            if not isinstance(meta, dict):
+                meta, damaged = {}, True
             out.append(
                 {
                     "version": version.name,
@@ -113,6 +131,7 @@ class ArtifactStore:
                     "data_window": meta.get("data_window", {}),
                     "metrics": meta.get("metrics", {}),
                     "training_seconds": meta.get("training_seconds"),
+                    **({"damaged": True} if damaged else {}),
                 }
             )
         return {"current": current.name if current else None, "versions": out}
@@ -159,6 +178,12 @@ class ArtifactStore:
 
     def rollback(self) -> Version:
         """Point ``current`` at the version before it (by number). Conflict when there is none."""
+        version = self.previous()
+        self._point(version)
+        return version
+
+    def previous(self) -> Version:
+        """The version before the current one (by number). Conflict when there is none."""
         versions = self.versions()
         current = self.current()
         if current is None:
@@ -170,7 +195,6 @@ class ArtifactStore:
                 "back to.",
                 field="version",
             )
-        self._point(older[-1])
         return older[-1]
 
     def prune(self) -> list[str]:

@@ -8,6 +8,7 @@ as it has text — which is what makes this the cold-start component of a hybrid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -20,6 +21,8 @@ from loopwise.models.base import BaseRecommender, check_rows
 from loopwise.models.interactions import InteractionMatrix
 
 FIELDS: tuple[str, ...] = ("title", "text", "categories", "tags")
+#: A token ``TfidfVectorizer`` keeps (its default ``token_pattern``: two or more word characters).
+_WORD = re.compile(TfidfVectorizer().token_pattern)
 
 
 def item_text(item: Item, fields: Sequence[str] = FIELDS) -> str:
@@ -35,10 +38,11 @@ def item_text(item: Item, fields: Sequence[str] = FIELDS) -> str:
 
 
 def has_text(items: Mapping[str, Item] | None, fields: Sequence[str] = FIELDS) -> bool:
-    """Whether any item has text in ``fields`` (the content model can be fitted)."""
+    """Whether any item has a word in ``fields`` that TF-IDF keeps (the content model can be
+    fitted: one-letter text alone leaves the vectorizer an empty vocabulary)."""
     if not items:
         return False
-    return any(item_text(item, fields).strip() for item in items.values())
+    return any(_WORD.search(item_text(item, fields)) for item in items.values())
 
 
 class ContentModel(BaseRecommender):

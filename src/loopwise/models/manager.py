@@ -26,7 +26,7 @@ from loopwise.clock import Clock, isoformat
 from loopwise.config import TrainingSettings
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import Conflict, LoopwiseError, NotFound
-from loopwise.models.artifacts import ArtifactStore
+from loopwise.models.artifacts import CURRENT, ArtifactStore
 from loopwise.models.interactions import Interaction
 from loopwise.models.serving import (
     MODEL_STRATEGIES,
@@ -34,7 +34,7 @@ from loopwise.models.serving import (
     UntrainedModelStrategy,
     strategies_for,
 )
-from loopwise.models.training import NotEnoughData, Progress, train
+from loopwise.models.training import NotEnoughData, Progress, model_names, train
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,20 @@ class ModelManager:
         store = ArtifactStore(self.data_dir, keep)
         version = store.current()
         if version is None:
+            if (store.root / CURRENT).is_file():
+                log.warning(
+                    "the current model version is missing or incomplete in %s; serving "
+                    "untrained stand-ins until a training or rollback",
+                    store.root,
+                )
             return None
         try:
-            trained = store.load(version)
+            # a pickle of other library versions may load and still lack what serving reads
+            bundle = ModelBundle(store.load(version), version.name)
         except Exception as exc:  # an unreadable artifact must not stop the engine
             log.warning("model version %s could not be loaded: %s", version.name, exc)
             return None
-        self.install(ModelBundle(trained, version.name))
+        self.install(bundle)
         return version.name
 
     # -- training ------------------------------------------------------------------------------
@@ -121,6 +128,7 @@ class ModelManager:
             data = interactions()
             if len(data) < settings.min_interactions:
                 train(data, items, settings)  # raises NotEnoughData with the message
+            model_names(settings, items)  # an impossible configuration: refused now, not later
             self._status = {"running": True, "started_at": isoformat(self.clock())}
         except BaseException:
             self._lock.release()
@@ -198,9 +206,18 @@ class ModelManager:
         if not self._lock.acquire(blocking=False):
             raise Conflict("A training is running; roll back after it finished.", field="training")
         try:
-            version = store.set_current(to) if to else store.rollback()
-            trained = store.load(version)
-            self.install(ModelBundle(trained, version.name))
+            version = store.get(to) if to else store.previous()
+            trained = store.loadable(version)
+            try:
+                bundle = ModelBundle(trained, version.name)
+            except Exception as exc:  # e.g. a pickle of other library versions
+                raise Conflict(
+                    f"Model version {version.name} cannot be served ({type(exc).__name__}); "
+                    "choose another version or train a new one.",
+                    field="version",
+                ) from exc
+            store.set_current(version.name)  # only once the version is known to serve
+            self.install(bundle)
             return {"current": version.name, "metadata": trained.metadata}
         finally:
             self._lock.release()

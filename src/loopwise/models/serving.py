@@ -15,7 +15,9 @@ Cold start, said in each decision's reasons:
 - fewer than ``training.few_events`` distinct items (hybrid only) → content-based + item-kNN;
 - otherwise → the model itself (the hybrid blend for ``hybrid``);
 - items the model has no interactions for (new items, also catalog items added after training)
-  are scored by content similarity to the user's items, when a content model was trained.
+  are scored by content similarity to the user's items, when a content model was trained;
+- items the model scores 0 after normalisation (no evidence relating them to the user's) are
+  not its picks: popular items fill the rest of the list, marked as a fallback.
 
 Strategies never return items ``ctx.eligible`` rejects — the slot's filters, which by default
 drop what the user bought (``exclude_purchased``) and can drop what they viewed
@@ -99,7 +101,7 @@ def user_history(profile: Mapping[str, Any], weights: Mapping[str, float]) -> di
 def seen_weight(params: Mapping[str, Any]) -> float:
     """``strategy_params.seen_weight`` clamped to [0, 1], else :data:`SEEN_DISCOUNT`."""
     value = params.get("seen_weight", SEEN_DISCOUNT)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN
         return SEEN_DISCOUNT
     return min(1.0, max(0.0, float(value)))
 
@@ -327,9 +329,11 @@ class ModelStrategy:
                 cold = np.concatenate([cold, np.ones(len(extra_ids), dtype=bool)])
             if cold.any():
                 scores[cold] = on_model_scale(content[cold], content[~cold], scores[~cold])
-        picked = top_eligible(scores, ctx, ids, n)
+        # a normalised score of 0 is no evidence (the lowest score, or an item unrelated to the
+        # user's): such items are not the model's picks; popular ones fill the list instead
+        picked = [p for p in top_eligible(scores, ctx, ids, n) if p[1] > 0]
         new_item = explain.MODEL_NEW_ITEM
-        return [
+        out = [
             ScoredItem(
                 item_id,
                 score,
@@ -338,6 +342,11 @@ class ModelStrategy:
             )
             for item_id, score, position in picked
         ]
+        if len(out) < n:
+            skip = [item.item_id for item in out]
+            more = popular_instead(ctx, n - len(out), explain.MODEL_NO_MORE_EVIDENCE, skip)
+            out += [dataclasses.replace(item, reason_kind="cold_start") for item in more]
+        return out
 
     def _new_visitor(
         self, ctx: StrategyContext, n: int, known_items: bool = True

@@ -123,7 +123,9 @@ def rollback_command(
 
     store = ArtifactStore(data_dir)
     try:
-        chosen = store.set_current(version) if version else store.rollback()
+        chosen = store.get(version) if version else store.previous()
+        store.loadable(chosen)  # a version that cannot load must not become current
+        store.set_current(chosen.name)
     except LoopwiseError as exc:
         raise fail(exc) from None
     if as_json:

@@ -405,7 +405,8 @@ def fit_clusters(
     k_min, k_max = k_range
     scores: dict[int, float] = {}
     fitted: dict[int, Matrix] = {}
-    for k in range(k_min, min(k_max, distinct - 1) + 1):
+    # k distinct rows split into k clusters; the silhouette needs fewer clusters than points
+    for k in range(k_min, min(k_max, distinct, len(score_points) - 1) + 1):
         kmeans = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(fit_points)
         labels = kmeans.predict(score_points)
         if len(np.unique(labels)) < 2:
