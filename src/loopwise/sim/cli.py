@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loopwise.cli_options import console
+from loopwise.cli_options import console, fail
+from loopwise.errors import LoopwiseError
 from loopwise.sim.demo import DemoConfig, DemoResult, run_demo
 from loopwise.sim.report import (
     ARM_HEADERS,
@@ -75,11 +76,16 @@ def demo(
             console=console,
         ) as progress:
             task = progress.add_task("days", total=days, visits=0)
-            result = run_demo(
-                config,
-                where,
-                on_day=lambda day, visits: progress.update(task, completed=day + 1, visits=visits),
-            )
+            try:
+                result = run_demo(
+                    config,
+                    where,
+                    on_day=lambda day, visits: progress.update(
+                        task, completed=day + 1, visits=visits
+                    ),
+                )
+            except LoopwiseError as exc:
+                raise fail(exc) from None
     print_result(result)
     report.write_text(render_html(result), encoding="utf-8")
     console.print(f"report: {report.resolve()}")
