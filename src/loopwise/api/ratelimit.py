@@ -1,5 +1,6 @@
 """Per-key rate limits: a token bucket per API key (the public write key: per key and client
-address, since every browser shares it) and per client address (IPv6: its /64) for requests without a valid key.
+address, since every browser shares it) and per client address for requests without a valid key.
+An IPv6 client address counts as its /64.
 Over the limit: 429 problem+json with ``Retry-After`` (whole seconds until a token is back).
 
 The bucket key holds a key *id* (a hash prefix) and the client address only in memory, never in a
