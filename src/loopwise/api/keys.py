@@ -9,13 +9,15 @@ hashes. Several keys per kind may be valid at once so keys can be rotated withou
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -245,6 +247,11 @@ def create_key(data_dir: Path, kind: KeyKind) -> tuple[str, str]:
     can move over before the old key is revoked). Returns ``(id, key)``; only the hash is stored
     (and, for the public write key, the key itself: it becomes the one the snippet serves)."""
     path = data_dir / KEYS_FILE
+    with _locked(path):
+        return _create_key(path, kind)
+
+
+def _create_key(path: Path, kind: KeyKind) -> tuple[str, str]:
     stored = _read_file(path)
     key = generate_key(kind)
     digest = hash_key(key)
@@ -283,6 +290,11 @@ def revoke_key(data_dir: Path, ident: str) -> dict[str, Any]:
     """Remove the key whose id is ``ident`` (running servers stop accepting it within a second).
     The last key of a kind cannot be revoked: create its replacement first."""
     path = data_dir / KEYS_FILE
+    with _locked(path):
+        return _revoke_key(path, ident)
+
+
+def _revoke_key(path: Path, ident: str) -> dict[str, Any]:
     stored = _read_file(path)
     matches = [
         (kind, digest)
@@ -359,3 +371,14 @@ def _write_file(path: Path, document: dict[str, Any]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of ``path`` between processes: two ``loopwise keys`` runs at
+    once (or one and a first ``serve``) would otherwise each write back the file they read, and
+    one new key would be lost. Readers need no lock: writes are atomic renames."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
