@@ -195,9 +195,7 @@ def test_list_never_shows_a_key_and_revoke_guards_the_last_key(tmp_path: Path) -
     assert ring.write_key_plain == first["write"]
 
 
-def test_two_key_changes_at_once_both_land(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_key_changes_at_once_both_land(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two `loopwise keys create` runs at the same moment: the second must not write over the
     first one's new key with the file it read before that key was there."""
     KeyRing.load_or_create(tmp_path, {})
