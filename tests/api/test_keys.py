@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import stat
 import threading
 from pathlib import Path
@@ -221,3 +222,18 @@ def test_two_key_changes_at_once_both_land(tmp_path: Path, monkeypatch: pytest.M
     second.join(timeout=10)
     stored = {row["id"] for row in list_keys(tmp_path)}
     assert len(made) == 2 and set(made) <= stored
+
+
+def test_a_revoke_within_the_same_mtime_tick_is_still_seen(tmp_path: Path) -> None:
+    """Filesystems with coarse timestamps (1 s on ext3, HFS+, many network mounts) give a
+    scripted create-then-revoke the same mtime: the revoke must still reach a running server."""
+    ring, first = KeyRing.load_or_create(tmp_path, {})
+    path = tmp_path / KEYS_FILE
+    _, new = create_key(tmp_path, KeyKind.SERVER)
+    _recheck_now(ring)
+    assert ring.authenticate(new) is KeyKind.SERVER
+    seen = path.stat().st_mtime_ns
+    revoke_key(tmp_path, hash_key(first["server"])[:12])
+    os.utime(path, ns=(seen, seen))  # the same tick as the file the ring last read
+    _recheck_now(ring)
+    assert ring.authenticate(first["server"]) is None

@@ -97,7 +97,7 @@ class KeyRing:
         # set by load_or_create: the file to follow and the kinds the environment pins
         self._source: Path | None = None
         self._environ: dict[str, str] = {}
-        self._mtime: int | None = None
+        self._mtime: tuple[int, int, int] | None = None  # _stamp of the file last read
         self._next_check = 0.0
         self._reload_lock = threading.Lock()
 
@@ -116,8 +116,8 @@ class KeyRing:
 
     def _maybe_reload(self) -> None:
         """Pick up keys created or revoked by ``loopwise keys`` while the server runs: at most one
-        ``stat`` per second, and a re-read only when the file's mtime changed. A file that is
-        unreadable mid-edit keeps the current keys (the next change is picked up)."""
+        ``stat`` per second, and a re-read only when the file changed (mtime, inode, size). A
+        file that is unreadable mid-edit keeps the current keys (the next change is picked up)."""
         if self._source is None or time.monotonic() < self._next_check:
             return
         if not self._reload_lock.acquire(blocking=False):
@@ -125,7 +125,7 @@ class KeyRing:
         try:
             self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
             try:
-                mtime = self._source.stat().st_mtime_ns
+                mtime = _stamp(self._source)
             except OSError:
                 return
             if mtime == self._mtime:
@@ -199,9 +199,16 @@ class KeyRing:
         ring = cls(hashes, write_key_plain=write_plain)
         ring._source = path
         ring._environ = {var: environ[var] for var in ENV_VARS.values() if var in environ}
-        ring._mtime = path.stat().st_mtime_ns if path.exists() else None
+        ring._mtime = _stamp(path) if path.exists() else None
         ring._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
         return ring, generated
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What tells a changed keys.json apart: mtime alone misses a second write within one
+    timestamp tick (1 s on some filesystems); every write is a rename, so a new inode."""
+    info = path.stat()
+    return info.st_mtime_ns, info.st_ino, info.st_size
 
 
 def _ring_parts(
