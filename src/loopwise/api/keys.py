@@ -169,33 +169,34 @@ class KeyRing:
         neither are generated and stored. Returns the ring and the plain keys generated now
         (empty on later starts) so the caller can show them exactly once."""
         path = data_dir / KEYS_FILE
-        stored = _read_file(path)
-        hashes: dict[KeyKind, list[str]] = {}
-        write_plain: str | None = None
-        generated: dict[str, str] = {}
-        for kind in KeyKind:
-            from_env = _split(environ.get(ENV_VARS[kind], ""))
-            if from_env:
-                hashes[kind] = [hash_key(k) for k in from_env]
+        with _locked(path):  # a `keys create` at the same time must not be lost
+            stored = _read_file(path)
+            hashes: dict[KeyKind, list[str]] = {}
+            write_plain: str | None = None
+            generated: dict[str, str] = {}
+            for kind in KeyKind:
+                from_env = _split(environ.get(ENV_VARS[kind], ""))
+                if from_env:
+                    hashes[kind] = [hash_key(k) for k in from_env]
+                    if kind is KeyKind.WRITE:
+                        write_plain = from_env[0]
+                    continue
+                entry = stored.get(kind.value)
+                if entry is None:
+                    key = generate_key(kind)
+                    generated[kind.value] = key
+                    digest = hash_key(key)
+                    info: dict[str, Any] = {"created_at": _now(), "prefix": _prefix(kind, key)}
+                    entry = {"hashes": [digest], "created": {digest: info}}
+                    if kind is KeyKind.WRITE:
+                        entry["plain"] = key
+                        info["plain"] = key
+                    stored[kind.value] = entry
+                hashes[kind] = list(entry["hashes"])
                 if kind is KeyKind.WRITE:
-                    write_plain = from_env[0]
-                continue
-            entry = stored.get(kind.value)
-            if entry is None:
-                key = generate_key(kind)
-                generated[kind.value] = key
-                digest = hash_key(key)
-                info: dict[str, Any] = {"created_at": _now(), "prefix": _prefix(kind, key)}
-                entry = {"hashes": [digest], "created": {digest: info}}
-                if kind is KeyKind.WRITE:
-                    entry["plain"] = key
-                    info["plain"] = key
-                stored[kind.value] = entry
-            hashes[kind] = list(entry["hashes"])
-            if kind is KeyKind.WRITE:
-                write_plain = entry.get("plain")
-        if generated:
-            _write_file(path, stored)
+                    write_plain = entry.get("plain")
+            if generated:
+                _write_file(path, stored)
         ring = cls(hashes, write_key_plain=write_plain)
         ring._source = path
         ring._environ = {var: environ[var] for var in ENV_VARS.values() if var in environ}
