@@ -70,3 +70,16 @@ def test_a_data_dir_with_an_engine_in_it_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "already holds" in result.output
     assert not (tmp_path / "loopwise.yaml").exists()
+
+
+def test_the_http_demo_ignores_proxy_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's server is on 127.0.0.1: a proxy from the environment (as on many office
+    machines) must not carry those calls (they failed with "the engine did not start")."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = run_demo(DemoConfig(days=1, users=50), tmp_path)
+    assert result.mode == "HTTP" and result.visits > 0

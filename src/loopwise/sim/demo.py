@@ -269,14 +269,24 @@ class HttpClient:
     def __init__(self, url: str, write_key: str, server_key: str, admin_key: str) -> None:
         import httpx
 
+        # the server is on 127.0.0.1: no proxy from the environment may carry these calls
         self._admin = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60
+            base_url=url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=60,
+            trust_env=False,
         )
         self._write = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {write_key}"}, timeout=30
+            base_url=url,
+            headers={"Authorization": f"Bearer {write_key}"},
+            timeout=30,
+            trust_env=False,
         )
         self._server = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {server_key}"}, timeout=60
+            base_url=url,
+            headers={"Authorization": f"Bearer {server_key}"},
+            timeout=60,
+            trust_env=False,
         )
 
     def decide(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -389,7 +399,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) ->
         if process.poll() is not None:
             raise RuntimeError(f"the engine exited early:\n{log_path.read_text(errors='replace')}")
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(url + "/healthz", timeout=1, trust_env=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
