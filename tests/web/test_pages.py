@@ -356,3 +356,19 @@ def test_loopwise_js_why_url_with_a_trailing_slash_host(tmp_path: Path) -> None:
     assert url == "https://lw.test/v1/decisions/d_1/why"  # as /v1/batch: no "//v1"
     assert init["headers"]["Authorization"] == "Basic " + base64.b64encode(b"wk:").decode()
     assert init["credentials"] == "omit"
+
+
+def test_ids_and_categories_with_a_slash_have_working_pages(
+    client: TestClient, engine: FakeEngine
+) -> None:
+    """Catalogs often name categories like "men/shoes" and use paths as ids: the links the
+    store renders (%2F-encoded) must reach their pages, not a 404."""
+    item = Item("shoes/run-9", title="Slash Runner", categories=("men/shoes",))
+    engine.items[item.id] = item
+    home = client.get("/sample").text
+    assert 'href="/sample/category/men%2Fshoes"' in home
+    category = client.get("/sample/category/men%2Fshoes")
+    assert category.status_code == 200 and "Slash Runner" in category.text
+    assert 'href="/sample/items/shoes%2Frun-9"' in category.text
+    page = client.get("/sample/items/shoes%2Frun-9")
+    assert page.status_code == 200 and "<h1>Slash Runner</h1>" in page.text
