@@ -33,3 +33,21 @@ def test_engine_moves_an_event_time_clock_with_ingested_events(tmp_path: Path) -
         assert clock() == at
     finally:
         engine.close()
+
+
+def test_a_restarted_engine_resumes_at_the_newest_stored_event_time(tmp_path: Path) -> None:
+    """``serve --event-time-clock`` on a backtest's data: before any new event the clock must
+    not fall back to the wall clock (the retention run 60 s after start would purge it all)."""
+    at = datetime(2020, 3, 1, 12, tzinfo=UTC)
+    engine, _ = Engine.open(tmp_path / "data", clock=EventTimeClock(), environ={})
+    try:
+        engine.ingest(parse_request(track("a1", at), kind="track", received_at=at))
+    finally:
+        engine.close()
+    clock = EventTimeClock()
+    engine, _ = Engine.open(tmp_path / "data", clock=clock, environ={})
+    try:
+        assert clock() == at
+        assert engine.run_retention(dry_run=True)["removed"]["events"] == 0
+    finally:
+        engine.close()

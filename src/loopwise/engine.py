@@ -504,7 +504,11 @@ class Engine:
     def _rebuild_stats(self) -> None:
         """Item statistics are derived from the event log: rebuild them at start."""
         recent: dict[str, list[str]] = {}
+        # a restarted simulation or backtest resumes at its own time, not the wall clock's
+        event_clock = self.clock if isinstance(self.clock, EventTimeClock) else None
         for event in self.storage.iter_events():
+            if event_clock is not None:
+                event_clock.observe(event.timestamp)
             kind = classify(event)
             ids = item_ids(event)
             if not ids:

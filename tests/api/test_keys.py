@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import os
 import stat
+import threading
 from pathlib import Path
 
 import orjson
@@ -192,3 +194,46 @@ def test_list_never_shows_a_key_and_revoke_guards_the_last_key(tmp_path: Path) -
     revoke_key(tmp_path, hash_key(second_write)[:12])
     ring, _ = KeyRing.load_or_create(tmp_path, {})
     assert ring.write_key_plain == first["write"]
+
+
+def test_two_key_changes_at_once_both_land(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `loopwise keys create` runs at the same moment: the second must not write over the
+    first one's new key with the file it read before that key was there."""
+    KeyRing.load_or_create(tmp_path, {})
+    write_file = keys_module._write_file
+    paused, go = threading.Event(), threading.Event()
+
+    def slow_first_write(path: Path, document: dict[str, object]) -> None:
+        if not paused.is_set():
+            paused.set()
+            go.wait(timeout=10)
+        write_file(path, document)
+
+    monkeypatch.setattr(keys_module, "_write_file", slow_first_write)
+    made: list[str] = []
+    first = threading.Thread(target=lambda: made.append(create_key(tmp_path, KeyKind.SERVER)[0]))
+    first.start()
+    assert paused.wait(timeout=10)
+    second = threading.Thread(target=lambda: made.append(create_key(tmp_path, KeyKind.SERVER)[0]))
+    second.start()
+    second.join(timeout=0.3)  # without a lock it writes now, before the first one
+    go.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    stored = {row["id"] for row in list_keys(tmp_path)}
+    assert len(made) == 2 and set(made) <= stored
+
+
+def test_a_revoke_within_the_same_mtime_tick_is_still_seen(tmp_path: Path) -> None:
+    """Filesystems with coarse timestamps (1 s on ext3, HFS+, many network mounts) give a
+    scripted create-then-revoke the same mtime: the revoke must still reach a running server."""
+    ring, first = KeyRing.load_or_create(tmp_path, {})
+    path = tmp_path / KEYS_FILE
+    _, new = create_key(tmp_path, KeyKind.SERVER)
+    _recheck_now(ring)
+    assert ring.authenticate(new) is KeyKind.SERVER
+    seen = path.stat().st_mtime_ns
+    revoke_key(tmp_path, hash_key(first["server"])[:12])
+    os.utime(path, ns=(seen, seen))  # the same tick as the file the ring last read
+    _recheck_now(ring)
+    assert ring.authenticate(first["server"]) is None

@@ -67,3 +67,18 @@ def test_requests_without_a_valid_key_are_limited_per_address(
         client.post("/v1/track", json=track, headers=bearer(WRITE)).status_code for _ in range(10)
     }
     assert statuses == {200}
+
+
+def test_ipv6_clients_are_limited_per_64_prefix() -> None:
+    """One IPv6 host usually holds a whole /64: counting each address apart would let it send
+    without limit (and churn every other caller's bucket out of the bounded map)."""
+    from loopwise.api.ratelimit import _client
+
+    def scope(address: str) -> dict[str, object]:
+        return {"type": "http", "client": (address, 5000)}
+
+    assert _client(scope("2001:db8:1:2::1")) == _client(scope("2001:db8:1:2:ffff::9"))
+    assert _client(scope("2001:db8:1:2::1")) != _client(scope("2001:db8:1:3::1"))
+    assert _client(scope("203.0.113.7")) != _client(scope("203.0.113.8"))
+    assert _client(scope("::ffff:203.0.113.7")) == _client(scope("203.0.113.7"))
+    assert _client({"type": "http"}) == "unknown"

@@ -66,8 +66,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/sample"): PUBLIC,
     ("GET", "/sample/store.css"): PUBLIC,
     ("GET", "/sample/reset"): PUBLIC,
-    ("GET", "/sample/items/{item_id}"): PUBLIC,
-    ("GET", "/sample/category/{name}"): PUBLIC,
+    ("GET", "/sample/items/{item_id:path}"): PUBLIC,
+    ("GET", "/sample/category/{name:path}"): PUBLIC,
 }
 # what each route's documentation says ("Scope: decide (server or admin key)") -> least kind
 DOCUMENTED = {

@@ -58,3 +58,21 @@ def test_ai_influenced_slots_say_so() -> None:
     }
     slot = explain_decision(record)["slots"][0]
     assert slot["summary"].startswith("AI-influenced: a model trained")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        # a trained model's item reason, as the decider records it (kind "model")
+        explain.strategy_used("als", explain.model_personal("als", "20260105-1", 5), "model"),
+        # a model strategy before its first training (popular items, kind "model")
+        explain.strategy_used(
+            "hybrid", explain.instead_popular(explain.model_not_trained("hybrid")), "model"
+        ),
+    ],
+)
+def test_model_reasons_name_no_strategy_model_or_command(reason: explain.Reason) -> None:
+    text = plain_reason(reason.model_dump())
+    assert text is not None
+    for internal in ("Strategy", "als", "hybrid", "20260105", "loopwise train"):
+        assert internal not in text

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from loopwise.cli import app
+from loopwise.errors import ConfigError
 from loopwise.sim.demo import EXPERIMENT, DemoConfig, arm_of, run_demo, training_days
 
 
@@ -54,3 +56,30 @@ def test_demo_command_over_http_writes_the_report(tmp_path: Path) -> None:
     assert "verdict:" in result.output and "visits" in result.output
     page = report.read_text()
     assert "Loopwise demo" in page and "Simulator ground truth" in page
+
+
+def test_a_data_dir_with_an_engine_in_it_is_refused(tmp_path: Path) -> None:
+    """The simulator's message ids are seeded: a second run into the same data directory would
+    see its events dropped as duplicates and report a mix of both runs."""
+    (tmp_path / "loopwise.db").write_bytes(b"")
+    with pytest.raises(ConfigError) as raised:
+        run_demo(DemoConfig(days=1, users=50, in_process=True), tmp_path)
+    assert raised.value.field == "data_dir"
+    result = CliRunner().invoke(
+        app, ["demo", "--days", "1", "--users", "50", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "already holds" in result.output
+    assert not (tmp_path / "loopwise.yaml").exists()
+
+
+def test_the_http_demo_ignores_proxy_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's server is on 127.0.0.1: a proxy from the environment (as on many office
+    machines) must not carry those calls (they failed with "the engine did not start")."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = run_demo(DemoConfig(days=1, users=50), tmp_path)
+    assert result.mode == "HTTP" and result.visits > 0

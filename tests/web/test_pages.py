@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -314,3 +315,60 @@ def test_loopwise_js_batches_messages(tmp_path: Path) -> None:
     assert out["beacons"] == ["https://lw.test/v1/batch"]  # pagehide uses sendBeacon
     assert [m["event"] for m in out["beacon"]["batch"]] == ["Leaving"]
     assert out["store"] == {"lw_aid": "anon-1234", "lw_uid": "user-9"}
+
+
+WHY_HARNESS = r"""
+const fs = require("fs"), vm = require("vm");
+const sent = [];
+const window = {
+  location: {href: "https://shop.test/", pathname: "/", search: ""},
+  localStorage: {getItem: () => null, setItem() {}},
+  crypto: require("crypto").webcrypto, btoa: s => Buffer.from(s).toString("base64"),
+  addEventListener() {},
+};
+const sandbox = {
+  window, Intl, JSON, Math, Date, Object, Array, String, Uint8Array,
+  document: {referrer: "", title: "Shop", addEventListener() {}},
+  navigator: {userAgent: "NodeTest", language: "en"},
+  fetch: (url, init) => { sent.push([url, init]);
+                          return Promise.resolve({ok: true, json: () => ({slots: []})}); },
+  setTimeout: () => 1, clearTimeout() {},
+};
+vm.createContext(sandbox);
+vm.runInContext(fs.readFileSync(process.argv[2], "utf8"), sandbox);
+window.loopwise.init({writeKey: "wk", host: "https://lw.test/"});
+window.loopwise.why("d_1").then(() => console.log(JSON.stringify(sent)));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run loopwise.js")
+def test_loopwise_js_why_url_with_a_trailing_slash_host(tmp_path: Path) -> None:
+    harness = tmp_path / "why.js"
+    harness.write_text(WHY_HARNESS)
+    run = subprocess.run(
+        ["node", str(harness), str(STATIC_DIR / "loopwise.js")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr
+    [(url, init)] = json.loads(run.stdout)
+    assert url == "https://lw.test/v1/decisions/d_1/why"  # as /v1/batch: no "//v1"
+    assert init["headers"]["Authorization"] == "Basic " + base64.b64encode(b"wk:").decode()
+    assert init["credentials"] == "omit"
+
+
+def test_ids_and_categories_with_a_slash_have_working_pages(
+    client: TestClient, engine: FakeEngine
+) -> None:
+    """Catalogs often name categories like "men/shoes" and use paths as ids: the links the
+    store renders (%2F-encoded) must reach their pages, not a 404."""
+    item = Item("shoes/run-9", title="Slash Runner", categories=("men/shoes",))
+    engine.items[item.id] = item
+    home = client.get("/sample").text
+    assert 'href="/sample/category/men%2Fshoes"' in home
+    category = client.get("/sample/category/men%2Fshoes")
+    assert category.status_code == 200 and "Slash Runner" in category.text
+    assert 'href="/sample/items/shoes%2Frun-9"' in category.text
+    page = client.get("/sample/items/shoes%2Frun-9")
+    assert page.status_code == 200 and "<h1>Slash Runner</h1>" in page.text

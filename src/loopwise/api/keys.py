@@ -9,13 +9,15 @@ hashes. Several keys per kind may be valid at once so keys can be rotated withou
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -95,7 +97,7 @@ class KeyRing:
         # set by load_or_create: the file to follow and the kinds the environment pins
         self._source: Path | None = None
         self._environ: dict[str, str] = {}
-        self._mtime: int | None = None
+        self._mtime: tuple[int, int, int] | None = None  # _stamp of the file last read
         self._next_check = 0.0
         self._reload_lock = threading.Lock()
 
@@ -114,8 +116,8 @@ class KeyRing:
 
     def _maybe_reload(self) -> None:
         """Pick up keys created or revoked by ``loopwise keys`` while the server runs: at most one
-        ``stat`` per second, and a re-read only when the file's mtime changed. A file that is
-        unreadable mid-edit keeps the current keys (the next change is picked up)."""
+        ``stat`` per second, and a re-read only when the file changed (mtime, inode, size). A
+        file that is unreadable mid-edit keeps the current keys (the next change is picked up)."""
         if self._source is None or time.monotonic() < self._next_check:
             return
         if not self._reload_lock.acquire(blocking=False):
@@ -123,7 +125,7 @@ class KeyRing:
         try:
             self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
             try:
-                mtime = self._source.stat().st_mtime_ns
+                mtime = _stamp(self._source)
             except OSError:
                 return
             if mtime == self._mtime:
@@ -167,39 +169,47 @@ class KeyRing:
         neither are generated and stored. Returns the ring and the plain keys generated now
         (empty on later starts) so the caller can show them exactly once."""
         path = data_dir / KEYS_FILE
-        stored = _read_file(path)
-        hashes: dict[KeyKind, list[str]] = {}
-        write_plain: str | None = None
-        generated: dict[str, str] = {}
-        for kind in KeyKind:
-            from_env = _split(environ.get(ENV_VARS[kind], ""))
-            if from_env:
-                hashes[kind] = [hash_key(k) for k in from_env]
+        with _locked(path):  # a `keys create` at the same time must not be lost
+            stored = _read_file(path)
+            hashes: dict[KeyKind, list[str]] = {}
+            write_plain: str | None = None
+            generated: dict[str, str] = {}
+            for kind in KeyKind:
+                from_env = _split(environ.get(ENV_VARS[kind], ""))
+                if from_env:
+                    hashes[kind] = [hash_key(k) for k in from_env]
+                    if kind is KeyKind.WRITE:
+                        write_plain = from_env[0]
+                    continue
+                entry = stored.get(kind.value)
+                if entry is None:
+                    key = generate_key(kind)
+                    generated[kind.value] = key
+                    digest = hash_key(key)
+                    info: dict[str, Any] = {"created_at": _now(), "prefix": _prefix(kind, key)}
+                    entry = {"hashes": [digest], "created": {digest: info}}
+                    if kind is KeyKind.WRITE:
+                        entry["plain"] = key
+                        info["plain"] = key
+                    stored[kind.value] = entry
+                hashes[kind] = list(entry["hashes"])
                 if kind is KeyKind.WRITE:
-                    write_plain = from_env[0]
-                continue
-            entry = stored.get(kind.value)
-            if entry is None:
-                key = generate_key(kind)
-                generated[kind.value] = key
-                digest = hash_key(key)
-                info: dict[str, Any] = {"created_at": _now(), "prefix": _prefix(kind, key)}
-                entry = {"hashes": [digest], "created": {digest: info}}
-                if kind is KeyKind.WRITE:
-                    entry["plain"] = key
-                    info["plain"] = key
-                stored[kind.value] = entry
-            hashes[kind] = list(entry["hashes"])
-            if kind is KeyKind.WRITE:
-                write_plain = entry.get("plain")
-        if generated:
-            _write_file(path, stored)
+                    write_plain = entry.get("plain")
+            if generated:
+                _write_file(path, stored)
         ring = cls(hashes, write_key_plain=write_plain)
         ring._source = path
         ring._environ = {var: environ[var] for var in ENV_VARS.values() if var in environ}
-        ring._mtime = path.stat().st_mtime_ns if path.exists() else None
+        ring._mtime = _stamp(path) if path.exists() else None
         ring._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
         return ring, generated
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What tells a changed keys.json apart: mtime alone misses a second write within one
+    timestamp tick (1 s on some filesystems); every write is a rename, so a new inode."""
+    info = path.stat()
+    return info.st_mtime_ns, info.st_ino, info.st_size
 
 
 def _ring_parts(
@@ -245,6 +255,11 @@ def create_key(data_dir: Path, kind: KeyKind) -> tuple[str, str]:
     can move over before the old key is revoked). Returns ``(id, key)``; only the hash is stored
     (and, for the public write key, the key itself: it becomes the one the snippet serves)."""
     path = data_dir / KEYS_FILE
+    with _locked(path):
+        return _create_key(path, kind)
+
+
+def _create_key(path: Path, kind: KeyKind) -> tuple[str, str]:
     stored = _read_file(path)
     key = generate_key(kind)
     digest = hash_key(key)
@@ -283,6 +298,11 @@ def revoke_key(data_dir: Path, ident: str) -> dict[str, Any]:
     """Remove the key whose id is ``ident`` (running servers stop accepting it within a second).
     The last key of a kind cannot be revoked: create its replacement first."""
     path = data_dir / KEYS_FILE
+    with _locked(path):
+        return _revoke_key(path, ident)
+
+
+def _revoke_key(path: Path, ident: str) -> dict[str, Any]:
     stored = _read_file(path)
     matches = [
         (kind, digest)
@@ -359,3 +379,14 @@ def _write_file(path: Path, document: dict[str, Any]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of ``path`` between processes: two ``loopwise keys`` runs at
+    once (or one and a first ``serve``) would otherwise each write back the file they read, and
+    one new key would be lost. Readers need no lock: writes are atomic renames."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield

@@ -1,5 +1,6 @@
 """Per-key rate limits: a token bucket per API key (the public write key: per key and client
 address, since every browser shares it) and per client address for requests without a valid key.
+An IPv6 client address counts as its /64.
 Over the limit: 429 problem+json with ``Retry-After`` (whole seconds until a token is back).
 
 The bucket key holds a key *id* (a hash prefix) and the client address only in memory, never in a
@@ -9,6 +10,7 @@ memory without bound (an evicted bucket just starts full again).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -65,8 +67,20 @@ class TokenBuckets:
 
 
 def _client(scope: Scope) -> str:
+    """The caller's address; an IPv6 caller's /64 (one host or LAN usually holds a whole /64)."""
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    if not client:
+        return "unknown"
+    address = str(client[0])
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 class RateLimitMiddleware:

@@ -55,6 +55,11 @@ def plain_reason(reason: Mapping[str, Any]) -> str | None:
         return "One item is a random pick, to discover what you like"
     if kind == "experiment":
         return "This page is part of an experiment comparing versions of it"
+    if kind == "model" and text.startswith("Strategy "):
+        # a model strategy's item reason names the model, its version or an operator command
+        if " is not trained yet" in text:
+            return "Because it is popular right now"
+        return "Ranked for you by a model trained on visitors' behaviour, from your activity"
     return text  # segment, consent, holdout, model: already written for the person
 
 

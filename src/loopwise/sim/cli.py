@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loopwise.cli_options import console
+from loopwise.cli_options import console, fail
+from loopwise.errors import LoopwiseError
 from loopwise.sim.demo import DemoConfig, DemoResult, run_demo
 from loopwise.sim.report import (
     ARM_HEADERS,
@@ -62,6 +63,9 @@ def demo(
         personalized_strategy=strategy,
         train_every_days=train_every,
     )
+    for path in (report, json_out):  # before the run: a missing folder must not lose its output
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     mode = "in process" if in_process else "over HTTP (a server on a free port)"
     console.print(f"[bold]Loopwise demo[/bold]: {users} users, {days} days, engine {mode}")
     with tempfile.TemporaryDirectory(prefix="loopwise-demo-") as scratch:
@@ -75,11 +79,16 @@ def demo(
             console=console,
         ) as progress:
             task = progress.add_task("days", total=days, visits=0)
-            result = run_demo(
-                config,
-                where,
-                on_day=lambda day, visits: progress.update(task, completed=day + 1, visits=visits),
-            )
+            try:
+                result = run_demo(
+                    config,
+                    where,
+                    on_day=lambda day, visits: progress.update(
+                        task, completed=day + 1, visits=visits
+                    ),
+                )
+            except LoopwiseError as exc:
+                raise fail(exc) from None
     print_result(result)
     report.write_text(render_html(result), encoding="utf-8")
     console.print(f"report: {report.resolve()}")
@@ -97,8 +106,10 @@ def print_result(result: DemoResult) -> None:
             table.add_row(*cells)
         console.print(table)
     srm = result.results.get("srm") or {}
+    srm_p = srm.get("p_value")  # null before anyone was exposed
+    shown = f"{srm_p:.4f}" if isinstance(srm_p, int | float) else "-"
     console.print(
-        f"sample ratio: p = {srm.get('p_value', float('nan')):.4f}"
+        f"sample ratio: p = {shown}"
         + (" [red]MISMATCH[/red]" if srm.get("flagged") else " (no mismatch)")
     )
     segments = Table(title=f"{PRIMARY_METRIC}: lift of the personalized arm per segment")

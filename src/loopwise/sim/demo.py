@@ -35,12 +35,14 @@ from typing import Any, Protocol
 import yaml
 
 from loopwise.clock import EventTimeClock
+from loopwise.errors import ConfigError
 from loopwise.sim.runner import ArmSummary, SimConfig, Simulation
 from loopwise.sim.session import PolicyRequest, PolicyResponse
 
 EXPERIMENT = "personalized-vs-popular"
 SLOT = "recommended"
 BATCH_SIZE = 100  # events per POST /v1/batch
+DB_FILE = "loopwise.db"  # the engine's database in a data directory (Engine.open)
 REPORT_SEGMENTS = (
     "mobile",
     "desktop",
@@ -142,7 +144,15 @@ def training_days(config: DemoConfig) -> set[int]:
 
 
 def write_data_dir(sim: Simulation, config: DemoConfig, data_dir: Path) -> Path:
-    """The workspace file and the simulated catalog, ready for ``loopwise serve``."""
+    """The workspace file and the simulated catalog, ready for ``loopwise serve``. A directory
+    that already holds an engine is refused: the simulator's message ids are seeded, so a second
+    run's events would be dropped as duplicates and the results would mix both runs."""
+    if (data_dir / DB_FILE).exists():
+        raise ConfigError(
+            f"{data_dir} already holds a Loopwise engine ({DB_FILE}). Give --data-dir a new or "
+            "empty directory, or leave it out to use a temporary one.",
+            field="data_dir",
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "items.jsonl").open("w", encoding="utf-8") as out:
         for item in sim.catalog.items:
@@ -259,14 +269,24 @@ class HttpClient:
     def __init__(self, url: str, write_key: str, server_key: str, admin_key: str) -> None:
         import httpx
 
+        # the server is on 127.0.0.1: no proxy from the environment may carry these calls
         self._admin = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60
+            base_url=url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=60,
+            trust_env=False,
         )
         self._write = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {write_key}"}, timeout=30
+            base_url=url,
+            headers={"Authorization": f"Bearer {write_key}"},
+            timeout=30,
+            trust_env=False,
         )
         self._server = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {server_key}"}, timeout=60
+            base_url=url,
+            headers={"Authorization": f"Bearer {server_key}"},
+            timeout=60,
+            trust_env=False,
         )
 
     def decide(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +399,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) ->
         if process.poll() is not None:
             raise RuntimeError(f"the engine exited early:\n{log_path.read_text(errors='replace')}")
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(url + "/healthz", timeout=1, trust_env=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -382,7 +382,7 @@ def build_router(engine: StoreEngine) -> APIRouter:
         main = notice + "".join(html_slots.get(key, "") for key in HOME_SLOTS)
         return page("Home", main, visitor_id, is_new)
 
-    @router.get("/sample/items/{item_id}", response_class=HTMLResponse)
+    @router.get("/sample/items/{item_id:path}", response_class=HTMLResponse)  # ids may hold "/"
     def item_page(item_id: str, request: Request) -> HTMLResponse:
         visitor_id, is_new = visitor(request)
         item = engine.get_item(item_id)
@@ -413,7 +413,7 @@ def build_router(engine: StoreEngine) -> APIRouter:
         }
         return page(item.title, main, visitor_id, is_new, view=view)
 
-    @router.get("/sample/category/{name}", response_class=HTMLResponse)
+    @router.get("/sample/category/{name:path}", response_class=HTMLResponse)
     def category_page(name: str, request: Request) -> HTMLResponse:
         visitor_id, is_new = visitor(request)
         items = [item for item in scan_catalog(engine) if name in item.categories]

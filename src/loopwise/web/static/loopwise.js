@@ -192,7 +192,8 @@
 
     why: function (decisionId) {
       // The plain-language explanation of a decision; the write key may read it.
-      var url = config.host + "/v1/decisions/" + encodeURIComponent(decisionId) + "/why";
+      var url = config.host.replace(/\/+$/, "") + "/v1/decisions/" +
+        encodeURIComponent(decisionId) + "/why";
       return fetch(url, {
         headers: { Authorization: "Basic " + window.btoa((config.writeKey || "") + ":") },
         credentials: "omit"
