@@ -77,6 +77,13 @@ class Forbidden(LoopwiseError):
     title = "API key lacks the required scope"
 
 
+class OriginNotAllowed(Forbidden):
+    """A browser origin not in the workspace's ``cors.allowed_origins``."""
+
+    slug = "origin-not-allowed"
+    title = "Origin not allowed"
+
+
 class NotFound(LoopwiseError):
     status = 404
     slug = "not-found"

@@ -49,6 +49,7 @@ def test_disallowed_origin_or_route_gets_no_cors_headers(
         response = preflight(client, path, origin)
         assert response.status_code == 403  # type: ignore[attr-defined]
         assert "access-control-allow-origin" not in response.headers  # type: ignore[attr-defined]
+        assert response.json()["title"] == "Origin not allowed"  # type: ignore[attr-defined]
     response = client.post("/v1/track", json=TRACK, headers={**basic(WRITE), "Origin": EVIL})
     assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopwise.api.edge_settings import CorsSettings
 from loopwise.api.problems import ProblemResponse
 from loopwise.api.routes_ingest import INGEST_PATHS
-from loopwise.errors import Forbidden
+from loopwise.errors import OriginNotAllowed
 
 _WHY = re.compile(r"^/v1/decisions/[^/]+/why$")
 ALLOW_HEADERS = "Authorization, Content-Type"
@@ -63,7 +63,7 @@ class CorsMiddleware:
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         if preflight:
             if not allowed:
-                error = Forbidden(
+                error = OriginNotAllowed(
                     "This origin may not call this route from a browser. Add it to "
                     "cors.allowed_origins in the workspace (browser routes: ingest and "
                     "/v1/decisions/{id}/why).",
