@@ -98,14 +98,7 @@ def get_decision(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.READ_PROFILES))],
 ) -> dict[str, Any]:
-    logged = engine_of(request).get_decision(decision_id)
-    if logged is None:
-        raise NotFound(
-            f'No decision "{decision_id}". Use the decision_id a /v1/decide reply returned; '
-            "decisions are logged a moment after the reply.",
-            field="decision_id",
-        )
-    return logged
+    return _logged_decision(request, decision_id)
 
 
 @router.get(
@@ -122,6 +115,11 @@ def why(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.EXPLAIN))],
 ) -> dict[str, Any]:
+    return explain_decision(_logged_decision(request, decision_id))
+
+
+def _logged_decision(request: Request, decision_id: str) -> dict[str, Any]:
+    """The stored decision, or a 404 problem naming ``decision_id``."""
     logged = engine_of(request).get_decision(decision_id)
     if logged is None:
         raise NotFound(
@@ -129,4 +127,4 @@ def why(
             "decisions are logged a moment after the reply.",
             field="decision_id",
         )
-    return explain_decision(logged)
+    return logged
