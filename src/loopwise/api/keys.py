@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from loopwise.api.user_tokens import load_or_create_identity_secret
 from loopwise.errors import ConfigError, NotFound
 
 KEYS_FILE = "keys.json"
@@ -87,7 +88,10 @@ class KeyRing:
         hashes: Mapping[KeyKind, Iterable[str]] | None = None,
         *,
         write_key_plain: str | None = None,
+        identity_secret: str | None = None,
     ) -> None:
+        # signs user tokens (loopwise.api.user_tokens): a write-key userId counts only with one
+        self.identity_secret = identity_secret
         self._entries: list[tuple[bytes, KeyKind]] = [
             (digest.encode("ascii"), kind)
             for kind, digests in (hashes or {}).items()
@@ -102,12 +106,16 @@ class KeyRing:
         self._reload_lock = threading.Lock()
 
     @classmethod
-    def from_plain(cls, keys: Mapping[KeyKind, Iterable[str]]) -> KeyRing:
+    def from_plain(
+        cls, keys: Mapping[KeyKind, Iterable[str]], *, identity_secret: str | None = None
+    ) -> KeyRing:
         """A ring from plain keys (tests, embedding); the first write key is kept for the page."""
         plain = {kind: list(values) for kind, values in keys.items()}
         write = plain.get(KeyKind.WRITE) or []
         hashes = {kind: [hash_key(k) for k in values] for kind, values in plain.items()}
-        return cls(hashes, write_key_plain=write[0] if write else None)
+        return cls(
+            hashes, write_key_plain=write[0] if write else None, identity_secret=identity_secret
+        )
 
     @property
     def write_key_plain(self) -> str | None:
@@ -197,7 +205,8 @@ class KeyRing:
                     write_plain = entry.get("plain")
             if generated:
                 _write_file(path, stored)
-        ring = cls(hashes, write_key_plain=write_plain)
+        secret = load_or_create_identity_secret(data_dir, environ)
+        ring = cls(hashes, write_key_plain=write_plain, identity_secret=secret)
         ring._source = path
         ring._environ = {var: environ[var] for var in ENV_VARS.values() if var in environ}
         ring._mtime = _stamp(path) if path.exists() else None
