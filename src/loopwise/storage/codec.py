@@ -69,13 +69,14 @@ def encode_observation(observation: Observation) -> bytes:
             isoformat(observation.at),
             list(observation.segments),
             list(observation.recent_items),
+            observation.anonymous,
         ]
     )
 
 
 def decode_observation(seq: int, blob: bytes) -> Observation:
     try:
-        kind, items, at, segments, recent = orjson.loads(blob)
+        kind, items, at, segments, recent, anonymous = orjson.loads(blob)
         return Observation(
             seq=seq,
             kind=str(kind),
@@ -83,6 +84,7 @@ def decode_observation(seq: int, blob: bytes) -> Observation:
             at=_time(at, "observation"),
             segments=tuple(segments),
             recent_items=tuple(recent),
+            anonymous=bool(anonymous),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise UnreadableRecord(f"item observation {seq}: {exc!r}") from exc

@@ -72,6 +72,9 @@ class Observation:
     at: datetime
     segments: tuple[str, ...] = ()
     recent_items: tuple[str, ...] = ()
+    # from an event stored nowhere (no analytics consent): it cannot be re-derived from the log,
+    # so checkpoints never drop it (only retention does)
+    anonymous: bool = False
 
 
 @dataclass(frozen=True, slots=True)

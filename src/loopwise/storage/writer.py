@@ -40,9 +40,15 @@ class CommitCallbacks:
 
     def __init__(self) -> None:
         self.callbacks: list[Callable[[], None]] = []
+        self.rollback_callbacks: list[Callable[[], None]] = []
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run when this job succeeded but its transaction was then lost (a later job took
+        it down, or the commit failed): for state a job kept for the jobs after it."""
+        self.rollback_callbacks.append(callback)
 
 
 class Session(Protocol[TxT_co]):
@@ -200,14 +206,14 @@ class GroupCommitWriter(Generic[TxT]):
         settled: list[_Settled] = []
         for index, (job, future) in enumerate(pending):
             try:
-                value, error, callbacks = self._run_job(session, job)
+                value, error, unit = self._run_job(session, job)
             except Exception as exc:
                 cause = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
                 assert cause is not None
                 future.set_exception(_unavailable(cause))
                 self._abort(session, settled, cause)
                 return pending[index + 1 :]
-            settled.append((future, value, error, callbacks))
+            settled.append((future, value, error, unit))
         try:
             session.commit()
         except Exception as exc:
@@ -216,9 +222,9 @@ class GroupCommitWriter(Generic[TxT]):
         self.commits += 1
         self.last_error = None
         self.last_commit_at = time.monotonic()
-        for future, value, failure, callbacks in settled:
+        for future, value, failure, unit in settled:
             if failure is None:
-                _run_callbacks(callbacks)
+                _run_callbacks(unit.callbacks if unit is not None else [])
                 future.set_result(value)
             else:
                 future.set_exception(failure)
@@ -227,7 +233,7 @@ class GroupCommitWriter(Generic[TxT]):
     @staticmethod
     def _run_job(
         session: Session[TxT], job: Callable[[TxT], Any]
-    ) -> tuple[Any, Exception | None, list[Callable[[], None]]]:
+    ) -> tuple[Any, Exception | None, CommitCallbacks | None]:
         session.savepoint()
         unit = session.unit_of_work()
         try:
@@ -236,9 +242,9 @@ class GroupCommitWriter(Generic[TxT]):
             if not session.in_transaction:
                 raise _TransactionLost() from exc
             session.rollback_savepoint()
-            return None, exc, []
+            return None, exc, None
         session.release_savepoint()
-        return value, None, unit.callbacks
+        return value, None, unit
 
     def _abort(self, session: Session[TxT], settled: list[_Settled], cause: BaseException) -> None:
         """Nothing in this transaction survives: every job in it fails."""
@@ -246,11 +252,13 @@ class GroupCommitWriter(Generic[TxT]):
         with contextlib.suppress(Exception):  # the original cause is what callers need to see
             if session.in_transaction:
                 session.rollback()
-        for future, _, error, _ in settled:
+        for future, _, error, unit in settled:
+            if unit is not None:
+                _run_callbacks(unit.rollback_callbacks)
             future.set_exception(error if error is not None else _unavailable(cause))
 
 
-_Settled = tuple["Future[Any]", Any, "Exception | None", list[Callable[[], None]]]
+_Settled = tuple["Future[Any]", Any, "Exception | None", "CommitCallbacks | None"]
 
 
 def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:

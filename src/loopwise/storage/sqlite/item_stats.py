@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.storage.codec import UnreadableRecord, decode_observation, encode_observation
@@ -24,23 +25,41 @@ class SqliteItemStatsStore(Table):
             return None
         return Checkpoint(int(row[0]), bytes(row[1]), saved_at)
 
-    def observations(self, after: int = 0) -> Iterator[Observation]:
-        for seq, blob in self._stream(
-            "SELECT seq, record FROM item_observations WHERE seq > ? ORDER BY seq", (after,)
-        ):
+    def _decoded(self, rows: Iterator[tuple[int, bytes]]) -> Iterator[Observation]:
+        for seq, blob in rows:
             try:
                 yield decode_observation(int(seq), blob)
             except UnreadableRecord:
                 continue
 
-    def observe(self, observations: Sequence[Observation]) -> None:
-        self._many(
-            "INSERT INTO item_observations (record) VALUES (?)",
-            [(encode_observation(o),) for o in observations],
+    def observations(self, after: int = 0) -> Iterator[Observation]:
+        yield from self._decoded(
+            self._stream(
+                "SELECT seq, record FROM item_observations WHERE seq > ? ORDER BY seq", (after,)
+            )
         )
 
-    def last_position(self) -> int:
-        return int(self._one("SELECT coalesce(max(seq), 0) FROM item_observations"))
+    def anonymous_observations(self) -> Iterator[Observation]:
+        yield from self._decoded(
+            self._stream(
+                "SELECT seq, record FROM item_observations WHERE anonymous = 1 ORDER BY seq"
+            )
+        )
+
+    def observe(self, observations: Sequence[Observation]) -> list[int]:
+        if not observations:
+            return []
+        # AUTOINCREMENT hands out sqlite_sequence + 1, + 2, ... inside the one-writer transaction
+        base = int(
+            self._one(
+                "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'item_observations'"
+            )
+        )
+        self._many(
+            "INSERT INTO item_observations (at, anonymous, record) VALUES (?, ?, ?)",
+            [(isoformat(o.at), int(o.anonymous), encode_observation(o)) for o in observations],
+        )
+        return [base + n for n in range(1, len(observations) + 1)]
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._exec(
@@ -49,4 +68,10 @@ class SqliteItemStatsStore(Table):
             "saved_at = excluded.saved_at, data = excluded.data",
             (CHECKPOINT_NAME, checkpoint.position, isoformat(checkpoint.saved_at), checkpoint.data),
         )
-        self._exec("DELETE FROM item_observations WHERE seq <= ?", (checkpoint.position,))
+        self._exec(
+            "DELETE FROM item_observations WHERE seq <= ? AND anonymous = 0",
+            (checkpoint.position,),
+        )
+
+    def purge_before(self, cutoff: datetime) -> int:
+        return self._exec("DELETE FROM item_observations WHERE at < ?", (isoformat(cutoff),))

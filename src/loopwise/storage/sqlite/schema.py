@@ -97,6 +97,8 @@ CREATE TABLE IF NOT EXISTS exposures (
 CREATE INDEX IF NOT EXISTS exposures_profile_id ON exposures (profile_id);
 CREATE TABLE IF NOT EXISTS item_observations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    anonymous INTEGER NOT NULL DEFAULT 0,
     record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -111,8 +113,7 @@ CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT N
 
 def _existing_tables(conn: sqlite3.Connection) -> set[str]:
     return {
-        str(row[0])
-        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
 
 
