@@ -29,6 +29,7 @@ import orjson
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
+from loopwise.api.public_decide import may_use_profile, unlinked_profile_id
 from loopwise.catalog.importer import read_items
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, EventTimeClock, isoformat, parse_timestamp, system_clock
@@ -528,6 +529,9 @@ class Engine:
         user = request.user
         pid = self._identities.resolve_user(user.user_id, user.anonymous_id)
         profile = self._profile(pid) if pid else None
+        # delivery: a public (write-key) decide never uses another user's profile
+        if profile is not None and not may_use_profile(request, profile.user_id):
+            pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
         profile_attributes = (

@@ -28,7 +28,7 @@ INGEST = {("POST", f"/v1/{k}") for k in ("track", "identify", "page", "screen", 
 ACCESS: dict[tuple[str, str], str] = {
     **{route: "write" for route in INGEST},
     ("POST", "/v1/batch"): "write",
-    ("POST", "/v1/decide"): "server",
+    ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
     ("GET", "/v1/decisions/{decision_id}/why"): "write",
     ("GET", "/v1/profiles/{identifier}"): "server",
@@ -74,6 +74,7 @@ DOCUMENTED = {
     "ingest": "write",
     "explain": "write",
     "decide": "server",
+    "public_decide": "write",
     "read_profiles": "server",
     "consent": "server",
 }

@@ -1,7 +1,7 @@
 """CORS for the browser routes, from the live workspace's ``cors.allowed_origins``.
 
-Only the routes a page calls with the public write key answer cross-origin requests: ingest and
-``GET /v1/decisions/{id}/why``. A preflight (OPTIONS with Access-Control-Request-Method) from an
+Only the routes a page calls with the public write key answer cross-origin requests: ingest,
+``POST /v1/decide`` (public decide scope) and ``GET /v1/decisions/{id}/why``. A preflight (OPTIONS with Access-Control-Request-Method) from an
 allowed origin gets 204 with the allowed methods and headers; from any other origin, or to any
 other route, it gets a 403 problem without CORS headers (so the browser blocks the call). Actual
 requests from an allowed origin get ``Access-Control-Allow-Origin``; others get no CORS headers.
@@ -30,7 +30,7 @@ EXPOSE_HEADERS = "Retry-After"
 
 def browser_methods(path: str) -> str | None:
     """The methods a page may call ``path`` with cross-origin, or None for non-browser routes."""
-    if path in INGEST_PATHS:
+    if path in INGEST_PATHS or path == "/v1/decide":
         return "POST, OPTIONS"
     if _WHY.match(path):
         return "GET, OPTIONS"
@@ -65,8 +65,8 @@ class CorsMiddleware:
             if not allowed:
                 error = OriginNotAllowed(
                     "This origin may not call this route from a browser. Add it to "
-                    "cors.allowed_origins in the workspace (browser routes: ingest and "
-                    "/v1/decisions/{id}/why).",
+                    "cors.allowed_origins in the workspace (browser routes: ingest, "
+                    "/v1/decide and /v1/decisions/{id}/why).",
                     field="Origin",
                 )
                 await ProblemResponse(error.to_problem(path), status_code=403)(scope, receive, send)
