@@ -28,6 +28,9 @@ INGEST = {("POST", f"/v1/{k}") for k in ("track", "identify", "page", "screen", 
 ACCESS: dict[tuple[str, str], str] = {
     **{route: "write" for route in INGEST},
     ("POST", "/v1/batch"): "write",
+    **{("POST", f"/v1/{short}"): "write" for short in "tpigasb"},  # Segment analytics-next
+    ("POST", "/beacon/v1/batch"): "write",  # RudderStack beacon, key in ?writeKey=
+    ("POST", "/v1/m"): PUBLIC,  # analytics-next's own delivery metrics, not stored
     ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
     ("GET", "/v1/decisions/{decision_id}/why"): "write",

@@ -15,9 +15,9 @@ anonymous id linked to a known user needs that user's token). Server and admin k
 from __future__ import annotations
 
 from loopwise.api.user_tokens import verify_user_token
-from loopwise.profiles.identity import profile_id_for
 from loopwise.decide.request import DecideRequest, DecideUser
 from loopwise.errors import Forbidden
+from loopwise.profiles.identity import profile_id_for
 
 
 def restrict_to_caller(request: DecideRequest, identity_secret: str | None) -> DecideRequest:
