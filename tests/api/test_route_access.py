@@ -33,6 +33,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/m"): PUBLIC,  # analytics-next's own delivery metrics, not stored
     ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
+    ("GET", "/v1/edge/bundle"): "server",
     ("GET", "/v1/decisions/{decision_id}/why"): "write",
     ("GET", "/v1/profiles/{identifier}"): "server",
     ("DELETE", "/v1/profiles/{identifier}"): "admin",
@@ -66,6 +67,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/loopwise.js"): PUBLIC,
+    ("GET", "/loopwise.mjs"): PUBLIC,
+    ("GET", "/loopwise-preferences.js"): PUBLIC,
+    ("GET", "/loopwise-edge.js"): PUBLIC,
     ("GET", "/sample"): PUBLIC,
     ("GET", "/sample/store.css"): PUBLIC,
     ("GET", "/sample/reset"): PUBLIC,

@@ -61,7 +61,7 @@ def _source(name: str) -> bytes:
     return (STATIC_DIR / name).read_bytes()
 
 
-SERVED = ("loopwise.js", "loopwise.mjs", "loopwise-preferences.js", "store.css")
+SERVED = ("loopwise.js", "loopwise.mjs", "loopwise-preferences.js", "loopwise-edge.js", "store.css")
 
 
 @dataclass(frozen=True, slots=True)

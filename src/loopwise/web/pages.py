@@ -392,7 +392,7 @@ def build_router(engine: StoreEngine) -> APIRouter:
             )
         return response
 
-    for name in ("loopwise.js", "loopwise.mjs", "loopwise-preferences.js"):
+    for name in ("loopwise.js", "loopwise.mjs", "loopwise-preferences.js", "loopwise-edge.js"):
         router.add_api_route(f"/{name}", _asset_endpoint(name), methods=["GET"])
     router.add_api_route("/sample/store.css", _asset_endpoint("store.css"), methods=["GET"])
 
