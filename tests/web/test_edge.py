@@ -47,7 +47,8 @@ WORKSPACE: dict[str, Any] = {
              {"id": "summer", "segments": ["summer"], "then": {"variant": "summer"}, "priority": 5},
              {"id": "uk", "segments": ["uk"], "then": {"variant": "uk"}, "priority": 5,
               "when": {"context.page.path": {"$regex": "^/shop"}}},
-             {"id": "mobile-evening", "segments": ["handheld"], "then": {"variant": "mobile-evening"},
+             {"id": "mobile-evening", "segments": ["handheld"],
+              "then": {"variant": "mobile-evening"},
               "when": {"segments": {"$all": ["evening"]}}, "priority": 3},
              {"id": "pricing-page", "when": {"$or": [{"context.page.path": "/pricing"},
                                                     {"context.locale": {"$exists": False}}]},
@@ -114,7 +115,7 @@ def test_the_bundle_holds_only_context_only_slots() -> None:
     assert set(bundle["slots"]) == {"hero", "banner"}
     assert bundle["personal"] == ["personal"]
     assert "buyers" not in {s["key"] for s in bundle["segments"]}
-    assert [r["id"] for r in bundle["slots"]["hero"]["rules"]][0] == "expired"  # priority order
+    assert bundle["slots"]["hero"]["rules"][0]["id"] == "expired"  # priority order
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="the parity test runs in Node")

@@ -66,7 +66,9 @@ def build_edge_bundle(workspace: Workspace) -> dict[str, Any]:
         for s in workspace.all_segments()
         if s.condition and _context_only(s.condition)
     ]
-    context_segments = {s["key"] for s in segments}
+    context_segments = {
+        s.key for s in workspace.all_segments() if s.condition and _context_only(s.condition)
+    }
     experimented = {e.slot for e in workspace.experiments}
     slots: dict[str, Any] = {}
     personal: list[str] = []
