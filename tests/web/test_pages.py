@@ -316,3 +316,9 @@ def test_browser_files_are_compressed_and_versioned(client: TestClient) -> None:
     module = client.get("/loopwise.mjs")
     assert "export default loopwise" in module.text
     assert module.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_sdk_is_at_most_5_kb_gzipped() -> None:
+    from loopwise.web.assets import asset
+
+    assert len(asset("loopwise.js").bodies["gzip"]) <= 5 * 1024
