@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loopwise.api.public_decide import may_use_profile, unlinked_profile_id
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
@@ -116,6 +117,9 @@ class DecideService:
         user = request.user
         pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
         profile = self._views.profiles.get(pid) if pid else None
+        # a public (write-key) decide never uses another user's profile
+        if profile is not None and not may_use_profile(request, profile.user_id):
+            pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
         profile_attributes = (
