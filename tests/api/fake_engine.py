@@ -25,6 +25,7 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 class FakeIngestResult:
     accepted: int = 0
     duplicates: int = 0
+    anonymised: int = 0
 
 
 @dataclass

@@ -47,6 +47,12 @@ class Metrics:
             "Events ignored as retries of stored message ids.",
             registry=self.registry,
         )
+        self.events_anonymised = Counter(
+            "loopwise_events_anonymised",
+            "Events of people without analytics consent: counted in item popularity only, "
+            "stored nowhere.",
+            registry=self.registry,
+        )
         self.decisions = Counter(
             "loopwise_decisions", "Decide requests answered.", registry=self.registry
         )
@@ -56,9 +62,10 @@ class Metrics:
             registry=self.registry,
         )
 
-    def record_ingest(self, accepted: int, duplicates: int) -> None:
+    def record_ingest(self, accepted: int, duplicates: int, anonymised: int = 0) -> None:
         self.events_accepted.inc(accepted)
         self.events_duplicate.inc(duplicates)
+        self.events_anonymised.inc(anonymised)
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """Exposition in the format the scraper asked for (text by default, or OpenMetrics)."""

@@ -26,6 +26,7 @@ from loopwise.events.schema import Event
 class IngestResult(Protocol):
     accepted: int
     duplicates: int
+    anonymised: int
 
 
 class EnginePort(Protocol):
