@@ -132,7 +132,9 @@ def test_events_without_analytics_consent_are_counted_as_anonymised(server: Serv
     def anonymised() -> float:
         with server.client(None) as client:
             text = client.get("/metrics").text
-        line = next(x for x in text.splitlines() if x.startswith("loopwise_events_anonymised_total"))
+        line = next(
+            x for x in text.splitlines() if x.startswith("loopwise_events_anonymised_total")
+        )
         return float(line.split()[-1])
 
     before = anonymised()

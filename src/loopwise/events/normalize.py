@@ -17,6 +17,7 @@ import orjson
 
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.errors import LimitExceeded, ValidationFailed
+from loopwise.events.amounts import check_amounts
 from loopwise.events.limits import (
     MAX_BATCH_EVENTS,
     MAX_EVENT_BYTES,
@@ -146,6 +147,7 @@ def parse_message(
         _check_size({**raw, "context": merged}, p)
     context_traits = _object(merged, "traits", p + "context.")
     properties = _object(raw, "properties", p)
+    check_amounts(properties, p)
     event = name = previous_id = group_id = None
     traits: dict[str, Any] = {}
     if kind == "track":
