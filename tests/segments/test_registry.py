@@ -51,8 +51,7 @@ def test_definition_reports_bad_condition_under_condition() -> None:
     with pytest.raises(ValidationError) as info:
         seg("x", {"$or": [{"profile.sessions": {"$in": 3}}]})
     error = info.value.errors()[0]
-    assert error["loc"] == ("condition",)
-    assert "$or[0].profile.sessions.$in" in error["msg"]
+    assert error["loc"] == ("condition", "$or[0].profile.sessions.$in")
     assert "needs a list of values" in error["msg"]
 
 

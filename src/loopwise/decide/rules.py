@@ -16,38 +16,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from loopwise.decide.filters import ItemFilters
 from loopwise.errors import ConditionError
 from loopwise.segments.conditions import compile_condition
 from loopwise.segments.registry import check_operators
+from loopwise.validation import invalid_at
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Matcher = Callable[[Mapping[str, Any]], bool]
 
 # RuleAction fields that only make sense for list slots.
 LIST_ACTION_FIELDS = ("strategy", "strategy_params", "pin", "boost", "bury", "exclude", "filters")
-
-
-def invalid_at(title: str, loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
-    """A pydantic error at ``loc`` (relative to the model being validated), so the workspace loader
-    reports a precise path such as ``slots[0].rules[2].then.variant``."""
-    return ValidationError.from_exception_data(
-        title,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("value_error", "{message}", {"message": message}),
-                loc=loc,
-                input=value,
-            )
-        ],
-    )
 
 
 def _saved_groups(info: ValidationInfo) -> Mapping[str, list[Any]] | None:

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from loopwise.errors import ConditionError
+from loopwise.segments.patterns import compile_pattern, search
 
 Predicate = Callable[[Any], bool]
 """Tests one attribute value."""
@@ -518,15 +519,10 @@ class _Compiler:
                 f'Write {{"{op}": "^/products/"}}.',
                 field=path,
             )
-        try:
-            pattern = re.compile(arg, re.IGNORECASE if op == "$regexi" else 0)
-        except re.error as exc:
-            raise ConditionError(
-                f"{op} pattern {_show(arg)} does not compile ({exc}). Escape special characters "
-                f"such as ( [ * + ? with a backslash.",
-                field=path,
-            ) from exc
-        return lambda v: v is not None and pattern.search(js_string(v)) is not None
+        pattern = compile_pattern(arg, insensitive=op.endswith("i"), op=op, path=path)
+        if op.startswith("$not"):  # GrowthBook: the negation of the same test
+            return lambda v: v is None or not search(pattern, js_string(v))
+        return lambda v: v is not None and search(pattern, js_string(v))
 
     def not_(self, arg: Any, path: str) -> Predicate:
         test = self.value(arg, path)
@@ -554,7 +550,7 @@ _OPERATORS: dict[str, Callable[[_Compiler, Any, str], Predicate]] = {
     **{op: _partial("in_list", op) for op in ("$in", "$nin", "$ini", "$nini")},
     **{op: _partial("in_group", op) for op in ("$inGroup", "$notInGroup")},
     **{op: _partial("all_of", op) for op in ("$all", "$alli")},
-    **{op: _partial("regex", op) for op in ("$regex", "$regexi")},
+    **{op: _partial("regex", op) for op in ("$regex", "$regexi", "$notRegex", "$notRegexi")},
 }
 OPERATORS = frozenset(_OPERATORS) | LOGICAL_OPERATORS
 """Every operator the compiler knows; any other ``$name`` in an operator object never matches."""

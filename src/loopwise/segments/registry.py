@@ -18,6 +18,7 @@ from loopwise.segments.conditions import (
     compile_condition,
     referenced_roots,
 )
+from loopwise.validation import invalid_at
 
 SEGMENT_KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 
@@ -60,8 +61,8 @@ class SegmentDefinition(BaseModel):
             check_operators(value)
             compile_condition(value)
         except ConditionError as exc:
-            where = f"at {exc.field}: " if exc.field else ""
-            raise ValueError(f"{where}{exc.detail}") from exc
+            loc: tuple[str | int, ...] = (exc.field,) if exc.field else ()
+            raise invalid_at("Segment", loc, exc.detail, value) from None
         return value
 
     @property
