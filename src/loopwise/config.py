@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.decide.slots import Slot
@@ -23,6 +30,7 @@ from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
+from loopwise.segments.saved_groups import check_group_references, check_saved_groups
 
 SAMPLE_WORKSPACE = Path(__file__).parent / "sample" / "loopwise.yaml"
 
@@ -135,11 +143,21 @@ class Workspace(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
-    saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
+    saved_groups: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Saved group id -> a list of values ($inGroup) or a typed group "
+        "({type: list, attributeKey, values} or {type: condition, condition}) for $savedGroup.",
+    )
     segments: list[SegmentDefinition] = Field(default_factory=list)
     slots: list[Slot] = Field(default_factory=list)
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     experiments: list[ExperimentConfig] = Field(default_factory=list)
+
+    @field_validator("saved_groups")
+    @classmethod
+    def _check_saved_groups(cls, groups: dict[str, Any]) -> dict[str, Any]:
+        check_saved_groups(groups)
+        return groups
 
     @model_validator(mode="after")
     def _check_references(self) -> Workspace:
@@ -167,8 +185,21 @@ class Workspace(BaseModel):
                 )
             own_keys.append(segment.key)
         known = builtin_keys | set(own_keys)
+        for i, segment in enumerate(self.segments):
+            check_group_references(
+                self.saved_groups,
+                segment.condition,
+                f"segments[{i}].condition",
+                owner=f'Segment "{segment.key}"',
+            )
         for i, slot in enumerate(self.slots):
             for j, rule in enumerate(slot.rules):
+                check_group_references(
+                    self.saved_groups,
+                    rule.when,
+                    f"slots[{i}].rules[{j}].when",
+                    owner=f'Rule "{rule.id}"',
+                )
                 for k, seg in enumerate(rule.segments):
                     # cluster_<n> segments are published at run time (`loopwise cluster`)
                     if seg not in known and not is_cluster_key(seg):

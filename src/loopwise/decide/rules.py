@@ -23,7 +23,7 @@ from pydantic import (
 
 from loopwise.decide.filters import ItemFilters
 from loopwise.errors import ConditionError
-from loopwise.segments.conditions import compile_condition
+from loopwise.segments.conditions import SavedGroups, compile_condition
 from loopwise.segments.registry import check_operators
 from loopwise.validation import invalid_at
 
@@ -34,7 +34,7 @@ Matcher = Callable[[Mapping[str, Any]], bool]
 LIST_ACTION_FIELDS = ("strategy", "strategy_params", "pin", "boost", "bury", "exclude", "filters")
 
 
-def _saved_groups(info: ValidationInfo) -> Mapping[str, list[Any]] | None:
+def _saved_groups(info: ValidationInfo) -> SavedGroups | None:
     context = info.context
     if isinstance(context, Mapping):
         groups = context.get("saved_groups")
@@ -202,9 +202,7 @@ def count_leaves(condition: Any) -> int:
 class CompiledRules:
     """A slot's rules, compiled and ordered once, for selection on every request."""
 
-    def __init__(
-        self, rules: Sequence[Rule], saved_groups: Mapping[str, list[Any]] | None = None
-    ) -> None:
+    def __init__(self, rules: Sequence[Rule], saved_groups: SavedGroups | None = None) -> None:
         order = sorted(
             enumerate(rules), key=lambda pair: (-pair[1].priority, -pair[1].specificity, pair[0])
         )
