@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +30,7 @@ from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
 from loopwise.segments.saved_groups import check_group_references, check_saved_groups
+from loopwise.workspace_yaml import Lines, read_yaml
 
 SAMPLE_WORKSPACE = Path(__file__).parent / "sample" / "loopwise.yaml"
 
@@ -316,17 +316,7 @@ def parse_workspace(document: Any, *, source: str = "workspace") -> Workspace:
         ) from None
 
 
-def _line_index(node: yaml.Node, path: tuple[int | str, ...], out: dict[tuple, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            _line_index(value_node, (*path, str(key_node.value)), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, child in enumerate(node.value):
-            _line_index(child, (*path, i), out)
-
-
-def _line_of(lines: dict[tuple, int], field: str) -> int | None:
+def _line_of(lines: Lines, field: str) -> int | None:
     """The line of the deepest node on ``field``'s path that the file has."""
     parts: list[int | str] = []
     for token in field.replace("]", "").replace("[", ".").split("."):
@@ -342,25 +332,12 @@ def _line_of(lines: dict[tuple, int], field: str) -> int | None:
 def load_workspace_file(path: Path) -> Workspace:
     """Read and validate ``loopwise.yaml``. Errors say ``file:line: path: what to fix``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"Cannot read workspace file {path}: {exc.strerror}.", field="") from None
+    document, lines = read_yaml(str(path), data)
     try:
-        document = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            f"{path}:{line or '?'}: not valid YAML: {getattr(exc, 'problem', exc)}.",
-            field="",
-            line=line,
-        ) from None
-    lines: dict[tuple, int] = {}
-    if root is not None:
-        _line_index(root, (), lines)
-    try:
-        return parse_workspace(document or {}, source=str(path))
+        return parse_workspace(document if document is not None else {}, source=str(path))
     except ConfigError as exc:
         line = _line_of(lines, exc.field or "")
         raise ConfigError(
