@@ -52,8 +52,8 @@ def run(profiles: int = 100_000, items: int = 10_000, requests: int = 5000) -> d
         timings.append((time.perf_counter() - start) * 1000)
     timings.sort()
     result = {
-        "profiles": len(engine._profiles),
-        "items": len(engine._catalog),
+        "profiles": len(engine.services.views.profiles),
+        "items": len(engine.services.catalog.items),
         "requests": requests,
         "p50_ms": percentile(timings, 0.50),
         "p99_ms": percentile(timings, 0.99),

@@ -20,9 +20,11 @@ from loopwise.clock import FixedClock
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file
 from loopwise.engine import Engine
 from loopwise.events.normalize import parse_request
+from loopwise.profiles import codec
 from loopwise.profiles.identity import profile_id_for
-from loopwise.storage.base import WriteTransaction
 from loopwise.storage.memory import MemoryStorage
+from loopwise.storage.records import ProfileRecord
+from loopwise.storage.stores import UnitOfWork
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 EVENT_NAMES = ["Product Viewed"] * 8 + ["Product Added", "Order Completed"]
@@ -100,23 +102,26 @@ def build_engine(
             for event in user_events(rng, anon, catalog_items, events_per_user, clock())
         ]
         seeding.ingest(parse_request({"batch": batch}, kind="batch", received_at=clock()))
-    records = [storage.get_profile(profile_id_for(anon)) for anon in ids]
-    clones = []
+    templates_stored = [seeding.services.views.profiles.get(profile_id_for(a)) for a in ids]
+    clones: list[tuple[str, ProfileRecord]] = []
     for u in range(templates, profiles):
         anon = f"bench-{u}"
-        record = dict(records[u % templates] or {})
-        record["id"] = profile_id_for(anon)
-        record["anonymous_ids"] = [anon]
-        clones.append((anon, record))
+        template = templates_stored[u % templates]
+        assert template is not None
+        clone = template.copy()
+        clone.id = profile_id_for(anon)
+        clone.anonymous_ids = [anon]
+        clones.append((anon, codec.encode(clone)))
         ids.append(anon)
 
-    def install(txn: WriteTransaction) -> None:
-        txn.upsert_profiles([record for _, record in clones])
-        for anon, record in clones:
-            txn.link_identity(anon, record["id"])
+    def install(uow: UnitOfWork) -> None:
+        uow.profiles.upsert([record for _, record in clones])
+        uow.identities.link({anon: record.id for anon, record in clones})
 
     storage.write(install)
     engine = Engine(workspace, storage, clock=clock, seed=seed)  # a "restarted server"
+    views = engine.services.views
     for anon in ids:  # warm: every profile in the engine's cache, as on a busy server
-        engine._profile(profile_id_for(anon))
+        views.profiles.get(profile_id_for(anon))
+        views.identities.resolve(anon)
     return engine, ids

@@ -16,6 +16,7 @@ from loopwise.engine import Engine
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.normalize import parse_request
 from loopwise.experiments.assignment import assign
+from loopwise.profiles import codec
 from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.memory import MemoryStorage
 
@@ -138,10 +139,10 @@ def test_replayed_profiles_equal_live_ones(engine: Engine, clock: FixedClock) ->
         },
     )
     send(engine, clock, "alias", userId="u-7-new", previousId="u-7")
-    live = {r["id"]: r for r in engine.storage.iter_profiles()}
+    live = {r.id: codec.decode(r).to_record() for r in engine.storage.profiles.iter()}
     assert len(live) == 1
-    rebuilt, _graph = engine.rebuild_profiles()
-    assert {pid: p.to_record() for pid, p in rebuilt.items()} == live
+    rebuilt = engine.rebuild_profiles()
+    assert {pid: p.to_record() for pid, p in rebuilt.profiles.items()} == live
     assert engine.replay()["differing"] == 0
     merged = engine.profile_view("u-7-new")
     assert merged is not None
@@ -155,7 +156,7 @@ def test_conversion_without_decision_id_goes_to_the_last_decision_in_window(
     send(engine, clock, "page", anonymousId="buyer", name="Home")
     first = decide(engine, anonymous_id="buyer")
     clock.advance(60)
-    engine.storage.write(lambda txn: None)  # let the decision log land
+    engine.storage.write(lambda uow: None)  # let the decision log land
     send(
         engine,
         clock,
@@ -216,12 +217,12 @@ def test_a_failed_write_leaves_no_trace_in_memory(
     engine: Engine, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     send(engine, clock, "track", anonymousId="anon-f", event="Seen")
-    import loopwise.engine as engine_module
+    import loopwise.projection.fold as fold_module
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(engine_module, "reduce", broken)
+    monkeypatch.setattr(fold_module, "reduce", broken)
     with pytest.raises(RuntimeError):
         send(engine, clock, "identify", userId="u-f", anonymousId="anon-f")
     monkeypatch.undo()
@@ -235,7 +236,7 @@ def test_erasure_forgets_the_person_in_memory_too(engine: Engine, clock: FixedCl
     send(engine, clock, "page", anonymousId="gone", name="Home")
     send(engine, clock, "identify", anonymousId="gone", userId="u-gone", traits={"email": "g@x"})
     decided = decide(engine, user_id="u-gone")
-    engine.storage.write(lambda txn: None)
+    engine.storage.write(lambda uow: None)
     receipt = engine.erase_profile("u-gone")
     assert receipt["identifiers"] == ["gone", "u-gone"]
     assert receipt["removed"]["decisions"] == 1 and receipt["removed"]["events"] == 2
@@ -243,8 +244,7 @@ def test_erasure_forgets_the_person_in_memory_too(engine: Engine, clock: FixedCl
     assert engine.resolve("gone") is None and engine.resolve("u-gone") is None
     # a purchase now is not attributed to the erased decision kept in memory
     send(engine, clock, "track", userId="u-gone", event="Order Completed", properties={})
-    outcomes = engine.storage._state.outcomes  # type: ignore[attr-defined]
-    assert decided["decision_id"] not in outcomes
+    assert engine.storage.decisions.get(decided["decision_id"]) is None
     view = engine.profile_view("u-gone")
     assert view is not None and "email" not in view["profile"].get("traits", {})
     with pytest.raises(NotFound):
@@ -270,7 +270,7 @@ def test_a_bounded_profile_cache_reloads_evicted_profiles_from_storage(clock: Fi
                 event="Product Viewed",
                 properties={"product_id": hiking[round_]},
             )
-    assert len(engine._profiles) == 2
+    assert len(engine.services.views.profiles) == 2
     view = engine.profile_view("u1")  # evicted twice, reloaded from storage each time
     assert view is not None
     assert view["profile"]["item_views"] == 2

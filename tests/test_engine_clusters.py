@@ -12,9 +12,10 @@ from loopwise.catalog.importer import read_items
 from loopwise.clock import FixedClock
 from loopwise.config import SAMPLE_WORKSPACE, load_workspace_file
 from loopwise.decide.request import DecideRequest
-from loopwise.engine import CLUSTERS_CONFIG_KEY, Engine
+from loopwise.engine import Engine
 from loopwise.errors import Conflict
 from loopwise.storage.memory import MemoryStorage
+from loopwise.workspace.service import CLUSTERS_CONFIG_KEY
 from tests.segments.population import ingest, ingest_groups, runner_messages
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -97,7 +98,7 @@ def test_published_clusters_survive_a_restart_and_a_workspace_change(
     clustered: tuple[Engine, dict[str, str]], clock: FixedClock
 ) -> None:
     engine, keys = clustered
-    stored = engine.storage.get_config(CLUSTERS_CONFIG_KEY)
+    stored = engine.storage.config.get(CLUSTERS_CONFIG_KEY)
     assert stored is not None and stored["k"] == 3
     restarted = Engine(engine.workspace, engine.storage, clock=clock)
     view = restarted.profile_view("hiker-1")
@@ -157,7 +158,7 @@ def test_too_few_profiles_is_refused_and_nothing_is_published(
     ingest_groups(engine, clock, per_group=3)
     with pytest.raises(Conflict, match="at least 20"):
         engine.cluster()
-    assert engine.storage.get_config(CLUSTERS_CONFIG_KEY) is None
+    assert engine.storage.config.get(CLUSTERS_CONFIG_KEY) is None
     assert engine.clusters() == {"published": False, "clusters": [], "warnings": []}
     view = engine.profile_view("runner-0")
     assert view is not None and "cluster" not in view["profile"]
@@ -176,7 +177,7 @@ def test_a_damaged_stored_model_is_skipped_and_can_be_replaced(
     engine: Engine, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     ingest_groups(engine, clock, per_group=8)
-    engine.storage.write(lambda txn: txn.put_config(CLUSTERS_CONFIG_KEY, {"v": 1, "k": 3}))
+    engine.storage.write(lambda uow: uow.config.put(CLUSTERS_CONFIG_KEY, {"v": 1, "k": 3}))
     restarted = Engine(engine.workspace, engine.storage, clock=clock)
     assert restarted.clusters()["published"] is False
     assert "clusters not loaded" in caplog.text

@@ -93,11 +93,23 @@ def test_send_beacon_text_plain_is_accepted(client: TestClient, engine: FakeEngi
 def test_non_json_content_type_is_415(client: TestClient, engine: FakeEngine) -> None:
     response = client.post(
         "/v1/track",
-        content=b"anonymousId=a",
-        headers={**basic(WRITE), "Content-Type": "application/x-www-form-urlencoded"},
+        content=b"<track/>",
+        headers={**basic(WRITE), "Content-Type": "application/xml"},
     )
     assert response.status_code == 415
     assert response.json()["field"] == "Content-Type"
+    assert engine.events == []
+
+
+def test_a_real_form_body_is_a_400_naming_the_body(client: TestClient, engine: FakeEngine) -> None:
+    """The form type is read as JSON (rudder-sdk-node's label); real form fields are not JSON."""
+    response = client.post(
+        "/v1/track",
+        content=b"anonymousId=a",
+        headers={**basic(WRITE), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
     assert engine.events == []
 
 

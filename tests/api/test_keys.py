@@ -127,10 +127,17 @@ def test_corrupt_key_file_names_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kind", "allowed"),
     [
-        (KeyKind.WRITE, {Scope.INGEST, Scope.EXPLAIN}),
+        (KeyKind.WRITE, {Scope.INGEST, Scope.EXPLAIN, Scope.PUBLIC_DECIDE}),
         (
             KeyKind.SERVER,
-            {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT, Scope.EXPLAIN},
+            {
+                Scope.INGEST,
+                Scope.DECIDE,
+                Scope.PUBLIC_DECIDE,
+                Scope.READ_PROFILES,
+                Scope.CONSENT,
+                Scope.EXPLAIN,
+            },
         ),
         (KeyKind.ADMIN, set(Scope)),
     ],

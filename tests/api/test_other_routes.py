@@ -35,7 +35,7 @@ def stocked(engine: FakeEngine) -> FakeEngine:
 SERVER_UP = {"server", "admin"}
 ADMIN_ONLY = {"admin"}
 ROUTES: list[tuple[str, str, Any, set[str], int]] = [
-    ("POST", "/v1/decide", DECIDE, SERVER_UP, 200),
+    ("POST", "/v1/decide", DECIDE, {"write", *SERVER_UP}, 200),  # write: public decide
     ("GET", "/v1/decisions/d1", None, SERVER_UP, 200),
     ("GET", "/v1/profiles/u1", None, SERVER_UP, 200),
     ("GET", "/v1/items", None, SERVER_UP, 200),
@@ -235,7 +235,7 @@ def test_openapi_documents_routes_problems_and_keys(client: TestClient) -> None:
 
 
 def test_write_key_cannot_reach_server_routes(client: TestClient) -> None:
-    response = client.post("/v1/decide", json=DECIDE, headers=basic(WRITE))
+    response = client.get("/v1/profiles/u1", headers=basic(WRITE))
     assert response.status_code == 403
     assert "server key" in response.json()["detail"]
 

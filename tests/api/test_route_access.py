@@ -28,8 +28,12 @@ INGEST = {("POST", f"/v1/{k}") for k in ("track", "identify", "page", "screen", 
 ACCESS: dict[tuple[str, str], str] = {
     **{route: "write" for route in INGEST},
     ("POST", "/v1/batch"): "write",
-    ("POST", "/v1/decide"): "server",
+    **{("POST", f"/v1/{short}"): "write" for short in "tpigasb"},  # Segment analytics-next
+    ("POST", "/beacon/v1/batch"): "write",  # RudderStack beacon, key in ?writeKey=
+    ("POST", "/v1/m"): PUBLIC,  # analytics-next's own delivery metrics, not stored
+    ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
+    ("GET", "/v1/edge/bundle"): "server",
     ("GET", "/v1/decisions/{decision_id}/why"): "write",
     ("GET", "/v1/profiles/{identifier}"): "server",
     ("DELETE", "/v1/profiles/{identifier}"): "admin",
@@ -61,6 +65,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/loopwise.js"): PUBLIC,
+    ("GET", "/loopwise.mjs"): PUBLIC,
+    ("GET", "/loopwise-preferences.js"): PUBLIC,
+    ("GET", "/loopwise-edge.js"): PUBLIC,
     ("GET", "/sample"): PUBLIC,
     ("GET", "/sample/store.css"): PUBLIC,
     ("GET", "/sample/reset"): PUBLIC,
@@ -72,6 +79,7 @@ DOCUMENTED = {
     "ingest": "write",
     "explain": "write",
     "decide": "server",
+    "public_decide": "write",
     "read_profiles": "server",
     "consent": "server",
 }

@@ -45,7 +45,7 @@ def test_the_catalog_grows_by_copies_with_new_ids() -> None:
 def test_a_cloned_population_is_linked_and_warm() -> None:
     engine, ids = build_engine(profiles=30, items=250, templates=10, events_per_user=3)
     assert len(ids) == 30
-    assert len(engine._profiles) == 30
+    assert len(engine.services.views.profiles) == 30
     view = engine.profile_view(ids[25])
     assert view is not None and view["profile"]["events"] == 3
 

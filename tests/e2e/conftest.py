@@ -8,9 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,17 @@ import pytest
 WRITE_KEY = "lw_write_e2e"
 SERVER_KEY = "lw_server_e2e"
 ADMIN_KEY = "lw_admin_e2e"
+IDENTITY_SECRET = "e2e-identity-secret"
+CHROMIUM = Path("/usr/bin/chromium")
+# the brief's flags: no GPU, no background downloads or updates (nothing leaves the machine)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -50,6 +62,7 @@ def start_server(
         "LOOPWISE_WRITE_KEY": WRITE_KEY,
         "LOOPWISE_SERVER_KEY": SERVER_KEY,
         "LOOPWISE_ADMIN_KEY": ADMIN_KEY,
+        "LOOPWISE_IDENTITY_SECRET": IDENTITY_SECRET,
     }
     args = [
         sys.executable,
@@ -98,3 +111,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(data_dir)
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium (apt-get install)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Starts a real ``loopwise serve`` on a free port (``workspace=`` optional); stops it after."""
+    started: list[Server] = []
+
+    def start(workspace: Path | None = None) -> Server:
+        running = start_server(tmp_path / f"data{len(started)}", workspace=workspace)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        stop_server(running)

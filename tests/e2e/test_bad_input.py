@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from loopwise.api.routes_ingest import INGEST_PATHS
 from tests.e2e.conftest import ADMIN_KEY, SERVER_KEY, WRITE_KEY, Server
 
 PROBLEM_JSON = "application/problem+json"
@@ -133,6 +134,10 @@ def test_wrong_content_type_is_415(
     response = call(
         server, method, path, key=key, content=b"{}", headers={"Content-Type": content_type}
     )
+    if content_type == "application/x-www-form-urlencoded" and path in INGEST_PATHS:
+        # rudder-sdk-node labels its gzipped JSON so: ingest reads it as JSON ({} names nobody)
+        assert_problem(response, 400)
+        return
     assert_problem(response, 415, "Content-Type")
 
 
@@ -596,7 +601,6 @@ def test_unknown_routes_and_methods(server: Server, method: str, path: str, stat
         ("POST", "/v1/decide", "not-a-key", {}, 401),
         ("POST", "/v1/decide", None, {"Authorization": "Basic !!!"}, 401),
         ("POST", "/v1/decide", None, {"Authorization": "Digest abc"}, 401),
-        ("POST", "/v1/decide", WRITE_KEY, {}, 403),
         ("GET", "/v1/profiles/x", WRITE_KEY, {}, 403),
         ("GET", "/v1/items", WRITE_KEY, {}, 403),
         ("GET", "/v1/admin/workspace", SERVER_KEY, {}, 403),

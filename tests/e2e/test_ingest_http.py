@@ -103,11 +103,13 @@ def test_keys_and_scopes(server: Server) -> None:
     assert (
         httpx.post(f"{server.url}/v1/track", json=body, headers=basic("wrong")).status_code == 401
     )
-    decide = {"user": {"anonymous_id": "a"}, "slots": [{"slot": "hero"}]}
+    # the write key's public decide: for its own anonymous id, never a userId without a token
+    decide = {"user": {"user_id": "someone"}, "slots": [{"slot": "hero"}]}
     assert (
         httpx.post(f"{server.url}/v1/decide", json=decide, headers=basic(WRITE_KEY)).status_code
         == 403
     )
+    assert httpx.get(f"{server.url}/v1/profiles/a", headers=basic(WRITE_KEY)).status_code == 403
     with server.client(SERVER_KEY) as client:
         assert client.post("/v1/decide", json=decide).status_code == 200
         assert client.get("/v1/admin/workspace").status_code == 403

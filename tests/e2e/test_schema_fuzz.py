@@ -23,6 +23,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from loopwise.api.routes_compat import SEGMENT_METRICS_PATH, SEGMENT_SHORT_PATHS
+from loopwise.api.routes_ingest import INGEST_PATHS
 from tests.e2e.conftest import (
     ADMIN_KEY,
     SERVER_KEY,
@@ -39,8 +41,8 @@ CHECKS = [
     response_schema_conformance,
 ]
 MAX_EXAMPLES = 8
-INGEST = {f"/v1/{k}" for k in ("track", "identify", "page", "screen", "group", "alias", "batch")}
-PUBLIC = {"/healthz", "/metrics"}
+INGEST = INGEST_PATHS | set(SEGMENT_SHORT_PATHS)  # the write key may be in the body
+PUBLIC = {"/healthz", "/metrics", SEGMENT_METRICS_PATH}
 
 
 @pytest.fixture(scope="module")

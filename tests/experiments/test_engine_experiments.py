@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from loopwise.catalog.importer import read_items
@@ -16,6 +17,7 @@ from loopwise.decide.request import DecideRequest
 from loopwise.engine import Engine
 from loopwise.errors import ConfigError, NotFound
 from loopwise.events.normalize import parse_request
+from loopwise.storage.codec import encode_exposure
 from loopwise.storage.memory import MemoryStorage
 from loopwise.storage.sqlite import SqliteStorage
 
@@ -63,8 +65,8 @@ def arm_of(response: Any, slot: str = "recommended") -> str | None:
 
 
 def exposures(engine: Engine, key: str = KEY) -> list[dict[str, Any]]:
-    engine.storage.write(lambda txn: None)
-    return list(engine.storage.iter_exposures(key))
+    engine.storage.write(lambda uow: None)
+    return [orjson.loads(encode_exposure(e)) for e in engine.storage.exposures.iter(key)]
 
 
 def test_arm_is_deterministic_and_overrides_the_slot_strategy(engine: Engine) -> None:

@@ -110,16 +110,14 @@ def test_cli_reads_a_loopwise_data_directory(tmp_path: Path) -> None:
         )  # fmt: skip
     storage = SqliteStorage(tmp_path / "loopwise.db")
 
-    def store(tx: Any) -> None:
-        tx.insert_events(events, [e.anonymous_id for e in events])
-        for e in events:  # each anonymous id resolves to its profile
-            anon = e.anonymous_id or ""
-            tx.link_identity(anon, anon.removeprefix("anon-"))
-        tx.upsert_items([item.to_record() for item in catalog().values()])
+    def store(uow: Any) -> None:
+        # each event is stored under the profile it was applied to
+        uow.events.append(events, [(e.anonymous_id or "").removeprefix("anon-") for e in events])
+        uow.catalog.upsert([item.to_record() for item in catalog().values()])
         at = datetime(2026, 1, 1, tzinfo=UTC)
         for u in range(16):  # the jazz group is in a segment; one of them left it again
-            tx.record_segment_changes(f"a-user{u}", ["jazz-fans"], [], at)
-        tx.record_segment_changes("a-user0", [], ["jazz-fans"], at)
+            uow.segment_history.record(f"a-user{u}", ["jazz-fans"], [], at)
+        uow.segment_history.record("a-user0", [], ["jazz-fans"], at)
 
     storage.write(store)
     storage.close()

@@ -95,7 +95,7 @@ def test_erasure_records_keep_only_the_pseudonymous_id() -> None:
     record = engine.append_erasure_record(pseudonym, {"events": 3, "profiles": 1})
     assert record["kind"] == "erasure" and record["user"] == pseudonym
     assert "erase-me" not in orjson.dumps(record).decode()
-    records = list(storage.iter_audit())
+    records = list(storage.audit.iter())
     assert [r["kind"] for r in records] == ["consent", "erasure"]
     assert audit.verify_chain(records).ok
 

@@ -96,14 +96,14 @@ def test_without_analytics_events_leave_no_profile_and_no_identifiable_event(
 ) -> None:
     engine.put_consent("u1", {"categories": {"analytics": False}, "source": "banner"})
     item = category_items("hiking")[0]
-    before = engine._stats.score(item, clock())
+    before = engine.services.views.item_stats.stats.score(item, clock())
     result = view(engine, clock, item, userId="u1", anonymousId="a1")
     assert (result.accepted, result.anonymised) == (0, 1)
     assert engine.profile_view("u1") is None and engine.profile_view("a1") is None
-    assert engine.storage.count_events() == 0 and engine.storage.count_profiles() == 0
-    assert engine.storage.identities() == {}
+    assert engine.storage.events.count() == 0 and engine.storage.profiles.count() == 0
+    assert list(engine.storage.identities.iter()) == []
     # only the anonymous item count used it
-    assert engine._stats.score(item, clock()) > before
+    assert engine.services.views.item_stats.stats.score(item, clock()) > before
 
 
 def test_eu_visitors_are_opt_in_and_segment_consent_fields_grant_analytics(
@@ -116,7 +116,7 @@ def test_eu_visitors_are_opt_in_and_segment_consent_fields_grant_analytics(
     granted = {**de, "consent": {"categoryPreferences": {"analytics": True, "Ads": True}}}
     view(engine, clock, item, anonymousId="eu1", context=granted)
     assert engine.profile_view("eu1") is not None
-    assert engine.storage.count_events() == 1
+    assert engine.storage.events.count() == 1
     history = engine.consent_history("eu1")
     assert [(r["source"], r["before"], r["after"]) for r in history] == [
         ("event", {}, {"analytics": True})
@@ -135,7 +135,7 @@ def test_an_event_that_withdraws_analytics_is_itself_kept_out(
     withdraw = {"consent": {"categoryPreferences": {"analytics": False}}}
     result = view(engine, clock, item, userId="u2", context=withdraw)
     assert result.anonymised == 1
-    assert engine.storage.count_events() == 1  # the earlier event only
+    assert engine.storage.events.count() == 1  # the earlier event only
     assert engine.get_consent("u2")["explicit"]["analytics"]["source"] == "event"
 
 

@@ -84,7 +84,7 @@ def session(engine: Engine, clock: FixedClock, user: str, anon: str, email: str)
         properties={"product_id": items[5]},
     )
     decision = decide(engine, user_id=user)
-    engine.storage.write(lambda txn: None)  # the decision log is written behind the reply
+    engine.storage.write(lambda uow: None)  # the decision log is written behind the reply
     props = {"decision_id": decision, "slot": "recommended", "product_id": items[5]}
     send(engine, clock, "track", userId=user, event="Product Clicked", properties=props)
     send(
@@ -96,7 +96,7 @@ def session(engine: Engine, clock: FixedClock, user: str, anon: str, email: str)
         properties={"order_id": "o-1", "revenue": 42.5, "products": [{"product_id": items[5]}]},
     )
     decide(engine, user_id=user)  # a decision with an attributed conversion comes before it
-    engine.storage.write(lambda txn: None)
+    engine.storage.write(lambda uow: None)
 
 
 def rows_naming(db: Path, needles: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -144,7 +144,7 @@ def test_erasure_leaves_no_trace_in_any_table_or_file(
     # the audit trail keeps a pseudonymous record of the erasure, and still verifies
     from loopwise.privacy.audit import verify_chain
 
-    trail = list(engine.storage.iter_audit())
+    trail = list(engine.storage.audit.iter())
     assert [r["kind"] for r in trail].count("erasure") == 1
     assert trail[-1]["receipt"]["removed"]["events"] == 10
     assert verify_chain(trail).ok
@@ -172,7 +172,7 @@ def test_erasure_survives_a_restart(tmp_path: Path, clock: FixedClock) -> None:
     reopened, _ = Engine.open(data_dir, clock=clock, environ={})
     try:
         assert reopened.profile_view(USER) is None and reopened.profile_view(ANON) is None
-        assert reopened.rebuild_profiles()[0] == {}
+        assert reopened.rebuild_profiles().profiles == {}
     finally:
         reopened.close()
     assert files_naming(data_dir, NEEDLES) == []
@@ -212,7 +212,7 @@ def test_a_person_known_only_by_consent_and_decisions_can_be_erased(
     visitor = "anon-refused-5150"
     decide(engine, anonymous_id=visitor)
     engine.put_consent(visitor, {"categories": {"analytics": False}, "source": "banner"})
-    engine.storage.write(lambda txn: None)
+    engine.storage.write(lambda uow: None)
     needle = (profile_id_for(visitor),)
     db = data_dir / "loopwise.db"
     assert {t for t, _ in rows_naming(db, needle)} >= {"consent", "decisions", "exposures"}

@@ -19,9 +19,9 @@ from loopwise.events.normalize import parse_request
 from loopwise.privacy import audit
 from loopwise.privacy.retention import Cutoffs, DailyRetention, months_before
 from loopwise.privacy.settings import PrivacySettings
-from loopwise.storage.base import Storage
 from loopwise.storage.memory import MemoryStorage
 from loopwise.storage.sqlite import SqliteStorage
+from loopwise.storage.stores import Storage
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WORKSPACE = load_workspace_file(SAMPLE_WORKSPACE)
@@ -81,11 +81,11 @@ def test_retention_purges_old_behaviour_and_keeps_consent(storage: Storage) -> N
     clock.advance(timedelta(days=500 - 10).total_seconds())
     new_decision = activity(engine, clock, "new")
     engine.put_consent("new", {"categories": {"marketing": False}})
-    engine.storage.write(lambda txn: None)  # decision logs are written behind the reply
-    events_before = storage.count_events()
+    engine.storage.write(lambda uow: None)  # decision logs are written behind the reply
+    events_before = storage.events.count()
 
     dry = engine.run_retention(dry_run=True)
-    assert dry["dry_run"] and storage.count_events() == events_before
+    assert dry["dry_run"] and storage.events.count() == events_before
     report = engine.run_retention()
     assert report["removed"] == dry["removed"]
     removed = report["removed"]
@@ -94,13 +94,13 @@ def test_retention_purges_old_behaviour_and_keeps_consent(storage: Storage) -> N
     assert removed["audit"] == 0  # consent records are kept at least 24 months
     assert engine.profile_view("old") is None
     assert engine.profile_view("new") is not None
-    assert storage.get_decision(old_decision) is None
-    assert storage.get_decision(new_decision) is not None
-    assert storage.count_events() == 4
+    assert storage.decisions.get(old_decision) is None
+    assert storage.decisions.get(new_decision) is not None
+    assert storage.events.count() == 4
     # consent and its audit records stay
     assert engine.get_consent("old")["categories"]["marketing"] is True
     pseudonyms = [engine.pseudonymous_id(u) for u in ("old", "new")]
-    assert [r["user"] for r in storage.iter_audit()] == pseudonyms
+    assert [r["user"] for r in storage.audit.iter()] == pseudonyms
 
 
 def test_audit_records_go_only_after_audit_retention_months_and_the_chain_still_verifies(
@@ -115,12 +115,12 @@ def test_audit_records_go_only_after_audit_retention_months_and_the_chain_still_
     engine.put_consent("recent", {"categories": {"analytics": False}})
     report = engine.run_retention()
     assert report["removed"]["audit"] == 3
-    records = list(storage.iter_audit())
+    records = list(storage.audit.iter())
     assert [r["user"] for r in records] == [engine.pseudonymous_id("recent")]
-    anchor = storage.get_meta(audit.ANCHOR_META_KEY)
+    anchor = storage.config.meta(audit.ANCHOR_META_KEY)
     assert anchor is not None and audit.verify_chain(records, anchor).ok
     engine.put_consent("after", {"categories": {"analytics": True}})
-    assert audit.verify_chain(list(storage.iter_audit()), anchor).ok
+    assert audit.verify_chain(list(storage.audit.iter()), anchor).ok
 
 
 def test_the_newest_audit_record_is_never_dropped(storage: Storage) -> None:
@@ -130,7 +130,7 @@ def test_the_newest_audit_record_is_never_dropped(storage: Storage) -> None:
     clock.advance(timedelta(days=3 * 365).total_seconds())
     assert engine.run_retention()["removed"]["audit"] == 0
     engine.put_consent("next", {"categories": {"analytics": True}})
-    assert audit.verify_chain(list(storage.iter_audit())).ok
+    assert audit.verify_chain(list(storage.audit.iter())).ok
 
 
 def test_daily_retention_runs_the_job_until_stopped() -> None:
@@ -157,7 +157,7 @@ def test_purged_exposures_are_forgotten_in_memory_too(storage: Storage) -> None:
         {"user": {"anonymous_id": "visitor-1"}, "slots": [{"slot": "recommended"}]}
     )
     engine.decide(request)
-    engine.storage.write(lambda txn: None)
+    engine.storage.write(lambda uow: None)
     assert engine.list_experiments()[0]["exposed_users"] == 1
     clock.advance(timedelta(days=500).total_seconds())
     assert engine.run_retention(dry_run=True)["removed"]["exposures"] == 1
@@ -165,6 +165,6 @@ def test_purged_exposures_are_forgotten_in_memory_too(storage: Storage) -> None:
     assert engine.run_retention()["removed"]["exposures"] == 1
     assert engine.list_experiments()[0]["exposed_users"] == 0
     engine.decide(request)  # as after a restart: the visit is a first exposure again
-    engine.storage.write(lambda txn: None)
+    engine.storage.write(lambda uow: None)
     key = engine.list_experiments()[0]["key"]
-    assert [e["exposed_at"][:10] for e in storage.iter_exposures(key)] == ["2026-11-02"]
+    assert [e.exposed_at.isoformat()[:10] for e in storage.exposures.iter(key)] == ["2026-11-02"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from loopwise.events.schema import Event
-from loopwise.storage.base import Storage
 from loopwise.storage.memory import MemoryStorage
 from loopwise.storage.sqlite import SqliteStorage
+from loopwise.storage.stores import Storage
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

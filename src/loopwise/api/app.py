@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopwise import __version__
 from loopwise.api import (
     routes_admin,
+    routes_compat,
     routes_consent,
     routes_decide,
+    routes_edge,
     routes_experiments,
     routes_ingest,
     routes_items,
@@ -55,7 +57,7 @@ PAGES_MODULE = "loopwise.web.pages"
 
 def body_limit(path: str) -> int:
     """Every route has a bound; routes without a body (GET) get the smallest one."""
-    if path in routes_ingest.INGEST_PATHS:
+    if path in routes_ingest.INGEST_PATHS or path in routes_compat.COMPAT_PATHS:
         return MAX_REQUEST_BYTES
     if path == "/v1/decide":
         return MAX_DECIDE_BYTES
@@ -174,7 +176,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     responses.setdefault(
                         "429", {"description": "Rate limited; retry after `Retry-After` s."}
                     )
-                    if path not in routes_ingest.INGEST_PATHS:
+                    if path not in routes_ingest.INGEST_PATHS | routes_compat.COMPAT_PATHS:
                         responses.setdefault("413", {"description": "The body is too large."})
                 _problem_content(responses)
         app.openapi_schema = schema
@@ -226,7 +228,9 @@ def create_app(engine: EnginePort) -> FastAPI:
     install_problem_handlers(app)
     for module in (
         routes_ingest,
+        routes_compat,
         routes_decide,
+        routes_edge,
         routes_profiles,
         routes_consent,
         routes_items,

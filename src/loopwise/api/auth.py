@@ -72,6 +72,7 @@ _ACTIONS = {
     Scope.CONSENT: "read or set consent",
     Scope.ADMIN: "change the workspace or the catalog, or erase or export a person's data",
     Scope.EXPLAIN: "read why content was chosen",
+    Scope.PUBLIC_DECIDE: "request decisions",
 }
 
 

@@ -1,9 +1,12 @@
 """CORS for the browser routes, from the live workspace's ``cors.allowed_origins``.
 
-Only the routes a page calls with the public write key answer cross-origin requests: ingest and
-``GET /v1/decisions/{id}/why``. A preflight (OPTIONS with Access-Control-Request-Method) from an
-allowed origin gets 204 with the allowed methods and headers; from any other origin, or to any
-other route, it gets a 403 problem without CORS headers (so the browser blocks the call). Actual
+Only the routes a page calls with the public write key answer cross-origin requests: ingest (with
+Segment's and RudderStack's browser paths, :mod:`loopwise.api.routes_compat`), ``POST /v1/decide``
+(public decide scope) and ``GET /v1/decisions/{id}/why``. A preflight (OPTIONS with
+Access-Control-Request-Method) from an allowed origin gets 204 with the allowed methods and the
+requested headers that analytics clients send (:func:`allowed_request_headers`); from any other
+origin, or to any other route, it gets a 403 problem without CORS headers (so the browser blocks
+the call). Actual
 requests from an allowed origin get ``Access-Control-Allow-Origin``; others get no CORS headers.
 Credentials (cookies) are never allowed: the key travels in the body or Authorization header.
 Starlette's CORSMiddleware takes a fixed list at start; the workspace can change at run time.
@@ -20,21 +23,42 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopwise.api.edge_settings import CorsSettings
 from loopwise.api.problems import ProblemResponse
+from loopwise.api.routes_compat import COMPAT_PATHS
 from loopwise.api.routes_ingest import INGEST_PATHS
 from loopwise.errors import OriginNotAllowed
 
 _WHY = re.compile(r"^/v1/decisions/[^/]+/why$")
 ALLOW_HEADERS = "Authorization, Content-Type"
+# Headers third-party browser clients add: Segment analytics-next's X-Retry-Count on retries,
+# RudderStack's AnonymousId and SentAt on every request and Rsa-Retry-* on retries.
+CLIENT_HEADERS = frozenset({"authorization", "content-type", "x-retry-count", "anonymousid",
+                            "sentat"})  # fmt: skip
+CLIENT_HEADER_PREFIXES = ("rsa-retry-",)
 EXPOSE_HEADERS = "Retry-After"
 
 
 def browser_methods(path: str) -> str | None:
     """The methods a page may call ``path`` with cross-origin, or None for non-browser routes."""
-    if path in INGEST_PATHS:
+    if path in INGEST_PATHS or path in COMPAT_PATHS or path == "/v1/decide":
         return "POST, OPTIONS"
     if _WHY.match(path):
         return "GET, OPTIONS"
     return None
+
+
+def allowed_request_headers(requested: str | None) -> str:
+    """``Access-Control-Allow-Headers``: ours, plus each requested header a known client sends
+    (other requested headers are left out, so the browser refuses the call)."""
+    names = [ALLOW_HEADERS]
+    for name in (requested or "").split(","):
+        name = name.strip().lower()
+        if (
+            name
+            and name not in ("authorization", "content-type")
+            and (name in CLIENT_HEADERS or name.startswith(CLIENT_HEADER_PREFIXES))
+        ):
+            names.append(name)
+    return ", ".join(names)
 
 
 def origin_allowed(origin: str, settings: CorsSettings) -> bool:
@@ -65,8 +89,8 @@ class CorsMiddleware:
             if not allowed:
                 error = OriginNotAllowed(
                     "This origin may not call this route from a browser. Add it to "
-                    "cors.allowed_origins in the workspace (browser routes: ingest and "
-                    "/v1/decisions/{id}/why).",
+                    "cors.allowed_origins in the workspace (browser routes: ingest, "
+                    "/v1/decide and /v1/decisions/{id}/why).",
                     field="Origin",
                 )
                 await ProblemResponse(error.to_problem(path), status_code=403)(scope, receive, send)
@@ -76,7 +100,9 @@ class CorsMiddleware:
                 headers={
                     "Access-Control-Allow-Origin": origin,
                     "Access-Control-Allow-Methods": methods or "",
-                    "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                    "Access-Control-Allow-Headers": allowed_request_headers(
+                        headers.get("access-control-request-headers")
+                    ),
                     "Access-Control-Max-Age": str(settings.max_age_seconds),
                     "Vary": "Origin",
                 },

@@ -46,12 +46,22 @@ class Scope(StrEnum):
     CONSENT = "consent"  # read and set a person's consent, read its audit history
     ADMIN = "admin"
     EXPLAIN = "explain"  # "Why am I seeing this?": any key, the browser's write key included
+    # decide for the caller only: its own anonymous id, or a userId proven by a user token
+    # (loopwise.api.public_decide); the browser's write key has this, not DECIDE
+    PUBLIC_DECIDE = "public_decide"
 
 
 SCOPES: dict[KeyKind, frozenset[Scope]] = {
-    KeyKind.WRITE: frozenset({Scope.INGEST, Scope.EXPLAIN}),
+    KeyKind.WRITE: frozenset({Scope.INGEST, Scope.EXPLAIN, Scope.PUBLIC_DECIDE}),
     KeyKind.SERVER: frozenset(
-        {Scope.INGEST, Scope.DECIDE, Scope.READ_PROFILES, Scope.CONSENT, Scope.EXPLAIN}
+        {
+            Scope.INGEST,
+            Scope.DECIDE,
+            Scope.PUBLIC_DECIDE,
+            Scope.READ_PROFILES,
+            Scope.CONSENT,
+            Scope.EXPLAIN,
+        }
     ),
     KeyKind.ADMIN: frozenset(Scope),
 }

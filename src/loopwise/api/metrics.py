@@ -55,6 +55,11 @@ class Metrics:
         self.decisions = Counter(
             "loopwise_decisions", "Decide requests answered.", registry=self.registry
         )
+        self.client_metrics = Counter(
+            "loopwise_client_metrics",
+            "Delivery-metric series third-party SDKs reported (Segment's /v1/m); not stored.",
+            registry=self.registry,
+        )
 
     def record_ingest(self, accepted: int, duplicates: int) -> None:
         self.events_accepted.inc(accepted)

@@ -38,7 +38,25 @@ class JSONBytesResponse(JSONResponse):
 
 
 class ProblemResponse(JSONBytesResponse):
+    """A problem+json reply. Besides RFC 9457's members it carries ``code`` (the type's last
+    segment, e.g. ``validation-failed``) and ``message`` (the detail): extension members that
+    older Segment and RudderStack Python clients read from every error body
+    (``analytics-python`` 1.4 raises ``KeyError: 'code'`` without them)."""
+
     media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, dict) and "type" in content:
+            content = with_client_members(content)
+        return super().render(content)
+
+
+def with_client_members(problem: Mapping[str, Any]) -> dict[str, Any]:
+    """``problem`` plus ``code`` and ``message`` (kept when already there)."""
+    out = dict(problem)
+    out.setdefault("code", str(problem.get("type", "")).rstrip("/").rpartition("/")[2] or "error")
+    out.setdefault("message", str(problem.get("detail", problem.get("title", ""))))
+    return out
 
 
 class Problem(BaseModel):

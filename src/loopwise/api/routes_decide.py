@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loopwise.api.auth import require
-from loopwise.api.keys import KeyKind, Scope
+from loopwise.api.keys import KeyKind, Scope, has_scope
 from loopwise.api.metrics import metrics_of
 from loopwise.api.port import check_json_headers, engine_of
 from loopwise.api.problems import problem_responses
+from loopwise.api.public_decide import restrict_to_caller
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.why import explain_decision
 from loopwise.errors import NotFound
@@ -49,20 +50,24 @@ def engine_headers(headers: Headers, country_header: str | None) -> Headers:
     response_model=DecideResponse,
     summary="Choose the content of a page's slots for one user",
     description=(
-        "Scope: decide (server or admin key). Returns, per slot, the variant or items chosen, "
-        "the propensity of that choice and the reasons. Send `decision_id` back in impression, "
-        "click and conversion events so outcomes are attributed."
+        "Scope: public_decide (write key: for the caller's own anonymous id, or a user id proven "
+        "by `user.user_token`) or decide (server or admin key: anyone). Returns, per slot, the "
+        "variant or items chosen, the propensity of that choice and the reasons. Send "
+        "`decision_id` back in impression, click and conversion events so outcomes are "
+        "attributed."
     ),
     responses=problem_responses(400, 401, 403, 415),
     openapi_extra=_DECIDE_BODY,
 )
 async def decide(
     request: Request,
-    _: Annotated[KeyKind, Depends(require(Scope.DECIDE))],
+    kind: Annotated[KeyKind, Depends(require(Scope.PUBLIC_DECIDE))],
 ) -> Response:
     check_json_headers(request.headers)
     body = parse_decide_request(await request.body())
     engine = engine_of(request)
+    if not has_scope(kind, Scope.DECIDE):  # the browser's key decides for the caller only
+        body = restrict_to_caller(body, engine.keys.identity_secret)
     headers = engine_headers(request.headers, engine.settings_country_header)
     decision = await run_in_threadpool(engine.decide, body, headers)
     metrics_of(request).decisions.inc()

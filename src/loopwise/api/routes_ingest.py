@@ -21,9 +21,15 @@ from starlette.responses import Response
 from loopwise.api.auth import authorize, key_from_headers
 from loopwise.api.keys import KeyKind, Scope
 from loopwise.api.metrics import metrics_of
-from loopwise.api.port import IngestResult, check_content_type, engine_of
+from loopwise.api.port import IngestResult, engine_of
 from loopwise.api.problems import problem_responses
-from loopwise.events.limits import MAX_BATCH_EVENTS, MAX_REQUEST_BYTES, parse_json, read_body
+from loopwise.events.limits import (
+    MAX_BATCH_EVENTS,
+    MAX_REQUEST_BYTES,
+    check_ingest_content_type,
+    parse_json,
+    read_body,
+)
 from loopwise.events.normalize import parse_request, write_key_from_body
 from loopwise.events.schema import Event
 
@@ -76,7 +82,7 @@ def add_country_from_header(events: list[Event], country: str | None) -> None:
 async def ingest(request: Request, kind: str) -> Response:
     """Authenticate, validate all events, store them durably, then answer success."""
     engine = engine_of(request)
-    check_content_type(request.headers)
+    check_ingest_content_type(request.headers.get("content-type"))
     header_key = key_from_headers(request.headers)
     if header_key is not None:  # refuse before reading the body when we can
         key_kind = authorize(engine.keys, header_key, Scope.INGEST)
@@ -107,7 +113,7 @@ def _endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def _request_body(kind: str) -> dict[str, Any]:
+def request_body(kind: str) -> dict[str, Any]:
     example: dict[str, Any]
     if kind == "batch":
         example = {
@@ -139,5 +145,5 @@ for _kind in INGEST_KINDS:
         summary=_SUMMARIES[_kind],
         description=_DESCRIPTION,
         responses=problem_responses(400, 401, 403, 415, 503),
-        openapi_extra=_request_body(_kind),
+        openapi_extra=request_body(_kind),
     )

@@ -14,9 +14,11 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+from loopwise.clock import isoformat, parse_timestamp
 from loopwise.events.kinds import EventKind
 
 DAY = 86_400.0
@@ -31,6 +33,7 @@ KIND_WEIGHTS: dict[EventKind, float] = {
 
 # Keep exponents small so floats never overflow; rebasing multiplies every value by one factor.
 _MAX_EXPONENT = 60.0
+SNAPSHOT_VERSION = 1
 
 
 class DecayedScores:
@@ -81,6 +84,16 @@ class DecayedScores:
 
     def slice(self, start: int, stop: int) -> list[tuple[float, str]]:
         return self._order[start:stop]
+
+    def state(self) -> dict[str, Any]:
+        return {"origin": self.origin, "values": dict(self.values)}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        origin = state.get("origin")
+        self.origin = None if origin is None else float(origin)
+        self.values = {str(k): float(v) for k, v in (state.get("values") or {}).items()}
+        if self._ranked:
+            self._order = sorted((-value, key) for key, value in self.values.items())
 
 
 class ItemStats:
@@ -139,7 +152,8 @@ class ItemStats:
             self.observations += 1
             self._since_trending += 1
             for item_id in item_ids:
-                if item_id not in self.first_seen:
+                seen = self.first_seen.get(item_id)
+                if seen is None or at < seen:  # the earliest, whatever order events come in
                     self.first_seen[item_id] = at
                 self._popular.add(item_id, weight, ts)
                 self._short.add(item_id, weight, ts)
@@ -166,6 +180,63 @@ class ItemStats:
         if len(neighbours) > self._max_neighbours + self._max_neighbours // 4:
             keep = sorted(neighbours.items(), key=lambda kv: (-kv[1], kv[0]))
             self._neighbours[a] = dict(keep[: self._max_neighbours])
+
+    # -- checkpoints --------------------------------------------------------------------------
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while observing: hold it to read a snapshot and a position consistently."""
+        return self._lock
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the statistics hold, JSON-safe (a checkpoint's content). Taken under the
+        lock, so it is one consistent state even while events are being observed."""
+        with self._lock:
+            return {
+                "v": SNAPSHOT_VERSION,
+                "settings": self._settings(),
+                "popular": self._popular.state(),
+                "segments": {key: scores.state() for key, scores in self._segments.items()},
+                "short": self._short.state(),
+                "long": self._long.state(),
+                "neighbours": {key: dict(n) for key, n in self._neighbours.items()},
+                "first_seen": {key: isoformat(at) for key, at in self.first_seen.items()},
+                "observations": self.observations,
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        """Load a snapshot taken with the same settings; False (and nothing loaded) when it is of
+        another version or settings (its values would be in another reference frame)."""
+        if state.get("v") != SNAPSHOT_VERSION or state.get("settings") != self._settings():
+            return False
+        with self._lock:
+            self._popular.load(state["popular"])
+            self._segments = {}
+            for key, scores_state in (state.get("segments") or {}).items():
+                scores = DecayedScores(self.half_life_days * DAY)
+                scores.load(scores_state)
+                self._segments[str(key)] = scores
+            self._short.load(state["short"])
+            self._long.load(state["long"])
+            self._neighbours = {
+                str(k): {str(o): float(w) for o, w in n.items()}
+                for k, n in (state.get("neighbours") or {}).items()
+            }
+            self.first_seen = {}
+            for key, value in (state.get("first_seen") or {}).items():
+                at = parse_timestamp(value)
+                if at is not None:
+                    self.first_seen[str(key)] = at
+            self.observations = int(state.get("observations", 0))
+            self._trending_at = None
+        return True
+
+    def _settings(self) -> list[float]:
+        return [
+            self.half_life_days,
+            self._short.half_life,
+            self._long.half_life,
+            float(self._max_neighbours),
+        ]
 
     # -- reading ----------------------------------------------------------------------------
 

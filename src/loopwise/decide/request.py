@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from loopwise.decide.filters import ItemFilters
 from loopwise.events.limits import MAX_ID_CHARS
@@ -50,6 +50,14 @@ class DecideUser(BaseModel):
         max_length=MAX_ID_CHARS,
         description="The device/browser id (loopwise.js).",
     )
+    user_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="With the public write key: HMAC-SHA256(identity secret, user_id) from the "
+        "site's server, proving user_id (docs/delivery.md). Without a valid one a write-key "
+        "decide is made for the anonymous id alone. Server keys need none.",
+    )
 
     @model_validator(mode="after")
     def _some_id(self) -> Self:
@@ -87,6 +95,20 @@ class DecideRequest(BaseModel):
         max_length=MAX_SLOTS_PER_REQUEST,
         description=f"The slots to fill, 1 to {MAX_SLOTS_PER_REQUEST}, each at most once.",
     )
+
+    # Set by the HTTP edge for the public write key (loopwise.api.public_decide): decide for the
+    # caller alone, never with a profile that belongs to another user. Not part of the body.
+    _caller_only: bool = PrivateAttr(default=False)
+
+    @property
+    def caller_only(self) -> bool:
+        return self._caller_only
+
+    def for_caller_only(self) -> DecideRequest:
+        """A copy marked to be decided for the caller alone."""
+        copy = self.model_copy()
+        copy._caller_only = True
+        return copy
 
     @field_validator("slots")
     @classmethod

@@ -31,6 +31,25 @@ _IDENTITY = ("", "identity")
 _GZIP = ("gzip", "x-gzip")
 
 
+# Media types ingest reads as JSON: JSON itself, text/plain (what navigator.sendBeacon and
+# Segment's analytics-next send, to skip the CORS preflight), and the form type that
+# @rudderstack/rudder-sdk-node puts on its gzipped JSON bodies.
+INGEST_MEDIA_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
+
+
+def check_ingest_content_type(content_type: str | None) -> None:
+    """Refuse a body ingest cannot read as JSON (415 naming Content-Type)."""
+    if not content_type:
+        return
+    media = content_type.partition(";")[0].strip().lower()
+    if media in INGEST_MEDIA_TYPES or media.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"Content-Type {media!r} is not supported; send JSON with Content-Type: application/json.",
+        field="Content-Type",
+    )
+
+
 def _too_large(size_hint: str) -> LimitExceeded:
     return LimitExceeded(
         f"The request body is {size_hint}; the limit is 500 KB "

@@ -27,7 +27,7 @@ from loopwise.models.datasets import (
     read_segments,
 )
 from loopwise.models.evaluate import EXTRA_MODEL_NAMES, MODEL_NAMES, evaluate
-from loopwise.models.interactions import Interaction, interactions_from_events
+from loopwise.models.interactions import Interaction, interactions_from_logged
 
 evaluate_app = typer.Typer(
     help="Evaluate the recommenders offline on a temporal split.", add_completion=False
@@ -53,13 +53,8 @@ def read_loopwise(data_dir: Path) -> tuple[list[Interaction], dict[str, Item]]:
         raise ValidationFailed(f"{db} does not exist; point --data at a Loopwise data directory")
     storage = SqliteStorage(db)
     try:
-        links = storage.identities()
-        interactions = list(
-            interactions_from_events(
-                storage.iter_events(), lambda e: links.get(e.identity, e.identity)
-            )
-        )
-        items = {record["id"]: Item.from_record(record) for record in storage.get_items()}
+        interactions = list(interactions_from_logged(storage.events.iter()))
+        items = {record["id"]: Item.from_record(record) for record in storage.catalog.all()}
     finally:
         storage.close()
     return interactions, items
@@ -75,11 +70,11 @@ def read_loopwise_segments(data_dir: Path, profile_ids: Iterable[str]) -> dict[s
         out: dict[str, set[str]] = {}
         for pid in profile_ids:
             current: set[str] = set()
-            for change in storage.segment_history(pid):
-                if change["change"] == "entered":
-                    current.add(change["segment"])
+            for change in storage.segment_history.for_profile(pid):
+                if change.change == "entered":
+                    current.add(change.segment)
                 else:
-                    current.discard(change["segment"])
+                    current.discard(change.segment)
             if current:
                 out[pid] = current
     finally:

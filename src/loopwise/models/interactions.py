@@ -17,6 +17,7 @@ from scipy.sparse import csr_matrix
 
 from loopwise.events.kinds import EventKind, classify, item_ids
 from loopwise.events.schema import Event
+from loopwise.storage.records import LoggedEvent
 
 DAY_SECONDS = 86_400.0
 
@@ -203,3 +204,13 @@ def interactions_from_events(
         stamp = event.timestamp.timestamp()
         for item in item_ids(event):
             yield Interaction(user, item, stamp, name, 1.0)
+
+
+def interactions_from_logged(logged: Iterable[LoggedEvent]) -> Iterator[Interaction]:
+    """Interactions of the stored log, each under the profile its event was applied to."""
+    for entry in logged:
+        yield from interactions_from_events([entry.event], _constant(entry.profile_id))
+
+
+def _constant(value: str) -> Callable[[Event], str]:
+    return lambda _event: value

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from loopwise.clock import isoformat
+from loopwise.storage.stores import AuditLog, ConfigStore
 
 GENESIS = "0" * 64
 SALT_META_KEY = "privacy_salt"
@@ -35,13 +36,13 @@ ANCHOR_META_KEY = "audit_anchor"
 
 
 class AuditWriter(Protocol):
-    """The part of a write transaction the audit trail uses."""
+    """The part of a unit of work the audit trail uses."""
 
-    def audit_head(self) -> dict[str, Any] | None: ...
+    @property
+    def audit(self) -> AuditLog: ...
 
-    def append_audit(self, record: dict[str, Any]) -> None: ...
-
-    def read_meta(self, key: str) -> str | None: ...
+    @property
+    def config(self) -> ConfigStore: ...
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
@@ -63,10 +64,10 @@ def chain(previous: Mapping[str, Any] | None, anchor: str | None, body: dict[str
     return record
 
 
-def append(txn: AuditWriter, body: dict[str, Any]) -> dict[str, Any]:
+def append(uow: AuditWriter, body: dict[str, Any]) -> dict[str, Any]:
     """Append one record inside a write job (the single writer keeps the chain linear)."""
-    record = chain(txn.audit_head(), txn.read_meta(ANCHOR_META_KEY), body)
-    txn.append_audit(record)
+    record = chain(uow.audit.head(), uow.config.meta(ANCHOR_META_KEY), body)
+    uow.audit.append(record)
     return record
 
 

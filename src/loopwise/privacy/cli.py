@@ -53,7 +53,7 @@ def verify(data_dir: DataDir = DEFAULT_DATA_DIR, as_json: JsonFlag = False) -> N
         raise typer.Exit(code=2)
     storage = SqliteStorage(path)
     try:
-        result = verify_chain(storage.iter_audit(), storage.get_meta(ANCHOR_META_KEY))
+        result = verify_chain(storage.audit.iter(), storage.config.meta(ANCHOR_META_KEY))
     except LoopwiseError as exc:
         raise fail(exc) from None
     finally:
@@ -85,7 +85,7 @@ def export(
         if user is not None:
             records = engine.consent_history(user)
         else:
-            records = list(engine.storage.iter_audit())
+            records = list(engine.storage.audit.iter())
     if as_json:
         _emit(records)
         return

@@ -18,8 +18,9 @@ from typing import Any
 
 from loopwise.clock import isoformat
 from loopwise.privacy.audit import ANCHOR_META_KEY
+from loopwise.privacy.erasure import ERASED_TABLES, add_counts, delete_profile_data
 from loopwise.privacy.settings import PrivacySettings
-from loopwise.storage.base import WriteTransaction
+from loopwise.storage.stores import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,28 @@ class DryRun(Exception):
         self.counts = counts
 
 
-def purge(
-    txn: WriteTransaction, cutoffs: Cutoffs, *, dry_run: bool
-) -> tuple[dict[str, int], list[str]]:
-    """The write job's body. A dry run counts with the very same statements, then rolls back."""
-    counts, stale = txn.purge_before(cutoffs.behaviour)
-    counts["audit"] = txn.purge_audit_before(cutoffs.audit, ANCHOR_META_KEY)
+def purge(uow: UnitOfWork, cutoffs: Cutoffs, *, dry_run: bool) -> tuple[dict[str, int], list[str]]:
+    """The write job's body: whole profiles last seen before the cutoff (with every row under
+    them), then older events, decisions with their outcomes, segment history, exposures and item
+    observations. Consent is kept; audit records only within ``audit_retention_months``. A dry
+    run counts with the very same statements, then rolls back. Returns counts per table and the
+    removed profile ids."""
+    cutoff = cutoffs.behaviour
+    stale = uow.profiles.last_seen_before(cutoff)
+    counts = dict.fromkeys(ERASED_TABLES, 0)
+    for pid in stale:
+        add_counts(counts, delete_profile_data(uow, pid))
+    decisions, outcomes = uow.decisions.purge_before(cutoff)
+    counts["decisions"] += decisions
+    counts["outcomes"] += outcomes
+    counts["events"] += uow.events.purge_before(cutoff)
+    counts["segment_history"] += uow.segment_history.purge_before(cutoff)
+    counts["exposures"] += uow.exposures.purge_before(cutoff)
+    counts["item_observations"] = uow.item_stats.purge_before(cutoff)
+    removed, first_kept = uow.audit.purge_before(cutoffs.audit)
+    if removed and first_kept is not None:
+        uow.config.put_meta(ANCHOR_META_KEY, str(first_kept["prev_hash"]))
+    counts["audit"] = removed
     if dry_run:
         raise DryRun(counts)
     return counts, stale

@@ -6,13 +6,20 @@ fsync then covers many callers, which is what makes "durable before the reply" a
 that raises is rolled back alone; futures resolve only after the commit, so a resolved future means
 the data is on disk. The backend supplies a :class:`Session` (its connection), opened and closed on
 the writer thread so the connection never crosses threads.
+
+Each job gets its own unit of work from the session. Callbacks it registers with ``on_commit`` run
+on the writer thread right after the commit and before the job's future resolves: in-memory views
+learn of a change only once it is on disk, and a caller whose future resolved sees them updated.
+A job that fails, or whose transaction fails, has its callbacks dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, Protocol, TypeVar
@@ -20,18 +27,35 @@ from typing import Any, Generic, Protocol, TypeVar
 from loopwise.errors import StorageUnavailable
 
 T = TypeVar("T")
-TxT = TypeVar("TxT")
-TxT_co = TypeVar("TxT_co", covariant=True)
+TxT = TypeVar("TxT", bound="CommitCallbacks")
+TxT_co = TypeVar("TxT_co", covariant=True, bound="CommitCallbacks")
 
 Job = tuple[Callable[[Any], Any], "Future[Any]"]
+
+log = logging.getLogger(__name__)
+
+
+class CommitCallbacks:
+    """The ``on_commit`` part of a unit of work (backends' units of work extend it)."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], None]] = []
+        self.rollback_callbacks: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self.callbacks.append(callback)
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run when this job succeeded but its transaction was then lost (a later job took
+        it down, or the commit failed): for state a job kept for the jobs after it."""
+        self.rollback_callbacks.append(callback)
 
 
 class Session(Protocol[TxT_co]):
     """The writer's connection. Primitives raise on database failure."""
 
-    @property
-    def transaction(self) -> TxT_co:
-        """The object handed to jobs."""
+    def unit_of_work(self) -> TxT_co:
+        """A fresh object handed to one job (bound to the open transaction)."""
         ...
 
     @property
@@ -79,6 +103,9 @@ class GroupCommitWriter(Generic[TxT]):
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
         self.commits = 0  # committed transactions; tests use it to see grouping
+        # write health for /healthz: the last failure (None once a commit succeeds again)
+        self.last_error: str | None = None
+        self.last_commit_at: float | None = None
         self._open_session = open_session
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -172,55 +199,73 @@ class GroupCommitWriter(Generic[TxT]):
         try:
             session.begin()
         except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
             for _, future in pending:
                 future.set_exception(_unavailable(exc))
             return []
-        settled: list[tuple[Future[Any], Any, BaseException | None]] = []
+        settled: list[_Settled] = []
         for index, (job, future) in enumerate(pending):
             try:
-                value, error = self._run_job(session, job)
+                value, error, unit = self._run_job(session, job)
             except Exception as exc:
                 cause = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
                 assert cause is not None
                 future.set_exception(_unavailable(cause))
                 self._abort(session, settled, cause)
                 return pending[index + 1 :]
-            settled.append((future, value, error))
+            settled.append((future, value, error, unit))
         try:
             session.commit()
         except Exception as exc:
             self._abort(session, settled, exc)
             return []
         self.commits += 1
-        for future, value, failure in settled:
+        self.last_error = None
+        self.last_commit_at = time.monotonic()
+        for future, value, failure, unit in settled:
             if failure is None:
+                _run_callbacks(unit.callbacks if unit is not None else [])
                 future.set_result(value)
             else:
                 future.set_exception(failure)
         return []
 
     @staticmethod
-    def _run_job(session: Session[TxT], job: Callable[[TxT], Any]) -> tuple[Any, Exception | None]:
+    def _run_job(
+        session: Session[TxT], job: Callable[[TxT], Any]
+    ) -> tuple[Any, Exception | None, CommitCallbacks | None]:
         session.savepoint()
+        unit = session.unit_of_work()
         try:
-            value = job(session.transaction)
+            value = job(unit)
         except Exception as exc:
             if not session.in_transaction:
                 raise _TransactionLost() from exc
             session.rollback_savepoint()
-            return None, exc
+            return None, exc, None
         session.release_savepoint()
-        return value, None
+        return value, None, unit
 
-    @staticmethod
-    def _abort(
-        session: Session[TxT],
-        settled: list[tuple[Future[Any], Any, BaseException | None]],
-        cause: BaseException,
-    ) -> None:
+    def _abort(self, session: Session[TxT], settled: list[_Settled], cause: BaseException) -> None:
         """Nothing in this transaction survives: every job in it fails."""
+        self.last_error = f"{type(cause).__name__}: {cause}"
         with contextlib.suppress(Exception):  # the original cause is what callers need to see
             if session.in_transaction:
                 session.rollback()
-        for future, _, error in settled:
+        for future, _, error, unit in settled:
+            if unit is not None:
+                _run_callbacks(unit.rollback_callbacks)
             future.set_exception(error if error is not None else _unavailable(cause))
+
+
+_Settled = tuple["Future[Any]", Any, "Exception | None", "CommitCallbacks | None"]
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    """Views catch up with a committed change. The data is on disk whatever happens here; a
+    callback that fails is a bug in a view, logged without the data it carried."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("a view failed to apply a committed change")

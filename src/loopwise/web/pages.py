@@ -5,28 +5,32 @@ customer's backend would, then hands the decision ids to loopwise.js so impressi
 adds and orders flow back into the loop. No API key is needed: the pages only read the catalog and
 the write key that any page embedding loopwise.js exposes anyway.
 
+Key-less pages are open to crawlers and scripts, so a request without the visitor cookie from a
+bot-like client (``device.type`` bot or other, or no user agent), or beyond a small per-address
+rate of new visitors, gets the workspace's default content without a decide: nothing is logged.
+
 HTML is built with small f-string helpers; every dynamic value goes through :func:`esc` (values for
 scripts travel in ``data-*`` attributes, never inside ``<script>``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from loopwise.api.edge_settings import RateLimit
+from loopwise.api.ratelimit import TokenBuckets
 from loopwise.catalog.items import Item
+from loopwise.decide.defaults import default_slots
 from loopwise.decide.filters import ItemFilters
 from loopwise.decide.request import (
     DecideRequest,
@@ -37,10 +41,11 @@ from loopwise.decide.request import (
 )
 from loopwise.decide.why import explain_decision
 from loopwise.errors import LoopwiseError
+from loopwise.profiles.useragent import parse_device
+from loopwise.web.assets import SERVED, asset, asset_response, asset_url
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).parent / "static"
 COOKIE = "lw_aid"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 STORE_NAME = "Loopwise Outfitters"
@@ -51,6 +56,12 @@ _VISITOR_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _SAFE_URL = re.compile(r"^(https?://|/(?!/))", re.IGNORECASE)
 
 HOME_SLOTS = ("hero", "recommended", "trending", "recently-viewed", "cta")
+# Decided in this order (no item repeats across slots; earlier slots win): the visitor's own
+# recently viewed items go first, so the other rows cannot take them away from it.
+HOME_DECIDE_ORDER = ("recently-viewed", "hero", "recommended", "trending", "cta")
+# New visitors (no cookie) decided per client address: beyond it, the default page (no log rows)
+NEW_VISITOR_RATE = RateLimit(per_second=1, burst=20)
+BOT_LIKE_DEVICES = frozenset({"bot", "other"})
 SLOT_TITLES = {
     "recommended": "Recommended for you",
     "trending": "Trending now",
@@ -64,23 +75,17 @@ COLD_START_TITLES = {
 }
 
 # Wires the rendered page to loopwise.js. Static text: page data comes from data-* attributes.
+# Slots are already decided server-side (they carry data-loopwise-decision), so the SDK only
+# tracks: the page view, impressions when they scroll into view, clicks in slots, cart and order.
 PAGE_SCRIPT = """
 (function () {
   var lw = window.loopwise, data = document.body.dataset;
   if (!lw) return;
   lw.init({writeKey: data.lwKey || null, host: "", anonymousId: data.lwAid});
-  lw.page();
   if (data.lwView) lw.track("Product Viewed", JSON.parse(data.lwView));
-  document.querySelectorAll("[data-lw-slot]").forEach(function (el) {
-    lw.decisionShown(el.dataset.lwDecision, el.dataset.lwSlot);
-  });
   document.addEventListener("click", function (event) {
-    var el = event.target.closest("[data-lw-track], a");
+    var el = event.target.closest("[data-lw-track]");
     if (!el) return;
-    var slot = el.closest("[data-lw-slot]");
-    if (slot) lw.decisionClicked(slot.dataset.lwDecision, slot.dataset.lwSlot,
-                                 el.dataset.lwItem || null);
-    if (!el.dataset.lwTrack) return;
     var props = JSON.parse(el.dataset.lwProps || "{}");
     if (el.dataset.lwTrack === "Order Completed") {
       props.order_id = "o_" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
@@ -106,6 +111,8 @@ class StoreEngine(Protocol):
     def get_item(self, item_id: str) -> Item | None: ...
 
     def list_items(self, offset: int, limit: int) -> tuple[list[Item], int]: ...
+
+    def workspace_document(self) -> dict[str, Any]: ...
 
     def decide(
         self, request: DecideRequest, headers: Mapping[str, str] | None = None
@@ -152,8 +159,8 @@ def why(slot: SlotDecision, decision_id: str = "") -> str:
     )["slots"][0]
     texts = [explained["summary"]] + [t for t in explained["reasons"] if t != explained["summary"]]
     lines = "".join(f"<li>{esc(text)}</li>" for text in texts)
-    return (
-        f'<details class="why" data-lw-why="{esc(decision_id)}" data-lw-slot="{esc(slot.slot)}">'
+    return (  # not data-loopwise-slot: the section is the slot (one impression per slot)
+        f'<details class="why" data-loopwise-why="{esc(slot.slot)}">'
         f"<summary>Why am I seeing this?</summary><ul>{lines}</ul></details>"
     )
 
@@ -172,10 +179,17 @@ def render_block(slot: SlotDecision, decision_id: str) -> str:
         href = esc(safe_url(content.get("cta_url"), "/sample"))
         parts.append(f'<a class="button" href="{href}">{esc(content["cta"])}</a>')
     return (
-        f'<section class="block block-{esc(slot.slot)}" data-lw-slot="{esc(slot.slot)}" '
-        f'data-lw-decision="{esc(decision_id)}" data-lw-variant="{esc(slot.variant.id)}">'
+        f'<section class="block block-{esc(slot.slot)}" {slot_attributes(slot.slot, decision_id)} '
+        f'data-loopwise-variant="{esc(slot.variant.id)}">'
         f'<div class="block-body">{"".join(parts)}</div>{why(slot, decision_id)}</section>'
     )
+
+
+def slot_attributes(slot: str, decision_id: str) -> str:
+    """A server-rendered slot for loopwise.js: decided (so not hidden, not decided again), with
+    the decision id its impression and clicks are attributed to (none for default content)."""
+    decision = f' data-loopwise-decision="{esc(decision_id)}"' if decision_id else ""
+    return f'data-loopwise-slot="{esc(slot)}" data-loopwise-state="filled"{decision}'
 
 
 def render_card(
@@ -189,7 +203,7 @@ def render_card(
         else f'<span class="placeholder" aria-hidden="true">{esc(title[:1])}</span>'
     )
     return (
-        f'<article class="card"><a href="{href}" data-lw-item="{esc(item_id)}">'
+        f'<article class="card"><a href="{href}" data-loopwise-item="{esc(item_id)}">'
         f'<div class="thumb">{picture}</div><div class="card-body">'
         f'<span class="kicker">{label}</span><h3>{esc(title)}</h3>'
         f'<span class="price">{esc(format_price(price))}</span></div></a></article>'
@@ -210,8 +224,7 @@ def render_list(slot: SlotDecision, decision_id: str, engine: StoreEngine) -> st
     if any(reason.kind == "cold_start" for reason in slot.reasons):
         title = COLD_START_TITLES.get(slot.slot, title)
     return (
-        f'<section class="shelf" data-lw-slot="{esc(slot.slot)}" '
-        f'data-lw-decision="{esc(decision_id)}"><h2>{esc(title)}</h2>'
+        f'<section class="shelf" {slot_attributes(slot.slot, decision_id)}><h2>{esc(title)}</h2>'
         f'<div class="grid">{"".join(cards)}</div>{why(slot, decision_id)}</section>'
     )
 
@@ -247,14 +260,17 @@ def layout(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} · {esc(STORE_NAME)}</title>"
-        '<link rel="stylesheet" href="/sample/store.css"></head>'
+        f'<link rel="stylesheet" href="{esc(asset_url("store.css", "/sample"))}"></head>'
         f"<body {body_data}>"
         f'<header class="top"><a class="brand" href="/sample">{esc(STORE_NAME)}</a>'
         f'<nav>{nav}</nav></header><main>{main}</main><footer class="foot">'
         "<p>A demo store personalised live by Loopwise. Content marked "
         "<em>Why am I seeing this?</em> was chosen for you by rules and recommendation models.</p>"
-        '<p><a href="/sample/reset">Start over as a new visitor</a></p></footer>'
-        f'<script src="/loopwise.js"></script><script>{PAGE_SCRIPT}</script></body></html>'
+        '<p><a href="/sample/reset">Start over as a new visitor</a> · '
+        "<loopwise-preferences></loopwise-preferences></p></footer>"
+        f'<script src="{esc(asset_url("loopwise.js"))}"></script>'
+        f'<script src="{esc(asset_url("loopwise-preferences.js"))}" defer></script>'
+        f"<script>{PAGE_SCRIPT}</script></body></html>"
     )
 
 
@@ -273,20 +289,6 @@ def category_names(items: Iterable[Item]) -> list[str]:
 
 
 # -- router ---------------------------------------------------------------------------------------
-@cache
-def _static(name: str) -> tuple[bytes, str]:
-    body = (STATIC_DIR / name).read_bytes()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-
-
-def static_response(request: Request, name: str, media_type: str) -> Response:
-    body, etag = _static(name)
-    headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
-
-
 def visitor(request: Request) -> tuple[str, bool]:
     """The visitor's anonymous id from the ``lw_aid`` cookie, or a new one (and True)."""
     current = request.cookies.get(COOKIE, "")
@@ -311,14 +313,46 @@ def page_context(request: Request, title: str) -> dict[str, Any]:
     }
 
 
+WARM_UP_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+)
+
+
+def warm_up() -> None:
+    """Pay the one-time costs before the first visitor does (the first page after start took
+    600-900 ms): the user-agent parser loads its regexes (~130 ms), the browser files are built
+    and compressed (brotli at quality 11)."""
+    parse_device(WARM_UP_AGENT)
+    for name in SERVED:
+        asset(name)
+
+
+def bot_like(request: Request) -> bool:
+    """A client that is not a person's browser: no user agent, a known bot or an HTTP library."""
+    agent = request.headers.get("user-agent", "").strip()
+    return not agent or parse_device(agent)["type"] in BOT_LIKE_DEVICES
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
 def build_router(engine: StoreEngine) -> APIRouter:
-    """Routes for ``/loopwise.js`` and the ``/sample`` store, bound to one engine."""
+    """Routes for the browser files and the ``/sample`` store, bound to one engine."""
     router = APIRouter(include_in_schema=False)
+    new_visitors = TokenBuckets()
+    warm_up()
 
     def decide(
-        request: Request, visitor_id: str, title: str, slots: list[SlotRequest]
+        request: Request, visitor_id: str, title: str, slots: list[SlotRequest], is_new: bool
     ) -> tuple[DecideResponse | None, str]:
-        """Decide server-side; a workspace without these slots still gets a working page."""
+        """Decide server-side; a workspace without these slots still gets a working page. An
+        unidentified bot-like or too frequent new visitor gets the defaults, with no log rows."""
+        if is_new and (
+            bot_like(request)
+            or new_visitors.take(("sample", client_address(request)), NEW_VISITOR_RATE) > 0
+        ):
+            return default_response(engine, [s.slot for s in slots]), ""
         try:
             decide_request = DecideRequest(
                 user=DecideUser(anonymous_id=visitor_id),
@@ -358,13 +392,9 @@ def build_router(engine: StoreEngine) -> APIRouter:
             )
         return response
 
-    @router.get("/loopwise.js")
-    def loopwise_js(request: Request) -> Response:
-        return static_response(request, "loopwise.js", "application/javascript")
-
-    @router.get("/sample/store.css")
-    def store_css(request: Request) -> Response:
-        return static_response(request, "store.css", "text/css")
+    for name in ("loopwise.js", "loopwise.mjs", "loopwise-preferences.js", "loopwise-edge.js"):
+        router.add_api_route(f"/{name}", _asset_endpoint(name), methods=["GET"])
+    router.add_api_route("/sample/store.css", _asset_endpoint("store.css"), methods=["GET"])
 
     @router.get("/sample/reset")
     def reset() -> Response:
@@ -376,7 +406,11 @@ def build_router(engine: StoreEngine) -> APIRouter:
     def home(request: Request) -> HTMLResponse:
         visitor_id, is_new = visitor(request)
         response, notice = decide(
-            request, visitor_id, "Home", [SlotRequest(slot=key) for key in HOME_SLOTS]
+            request,
+            visitor_id,
+            "Home",
+            [SlotRequest(slot=key) for key in HOME_DECIDE_ORDER],
+            is_new,
         )
         html_slots = render_slots(response, engine)
         main = notice + "".join(html_slots.get(key, "") for key in HOME_SLOTS)
@@ -398,6 +432,7 @@ def build_router(engine: StoreEngine) -> APIRouter:
                 SlotRequest(slot="related", filters=others),
                 SlotRequest(slot="recommended", filters=others),
             ],
+            is_new,
         )
         html_slots = render_slots(response, engine)
         main = (
@@ -431,6 +466,20 @@ def build_router(engine: StoreEngine) -> APIRouter:
         return page(name, main, visitor_id, is_new)
 
     return router
+
+
+def _asset_endpoint(name: str) -> Any:
+    def endpoint(request: Request) -> Response:
+        return asset_response(request, name)
+
+    endpoint.__name__ = "asset_" + re.sub(r"\W", "_", name)
+    return endpoint
+
+
+def default_response(engine: StoreEngine, slots: Sequence[str]) -> DecideResponse:
+    """The workspace's default content for ``slots``, as a decision that was never logged."""
+    decided = default_slots(engine.workspace_document(), slots, engine.get_item)
+    return DecideResponse(decision_id="", profile_id="", segments=[], slots=decided)
 
 
 def not_found(message: str) -> str:

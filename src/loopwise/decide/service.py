@@ -1,0 +1,364 @@
+"""The decide service: one page for one person — consent, profile, segments, experiment arms, the
+decider — then the decision log and first exposures, written behind the reply.
+
+Reads only views (profiles, identities, consent, exposures, item statistics): no store read on
+the hot path for a person seen recently. The decision and exposure writes are queued jobs; their
+views learn of them after commit. ``get_decision`` waits for a decision still being written, so a
+client asking "why?" right after the reply finds it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loopwise.api.public_decide import may_use_profile, unlinked_profile_id
+from loopwise.catalog.items import Item
+from loopwise.clock import Clock, isoformat
+from loopwise.decide import explain
+from loopwise.decide.decider import Decider, SlotOverride
+from loopwise.decide.request import DecideRequest, DecideResponse
+from loopwise.decide.strategies import StrategyRegistry
+from loopwise.experiments.assignment import assign, in_holdout
+from loopwise.experiments.settings import HOLDOUT_ARM, HOLDOUT_KEY, PERSONALIZED_ARM
+from loopwise.privacy import consent as privacy_consent
+from loopwise.profiles.context import request_context_attributes
+from loopwise.profiles.identity import profile_id_for
+from loopwise.profiles.model import Profile
+from loopwise.projection.fold import pre_exposure_totals
+from loopwise.storage.records import Exposure, JsonDict
+from loopwise.storage.stores import Storage, UnitOfWork
+from loopwise.views import Views
+from loopwise.workspace.compiled import CompiledWorkspace
+
+PENDING_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """An experiment arm served in one slot of a decision; ``new`` when it is a first exposure."""
+
+    experiment: str
+    arm: str
+    new: bool
+
+
+class DecideService:
+    def __init__(
+        self,
+        storage: Storage,
+        views: Views,
+        compiled: Callable[[], CompiledWorkspace],
+        catalog: Callable[[], Mapping[str, Item]],
+        strategies: StrategyRegistry,
+        clock: Clock,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self._storage = storage
+        self._views = views
+        self._compiled = compiled
+        self._catalog = catalog
+        self._strategies = strategies
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._pending: dict[str, Future[Any]] = {}  # decision id -> its write
+        self._pending_lock = threading.Lock()
+        # told of first exposures after they are committed (experiment results)
+        self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
+        self.decider = self.new_decider()
+
+    def new_decider(self) -> Decider:
+        """A decider over today's slots and catalog (rebuilt when either changes)."""
+        compiled = self._compiled()
+        return Decider(
+            compiled.slots,
+            self._strategies,
+            self._catalog(),
+            self._views.item_stats.stats,
+            saved_groups=compiled.workspace.saved_groups,
+        )
+
+    def refresh(self) -> None:
+        self.decider = self.new_decider()
+
+    # -- deciding ------------------------------------------------------------------------------
+    def consent_state(
+        self, user_id: str | None, anonymous_id: str | None
+    ) -> privacy_consent.ConsentState:
+        consent = self._views.consent
+        if not consent.anyone_chose():
+            return privacy_consent.EMPTY
+        identities = self._views.identities
+        keys: list[str] = []
+        for identifier in (user_id, anonymous_id):
+            if not identifier:
+                continue
+            pid = identities.resolve(identifier)
+            if pid is not None:
+                keys.append(pid)
+                keys.extend(profile_id_for(i) for i in sorted(identities.members(pid)))
+            keys.append(profile_id_for(identifier))
+        return consent.state(dict.fromkeys(keys))
+
+    def decide(
+        self, request: DecideRequest, headers: Mapping[str, str] | None = None
+    ) -> DecideResponse:
+        now = self._clock()
+        compiled = self._compiled()
+        workspace = compiled.workspace
+        user = request.user
+        pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
+        profile = self._views.profiles.get(pid) if pid else None
+        # a public (write-key) decide never uses another user's profile
+        if profile is not None and not may_use_profile(request, profile.user_id):
+            pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
+        if pid is None:
+            pid = profile_id_for(user.user_id or user.anonymous_id or "")
+        profile_attributes = (
+            compiled.profile_attributes(profile, now) if profile is not None else {}
+        )
+        context = request_context_attributes(request.context, workspace.profiles, now, headers)
+        state = self.consent_state(user.user_id, user.anonymous_id)
+        country = context.get("country") or (profile.country if profile is not None else None)
+        privacy = workspace.privacy
+        personal = privacy_consent.granted(state, "personalization", country, privacy)
+        identified = privacy_consent.granted(state, "analytics", country, privacy)
+        # experiments and the holdout measure personalization: only people who consented to it
+        # (and to analytics, so their exposures and outcomes may be recorded) take part, and
+        # never crawlers or headless browsers
+        bot = (context.get("device") or {}).get("type") == "bot"
+        eligible = personal and identified and not bot
+        exposures = self._views.exposures.of(pid) if eligible else {}
+        held_out = (
+            eligible
+            and workspace.holdout.enabled
+            and self._holdout_arm(compiled, pid, exposures) == HOLDOUT_ARM
+        )
+        impersonal = None
+        if not personal:
+            profile_attributes = {}  # context only: no profile, no profile-based segments
+            impersonal = explain.not_consented()
+        elif held_out:  # the holdout is decided as if we knew nothing about the person
+            profile_attributes = {}
+            impersonal = explain.in_holdout(HOLDOUT_KEY)
+        segments = compiled.registry.evaluate({"profile": profile_attributes, "context": context})
+        served: dict[str, _Served] = {}
+        overrides: dict[str, SlotOverride] = {}
+        if eligible and not held_out and compiled.experiments:
+            attributes = {"profile": profile_attributes, "context": context, "segments": segments}
+            served, overrides = self._assign_arms(
+                compiled, request, pid, attributes, exposures, now
+            )
+        with self._rng_lock:
+            rng = random.Random(self._rng.getrandbits(64))
+        slots = self.decider.decide_slots(
+            request.slots,
+            profile=profile_attributes,
+            context=context,
+            segments=segments,
+            segment_names=compiled.segment_names,
+            now=now,
+            rng=rng,
+            impersonal=impersonal,
+            pricing=privacy_consent.granted(state, "pricing", country, privacy),
+            overrides=overrides or None,
+        )
+        response = DecideResponse(
+            decision_id="d_" + uuid.uuid4().hex,
+            profile_id=pid,
+            segments=segments,
+            slots=slots,
+            ai_influenced=any(s.ai_influenced for s in slots),
+        )
+        if eligible and workspace.holdout.enabled:
+            arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
+            served[HOLDOUT_KEY] = _Served(HOLDOUT_KEY, arm, HOLDOUT_KEY not in exposures)
+        records = self._first_exposures(compiled, served, response, profile, now)
+        self._log(response, now, identified=identified, exposures=records)
+        return response
+
+    # -- experiments ---------------------------------------------------------------------------
+    @staticmethod
+    def _holdout_arm(
+        compiled: CompiledWorkspace, pid: str, exposures: Mapping[str, Exposure]
+    ) -> str:
+        """The person's side of the global holdout: the arm of their first exposure, else the
+        hash of their profile id."""
+        known = exposures.get(HOLDOUT_KEY)
+        if known is not None:
+            return known.arm
+        inside = in_holdout(compiled.workspace.holdout.spec, pid)
+        return HOLDOUT_ARM if inside else PERSONALIZED_ARM
+
+    @staticmethod
+    def _assign_arms(
+        compiled: CompiledWorkspace,
+        request: DecideRequest,
+        pid: str,
+        attributes: Mapping[str, Any],
+        exposures: Mapping[str, Exposure],
+        now: datetime,
+    ) -> tuple[dict[str, _Served], dict[str, SlotOverride]]:
+        """The arm per requested slot that has a running experiment (GrowthBook's assignment).
+
+        The hashing id is the profile id: it is derived from the first identifier the person
+        had and survives ``identify``, so a visitor who signs in keeps their arm. A stored
+        exposure always beats the hash, so the arm a person first saw stays theirs. The
+        workspace ``force`` map (user id, anonymous id or profile id -> arm) is the QA
+        override: it works on draft and stopped experiments too, and logs no exposure. The
+        first experiment of a slot that takes the user wins; others are skipped for it."""
+        user = request.user
+        ids = [i for i in (user.user_id, user.anonymous_id, pid) if i]
+        served: dict[str, _Served] = {}
+        overrides: dict[str, SlotOverride] = {}
+        for slot_request in request.slots:
+            for experiment in compiled.experiments.get(slot_request.slot, ()):
+                forced = next((experiment.force[i] for i in ids if i in experiment.force), None)
+                arm_key: str | None = None
+                new, how = False, ""
+                if forced is not None:
+                    arm_key, how = forced, "forced for QA"
+                elif experiment.spec.running(now):
+                    known = exposures.get(experiment.key)
+                    if known is not None and experiment.arm(known.arm) is not None:
+                        arm_key, how = known.arm, "since your first visit in it"
+                    else:
+                        assignment = assign(experiment.spec, pid, attributes, now=now)
+                        if assignment is not None and assignment.in_experiment:
+                            arm_key, how, new = assignment.arm_key, "assigned at random", True
+                if arm_key is None:
+                    continue
+                arm = experiment.arm(arm_key)
+                assert arm is not None  # validated: force and exposures name existing arms
+                serves = f"strategy {arm.strategy}" if arm.strategy else f"variant {arm.variant}"
+                reason = explain.experiment_arm(experiment.key, arm.key, f"{serves} ({how})")
+                overrides[slot_request.slot] = SlotOverride(
+                    reason=reason,
+                    strategy=arm.strategy,
+                    strategy_params=arm.strategy_params,
+                    variant=arm.variant,
+                )
+                if forced is None:
+                    served[slot_request.slot] = _Served(experiment.key, arm.key, new)
+                break
+        return served, overrides
+
+    @staticmethod
+    def _first_exposures(
+        compiled: CompiledWorkspace,
+        served: Mapping[str, _Served],
+        response: DecideResponse,
+        profile: Profile | None,
+        now: datetime,
+    ) -> list[Exposure]:
+        records: list[Exposure] = []
+        seen: set[str] = set()
+        for slot_key, item in served.items():
+            if not item.new or item.experiment in seen:
+                continue
+            seen.add(item.experiment)
+            experiment = compiled.experiment(item.experiment)
+            metrics = experiment.metrics if experiment is not None else []
+            names = [m.event for m in metrics if m.event]
+            revenue = [m.event for m in metrics if m.event and m.kind == "revenue"]
+            records.append(
+                Exposure(
+                    experiment=item.experiment,
+                    profile_id=response.profile_id,
+                    arm=item.arm,
+                    exposed_at=now,
+                    slot=None if slot_key == HOLDOUT_KEY else slot_key,
+                    decision_id=response.decision_id,
+                    segments=tuple(response.segments),
+                    before=pre_exposure_totals(profile, names, revenue),
+                )
+            )
+        return records
+
+    # -- the decision log ----------------------------------------------------------------------
+    def _log(
+        self,
+        response: DecideResponse,
+        now: datetime,
+        *,
+        identified: bool,
+        exposures: list[Exposure],
+    ) -> None:
+        """Written behind the reply. Without analytics consent the decision is logged under no
+        profile (and never attributed). A first exposure is stored once (the first wins); the
+        exposure view learns of it after commit."""
+        record = decision_record(response, now, identified=identified)
+        views = self._views
+
+        def job(uow: UnitOfWork) -> None:
+            uow.decisions.insert(record)
+            stored = [e for e in exposures if uow.exposures.insert(e)]
+            if not stored:
+                return
+            listeners = list(self.exposure_listeners)
+
+            def publish() -> None:
+                views.exposures.publish(stored)
+                for listener in listeners:
+                    listener(stored)
+
+            uow.on_commit(publish)
+
+        decision_id = response.decision_id
+        future = self._storage.submit(job)
+        with self._pending_lock:
+            self._pending[decision_id] = future
+        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+
+    def _forget_pending(self, decision_id: str) -> None:
+        with self._pending_lock:
+            self._pending.pop(decision_id, None)
+
+    def get_decision(self, decision_id: str) -> JsonDict | None:
+        with self._pending_lock:
+            pending = self._pending.get(decision_id)
+        if pending is not None:
+            try:
+                pending.result(timeout=PENDING_WAIT_SECONDS)
+            except Exception:
+                return None
+        return self._storage.decisions.get(decision_id)
+
+    def flush(self) -> None:
+        """Wait until every decision and exposure queued so far is committed."""
+        self._storage.write(lambda uow: None)
+
+
+def decision_record(response: DecideResponse, now: datetime, *, identified: bool) -> JsonDict:
+    return {
+        "decision_id": response.decision_id,
+        "profile_id": response.profile_id if identified else "",
+        "created_at": isoformat(now),
+        "segments": response.segments,
+        "ai_influenced": response.ai_influenced,
+        "slots": [
+            {
+                "slot": s.slot,
+                "kind": s.kind,
+                "variant": s.variant.id if s.variant is not None else None,
+                "items": [
+                    {"id": i.id, "score": i.score, "propensity": i.propensity} for i in s.items
+                ],
+                "rule": s.rule,
+                "strategy": s.strategy,
+                "fallback": s.fallback,
+                "propensity": s.propensity,
+                "ai_influenced": s.ai_influenced,
+                "reasons": [r.model_dump(mode="json") for r in s.reasons],
+            }
+            for s in response.slots
+        ],
+    }

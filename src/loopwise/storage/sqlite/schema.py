@@ -1,0 +1,181 @@
+"""The SQLite schema, its version, and the writer connection's settings.
+
+``synchronous=FULL`` makes each commit reach the disk before futures resolve ("2xx means on disk");
+``secure_delete`` overwrites deleted rows so erased data leaves no free-page copy. Version 1 files
+(round 1) are migrated in place on first open: profiles gain a ``last_seen`` column, and item
+statistics are rebuilt from the event log once (there was no checkpoint).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from loopwise.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "2"
+BUSY_TIMEOUT_MS = 5000
+REBUILD_ITEM_STATS_META = "item_stats_rebuild"  # set by the v1 migration
+
+TABLES = (
+    "meta",
+    "events",
+    "profiles",
+    "identities",
+    "segment_history",
+    "items",
+    "decisions",
+    "outcomes",
+    "config",
+    "consent",
+    "audit",
+    "exposures",
+    "item_observations",
+    "checkpoints",
+    "revisions",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT UNIQUE NOT NULL,
+    profile_id TEXT NOT NULL,
+    type TEXT,
+    ts TEXT,
+    received_at TEXT,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_profile_id ON events (profile_id);
+CREATE TABLE IF NOT EXISTS profiles (id TEXT PRIMARY KEY, record BLOB NOT NULL, last_seen TEXT);
+CREATE TABLE IF NOT EXISTS identities (identifier TEXT PRIMARY KEY, profile_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS identities_profile_id ON identities (profile_id);
+CREATE TABLE IF NOT EXISTS segment_history (
+    id INTEGER PRIMARY KEY,
+    profile_id TEXT NOT NULL,
+    segment TEXT NOT NULL,
+    change TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segment_history_profile_id ON segment_history (profile_id);
+CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id TEXT PRIMARY KEY,
+    profile_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_profile_created ON decisions (profile_id, created_at);
+CREATE INDEX IF NOT EXISTS decisions_created ON decisions (created_at);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id INTEGER PRIMARY KEY,
+    decision_id TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_decision_id ON outcomes (decision_id);
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS consent (key TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    at TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
+CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS exposures (
+    experiment TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    exposed_at TEXT NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (experiment, profile_id)
+);
+CREATE INDEX IF NOT EXISTS exposures_profile_id ON exposures (profile_id);
+CREATE TABLE IF NOT EXISTS item_observations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    anonymous INTEGER NOT NULL DEFAULT 0,
+    record BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    saved_at TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def _existing_tables(conn: sqlite3.Connection) -> set[str]:
+    return {
+        str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+
+
+def configure_writer(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """Settings, schema and migrations on the writer connection. Returns warnings for the
+    operator (tables that were missing from an existing database and are now empty)."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StorageUnavailable(
+            f"SQLite could not switch {path} to WAL mode (got {mode!r}); put the database on a "
+            "local file system that supports shared memory."
+        )
+    conn.execute("PRAGMA synchronous = FULL")  # NORMAL can lose the last commits on power loss
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = _existing_tables(conn)
+        version = None
+        if "meta" in before:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = None if row is None else str(row[0])
+        if version is not None and version not in ("1", SCHEMA_VERSION):
+            raise StorageUnavailable(
+                f"{path} has storage schema version {version}, this Loopwise reads versions 1 "
+                f"and {SCHEMA_VERSION}; upgrade Loopwise or point it at another database file."
+            )
+        if version == "1" and "profiles" in before:
+            _migrate_from_v1(conn)
+        for statement in SCHEMA.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (SCHEMA_VERSION,),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if version is None:
+        return []
+    missing = sorted(set(TABLES) - before - {"item_observations", "checkpoints", "revisions"})
+    return [
+        f"{path}: table {name!r} was missing and has been created empty; the data it held is "
+        "gone (restore it from a backup: `loopwise backup` makes one)"
+        for name in missing
+    ]
+
+
+def _migrate_from_v1(conn: sqlite3.Connection) -> None:
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(profiles)")}
+    if "last_seen" not in columns:
+        conn.execute("ALTER TABLE profiles ADD COLUMN last_seen TEXT")
+        conn.execute(
+            "UPDATE profiles SET last_seen = json_extract(CAST(record AS TEXT), '$.last_seen') "
+            "WHERE json_valid(CAST(record AS TEXT))"
+        )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO NOTHING",
+        (REBUILD_ITEM_STATS_META,),
+    )
+    log.info("migrated the database from storage schema 1 to %s", SCHEMA_VERSION)

@@ -1,0 +1,112 @@
+"""A workspace compiled for serving: segment registry, slots, experiments by slot, the holdout.
+
+Compiled once per change and swapped whole (readers hold one ``CompiledWorkspace`` for a whole
+request, so a change never shows half-applied). Published K-Means clusters join the registry here,
+and ``profile.cluster`` is set from the same model wherever attributes are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from loopwise.config import Workspace
+from loopwise.decide.strategies import StrategyRegistry
+from loopwise.errors import ConfigError
+from loopwise.experiments.settings import ExperimentConfig
+from loopwise.models.serving import MODEL_STRATEGIES
+from loopwise.profiles.model import Profile
+from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_cluster_key
+from loopwise.segments.registry import SegmentRegistry
+
+
+class CompiledWorkspace:
+    """The parts derived from a workspace (and the published clusters)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        strategies: StrategyRegistry,
+        clusters: ClusterModel | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.strategies = strategies
+        self.clusters = clusters
+        cluster_segments = clusters.segments() if clusters is not None else []
+        self.registry = SegmentRegistry(
+            workspace.all_segments() + cluster_segments, workspace.saved_groups
+        )
+        self.segment_names = {d.key: d.name for d in self.registry.definitions}
+        self.slots = {slot.key: slot for slot in workspace.slots}
+        self.settings = workspace.profiles
+        # model names are valid before training: their stand-ins answer with popular items
+        known_strategies = set(strategies.names()) | set(MODEL_STRATEGIES)
+        for i, slot in enumerate(workspace.slots):
+            uses = [(f"slots[{i}].default_strategy", slot.default_strategy)] + [
+                (f"slots[{i}].rules[{j}].then.strategy", r.then.strategy)
+                for j, r in enumerate(slot.rules)
+                if r.then.strategy is not None
+            ]
+            for field_path, name in uses:
+                if name not in known_strategies:
+                    raise ConfigError(
+                        f'Slot "{slot.key}" uses unknown strategy "{name}". Known strategies: '
+                        f"{', '.join(strategies.names())}.",
+                        field=field_path,
+                    )
+        self.experiments: dict[str, list[ExperimentConfig]] = {}
+        for i, experiment in enumerate(workspace.experiments):
+            self.experiments.setdefault(experiment.slot, []).append(experiment)
+            for j, arm in enumerate(experiment.arms):
+                if arm.strategy is not None and arm.strategy not in known_strategies:
+                    raise ConfigError(
+                        f'Experiment "{experiment.key}" arm "{arm.key}" uses unknown strategy '
+                        f'"{arm.strategy}". Known strategies: {", ".join(strategies.names())}.',
+                        field=f"experiments[{i}].arms[{j}].strategy",
+                    )
+        self.holdout = workspace.holdout.experiment(workspace.experiments)
+        # experiment -> event names its metrics read (what the projector totals per person)
+        self.metric_events: dict[str, frozenset[str]] = {
+            e.key: frozenset(m.event for m in e.metrics if m.event)
+            for e in [*workspace.experiments, self.holdout]
+        }
+
+    def with_clusters(self, clusters: ClusterModel | None) -> CompiledWorkspace:
+        return CompiledWorkspace(self.workspace, self.strategies, clusters)
+
+    def experiment(self, key: str) -> ExperimentConfig | None:
+        if key == self.holdout.key:
+            return self.holdout
+        return self.workspace.experiment(key)
+
+    def profile_attributes(self, profile: Profile, at: datetime) -> dict[str, Any]:
+        """``profile.*`` at ``at``, with ``profile.cluster`` when clusters are published."""
+        attributes = profile.attributes(at, self.settings)
+        if self.clusters is not None:
+            attributes[CLUSTER_ATTRIBUTE] = self.clusters.assign(attributes)
+        return attributes
+
+    def membership(self, profile: Profile) -> frozenset[str]:
+        """The segments a profile state is in, evaluated at its own last event: the one
+        definition live ingest, restart and replay share (so they agree)."""
+        attributes = {"profile": self.profile_attributes(profile, profile.last_seen), "context": {}}
+        return frozenset(self.registry.evaluate(attributes))
+
+    def unpublished_cluster_rules(self) -> list[str]:
+        """Rules that target a cluster key the published model does not have."""
+        published = set(self.clusters.keys) if self.clusters is not None else set()
+        return [
+            f'Rule "{rule.id}" of slot "{slot.key}" targets {key}, which is not published; '
+            "it matches nobody until a clustering publishes it."
+            for slot in self.workspace.slots
+            for rule in slot.rules
+            for key in rule.segments
+            if is_cluster_key(key) and key not in published
+        ]
+
+
+def experiment_keys(compiled: CompiledWorkspace) -> Iterable[str]:
+    yield from (e.key for e in compiled.workspace.experiments)
+    if compiled.workspace.holdout.enabled:
+        yield compiled.holdout.key
