@@ -1,7 +1,9 @@
 """Prometheus metrics for one app, on a private registry (two apps in one process never clash).
 
 Requests are labelled by route *template* (``/v1/profiles/{identifier}``), never the raw path, so
-user ids cannot blow up label cardinality; requests matching no route share ``unmatched``. The
+user ids cannot blow up label cardinality; requests matching no route share ``unmatched``. A
+request whose client disconnected before any response is counted with status ``499``, apart from
+the server's errors. The
 middleware is pure ASGI: Starlette's BaseHTTPMiddleware adds a task and a queue per request.
 """
 
@@ -18,6 +20,9 @@ DURATION_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
 UNMATCHED = "unmatched"
+#: The status label of a request whose client went away before any response (nginx's 499,
+#: "client closed request"): neither the server's fault (5xx) nor a served request.
+CLIENT_DISCONNECTED = "499"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -72,7 +77,7 @@ class Metrics:
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+    def observe_request(self, route: str, method: str, status: int | str, seconds: float) -> None:
         self.requests.labels(route=route, method=method, status=str(status)).inc()
         self.duration.labels(route=route).observe(seconds)
 
@@ -96,17 +101,27 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | str = 500
+        responded = gone = False  # gone: the client left before any response started
+
+        async def watch() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not responded:
+                gone = True
+            return message
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, responded = int(message["status"]), True
             await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, watch, capture)
         finally:
+            if gone:  # whatever was sent after (an error about the missing body) reached nobody
+                status = CLIENT_DISCONNECTED
             self.metrics.observe_request(
                 route_template(scope),
                 scope["method"] if scope["method"] in METHODS else "other",
