@@ -1,4 +1,8 @@
-"""The storage seam: what the engine needs from a backend, nothing more.
+"""Round 1's storage seam, replaced by :mod:`loopwise.storage.stores`.
+
+Kept only while ``engine.py``, ``privacy/retention.py`` and ``benchmarks/population.py`` still
+import it; no backend implements it any more. Delete it with their rewrite.
+
 
 Writes go through one writer (SQLite's one-writer rule made explicit, as Datasette does): a caller
 submits a *job* — a function of a :class:`WriteTransaction` — and the writer runs many queued jobs

@@ -13,7 +13,9 @@ from loopwise.storage.sqlite.base import Table
 
 class SqliteCatalogStore(Table):
     def _rows(self) -> list[tuple[str, bytes]]:
-        return [(str(i), bytes(b)) for i, b in self._all("SELECT id, record FROM items ORDER BY id")]
+        return [
+            (str(i), bytes(b)) for i, b in self._all("SELECT id, record FROM items ORDER BY id")
+        ]
 
     def all(self) -> list[JsonDict]:
         records = []

@@ -59,7 +59,10 @@ class SqliteEventLog(Table):
         rows = []
         # AUTOINCREMENT hands out sqlite_sequence + 1, + 2, ... inside this one-writer
         # transaction, so the positions are known without a query per row
-        base = int(self._one("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'events'") or 0)
+        base = int(
+            self._one("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'events'")
+            or 0
+        )
         for event, profile_id in zip(events, profile_ids, strict=True):
             if event.message_id in seen:
                 seqs.append(None)
