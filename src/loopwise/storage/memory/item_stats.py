@@ -1,0 +1,49 @@
+"""Item statistics in memory: the observation tail and the checkpoint that covers the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from loopwise.clock import isoformat, parse_timestamp
+from loopwise.storage.codec import UnreadableRecord, decode_observation, encode_observation
+from loopwise.storage.memory.base import Store
+from loopwise.storage.records import Checkpoint, Observation
+from loopwise.storage.sqlite.item_stats import CHECKPOINT_NAME
+
+
+class MemoryItemStatsStore(Store):
+    def checkpoint(self) -> Checkpoint | None:
+        with self._db.read() as tables:
+            row = tables["checkpoints"].get(CHECKPOINT_NAME)
+        if row is None:
+            return None
+        position, saved_at, data = row
+        when = parse_timestamp(saved_at)
+        return None if when is None else Checkpoint(position, data, when)
+
+    def observations(self, after: int = 0) -> Iterator[Observation]:
+        with self._db.read() as tables:
+            rows = tables["item_observations"].rows
+            tail = [(seq, rows[seq][0]) for seq in sorted(k for k in rows if k > after)]
+        for seq, blob in tail:
+            try:
+                yield decode_observation(seq, blob)
+            except UnreadableRecord:
+                continue
+
+    def observe(self, observations: Sequence[Observation]) -> None:
+        for observation in observations:
+            seq = self._db.next_id("item_observations")
+            self._db.put("item_observations", seq, (encode_observation(observation),))
+
+    def last_position(self) -> int:
+        with self._db.read() as tables:
+            return max(tables["item_observations"].rows, default=0)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        row = (int(checkpoint.position), isoformat(checkpoint.saved_at), bytes(checkpoint.data))
+        self._db.put("checkpoints", CHECKPOINT_NAME, row)
+        with self._db.read() as tables:
+            covered = [k for k in tables["item_observations"].rows if k <= checkpoint.position]
+        for seq in covered:
+            self._db.pop("item_observations", seq)
