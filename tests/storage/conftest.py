@@ -90,8 +90,9 @@ def pg_schema() -> Iterator[str]:
             "LOOPWISE_TEST_DATABASE_URL at one) to run the PostgreSQL storage tests"
         )
     import psycopg
-    from loopwise.storage.postgres import migrate
     from psycopg import sql
+
+    from loopwise.storage.postgres import migrate
 
     schema = f"loopwise_test_{uuid.uuid4().hex[:12]}"
     migrate(PG_URL, schema)
@@ -101,42 +102,32 @@ def pg_schema() -> Iterator[str]:
 
 
 def reset_pg_schema(schema: str) -> None:
-    """Empty every table and restart every sequence (faster than a schema per test)."""
+    """Empty every table and restart every sequence, in one round trip (DELETE is much faster
+    than TRUNCATE on small tables, and far faster than a schema per test)."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
-                "AND c.relname <> 'schema_migrations'",
-                [schema],
-            )
+        tables = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+            "AND c.relname <> 'schema_migrations'",
+            [schema],
+        ).fetchall()
+        sequences = conn.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = %s", [schema]
+        ).fetchall()
+        statements = [
+            sql.SQL("DELETE FROM {}").format(sql.Identifier(schema, name)) for (name,) in tables
+        ] + [
+            sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.Identifier(schema, name))
+            for (name,) in sequences
         ]
-        sequences = [
-            row[0]
-            for row in conn.execute(
-                "SELECT sequencename FROM pg_sequences WHERE schemaname = %s", [schema]
-            )
-        ]
-        conn.execute(
-            sql.SQL("TRUNCATE {}").format(
-                sql.SQL(", ").join(sql.Identifier(schema, name) for name in tables)
-            )
-        )
-        for name in sequences:
-            conn.execute(sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.Identifier(schema, name)))
+        conn.execute(sql.SQL("; ").join(statements))
 
 
 # -- backends ------------------------------------------------------------------------------------
 def open_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    if kind in ("memory", "postgres"):  # STEP-1 GUARD: removed once both backends exist
-        import importlib.util
-
-        if importlib.util.find_spec(f"loopwise.storage.{kind}") is None:
-            pytest.skip(f"the {kind} backend is not built yet")
     if kind == "memory":
         from loopwise.storage.memory import MemoryStorage
 
