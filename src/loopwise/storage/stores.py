@@ -316,17 +316,38 @@ class ConfigStore(ConfigStoreReader, Protocol):
 class UnitOfWork(Protocol):
     """One job's view of a write transaction: every store's writer, plus ``on_commit``."""
 
-    events: EventLog
-    profiles: ProfileStore
-    identities: IdentityStore
-    consent: ConsentStore
-    audit: AuditLog
-    exposures: ExposureStore
-    decisions: DecisionLog
-    segment_history: SegmentHistory
-    item_stats: ItemStatsStore
-    catalog: CatalogStore
-    config: ConfigStore
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def profiles(self) -> ProfileStore: ...
+
+    @property
+    def identities(self) -> IdentityStore: ...
+
+    @property
+    def consent(self) -> ConsentStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def exposures(self) -> ExposureStore: ...
+
+    @property
+    def decisions(self) -> DecisionLog: ...
+
+    @property
+    def segment_history(self) -> SegmentHistory: ...
+
+    @property
+    def item_stats(self) -> ItemStatsStore: ...
+
+    @property
+    def catalog(self) -> CatalogStore: ...
+
+    @property
+    def config(self) -> ConfigStore: ...
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the transaction holding this job has committed (before the
@@ -338,17 +359,38 @@ class UnitOfWork(Protocol):
 class Storage(Protocol):
     """A backend: read handles on every store, and a writer that runs jobs in transactions."""
 
-    events: EventLogReader
-    profiles: ProfileStoreReader
-    identities: IdentityStoreReader
-    consent: ConsentStoreReader
-    audit: AuditLogReader
-    exposures: ExposureStoreReader
-    decisions: DecisionLogReader
-    segment_history: SegmentHistoryReader
-    item_stats: ItemStatsStoreReader
-    catalog: CatalogStoreReader
-    config: ConfigStoreReader
+    @property
+    def events(self) -> EventLogReader: ...
+
+    @property
+    def profiles(self) -> ProfileStoreReader: ...
+
+    @property
+    def identities(self) -> IdentityStoreReader: ...
+
+    @property
+    def consent(self) -> ConsentStoreReader: ...
+
+    @property
+    def audit(self) -> AuditLogReader: ...
+
+    @property
+    def exposures(self) -> ExposureStoreReader: ...
+
+    @property
+    def decisions(self) -> DecisionLogReader: ...
+
+    @property
+    def segment_history(self) -> SegmentHistoryReader: ...
+
+    @property
+    def item_stats(self) -> ItemStatsStoreReader: ...
+
+    @property
+    def catalog(self) -> CatalogStoreReader: ...
+
+    @property
+    def config(self) -> ConfigStoreReader: ...
 
     def submit(self, job: Callable[[UnitOfWork], T]) -> Future[T]:
         """Queue a write job; the future resolves after its transaction committed and its
