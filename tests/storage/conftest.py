@@ -85,9 +85,10 @@ def _reachable(url: str) -> bool:
 def pg_schema() -> Iterator[str]:
     """A schema of this test session's own, migrated once and dropped at the end."""
     if not _reachable(PG_URL):
+        parts = urlsplit(PG_URL)  # host and port only: the URL may carry a password
         pytest.skip(
-            f"PostgreSQL is not reachable at {urlsplit(PG_URL).netloc}: start it (or point "
-            "LOOPWISE_TEST_DATABASE_URL at one) to run the PostgreSQL storage tests"
+            f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}: start it "
+            "(or point LOOPWISE_TEST_DATABASE_URL at one) to run the PostgreSQL storage tests"
         )
     import psycopg
     from psycopg import sql

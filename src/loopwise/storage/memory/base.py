@@ -33,6 +33,8 @@ class Access(Protocol):
 
     def next_id(self, name: str) -> int: ...
 
+    def next_ids(self, name: str, count: int) -> range: ...
+
 
 class Committed:
     """The committed tables, shared by every reader."""
@@ -56,6 +58,9 @@ class Committed:
         raise _read_only()
 
     def next_id(self, name: str) -> int:
+        raise _read_only()
+
+    def next_ids(self, name: str, count: int) -> range:
         raise _read_only()
 
     def publish(self, source: Tables, touched: Iterable[tuple[str, Key]]) -> None:
@@ -100,10 +105,14 @@ class Transaction:
 
     def next_id(self, name: str) -> int:
         """The next value of sequence ``name`` (undone with the job, as SQLite's are)."""
+        return self.next_ids(name, 1)[0]
+
+    def next_ids(self, name: str, count: int) -> range:
+        """The next ``count`` values of sequence ``name``, in order."""
         row = self.tables["sequences"].get(name)
-        value = (int(row[0]) if row else 0) + 1
-        self.put("sequences", name, (value,))
-        return value
+        last = int(row[0]) if row else 0
+        self.put("sequences", name, (last + count,))
+        return range(last + 1, last + count + 1)
 
     def undo_to(self, mark: int) -> None:
         while len(self.undo) > mark:

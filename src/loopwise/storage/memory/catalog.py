@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from loopwise.storage.codec import UnreadableRecord, decode_json
+from loopwise.storage.decoding import damaged_items, items
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import Damaged, JsonDict
 
@@ -17,22 +17,10 @@ class MemoryCatalogStore(Store):
             return [(str(key), row[0]) for key, row in sorted(tables["items"].rows.items())]
 
     def all(self) -> list[JsonDict]:
-        records = []
-        for item_id, blob in self._rows():
-            try:
-                records.append(decode_json(blob, f"item {item_id}"))
-            except UnreadableRecord:
-                continue
-        return records
+        return items(self._rows())
 
     def damaged(self) -> list[Damaged]:
-        found = []
-        for item_id, blob in self._rows():
-            try:
-                decode_json(blob, f"item {item_id}")
-            except UnreadableRecord as exc:
-                found.append(Damaged("items", item_id, str(exc), blob))
-        return found
+        return damaged_items(self._rows())
 
     def upsert(self, items: Sequence[JsonDict]) -> None:
         for item in items:

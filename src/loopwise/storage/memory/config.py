@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from loopwise.errors import ValidationFailed
-from loopwise.storage.codec import UnreadableRecord, decode_json
+from loopwise.storage.decoding import config_document
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import JsonDict
 
@@ -14,16 +13,7 @@ class MemoryConfigStore(Store):
     def get(self, key: str) -> JsonDict | None:
         with self._db.read() as tables:
             row = tables["config"].get(key)
-        if row is None:
-            return None
-        try:
-            return decode_json(row[0], f"config {key!r}")
-        except UnreadableRecord as exc:
-            raise ValidationFailed(
-                f"The stored {key} document is damaged ({exc}); it is ignored until it is "
-                "written again.",
-                field=f"config.{key}",
-            ) from exc
+        return None if row is None else config_document(key, row[0])
 
     def meta(self, key: str) -> str | None:
         with self._db.read() as tables:

@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 
 from loopwise.clock import isoformat
-from loopwise.storage.codec import UnreadableRecord, decode_json
+from loopwise.storage.decoding import consent_states
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import JsonDict
 
@@ -17,14 +17,7 @@ class MemoryConsentStore(Store):
     def get(self, keys: Iterable[str]) -> dict[str, JsonDict]:
         with self._db.read() as tables:
             rows = [(key, tables["consent"].get(key)) for key in dict.fromkeys(keys)]
-        found: dict[str, JsonDict] = {}
-        for key, row in rows:
-            if row is not None:
-                try:
-                    found[key] = decode_json(row[0], f"consent {key}")
-                except UnreadableRecord:
-                    continue  # a damaged state reads as no choice (the defaults apply)
-        return found
+        return dict(consent_states((key, row[0]) for key, row in rows if row is not None))
 
     def count(self) -> int:
         with self._db.read() as tables:
@@ -33,11 +26,7 @@ class MemoryConsentStore(Store):
     def iter(self) -> Iterator[tuple[str, JsonDict]]:
         with self._db.read() as tables:
             rows = sorted(tables["consent"].rows.items())
-        for key, (blob,) in rows:
-            try:
-                yield key, decode_json(blob, f"consent {key}")
-            except UnreadableRecord:
-                continue
+        return consent_states((key, row[0]) for key, row in rows)
 
     def put(self, key: str, record: JsonDict) -> None:
         self._db.put("consent", key, (orjson.dumps(record),))

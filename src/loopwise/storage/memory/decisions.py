@@ -10,31 +10,26 @@ import orjson
 
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.errors import Conflict
+from loopwise.storage.decoding import with_outcomes
 from loopwise.storage.memory.base import Store
 from loopwise.storage.memory.tables import Tables
 from loopwise.storage.records import JsonDict
 from loopwise.storage.sqlite.decisions import decision_columns
 
+Copied = tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]
 
-def _with_outcomes(tables: Tables, decision_ids: Iterable[Any]) -> list[tuple[bytes, list[bytes]]]:
-    """Each decision's blob and its outcomes' blobs (oldest first), copied out of the tables."""
+
+def _copy(tables: Tables, decision_ids: Iterable[Any]) -> Copied:
+    """The decisions' ``(id, blob)`` and their outcomes' (oldest first), copied out of the
+    tables, to decode once the lock is released."""
     outcomes = tables["outcomes"]
-    return [
-        (
-            tables["decisions"].rows[did][-1],
-            [outcomes.rows[oid][-1] for oid in sorted(outcomes.keys_where("decision_id", did))],
-        )
-        for did in decision_ids
+    decisions = [(did, tables["decisions"].rows[did][-1]) for did in decision_ids]
+    attached = [
+        (did, outcomes.rows[oid][-1])
+        for did, _ in decisions
+        for oid in sorted(outcomes.keys_where("decision_id", did))
     ]
-
-
-def _decoded(copied: list[tuple[bytes, list[bytes]]]) -> list[JsonDict]:
-    records = []
-    for blob, outcome_blobs in copied:
-        record = orjson.loads(blob)
-        record["outcomes"] = [orjson.loads(outcome) for outcome in outcome_blobs]
-        records.append(record)
-    return records
+    return decisions, attached
 
 
 def _oldest_first(tables: Tables, decision_ids: Iterable[Any]) -> list[Any]:
@@ -47,8 +42,8 @@ class MemoryDecisionLog(Store):
         with self._db.read() as tables:
             if tables["decisions"].get(decision_id) is None:
                 return None
-            copied = _with_outcomes(tables, [decision_id])
-        return _decoded(copied)[0]
+            copied = _copy(tables, [decision_id])
+        return with_outcomes(*copied)[0]
 
     def exists(self, decision_ids: Iterable[str]) -> set[str]:
         with self._db.read() as tables:
@@ -72,16 +67,16 @@ class MemoryDecisionLog(Store):
     def for_profile(self, profile_id: str) -> list[JsonDict]:
         with self._db.read() as tables:
             mine = tables["decisions"].keys_where("profile_id", profile_id)
-            copied = _with_outcomes(tables, _oldest_first(tables, mine))
-        return _decoded(copied)
+            copied = _copy(tables, _oldest_first(tables, mine))
+        return with_outcomes(*copied)
 
     def iter(self, since: datetime | None = None) -> Iterator[JsonDict]:
         cutoff = "" if since is None else isoformat(since)
         with self._db.read() as tables:
             rows = tables["decisions"].rows
             recent = [did for did, row in rows.items() if row[1] >= cutoff]
-            copied = _with_outcomes(tables, _oldest_first(tables, recent))
-        return iter(_decoded(copied))
+            copied = _copy(tables, _oldest_first(tables, recent))
+        return iter(with_outcomes(*copied))
 
     def count(self) -> int:
         with self._db.read() as tables:

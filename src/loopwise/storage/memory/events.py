@@ -8,7 +8,8 @@ from typing import Any
 
 from loopwise.clock import isoformat
 from loopwise.events.schema import Event
-from loopwise.storage.codec import UnreadableRecord, decode_event, encode_event
+from loopwise.storage.codec import encode_event
+from loopwise.storage.decoding import damaged_events, logged_events
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import Damaged, LoggedEvent
 
@@ -23,11 +24,8 @@ class MemoryEventLog(Store):
             return [(seq, events.rows[seq]) for seq in sorted(k for k in keys if k > after)]
 
     def iter(self, profile_id: str | None = None, *, after: int = 0) -> Iterator[LoggedEvent]:
-        for seq, (_, pid, _, _, blob) in self._rows(profile_id, after):
-            try:
-                yield LoggedEvent(seq, pid, decode_event(blob))
-            except UnreadableRecord:
-                continue  # listed by damaged(); one bad row must not stop a replay
+        rows = self._rows(profile_id, after)
+        return logged_events((seq, row[1], row[-1]) for seq, row in rows)
 
     def count(self) -> int:
         with self._db.read() as tables:
@@ -42,36 +40,29 @@ class MemoryEventLog(Store):
             return {m for m in message_ids if tables["events"].has("message_id", m)}
 
     def damaged(self, limit: int = 100) -> list[Damaged]:
-        found: list[Damaged] = []
-        for seq, row in self._rows(None, 0):
-            try:
-                decode_event(row[-1])
-            except UnreadableRecord as exc:
-                found.append(Damaged("events", str(seq), str(exc), row[-1]))
-                if len(found) >= limit:
-                    break
-        return found
+        return damaged_events(((seq, row[-1]) for seq, row in self._rows(None, 0)), limit)
 
     def append(self, events: Sequence[Event], profile_ids: Sequence[str]) -> list[int | None]:
         if len(events) != len(profile_ids):
             raise ValueError("append needs exactly one profile id per event")
         seen = self.known([event.message_id for event in events])
-        seqs: list[int | None] = []
-        for event, profile_id in zip(events, profile_ids, strict=True):
-            if event.message_id in seen:
-                seqs.append(None)
-                continue
-            seen.add(event.message_id)
+        fresh: list[int] = []  # indexes of the events to store: first copies of new ids
+        for index, event in enumerate(events):
+            if event.message_id not in seen:
+                seen.add(event.message_id)
+                fresh.append(index)
+        seqs: list[int | None] = [None] * len(events)
+        for index, seq in zip(fresh, self._db.next_ids("events", len(fresh)), strict=True):
+            event = events[index]
             row = (
                 event.message_id,
-                profile_id,
+                profile_ids[index],
                 isoformat(event.timestamp),
                 isoformat(event.received_at),
                 encode_event(event),
             )
-            seq = self._db.next_id("events")
             self._db.put("events", seq, row)
-            seqs.append(seq)
+            seqs[index] = seq
         return seqs
 
     def reassign(self, from_profile_id: str, to_profile_id: str) -> int:

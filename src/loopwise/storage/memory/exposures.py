@@ -7,17 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from loopwise.clock import isoformat
-from loopwise.storage.codec import UnreadableRecord, decode_exposure, encode_exposure
+from loopwise.storage.codec import encode_exposure
+from loopwise.storage.decoding import exposures
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import Exposure
 
 
 def _decoded(rows: Iterable[Any]) -> Iterator[Exposure]:
-    for row in rows:
-        try:
-            yield decode_exposure(row[-1])
-        except UnreadableRecord:
-            continue
+    return exposures(row[-1] for row in rows)
 
 
 def _oldest_first(rows: Iterable[Any]) -> list[Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from loopwise.clock import isoformat, parse_timestamp
-from loopwise.storage.codec import UnreadableRecord, decode_observation, encode_observation
+from loopwise.storage.codec import encode_observation
+from loopwise.storage.decoding import observations
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import Checkpoint, Observation
 from loopwise.storage.sqlite.item_stats import CHECKPOINT_NAME
@@ -25,11 +26,7 @@ class MemoryItemStatsStore(Store):
         with self._db.read() as tables:
             rows = tables["item_observations"].rows
             tail = [(seq, rows[seq][0]) for seq in sorted(k for k in rows if k > after)]
-        for seq, blob in tail:
-            try:
-                yield decode_observation(seq, blob)
-            except UnreadableRecord:
-                continue
+        return observations(tail)
 
     def observe(self, observations: Sequence[Observation]) -> None:
         for observation in observations:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from loopwise.storage.health import report, write_health
 from loopwise.storage.memory.base import Access, Committed, Transaction
 from loopwise.storage.memory.catalog import MemoryCatalogStore
 from loopwise.storage.memory.config import MemoryConfigStore
@@ -130,16 +131,8 @@ class MemoryStorage(_Stores):
         return self._writer.write(job)
 
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"backend": self.kind}
-        if not self._writer.alive:
-            result["write"] = "the writer has stopped; open the storage again"
-        elif self._writer.last_error is not None:
-            result["write"] = f"failing: {self._writer.last_error}"
-        else:
-            result["write"] = "ok"
-        result["read"] = "failing: storage is closed" if self._committed.closed else "ok"
-        result["ok"] = result["write"] == "ok" and result["read"] == "ok"
-        return result
+        read = "failing: storage is closed" if self._committed.closed else "ok"
+        return report(self.kind, write_health(self._writer), read)
 
     def probe_write(self) -> None:
         """A tiny write, as the other backends offer (memory never runs out of disk)."""

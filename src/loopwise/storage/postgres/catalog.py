@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from loopwise.storage.codec import UnreadableRecord, decode_json
+from loopwise.storage.decoding import damaged_items, items
 from loopwise.storage.postgres.base import Table, first_column
 from loopwise.storage.records import Damaged, JsonDict
 
@@ -22,29 +22,17 @@ class PostgresCatalogStore(Table):
         return [(item_id, bytes(blob)) for item_id, blob in rows]
 
     def all(self) -> list[JsonDict]:
-        records = []
-        for item_id, blob in self._rows():
-            try:
-                records.append(decode_json(blob, f"item {item_id}"))
-            except UnreadableRecord:
-                continue
-        return records
+        return items(self._rows())
 
     def damaged(self) -> list[Damaged]:
-        found = []
-        for item_id, blob in self._rows():
-            try:
-                decode_json(blob, f"item {item_id}")
-            except UnreadableRecord as exc:
-                found.append(Damaged("items", item_id, str(exc), blob))
-        return found
+        return damaged_items(self._rows())
 
     def upsert(self, items: Sequence[JsonDict]) -> None:
         latest = {str(item["id"]): orjson.dumps(item) for item in items}  # the last copy wins
         if not latest:
             return
         self._exec(
-            "INSERT INTO items (id, record) SELECT * FROM unnest(%s::text[], %s::bytea[]) "
+            "INSERT INTO items (id, record) SELECT * FROM unnest(%b::text[], %b::bytea[]) "
             "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
             [list(latest), list(latest.values())],
         )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from loopwise.errors import ValidationFailed
-from loopwise.storage.codec import UnreadableRecord, decode_json
+from loopwise.storage.decoding import config_document
 from loopwise.storage.postgres.base import Table
 from loopwise.storage.records import JsonDict
 
@@ -13,16 +12,7 @@ from loopwise.storage.records import JsonDict
 class PostgresConfigStore(Table):
     def get(self, key: str) -> JsonDict | None:
         blob = self._one("SELECT value FROM config WHERE key = %s", [key])
-        if blob is None:
-            return None
-        try:
-            return decode_json(blob, f"config {key!r}")
-        except UnreadableRecord as exc:
-            raise ValidationFailed(
-                f"The stored {key} document is damaged ({exc}); it is ignored until it is "
-                "written again.",
-                field=f"config.{key}",
-            ) from exc
+        return None if blob is None else config_document(key, blob)
 
     def meta(self, key: str) -> str | None:
         value = self._one("SELECT value FROM meta WHERE key = %s", [key])

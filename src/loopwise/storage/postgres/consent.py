@@ -11,37 +11,27 @@ from datetime import datetime
 
 import orjson
 
-from loopwise.storage.codec import UnreadableRecord, decode_json
+from loopwise.storage.decoding import consent_states
 from loopwise.storage.postgres.base import Table, first_column, ms, required_time
 from loopwise.storage.records import JsonDict
 
 
 class PostgresConsentStore(Table):
     def get(self, keys: Iterable[str]) -> dict[str, JsonDict]:
-        found: dict[str, JsonDict] = {}
-        for key, blob in self._all(
-            "SELECT key, record FROM consent WHERE key = ANY(%s)", [list(keys)]
-        ):
-            try:
-                found[key] = decode_json(blob, f"consent {key}")
-            except UnreadableRecord:
-                continue  # a damaged state reads as no choice (the defaults apply)
-        return found
+        rows = self._all("SELECT key, record FROM consent WHERE key = ANY(%s)", [list(keys)])
+        return dict(consent_states(rows))
 
     def count(self) -> int:
         return int(self._one("SELECT count(*) FROM consent"))
 
     def iter(self) -> Iterator[tuple[str, JsonDict]]:
-        for key, blob in self._paged(
+        rows = self._paged(
             "SELECT key, record FROM consent WHERE key > %s ORDER BY key LIMIT %s",
             [],
             first_column,
             first="SELECT key, record FROM consent ORDER BY key LIMIT %s",
-        ):
-            try:
-                yield key, decode_json(blob, f"consent {key}")
-            except UnreadableRecord:
-                continue
+        )
+        return consent_states(rows)
 
     def put(self, key: str, record: JsonDict) -> None:
         self._exec(

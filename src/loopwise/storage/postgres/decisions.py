@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from loopwise.errors import Conflict
+from loopwise.storage.decoding import with_outcomes
 from loopwise.storage.postgres.base import BEGINNING, Table, ms, required_time, utc
 from loopwise.storage.records import JsonDict
 from loopwise.storage.sqlite.decisions import decision_columns
@@ -24,17 +25,16 @@ def _order(row: Any) -> list[Any]:
 class PostgresDecisionLog(Table):
     def _with_outcomes(self, rows: list[Any]) -> list[JsonDict]:
         """Decision records with their outcomes (oldest first), one outcomes query per batch."""
-        decisions = [(row[0], orjson.loads(row[1])) for row in rows]
-        outcomes: dict[str, list[JsonDict]] = {decision_id: [] for decision_id, _ in decisions}
-        if outcomes:
-            for decision_id, blob in self._all(
+        decisions = [(row[0], row[1]) for row in rows]
+        outcomes = (
+            self._all(
                 "SELECT decision_id, record FROM outcomes WHERE decision_id = ANY(%s) ORDER BY id",
-                [list(outcomes)],
-            ):
-                outcomes[decision_id].append(orjson.loads(blob))
-        for decision_id, record in decisions:
-            record["outcomes"] = outcomes[decision_id]
-        return [record for _, record in decisions]
+                [[decision_id for decision_id, _ in decisions]],
+            )
+            if decisions
+            else []
+        )
+        return with_outcomes(decisions, outcomes)
 
     def get(self, decision_id: str) -> JsonDict | None:
         rows = self._all(

@@ -1,4 +1,5 @@
-"""The event log on PostgreSQL: ``events`` (partitioned by month of receipt) and ``event_ids``.
+"""The event log on PostgreSQL: ``events`` (partitioned by month of receipt, for the reasons
+in :mod:`loopwise.storage.postgres.partitions`) and ``event_ids`` (every stored message id).
 
 Positions come from one sequence. Appends (and item observations) take a transaction-scoped
 advisory lock first, so across every process writing to this schema positions are handed out in
@@ -14,7 +15,8 @@ from datetime import datetime
 from psycopg import sql
 
 from loopwise.events.schema import Event
-from loopwise.storage.codec import UnreadableRecord, decode_event, encode_event
+from loopwise.storage.codec import encode_event
+from loopwise.storage.decoding import damaged_events, logged_events
 from loopwise.storage.postgres.base import POSITIONS_LOCK, Connect, Table, first_column, ms
 from loopwise.storage.postgres.partitions import (
     Partitions,
@@ -25,13 +27,15 @@ from loopwise.storage.postgres.partitions import (
 from loopwise.storage.records import Damaged, LoggedEvent
 
 
-def lock_positions(table: Table) -> None:
-    table._all("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", [POSITIONS_LOCK])
-
-
-def next_positions(table: Table, sequence: str, count: int) -> list[int]:
-    rows = table._all("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, count])
-    return sorted(int(row[0]) for row in rows)
+def take_positions(table: Table, sequence: str, count: int) -> list[int]:
+    """``count`` new positions from ``sequence``, in order, after taking the log-positions lock
+    (held to the end of the transaction); both in one round trip."""
+    with table._connect() as conn, conn.pipeline():
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", [POSITIONS_LOCK]
+        )
+        cursor = conn.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, count])
+        return sorted(int(row[0]) for row in cursor.fetchall())
 
 
 class PostgresEventLog(Table):
@@ -51,11 +55,7 @@ class PostgresEventLog(Table):
                 "ORDER BY seq LIMIT %s"
             )
             rows = self._paged(query, [profile_id], first_column, start=[after])
-        for seq, pid, blob in rows:
-            try:
-                yield LoggedEvent(int(seq), pid, decode_event(blob))
-            except UnreadableRecord:
-                continue  # listed by damaged(); one bad row must not stop a replay
+        return logged_events(rows)
 
     def count(self) -> int:
         return int(self._one("SELECT count(*) FROM events"))
@@ -71,15 +71,7 @@ class PostgresEventLog(Table):
 
     def damaged(self, limit: int = 100) -> list[Damaged]:
         query = "SELECT seq, record FROM events WHERE seq > %s ORDER BY seq LIMIT %s"
-        found: list[Damaged] = []
-        for seq, blob in self._paged(query, [], first_column, start=[0]):
-            try:
-                decode_event(blob)
-            except UnreadableRecord as exc:
-                found.append(Damaged("events", str(seq), str(exc), bytes(blob)))
-                if len(found) >= limit:
-                    break
-        return found
+        return damaged_events(self._paged(query, [], first_column, start=[0]), limit)
 
     def append(self, events: Sequence[Event], profile_ids: Sequence[str]) -> list[int | None]:
         if len(events) != len(profile_ids):
@@ -90,26 +82,16 @@ class PostgresEventLog(Table):
         seqs: list[int | None] = [None] * len(events)
         if not first:
             return seqs
-        lock_positions(self)
-        new = {
-            row[0]
-            for row in self._returning(
-                "INSERT INTO event_ids (message_id) SELECT unnest(%s::text[]) "
-                "ON CONFLICT DO NOTHING RETURNING message_id",
-                [list(first)],
-            )
-        }
-        fresh = [index for message_id, index in first.items() if message_id in new]
-        if not fresh:
-            return seqs
         assert self._partitions is not None, "appends run in a unit of work"
+        candidates = list(first.values())  # first copies, in batch order
+        # a position for each candidate, so the insert needs no second trip: a retry's
+        # position is left unused (positions have gaps, as sequences do; none is reused)
+        positions = take_positions(self, "events_seq", len(candidates))
         with self._connect() as conn:
-            self._partitions.ensure(conn, {month_of(events[i].received_at) for i in fresh})
-        positions = next_positions(self, "events_seq", len(fresh))
+            self._partitions.ensure(conn, {month_of(events[i].received_at) for i in candidates})
         columns: list[list[object]] = [[], [], [], [], [], [], []]
-        for index, seq in zip(fresh, positions, strict=True):
+        for index, seq in zip(candidates, positions, strict=True):
             event = events[index]
-            seqs[index] = seq
             row = (
                 seq,
                 ms(event.received_at),
@@ -121,12 +103,20 @@ class PostgresEventLog(Table):
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-        self._exec(
+        stored = self._returning(  # dedupe and insert in one statement
+            "WITH fresh AS (INSERT INTO event_ids (message_id) SELECT unnest(%b::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING message_id) "
             "INSERT INTO events (seq, received_at, message_id, profile_id, type, ts, record) "
-            "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], "
-            "%s::text[], %s::timestamptz[], %s::bytea[])",
-            columns,
+            "SELECT u.* FROM unnest(%b::bigint[], %b::timestamptz[], %b::text[], %b::text[], "
+            "%b::text[], %b::timestamptz[], %b::bytea[]) "
+            "AS u(seq, received_at, message_id, profile_id, type, ts, record) "
+            "JOIN fresh USING (message_id) RETURNING seq",
+            [list(first), *columns],
         )
+        new = {int(row[0]) for row in stored}
+        for index, seq in zip(candidates, positions, strict=True):
+            if seq in new:
+                seqs[index] = seq
         return seqs
 
     def reassign(self, from_profile_id: str, to_profile_id: str) -> int:

@@ -6,19 +6,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from loopwise.storage.codec import UnreadableRecord, decode_exposure, encode_exposure
+from loopwise.storage.codec import encode_exposure
+from loopwise.storage.decoding import exposures
 from loopwise.storage.postgres.base import BEGINNING, Table, ms
 from loopwise.storage.records import Exposure
 
 _ORDER = "ORDER BY exposed_at, id LIMIT %s"
-
-
-def _decoded(blobs: Iterable[Any]) -> Iterator[Exposure]:
-    for blob in blobs:
-        try:
-            yield decode_exposure(blob)
-        except UnreadableRecord:
-            continue
 
 
 def _order(row: Any) -> list[Any]:
@@ -39,14 +32,14 @@ class PostgresExposureStore(Table):
             "SELECT record FROM exposures WHERE experiment = %s AND profile_id = %s",
             [experiment, profile_id],
         )
-        return None if blob is None else next(_decoded([blob]), None)
+        return None if blob is None else next(exposures([blob]), None)
 
     def for_profiles(self, profile_ids: Iterable[str]) -> list[Exposure]:
         rows = self._all(
             "SELECT record FROM exposures WHERE profile_id = ANY(%s) ORDER BY exposed_at, id",
             [list(profile_ids)],
         )
-        return list(_decoded(row[0] for row in rows))
+        return list(exposures(row[0] for row in rows))
 
     def iter(self, experiment: str | None = None) -> Iterator[Exposure]:
         select = "SELECT exposed_at, id, record FROM exposures"
@@ -57,7 +50,7 @@ class PostgresExposureStore(Table):
         else:
             query = f"{select} WHERE experiment = %s AND (exposed_at, id) > (%s, %s) {_ORDER}"
             rows = self._paged(query, [experiment], _order, start=start)
-        return _decoded(row[2] for row in rows)
+        return exposures(row[2] for row in rows)
 
     def count(self, experiment: str) -> int:
         return int(self._one("SELECT count(*) FROM exposures WHERE experiment = %s", [experiment]))

@@ -43,7 +43,7 @@ class PostgresIdentityStore(Table):
             return
         self._exec(
             "INSERT INTO identities (identifier, profile_id) "
-            "SELECT * FROM unnest(%s::text[], %s::text[]) "
+            "SELECT * FROM unnest(%b::text[], %b::text[]) "
             "ON CONFLICT (identifier) DO UPDATE SET profile_id = excluded.profile_id",
             [list(links), list(links.values())],
         )

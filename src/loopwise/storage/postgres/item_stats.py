@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from loopwise.storage.codec import UnreadableRecord, decode_observation, encode_observation
+from loopwise.storage.codec import encode_observation
+from loopwise.storage.decoding import observations
 from loopwise.storage.postgres.base import Table, first_column, ms, utc
-from loopwise.storage.postgres.events import lock_positions, next_positions
+from loopwise.storage.postgres.events import take_positions
 from loopwise.storage.records import Checkpoint, Observation
 from loopwise.storage.sqlite.item_stats import CHECKPOINT_NAME
 
@@ -23,25 +24,22 @@ class PostgresItemStatsStore(Table):
         return None if row is None else Checkpoint(int(row[0]), bytes(row[1]), utc(row[2]))
 
     def observations(self, after: int = 0) -> Iterator[Observation]:
-        for seq, blob in self._paged(
-            "SELECT seq, record FROM item_observations WHERE seq > %s ORDER BY seq LIMIT %s",
-            [],
-            first_column,
-            start=[after],
-        ):
-            try:
-                yield decode_observation(int(seq), blob)
-            except UnreadableRecord:
-                continue
+        return observations(
+            self._paged(
+                "SELECT seq, record FROM item_observations WHERE seq > %s ORDER BY seq LIMIT %s",
+                [],
+                first_column,
+                start=[after],
+            )
+        )
 
     def observe(self, observations: Sequence[Observation]) -> None:
         if not observations:
             return
-        lock_positions(self)
-        seqs = next_positions(self, "item_observations_seq", len(observations))
+        seqs = take_positions(self, "item_observations_seq", len(observations))
         self._exec(
             "INSERT INTO item_observations (seq, record) "
-            "SELECT * FROM unnest(%s::bigint[], %s::bytea[])",
+            "SELECT * FROM unnest(%b::bigint[], %b::bytea[])",
             [seqs, [encode_observation(o) for o in observations]],
         )
 

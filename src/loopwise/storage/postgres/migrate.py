@@ -87,26 +87,27 @@ def connect(url: str, schema: str | None, *, name: str = "loopwise") -> Connecti
 def migrate(url: str, schema: str | None = None) -> list[int]:
     """Bring the schema up to date; returns the versions applied now (none when current)."""
     try:
-        conn = psycopg.connect(
+        with psycopg.connect(
             url,
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name="loopwise-migrate",
-        )
-    except psycopg.OperationalError as exc:
-        raise unreachable(url, exc) from exc
-    with conn:
-        target = schema if schema is not None else _current_schema(conn)
-        conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [MIGRATION_LOCK, target])
-        try:
-            if schema is not None:
+        ) as conn:
+            target = schema if schema is not None else _current_schema(conn)
+            conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [MIGRATION_LOCK, target])
+            try:
+                if schema is not None:
+                    conn.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                    )
+                configure(conn, schema)
+                return _apply(conn, describe(url))
+            finally:
                 conn.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                    "SELECT pg_advisory_unlock(%s, hashtext(%s))", [MIGRATION_LOCK, target]
                 )
-            configure(conn, schema)
-            return _apply(conn, describe(url))
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [MIGRATION_LOCK, target])
+    except psycopg.Error as exc:  # unreachable, no such database, not allowed, ...
+        raise unreachable(url, exc) from exc
 
 
 def _current_schema(conn: Connection) -> str:

@@ -47,7 +47,7 @@ class PostgresProfileStore(Table):
             return
         self._exec(
             "INSERT INTO profiles (id, last_seen, record) "
-            "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::bytea[]) "
+            "SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::bytea[]) "
             "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, "
             "record = excluded.record",
             [

@@ -42,7 +42,7 @@ class PostgresSegmentHistory(Table):
         # ids follow the order rows leave the sorted SELECT: entries, then exits, as given
         self._exec(
             "INSERT INTO segment_history (profile_id, segment, change, at) "
-            "SELECT %s, segment, change, %s FROM unnest(%s::text[], %s::text[]) "
+            "SELECT %s, segment, change, %s FROM unnest(%b::text[], %b::text[]) "
             "WITH ORDINALITY AS c(segment, change, n) ORDER BY n",
             [profile_id, ms(at), [c[0] for c in changes], [c[1] for c in changes]],
         )

@@ -22,6 +22,7 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from loopwise.errors import StorageUnavailable
+from loopwise.storage.health import report, write_health
 from loopwise.storage.postgres.base import Connect, Connection
 from loopwise.storage.postgres.catalog import PostgresCatalogStore
 from loopwise.storage.postgres.config import PostgresConfigStore
@@ -225,23 +226,14 @@ class PostgresStorage(_Stores):
     def health(self) -> dict[str, Any]:
         """Read and write health. A failed last commit makes ``write`` say why (server gone,
         disk full) until a commit succeeds again."""
-        result: dict[str, Any] = {"backend": self.kind, "database": self.where}
-        if self.schema is not None:
-            result["schema"] = self.schema
-        if not self._writer.alive:
-            result["write"] = "the writer has stopped; restart the server"
-        elif self._writer.last_error is not None:
-            result["write"] = f"failing: {self._writer.last_error}"
-        else:
-            result["write"] = "ok"
         try:
             with self._pool.connection(timeout=5) as conn:
                 conn.execute("SELECT 1")
-            result["read"] = "ok"
+            read = "ok"
         except psycopg.Error as exc:
-            result["read"] = f"failing: {type(exc).__name__}: {exc}"
-        result["ok"] = result["write"] == "ok" and result["read"] == "ok"
-        return result
+            read = f"failing: {type(exc).__name__}: {exc}"
+        details = {"database": self.where} | ({"schema": self.schema} if self.schema else {})
+        return report(self.kind, write_health(self._writer), read, **details)
 
     def probe_write(self) -> None:
         """A tiny write, to learn whether a failing server has recovered."""
