@@ -12,7 +12,7 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from loopwise.events.schema import Event
-from loopwise.storage.stores import Storage, UnitOfWork
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 BACKENDS = ("memory", "sqlite", "postgres")
@@ -45,11 +44,6 @@ def make_event(message_id: str, user: str = "u1", minutes: float = 0, **fields: 
         **fields,
     }
     return Event(message_id=message_id, type="track", **values)
-
-
-def committed(storage: Storage, job: Callable[[UnitOfWork], Any]) -> Any:
-    """Run ``job`` in its own transaction and return its result."""
-    return storage.write(job)
 
 
 @contextmanager

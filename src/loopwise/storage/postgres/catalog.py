@@ -38,4 +38,4 @@ class PostgresCatalogStore(Table):
         )
 
     def delete(self, item_ids: Sequence[str]) -> int:
-        return self._exec("DELETE FROM items WHERE id = ANY(%s)", [list(item_ids)])
+        return self._exec("DELETE FROM items WHERE id = ANY(%b)", [list(item_ids)])

@@ -18,7 +18,7 @@ from loopwise.storage.records import JsonDict
 
 class PostgresConsentStore(Table):
     def get(self, keys: Iterable[str]) -> dict[str, JsonDict]:
-        rows = self._all("SELECT key, record FROM consent WHERE key = ANY(%s)", [list(keys)])
+        rows = self._all("SELECT key, record FROM consent WHERE key = ANY(%b)", [list(keys)])
         return dict(consent_states(rows))
 
     def count(self) -> int:
@@ -41,7 +41,7 @@ class PostgresConsentStore(Table):
         )
 
     def delete(self, keys: Iterable[str]) -> int:
-        return self._exec("DELETE FROM consent WHERE key = ANY(%s)", [list(keys)])
+        return self._exec("DELETE FROM consent WHERE key = ANY(%b)", [list(keys)])
 
 
 class PostgresAuditLog(Table):
@@ -51,7 +51,7 @@ class PostgresAuditLog(Table):
             rows = self._paged(query, [], first_column, start=[0])
         else:
             query = (
-                "SELECT seq, record FROM audit WHERE subject = ANY(%s) AND seq > %s "
+                "SELECT seq, record FROM audit WHERE subject = ANY(%b) AND seq > %s "
                 "ORDER BY seq LIMIT %s"
             )
             rows = self._paged(query, [list(subjects)], first_column, start=[0])

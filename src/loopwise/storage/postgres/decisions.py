@@ -28,7 +28,7 @@ class PostgresDecisionLog(Table):
         decisions = [(row[0], row[1]) for row in rows]
         outcomes = (
             self._all(
-                "SELECT decision_id, record FROM outcomes WHERE decision_id = ANY(%s) ORDER BY id",
+                "SELECT decision_id, record FROM outcomes WHERE decision_id = ANY(%b) ORDER BY id",
                 [[decision_id for decision_id, _ in decisions]],
             )
             if decisions
@@ -44,7 +44,7 @@ class PostgresDecisionLog(Table):
 
     def exists(self, decision_ids: Iterable[str]) -> set[str]:
         rows = self._all(
-            "SELECT decision_id FROM decisions WHERE decision_id = ANY(%s)", [list(decision_ids)]
+            "SELECT decision_id FROM decisions WHERE decision_id = ANY(%b)", [list(decision_ids)]
         )
         return {row[0] for row in rows}
 

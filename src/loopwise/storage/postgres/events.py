@@ -65,7 +65,7 @@ class PostgresEventLog(Table):
 
     def known(self, message_ids: Sequence[str]) -> set[str]:
         rows = self._all(
-            "SELECT message_id FROM event_ids WHERE message_id = ANY(%s)", [list(message_ids)]
+            "SELECT message_id FROM event_ids WHERE message_id = ANY(%b)", [list(message_ids)]
         )
         return {row[0] for row in rows}
 

@@ -36,7 +36,7 @@ class PostgresExposureStore(Table):
 
     def for_profiles(self, profile_ids: Iterable[str]) -> list[Exposure]:
         rows = self._all(
-            "SELECT record FROM exposures WHERE profile_id = ANY(%s) ORDER BY exposed_at, id",
+            "SELECT record FROM exposures WHERE profile_id = ANY(%b) ORDER BY exposed_at, id",
             [list(profile_ids)],
         )
         return list(exposures(row[0] for row in rows))

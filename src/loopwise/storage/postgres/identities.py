@@ -10,14 +10,14 @@ from loopwise.storage.postgres.base import Table, first_column
 class PostgresIdentityStore(Table):
     def resolve(self, identifiers: Iterable[str]) -> dict[str, str]:
         rows = self._all(
-            "SELECT identifier, profile_id FROM identities WHERE identifier = ANY(%s)",
+            "SELECT identifier, profile_id FROM identities WHERE identifier = ANY(%b)",
             [list(identifiers)],
         )
         return {identifier: pid for identifier, pid in rows}
 
     def members(self, profile_ids: Iterable[str]) -> dict[str, set[str]]:
         rows = self._all(
-            "SELECT profile_id, identifier FROM identities WHERE profile_id = ANY(%s)",
+            "SELECT profile_id, identifier FROM identities WHERE profile_id = ANY(%b)",
             [list(profile_ids)],
         )
         found: dict[str, set[str]] = {}

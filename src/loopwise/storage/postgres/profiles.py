@@ -22,7 +22,7 @@ class PostgresProfileStore(Table):
         return None if row is None else _record(row)
 
     def get_many(self, profile_ids: Sequence[str]) -> dict[str, ProfileRecord]:
-        rows = self._all(f"{_COLUMNS} WHERE id = ANY(%s)", [list(profile_ids)])
+        rows = self._all(f"{_COLUMNS} WHERE id = ANY(%b)", [list(profile_ids)])
         return {row[0]: _record(row) for row in rows}
 
     def iter(self) -> Iterator[ProfileRecord]:
@@ -58,4 +58,4 @@ class PostgresProfileStore(Table):
         )
 
     def delete(self, profile_ids: Sequence[str]) -> int:
-        return self._exec("DELETE FROM profiles WHERE id = ANY(%s)", [list(profile_ids)])
+        return self._exec("DELETE FROM profiles WHERE id = ANY(%b)", [list(profile_ids)])
