@@ -27,6 +27,7 @@ from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
+from loopwise.storage.cli import migrate_command
 
 app = typer.Typer(
     name="loopwise",
@@ -45,6 +46,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
+app.command("migrate")(migrate_command)
 app.command("demo")(demo)
 
 
