@@ -54,8 +54,9 @@ class FakeEngine:
     model_history: list[str] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
 
-    def healthy(self) -> bool:
-        return self.is_healthy
+    def health(self) -> dict[str, Any]:
+        state = "ok" if self.is_healthy else "failing: database or disk is full"
+        return {"ok": self.is_healthy, "backend": "fake", "read": "ok", "write": state}
 
     def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()

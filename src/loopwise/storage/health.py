@@ -17,11 +17,18 @@ def write_health(writer: GroupCommitWriter[Any]) -> str:
     return "ok"
 
 
-def report(backend: str, write: str, read: str, **details: Any) -> dict[str, Any]:
+def report(
+    backend: str, writer: GroupCommitWriter[Any], read: str, **details: Any
+) -> dict[str, Any]:
+    """The health document; ``write_failed_at`` (``time.monotonic()``) says since when writes
+    fail, so an idle server can probe whether they work again."""
+    write = write_health(writer)
+    failed_at = writer.last_error_at if writer.last_error is not None else None
     return {
         "backend": backend,
         **details,
         "write": write,
         "read": read,
         "ok": write == "ok" and read == "ok",
+        **({"write_failed_at": failed_at} if failed_at is not None else {}),
     }

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from loopwise.storage.health import report, write_health
+from loopwise.storage.health import report
 from loopwise.storage.memory.base import Access, Committed, Transaction
 from loopwise.storage.memory.catalog import MemoryCatalogStore
 from loopwise.storage.memory.config import MemoryConfigStore
@@ -132,7 +132,7 @@ class MemoryStorage(_Stores):
 
     def health(self) -> dict[str, Any]:
         read = "failing: storage is closed" if self._committed.closed else "ok"
-        return report(self.kind, write_health(self._writer), read)
+        return report(self.kind, self._writer, read)
 
     def probe_write(self) -> None:
         """A tiny write, as the other backends offer (memory never runs out of disk)."""

@@ -22,7 +22,7 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from loopwise.errors import StorageUnavailable
-from loopwise.storage.health import report, write_health
+from loopwise.storage.health import report
 from loopwise.storage.postgres.base import Connect, Connection
 from loopwise.storage.postgres.catalog import PostgresCatalogStore
 from loopwise.storage.postgres.config import PostgresConfigStore
@@ -233,7 +233,7 @@ class PostgresStorage(_Stores):
         except psycopg.Error as exc:
             read = f"failing: {type(exc).__name__}: {exc}"
         details = {"database": self.where} | ({"schema": self.schema} if self.schema else {})
-        return report(self.kind, write_health(self._writer), read, **details)
+        return report(self.kind, self._writer, read, **details)
 
     def probe_write(self) -> None:
         """A tiny write, to learn whether a failing server has recovered."""
