@@ -27,7 +27,7 @@ from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
-from loopwise.storage.cli import migrate_command
+from loopwise.storage.cli import backup_command, migrate_command
 
 app = typer.Typer(
     name="loopwise",
@@ -47,6 +47,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("migrate")(migrate_command)
+app.command("backup")(backup_command)
 app.command("demo")(demo)
 
 

@@ -70,3 +70,38 @@ def migrate_database(url: str | None, schema: str | None, data_dir: Path) -> str
     finally:
         storage.close()
     return f"SQLite database {storage.path} is at schema version {version}."
+
+
+def backup_command(
+    destination: Annotated[Path, typer.Argument(help="The file to write the copy to.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """A consistent copy of the data directory's database, safe while the server runs
+    (SQLite's online backup API); the copy is checked before this reports success. For
+    PostgreSQL use its own tools (pg_dump, base backups)."""
+    from loopwise.storage.sqlite import SqliteStorage
+
+    source = data_dir / "loopwise.db"
+    if not source.is_file():
+        raise fail(
+            LoopwiseError(
+                f"No database at {source}; point --data-dir at a Loopwise data directory.",
+                field="data_dir",
+            )
+        )
+    if destination.exists():
+        raise fail(
+            LoopwiseError(
+                f"{destination} exists; choose a new file (a backup never overwrites one).",
+                field="destination",
+            )
+        )
+    storage = SqliteStorage(source)
+    try:
+        storage.backup(destination)
+        events = storage.events.count()
+    except LoopwiseError as exc:
+        raise fail(exc) from None
+    finally:
+        storage.close()
+    console.print(f"Backed up {source} to {destination} ({events} events); the copy is intact.")
