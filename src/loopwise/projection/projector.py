@@ -175,9 +175,9 @@ class Projector:
         gone = [pid for pid in merged if pid not in upserts]
         if gone:
             uow.profiles.delete(gone)
-        records = [codec.encode(u.profile) for u in upserts.values()]
+        records = {pid: codec.encode(u.profile) for pid, u in upserts.items()}
         if records:
-            uow.profiles.upsert(records)
+            uow.profiles.upsert(list(records.values()))
         positions = uow.item_stats.observe(observations) if observations else []
         token = object()
         pending = self._views.profiles.pending
@@ -191,8 +191,8 @@ class Projector:
             pending.release(token)
             views.identities.publish(links)
             views.profiles.mark_absent(gone)
-            for upsert in upserts.values():
-                views.profiles.publish(upsert.profile, upsert.membership)
+            for pid, upsert in upserts.items():
+                views.profiles.publish(upsert.profile, upsert.membership, records[pid].data)
             if observations:
                 views.item_stats.apply(observations, positions)
             publish_exposures(views, effects)
