@@ -22,6 +22,8 @@ from benchmarks import (
     bench_ingest,
     bench_memory,
     bench_models,
+    bench_results,
+    bench_startup,
     bench_storage,
 )
 from benchmarks import report as r
@@ -65,8 +67,22 @@ BENCHMARKS: list[Benchmark] = [
         "freshness",
         bench_freshness.run,
         r.freshness,
-        quick={"trials": 30},
-        full={"trials": 300},
+        quick={"trials": 30, "background_rate": 500.0},
+        full={"trials": 300, "background_rate": 2000.0},
+    ),
+    Benchmark(
+        "startup",
+        bench_startup.run,
+        bench_startup.markdown,
+        quick={"sizes": (10_000,), "repeats": 1},
+        full={"sizes": (10_000, 100_000, 1_000_000), "repeats": 3},
+    ),
+    Benchmark(
+        "results",
+        bench_results.run,
+        bench_results.markdown,
+        quick={"sizes": (1_000, 5_000), "requests": 30},
+        full={"sizes": (1_000, 10_000, 50_000), "requests": 200},
     ),
     Benchmark(
         "memory",
@@ -109,26 +125,62 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
     if args.only:
         command += " --only " + " ".join(args.only)
-    sections: list[str] = []
+    run_line = [
+        f"- date: {machine['date']}",
+        f"- machine: {machine['cpu']}, {machine['memory']}, {machine['platform']}",
+        f"- python: {machine['python']}",
+        f"- command: `{command}`",
+        *([f"- note: {args.note}"] if args.note else []),
+        "",
+    ]
+    sections = read_sections(args.output)
     for bench in chosen:
         print(f"{bench.name}...", flush=True)
         start = time.perf_counter()
         result = bench.run(**(bench.quick if args.quick else bench.full))
         print(f"{bench.name}: {result} ({time.perf_counter() - start:.0f} s)", flush=True)
-        sections += bench.report(result)
-    lines = [
-        "# Benchmark results",
-        "",
-        f"- date: {machine['date']}",
-        f"- machine: {machine['cpu']}, {machine['memory']}, {machine['platform']}",
-        f"- python: {machine['python']}",
-        f"- command: `{command}`",
-    ]
-    if args.note:
-        lines.append(f"- note: {args.note}")
-    lines += ["", *sections]
-    args.output.write_text("\n".join(lines))
+        sections[bench.name] = "\n".join([*run_line, *bench.report(result)])
+    write_sections(args.output, sections)
     print(f"wrote {args.output}")
+
+
+HEADER = (
+    "# Benchmark results\n\n"
+    "Each section is rewritten by `python -m benchmarks --only <name>` and says when, where and "
+    "by which command it was measured; the others are kept as they were.\n"
+)
+
+
+def read_sections(path: Path) -> dict[str, str]:
+    """The sections of a results file, by benchmark name (text outside markers is dropped)."""
+    if not path.exists():
+        return {}
+    sections: dict[str, str] = {}
+    name: str | None = None
+    body: list[str] = []
+    for line in path.read_text().splitlines():
+        if (
+            line.startswith("<!-- bench:")
+            and line.endswith("-->")
+            and not line.startswith("<!-- bench:/")
+        ):
+            name, body = line[len("<!-- bench:") : -len("-->")].strip(), []
+        elif line.startswith("<!-- bench:/"):
+            if name is not None:
+                sections[name] = "\n".join(body).strip("\n")
+            name = None
+        elif name is not None:
+            body.append(line)
+    return sections
+
+
+def write_sections(path: Path, sections: dict[str, str]) -> None:
+    order = [b.name for b in BENCHMARKS] + sorted(set(sections) - {b.name for b in BENCHMARKS})
+    parts = [HEADER]
+    for name in order:
+        if name in sections:
+            parts.append(f"<!-- bench:{name} -->\n{sections[name]}\n<!-- bench:/{name} -->\n")
+    path.write_text("\n".join(parts))
 
 
 if __name__ == "__main__":

@@ -142,7 +142,10 @@ def freshness(f: dict[str, Any]) -> list[str]:
         "## freshness: event 200 → first decision that reflects it",
         "",
         "`POST /v1/track` (Product Viewed) then `POST /v1/decide` for the `recently-viewed` slot",
-        "until the item shows; the clock starts at the track's 200.",
+        "until the item shows; the clock starts at the track's 200. Meanwhile another thread",
+        f"ingests {f.get('background_rate', 0):,.0f} events/s (100-event batches over 20,000 "
+        f"users; achieved {f.get('achieved_rate', 0):,.0f}/s, "
+        f"{f.get('background_failures', 0)} non-200).",
         "",
         "| trials | p50 ms | p99 ms | max ms | most decides needed |",
         "| --- | --- | --- | --- | --- |",
@@ -150,8 +153,9 @@ def freshness(f: dict[str, Any]) -> list[str]:
         f"{f['max_decides']} |",
         "",
         _goal(f["p99_ms"] <= 50.0, "≤ 50 ms")
-        + " The ingest reply is sent after the event is applied to the in-memory profile, so",
-        "the first decide already reflects it: freshness is one decide round trip.",
+        + " The ingest reply is sent after the event is committed and applied to the views,",
+        "so the first decide already reflects it: freshness is one decide round trip (plus",
+        "the queueing behind the background load).",
     ]
     if f["max_decides"] > 1:
         lines += [

@@ -333,8 +333,15 @@ class DecideService:
         return self._storage.decisions.get(decision_id)
 
     def flush(self) -> None:
-        """Wait until every decision and exposure queued so far is committed."""
-        self._storage.write(lambda uow: None)
+        """Wait until every decision and exposure queued so far is committed (no write of its
+        own: a results request must not cost a commit)."""
+        with self._pending_lock:
+            pending = list(self._pending.values())
+        for future in pending:
+            try:
+                future.result(timeout=PENDING_WAIT_SECONDS)
+            except Exception:
+                continue
 
 
 def decision_record(response: DecideResponse, now: datetime, *, identified: bool) -> JsonDict:
