@@ -300,3 +300,20 @@ def test_results_over_http_on_the_real_engine(clock: FixedClock) -> None:
         assert (
             client.get("/v1/experiments", headers={"Authorization": "Bearer wr"}).status_code == 403
         )
+
+
+def test_targeting_can_name_the_workspaces_saved_groups(clock: FixedClock) -> None:
+    """An experiment's targeting compiles with the workspace's saved groups ($savedGroup,
+    $inGroup): people in the group take part, others are never exposed."""
+    document = load_workspace_file(SAMPLE_WORKSPACE).document()
+    for experiment in document["experiments"]:
+        if experiment["key"] == KEY:
+            experiment["targeting"] = {"$savedGroup": {"id": "beta"}}
+            experiment["coverage"] = 1.0
+    groups = {"beta": {"type": "list", "attributeKey": "profile.user_id", "values": ["in-1"]}}
+    engine = make_engine(clock, experiments=document["experiments"], saved_groups=groups)
+    for user in ("in-1", "out-1"):
+        send(engine, clock, "identify", userId=user, traits={"plan": "free"})
+    assert arm_of(decide(engine, user_id="in-1")) is not None
+    assert arm_of(decide(engine, user_id="out-1")) is None
+    assert [e["profile_id"] for e in exposures(engine)] == [engine.resolve("in-1")]

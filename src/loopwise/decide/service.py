@@ -231,7 +231,13 @@ class DecideService:
                     if known is not None and experiment.arm(known.arm) is not None:
                         arm_key, how = known.arm, "since your first visit in it"
                     else:
-                        assignment = assign(experiment.spec, pid, attributes, now=now)
+                        assignment = assign(
+                            experiment.spec,
+                            pid,
+                            attributes,
+                            now=now,
+                            targeting=compiled.targeting.get(experiment.key),
+                        )
                         if assignment is not None and assignment.in_experiment:
                             arm_key, how, new = assignment.arm_key, "assigned at random", True
                 if arm_key is None:

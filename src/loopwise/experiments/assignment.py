@@ -337,6 +337,7 @@ def assign(
     forced: Mapping[str, int] | None = None,
     qa_mode: bool = False,
     now: datetime | None = None,
+    targeting: CompiledCondition | None = None,
 ) -> Assignment | None:
     """Assign ``user_key`` to an arm of ``experiment`` in GrowthBook's order of checks.
 
@@ -344,7 +345,8 @@ def assign(
     identity merges); the same key always gets the same arm. ``forced`` maps experiment keys to
     arm indexes (QA links, previews) and wins over everything, even a paused experiment.
     Returns ``None`` when the experiment is not running (inactive, or ``now`` outside
-    ``[start, end)``): the caller should behave as if it did not exist.
+    ``[start, end)``): the caller should behave as if it did not exist. ``targeting`` is the
+    experiment's condition compiled with the workspace's saved groups (else compiled alone).
     """
     if forced is not None and experiment.key in forced:
         index = forced[experiment.key]
@@ -357,7 +359,7 @@ def assign(
         return _result(experiment, 0, None, False, "no user key to hash")
     if experiment.namespace is not None and not in_namespace(user_key, experiment.namespace):
         return _result(experiment, 0, None, False, f"outside namespace {experiment.namespace[0]}")
-    if not experiment.matches(attributes):
+    if not (targeting(attributes) if targeting is not None else experiment.matches(attributes)):
         return _result(experiment, 0, None, False, "targeting condition not met")
     n = hash(experiment.hash_seed, user_key, experiment.hash_version)
     if n is None:  # unreachable with the validated schema; kept for GrowthBook parity

@@ -15,11 +15,12 @@ import orjson
 
 from loopwise.config import Workspace
 from loopwise.decide.strategies import StrategyRegistry
-from loopwise.errors import ConfigError
+from loopwise.errors import ConditionError, ConfigError
 from loopwise.experiments.settings import ExperimentConfig
 from loopwise.models.serving import MODEL_STRATEGIES
 from loopwise.profiles.model import AFFINITY_TABLES, Profile
 from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_cluster_key
+from loopwise.segments.conditions import CompiledCondition, compile_condition
 from loopwise.segments.registry import SegmentRegistry
 
 
@@ -68,6 +69,16 @@ class CompiledWorkspace:
                         field=f"experiments[{i}].arms[{j}].strategy",
                     )
         self.holdout = workspace.holdout.experiment(workspace.experiments)
+        # targeting conditions may name saved groups: compiled with them, here, once
+        self.targeting: dict[str, CompiledCondition] = {}
+        for i, experiment in enumerate(workspace.experiments):
+            try:
+                self.targeting[experiment.key] = compile_condition(
+                    experiment.targeting, workspace.saved_groups
+                )
+            except ConditionError as exc:
+                where = f"experiments[{i}].targeting" + (f".{exc.field}" if exc.field else "")
+                raise ConfigError(exc.detail, field=where) from None
         # the affinity tables some segment condition reads ("categories" also gives
         # top_category); the others need not be decayed and sorted to evaluate membership
         conditions = orjson.dumps([d.condition for d in self.registry.definitions]).decode()
