@@ -65,7 +65,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, stats
 
 from loopwise.errors import ValidationFailed
 
@@ -204,6 +203,8 @@ def welch_test(
     control: SampleStats, treatment: SampleStats, alpha: float = 0.05
 ) -> FrequentistResult:
     """Two-sided Welch t-test on the relative lift (see the module docstring)."""
+    from scipy import stats  # imported on first use: ~0.7 s at start-up
+
     _check_alpha(alpha)
     result = lift(control, treatment)
     df = _welch_df(control, treatment)
@@ -233,6 +234,8 @@ def bayesian(
     alpha: float = 0.05,
 ) -> BayesianResult:
     """Posterior of the relative lift, chance to win and expected loss (module docstring)."""
+    from scipy import stats  # imported on first use: ~0.7 s at start-up
+
     _check_alpha(alpha)
     result = lift(control, treatment)
     se = result.relative_se
@@ -303,6 +306,8 @@ def sequential(
 
 def srm(observed: Sequence[int], weights: Sequence[float], threshold: float = 0.001) -> SrmResult:
     """χ² test that users split across arms as the weights say (module docstring)."""
+    from scipy import stats  # imported on first use: ~0.7 s at start-up
+
     if len(observed) < 2:
         raise ValidationFailed("Give the user count of at least two arms.", field="observed")
     if len(weights) != len(observed):
@@ -409,6 +414,8 @@ def ratio_stats(
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg adjusted p-values (compare each with alpha to control the false discovery
     rate across segments, arms or metrics)."""
+    from scipy import stats  # imported on first use: ~0.7 s at start-up
+
     if not p_values:
         return []
     adjusted = stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
@@ -503,6 +510,8 @@ def _check_plan(baseline_rate: float, alpha: float, power: float, arms: int) -> 
 
 
 def _n_required(p1: float, mde: float, alpha: float, power: float, arms: int) -> float:
+    from scipy import stats  # imported on first use: ~0.7 s at start-up
+
     p2 = p1 * (1 + mde)
     p_bar = (p1 + p2) / 2
     z_alpha = float(stats.norm.ppf(1 - alpha / (arms - 1) / 2))
@@ -539,6 +548,8 @@ def minimum_detectable_effect(
     arms: int = 2,
 ) -> float:
     """Smallest positive relative lift detectable with ``n_per_arm`` users per arm."""
+    from scipy import optimize  # imported on first use: ~0.7 s at start-up
+
     _check_plan(baseline_rate, alpha, power, arms)
     if n_per_arm < 2:
         raise ValidationFailed("Give at least 2 users per arm.", field="n_per_arm")

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from loopwise.catalog.items import Item
 from loopwise.models.base import BaseRecommender, check_rows
@@ -22,7 +21,10 @@ from loopwise.models.interactions import InteractionMatrix
 
 FIELDS: tuple[str, ...] = ("title", "text", "categories", "tags")
 #: A token ``TfidfVectorizer`` keeps (its default ``token_pattern``: two or more word characters).
-_WORD = re.compile(TfidfVectorizer().token_pattern)
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
 def item_text(item: Item, fields: Sequence[str] = FIELDS) -> str:
@@ -66,7 +68,7 @@ class ContentModel(BaseRecommender):
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.vectors: csr_matrix | None = None  # (n_items, n_terms), rows L2-normalised
-        self.vectorizer: TfidfVectorizer | None = None
+        self.vectorizer: TfidfVectorizer | None = None  # set by fit
 
     def fit(self, matrix: InteractionMatrix, items: Mapping[str, Item] | None = None) -> None:
         if not has_text(items, self.fields):
@@ -76,6 +78,8 @@ class ContentModel(BaseRecommender):
         for item_id in matrix.item_index.ids:
             item = items.get(item_id)
             texts.append(item_text(item, self.fields) if item is not None else "")
+        from sklearn.feature_extraction.text import TfidfVectorizer  # ~0.4 s to import
+
         vectorizer = TfidfVectorizer(
             max_features=self.max_features,
             ngram_range=self.ngram_range,
@@ -93,6 +97,8 @@ class ContentModel(BaseRecommender):
         self._require_fitted(self.vectors)
         assert self.vectors is not None
         rows = check_rows(user_items, self.n_items)
+        from sklearn.preprocessing import normalize
+
         return csr_matrix(normalize(rows @ self.vectors), dtype=np.float32)
 
     def score_users(self, user_items: csr_matrix) -> np.ndarray:

@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from sklearn.preprocessing import normalize
 
 from loopwise.catalog.items import Item
 from loopwise.config import TRAINABLE_MODELS
@@ -222,7 +221,7 @@ class ModelBundle:
             if ids and self.content is not None and self.content.vectorizer is not None:
                 texts = [item_text(catalog[i], self.content.fields) for i in ids]
                 vectors = csr_matrix(
-                    normalize(self.content.vectorizer.transform(texts)), dtype=np.float32
+                    _normalize(self.content.vectorizer.transform(texts)), dtype=np.float32
                 )
             self._extra = (catalog, len(catalog), ids, vectors)
         return ids, vectors
@@ -383,3 +382,9 @@ class UntrainedModelStrategy:
 def strategies_for(bundle: ModelBundle) -> list[ModelStrategy]:
     """A strategy per trained model of ``bundle`` (popularity stays the built-in ``popular``)."""
     return [ModelStrategy(name, bundle) for name in MODEL_STRATEGIES if name in bundle.models]
+
+
+def _normalize(matrix: Any) -> Any:
+    from sklearn.preprocessing import normalize  # imported on first use: ~0.4 s at start-up
+
+    return normalize(matrix)
