@@ -14,8 +14,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.requests import Request
 
 from loopwise.api.keys import SCOPES, KeyKind, KeyRing, Scope, has_scope
-from loopwise.api.port import engine_of
+from loopwise.api.port import KeysPort, engine_of
 from loopwise.errors import Forbidden, Unauthorized
+
+
+def _engine(request: Request) -> KeysPort:
+    """This module's narrow view of the engine: it may use only what KeysPort declares."""
+    return engine_of(request)
+
 
 _HOW = "Send the key as HTTP Basic username (empty password) or as 'Authorization: Bearer <key>'."
 
@@ -81,7 +87,7 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[KeyKind]]:
     dependency would cost a thread hop per request)."""
 
     async def dependency(request: Request) -> KeyKind:
-        return authorize(engine_of(request).keys, key_from_headers(request.headers), scope)
+        return authorize(_engine(request).keys, key_from_headers(request.headers), scope)
 
     dependency.__name__ = f"require_{scope.value}"
     return dependency

@@ -29,13 +29,27 @@ class IngestResult(Protocol):
     anonymised: int
 
 
-class EnginePort(Protocol):
-    # Read-only here (the routes never assign them); plain attributes satisfy a property.
-    @property
-    def clock(self) -> Callable[[], datetime]: ...
+class KeysPort(Protocol):
+    """What every route's authentication reads."""
 
     @property
     def keys(self) -> KeyRing: ...
+
+
+class EdgeSettingsPort(Protocol):
+    """The live workspace settings the middleware applies (CORS, rate limits)."""
+
+    @property
+    def settings_cors(self) -> CorsSettings: ...
+
+    @property
+    def settings_rate_limits(self) -> RateLimitSettings: ...
+
+
+class IngestPort(KeysPort, Protocol):
+    # Read-only here (the routes never assign them); plain attributes satisfy a property.
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
 
     @property
     def settings_country_header(self) -> str | None:
@@ -47,27 +61,24 @@ class EnginePort(Protocol):
         """Whether ``context.ip`` is stored truncated (the workspace's profiles.truncate_ip)."""
         ...
 
-    @property
-    def settings_cors(self) -> CorsSettings:
-        """The live workspace's ``cors`` settings."""
-        ...
-
-    @property
-    def settings_rate_limits(self) -> RateLimitSettings:
-        """The live workspace's ``rate_limits``."""
-        ...
-
-    def health(self) -> dict[str, Any]:
-        """``{"ok": bool, "read": "ok" | problem, "write": "ok" | problem, "backend": ...}``."""
-        ...
-
     def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
         """Resolves to an :class:`IngestResult` once the events are durable. (``Future`` is
         invariant, so ``Future[IngestResult]`` would reject an engine's concrete result class.)"""
         ...
 
+
+class DecidePort(KeysPort, Protocol):
+    @property
+    def settings_country_header(self) -> str | None:
+        """Header carrying the visitor's country (set by a CDN/proxy), or None."""
+        ...
+
     def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse: ...
 
+    def get_decision(self, decision_id: str) -> dict[str, Any] | None: ...
+
+
+class ProfilesPort(KeysPort, Protocol):
     def profile_view(self, identifier: str) -> dict[str, Any] | None: ...
 
     def erase_profile(self, identifier: str) -> dict[str, Any]:
@@ -78,6 +89,21 @@ class EnginePort(Protocol):
         """Everything held about a person (NotFound when unknown)."""
         ...
 
+
+class ConsentPort(KeysPort, Protocol):
+    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]: ...
+
+    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
+        """Validates ``body`` (ValidationFailed naming the field); durable when it returns."""
+        ...
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]: ...
+
+
+class ItemsPort(KeysPort, Protocol):
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
     def put_items(self, items: list[Item]) -> int: ...
 
     def get_item(self, item_id: str) -> Item | None: ...
@@ -86,8 +112,8 @@ class EnginePort(Protocol):
 
     def delete_items(self, item_ids: list[str]) -> int: ...
 
-    def get_decision(self, decision_id: str) -> dict[str, Any] | None: ...
 
+class WorkspacePort(KeysPort, Protocol):
     def workspace_document(self) -> dict[str, Any]: ...
 
     def replace_workspace(self, document: dict[str, Any]) -> dict[str, Any]: ...
@@ -102,25 +128,22 @@ class EnginePort(Protocol):
 
     def replay(self) -> dict[str, Any]: ...
 
-    def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]: ...
-
-    def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
-        """Validates ``body`` (ValidationFailed naming the field); durable when it returns."""
+    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
+        """Fit K-Means on the profiles, publish the clusters as segments, return the report."""
         ...
 
-    def consent_history(self, user_id: str) -> list[dict[str, Any]]: ...
+    def clusters(self) -> dict[str, Any]: ...
 
+
+class ExperimentsPort(KeysPort, Protocol):
     def list_experiments(self) -> list[dict[str, Any]]: ...
 
     def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
         """Raises NotFound for an unknown experiment or segment."""
         ...
 
-    def cluster(self, k_min: int, k_max: int, seed: int) -> dict[str, Any]:
-        """Fit K-Means on the profiles, publish the clusters as segments, return the report."""
-        ...
 
-    def clusters(self) -> dict[str, Any]: ...
+class ModelsPort(KeysPort, Protocol):
     def train_models(self, wait: bool = True) -> dict[str, Any]:
         """Train and serve a new model version (``wait=False``: start it in the background)."""
         ...
@@ -128,6 +151,29 @@ class EnginePort(Protocol):
     def model_versions(self) -> dict[str, Any]: ...
 
     def rollback_models(self, version: str | None = None) -> dict[str, Any]: ...
+
+
+class HealthPort(Protocol):
+    def health(self) -> dict[str, Any]:
+        """``{"ok": bool, "read": "ok" | problem, "write": "ok" | problem, "backend": ...}``."""
+        ...
+
+
+class EnginePort(
+    IngestPort,
+    DecidePort,
+    ProfilesPort,
+    ConsentPort,
+    ItemsPort,
+    WorkspacePort,
+    ExperimentsPort,
+    ModelsPort,
+    HealthPort,
+    EdgeSettingsPort,
+    Protocol,
+):
+    """Everything the HTTP app needs, for ``create_app``; each route module sees the engine
+    through its own narrow port (a ``_engine(request) -> <Port>`` accessor at its top)."""
 
 
 def engine_of(request: Request) -> EnginePort:

@@ -19,10 +19,16 @@ from starlette.responses import Response
 
 from loopwise.api.auth import require
 from loopwise.api.keys import Scope
-from loopwise.api.port import engine_of, read_json
+from loopwise.api.port import WorkspacePort, engine_of, read_json
 from loopwise.api.problems import problem_responses
 from loopwise.errors import ValidationFailed
 from loopwise.segments.clusters import DEFAULT_K_RANGE, MAX_K
+
+
+def _engine(request: Request) -> WorkspacePort:
+    """This module's narrow view of the engine: it may use only what WorkspacePort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(
     tags=["admin"],
@@ -53,7 +59,7 @@ async def read_object(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/admin/workspace", summary="The current workspace document")
 def get_workspace(request: Request) -> dict[str, Any]:
-    return engine_of(request).workspace_document()
+    return _engine(request).workspace_document()
 
 
 @router.put(
@@ -65,7 +71,7 @@ def get_workspace(request: Request) -> dict[str, Any]:
 )
 async def put_workspace(request: Request) -> dict[str, Any]:
     document = await read_object(request)
-    return await run_in_threadpool(engine_of(request).replace_workspace, document)
+    return await run_in_threadpool(_engine(request).replace_workspace, document)
 
 
 @router.put(
@@ -76,7 +82,7 @@ async def put_workspace(request: Request) -> dict[str, Any]:
 )
 async def put_slot(key: Key, request: Request) -> dict[str, Any]:
     document = await read_object(request)
-    return await run_in_threadpool(engine_of(request).put_slot, key, document)
+    return await run_in_threadpool(_engine(request).put_slot, key, document)
 
 
 @router.delete(
@@ -87,7 +93,7 @@ async def put_slot(key: Key, request: Request) -> dict[str, Any]:
     responses=_DELETE_ERRORS,
 )
 async def delete_slot(key: Key, request: Request) -> Response:
-    await run_in_threadpool(engine_of(request).delete_slot, key)
+    await run_in_threadpool(_engine(request).delete_slot, key)
     return Response(status_code=204)
 
 
@@ -99,7 +105,7 @@ async def delete_slot(key: Key, request: Request) -> Response:
 )
 async def put_segment(key: Key, request: Request) -> dict[str, Any]:
     document = await read_object(request)
-    return await run_in_threadpool(engine_of(request).put_segment, key, document)
+    return await run_in_threadpool(_engine(request).put_segment, key, document)
 
 
 @router.delete(
@@ -110,7 +116,7 @@ async def put_segment(key: Key, request: Request) -> dict[str, Any]:
     responses=_DELETE_ERRORS,
 )
 async def delete_segment(key: Key, request: Request) -> Response:
-    await run_in_threadpool(engine_of(request).delete_segment, key)
+    await run_in_threadpool(_engine(request).delete_segment, key)
     return Response(status_code=204)
 
 
@@ -121,7 +127,7 @@ async def delete_segment(key: Key, request: Request) -> Response:
     responses=problem_responses(401, 403),
 )
 async def replay(request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(engine_of(request).replay)
+    return await run_in_threadpool(_engine(request).replay)
 
 
 class ClusterRequest(BaseModel):
@@ -158,7 +164,7 @@ async def cluster(request: Request) -> dict[str, Any]:
     except ValidationError as exc:
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors, body=document) from None
-    return await run_in_threadpool(engine_of(request).cluster, body.k_min, body.k_max, body.seed)
+    return await run_in_threadpool(_engine(request).cluster, body.k_min, body.k_max, body.seed)
 
 
 @router.get(
@@ -168,4 +174,4 @@ async def cluster(request: Request) -> dict[str, Any]:
     "`published: false` before the first clustering.",
 )
 def get_clusters(request: Request) -> dict[str, Any]:
-    return engine_of(request).clusters()
+    return _engine(request).clusters()

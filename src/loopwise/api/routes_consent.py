@@ -12,9 +12,15 @@ from starlette.requests import Request
 
 from loopwise.api.auth import require
 from loopwise.api.keys import Scope
-from loopwise.api.port import engine_of, read_json
+from loopwise.api.port import ConsentPort, engine_of, read_json
 from loopwise.api.problems import problem_responses
 from loopwise.events.limits import MAX_ID_CHARS
+
+
+def _engine(request: Request) -> ConsentPort:
+    """This module's narrow view of the engine: it may use only what ConsentPort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(
     tags=["consent"],
@@ -72,7 +78,7 @@ def get_consent(
         ),
     ] = None,
 ) -> dict[str, Any]:
-    return engine_of(request).get_consent(user_id, country.upper() if country else None)
+    return _engine(request).get_consent(user_id, country.upper() if country else None)
 
 
 @router.put(
@@ -88,7 +94,7 @@ def get_consent(
 )
 async def put_consent(user_id: UserId, request: Request) -> dict[str, Any]:
     body = await read_json(request)
-    return await run_in_threadpool(engine_of(request).put_consent, user_id, body)
+    return await run_in_threadpool(_engine(request).put_consent, user_id, body)
 
 
 @router.get(
@@ -97,4 +103,4 @@ async def put_consent(user_id: UserId, request: Request) -> dict[str, Any]:
     description="Oldest first; each record carries the hash of the one before it.",
 )
 def consent_history(user_id: UserId, request: Request) -> dict[str, Any]:
-    return {"user_id": user_id, "records": engine_of(request).consent_history(user_id)}
+    return {"user_id": user_id, "records": _engine(request).consent_history(user_id)}

@@ -16,12 +16,18 @@ from starlette.responses import Response
 from loopwise.api.auth import require
 from loopwise.api.keys import KeyKind, Scope, has_scope
 from loopwise.api.metrics import metrics_of
-from loopwise.api.port import check_json_headers, engine_of
+from loopwise.api.port import DecidePort, check_json_headers, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.api.public_decide import restrict_to_caller
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.why import explain_decision
 from loopwise.errors import NotFound
+
+
+def _engine(request: Request) -> DecidePort:
+    """This module's narrow view of the engine: it may use only what DecidePort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(tags=["decide"])
 
@@ -65,7 +71,7 @@ async def decide(
 ) -> Response:
     check_json_headers(request.headers)
     body = parse_decide_request(await request.body())
-    engine = engine_of(request)
+    engine = _engine(request)
     if not has_scope(kind, Scope.DECIDE):  # the browser's key decides for the caller only
         body = restrict_to_caller(body, engine.keys.identity_secret)
     headers = engine_headers(request.headers, engine.settings_country_header)
@@ -125,7 +131,7 @@ def why(
 
 def _logged_decision(request: Request, decision_id: str) -> dict[str, Any]:
     """The stored decision, or a 404 problem naming ``decision_id``."""
-    logged = engine_of(request).get_decision(decision_id)
+    logged = _engine(request).get_decision(decision_id)
     if logged is None:
         raise NotFound(
             f'No decision "{decision_id}". Use the decision_id a /v1/decide reply returned; '

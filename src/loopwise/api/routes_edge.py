@@ -13,10 +13,16 @@ from starlette.responses import Response
 
 from loopwise.api.auth import require
 from loopwise.api.keys import KeyKind, Scope
-from loopwise.api.port import engine_of
+from loopwise.api.port import WorkspacePort, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.config import parse_workspace
 from loopwise.decide.edge_bundle import build_edge_bundle
+
+
+def _engine(request: Request) -> WorkspacePort:
+    """This module's narrow view of the engine: it may use only what WorkspacePort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(tags=["decide"])
 _cache: dict[bytes, bytes] = {}  # workspace document -> bundle JSON (the last one only)
@@ -43,7 +49,7 @@ def bundle_json(document: dict[str, object]) -> bytes:
 def edge_bundle(
     request: Request, _: Annotated[KeyKind, Depends(require(Scope.DECIDE))]
 ) -> Response:
-    body = bundle_json(engine_of(request).workspace_document())
+    body = bundle_json(_engine(request).workspace_document())
     version = orjson.loads(body)["version"]
     headers = {"ETag": f'"{version}"', "Cache-Control": "private, max-age=60"}
     if request.headers.get("if-none-match") == headers["ETag"]:

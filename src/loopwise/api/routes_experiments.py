@@ -10,8 +10,14 @@ from starlette.requests import Request
 
 from loopwise.api.auth import require
 from loopwise.api.keys import KeyKind, Scope
-from loopwise.api.port import engine_of
+from loopwise.api.port import ExperimentsPort, engine_of
 from loopwise.api.problems import problem_responses
+
+
+def _engine(request: Request) -> ExperimentsPort:
+    """This module's narrow view of the engine: it may use only what ExperimentsPort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(tags=["experiments"])
 
@@ -27,7 +33,7 @@ def list_experiments(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.READ_PROFILES))],
 ) -> dict[str, Any]:
-    return {"experiments": engine_of(request).list_experiments()}
+    return {"experiments": _engine(request).list_experiments()}
 
 
 @router.get(
@@ -49,4 +55,4 @@ def experiment_results(
         str | None, Query(max_length=100, description="Segment key to filter users by.")
     ] = None,
 ) -> dict[str, Any]:
-    return engine_of(request).experiment_results(key, segment)
+    return _engine(request).experiment_results(key, segment)

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from loopwise.api.auth import authorize, key_from_headers
 from loopwise.api.keys import KeyKind, Scope
 from loopwise.api.metrics import metrics_of
-from loopwise.api.port import IngestResult, engine_of
+from loopwise.api.port import IngestPort, IngestResult, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.api.user_tokens import restrict_to_browser, strip_user_tokens
 from loopwise.events.limits import (
@@ -33,6 +33,12 @@ from loopwise.events.limits import (
 )
 from loopwise.events.normalize import parse_request, write_key_from_body
 from loopwise.events.schema import Event
+
+
+def _engine(request: Request) -> IngestPort:
+    """This module's narrow view of the engine: it may use only what IngestPort declares."""
+    return engine_of(request)
+
 
 INGEST_KINDS = ("track", "identify", "page", "screen", "group", "alias", "batch")
 INGEST_PATHS = frozenset(f"/v1/{kind}" for kind in INGEST_KINDS)
@@ -82,7 +88,7 @@ def add_country_from_header(events: list[Event], country: str | None) -> None:
 
 async def ingest(request: Request, kind: str) -> Response:
     """Authenticate, validate all events, store them durably, then answer success."""
-    engine = engine_of(request)
+    engine = _engine(request)
     check_ingest_content_type(request.headers.get("content-type"))
     header_key = key_from_headers(request.headers)
     if header_key is not None:  # refuse before reading the body when we can

@@ -15,11 +15,17 @@ from starlette.responses import Response
 
 from loopwise.api.auth import require
 from loopwise.api.keys import KeyKind, Scope
-from loopwise.api.port import EnginePort, engine_of, read_json
+from loopwise.api.port import ItemsPort, engine_of, read_json
 from loopwise.api.problems import problem_responses
 from loopwise.catalog.items import Item
 from loopwise.catalog.validate import parse_item
 from loopwise.errors import LimitExceeded, NotFound, ValidationFailed
+
+
+def _engine(request: Request) -> ItemsPort:
+    """This module's narrow view of the engine: it may use only what ItemsPort declares."""
+    return engine_of(request)
+
 
 MAX_ITEMS_PER_REQUEST = 10_000
 MAX_PAGE = 1000
@@ -61,7 +67,7 @@ def items_from_body(body: Any) -> list[Any]:
     return raw
 
 
-def validate_items(raw: list[Any], engine: EnginePort) -> list[Item]:
+def validate_items(raw: list[Any], engine: ItemsPort) -> list[Item]:
     """Every item parsed, or the error of the first bad one; repeated ids are refused."""
     now = engine.clock()
     items: list[Item] = []
@@ -78,7 +84,7 @@ def validate_items(raw: list[Any], engine: EnginePort) -> list[Item]:
     return items
 
 
-def _put(engine: EnginePort, body: Any) -> int:
+def _put(engine: ItemsPort, body: Any) -> int:
     return engine.put_items(validate_items(items_from_body(body), engine))
 
 
@@ -115,7 +121,7 @@ async def put_items(
     request: Request, _: Annotated[KeyKind, Depends(require(Scope.ADMIN))]
 ) -> dict[str, int]:
     body = await read_json(request)
-    upserted = await run_in_threadpool(_put, engine_of(request), body)
+    upserted = await run_in_threadpool(_put, _engine(request), body)
     return {"upserted": upserted}
 
 
@@ -131,7 +137,7 @@ def list_items(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 100,
 ) -> dict[str, Any]:
-    page, total = engine_of(request).list_items(offset, limit)
+    page, total = _engine(request).list_items(offset, limit)
     return {
         "items": [item.to_record() for item in page],
         "total": total,
@@ -149,7 +155,7 @@ def list_items(
 def get_item(
     item_id: str, request: Request, _: Annotated[KeyKind, Depends(require(Scope.DECIDE))]
 ) -> dict[str, Any]:
-    item = engine_of(request).get_item(item_id)
+    item = _engine(request).get_item(item_id)
     if item is None:
         raise _no_item(item_id)
     return item.to_record()
@@ -166,7 +172,7 @@ def get_item(
 def delete_item(
     item_id: str, request: Request, _: Annotated[KeyKind, Depends(require(Scope.ADMIN))]
 ) -> Response:
-    if engine_of(request).delete_items([item_id]) == 0:
+    if _engine(request).delete_items([item_id]) == 0:
         raise _no_item(item_id)
     return Response(status_code=204)
 
@@ -211,7 +217,7 @@ async def delete_items(
     request: Request, _: Annotated[KeyKind, Depends(require(Scope.ADMIN))]
 ) -> dict[str, int]:
     ids = ids_from_body(await read_json(request))
-    deleted = await run_in_threadpool(engine_of(request).delete_items, ids)
+    deleted = await run_in_threadpool(_engine(request).delete_items, ids)
     return {"deleted": deleted}
 
 

@@ -20,9 +20,15 @@ from starlette.responses import JSONResponse
 
 from loopwise.api.auth import require
 from loopwise.api.keys import Scope
-from loopwise.api.port import engine_of, read_json
+from loopwise.api.port import ModelsPort, engine_of, read_json
 from loopwise.api.problems import problem_responses
 from loopwise.errors import ValidationFailed
+
+
+def _engine(request: Request) -> ModelsPort:
+    """This module's narrow view of the engine: it may use only what ModelsPort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(
     tags=["models"],
@@ -44,7 +50,7 @@ async def train(
     request: Request,
     wait: Annotated[bool, Query(description="Return when the new version is served.")] = True,
 ) -> Any:
-    engine = engine_of(request)
+    engine = _engine(request)
     if wait:
         return await run_in_threadpool(engine.train_models, True)
     started = await run_in_threadpool(engine.train_models, False)
@@ -53,7 +59,7 @@ async def train(
 
 @router.get("/v1/admin/models", summary="Stored model versions, the served one, training status")
 def list_models(request: Request) -> dict[str, Any]:
-    return engine_of(request).model_versions()
+    return _engine(request).model_versions()
 
 
 @router.post(
@@ -83,4 +89,4 @@ async def rollback(request: Request) -> dict[str, Any]:
             raise ValidationFailed(
                 f"Unknown field(s) {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
             )
-    return await run_in_threadpool(engine_of(request).rollback_models, version)
+    return await run_in_threadpool(_engine(request).rollback_models, version)

@@ -12,9 +12,15 @@ from starlette.responses import Response
 
 from loopwise.api.auth import require
 from loopwise.api.keys import KeyKind, Scope
-from loopwise.api.port import engine_of
+from loopwise.api.port import ProfilesPort, engine_of
 from loopwise.api.problems import JSONBytesResponse, problem_responses
 from loopwise.errors import NotFound
+
+
+def _engine(request: Request) -> ProfilesPort:
+    """This module's narrow view of the engine: it may use only what ProfilesPort declares."""
+    return engine_of(request)
+
 
 router = APIRouter(tags=["profiles"])
 
@@ -33,7 +39,7 @@ def get_profile(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.READ_PROFILES))],
 ) -> dict[str, Any]:
-    view = engine_of(request).profile_view(identifier)
+    view = _engine(request).profile_view(identifier)
     if view is None:
         raise NotFound(
             f'No profile for "{identifier}". Profiles exist once an event with this userId or '
@@ -59,7 +65,7 @@ async def erase_profile(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.ADMIN))],
 ) -> dict[str, Any]:
-    return await run_in_threadpool(engine_of(request).erase_profile, identifier)
+    return await run_in_threadpool(_engine(request).erase_profile, identifier)
 
 
 @router.get(
@@ -76,7 +82,7 @@ async def export_profile(
     request: Request,
     _: Annotated[KeyKind, Depends(require(Scope.ADMIN))],
 ) -> Response:
-    document = await run_in_threadpool(engine_of(request).export_profile, identifier)
+    document = await run_in_threadpool(_engine(request).export_profile, identifier)
     filename = f"loopwise-export-{document['profile_id']}.json"  # a hash id, not the user id
     return JSONBytesResponse(
         document, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
