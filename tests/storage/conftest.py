@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,5 +48,35 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
 @pytest.fixture
 def sqlite_storage(tmp_path: Path) -> Iterator[SqliteStorage]:
     backend = SqliteStorage(tmp_path / "loopwise.db")
+    yield backend
+    backend.close()
+
+
+class DictStores:
+    """The dict-based stores of ``loopwise.storage.memory`` (users, sessions, workspace
+    history) behind ``Storage``'s read handles and ``write``, until the in-memory backend
+    wires them itself: the contract tests run on them as on every backend."""
+
+    def __init__(self) -> None:
+        from loopwise.storage.memory.sessions import MemorySessionStore
+        from loopwise.storage.memory.users import MemoryUserStore
+        from loopwise.storage.memory.workspace_history import MemoryWorkspaceHistory
+
+        self.users = MemoryUserStore()
+        self.sessions = MemorySessionStore()
+        self.workspace_history = MemoryWorkspaceHistory()
+
+    def write(self, job: Any) -> Any:
+        return job(self)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(params=["memory", "sqlite", "dict"])
+def people_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Stores for users, sessions and workspace history: every backend, plus the dict-based
+    ones written for the in-memory backend."""
+    backend: Any = DictStores() if request.param == "dict" else open_backend(request.param, tmp_path)
     yield backend
     backend.close()
