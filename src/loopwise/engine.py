@@ -24,7 +24,7 @@ from loopwise.models.training import Progress
 from loopwise.projection.ingest import IngestResult
 from loopwise.projection.replay import Rebuilt
 from loopwise.storage.stores import Storage
-from loopwise.workspace.service import choose_workspace
+from loopwise.workspace.service import open_workspace
 
 __all__ = ["Engine", "IngestResult"]
 
@@ -72,8 +72,10 @@ class Engine:
         try:
             keys, new_keys = KeyRing.load_or_create(data_dir, environ)
             path = workspace_file or SAMPLE_WORKSPACE
-            workspace = choose_workspace(storage, path)
+            choice = open_workspace(storage, path, clock)
+            workspace = choice.workspace
             engine = cls(workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch)
+            engine.services.workspace.file_conflict = choice.conflict
             if workspace.items:
                 item_file = Path(workspace.items)
                 engine.services.catalog.import_initial(
