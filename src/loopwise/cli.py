@@ -26,6 +26,7 @@ from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
+from loopwise.workspace.cli import history_command, workspace_app
 
 app = typer.Typer(
     name="loopwise",
@@ -45,6 +46,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("demo")(demo)
+app.add_typer(workspace_app, name="workspace")
+app.command("history")(history_command)
 
 
 @app.command()
@@ -81,6 +84,11 @@ def serve(
         engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
     except LoopwiseError as exc:
         raise fail(exc) from None
+    conflict = engine.services.workspace.file_conflict
+    if conflict is not None:
+        console.print(
+            f"[yellow]workspace:[/yellow] {conflict.message()}", markup=True, highlight=False
+        )
     if engine.start_retraining():
         console.print(
             f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"

@@ -77,6 +77,8 @@ class DictStores:
 def people_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Stores for users, sessions and workspace history: every backend, plus the dict-based
     ones written for the in-memory backend."""
-    backend: Any = DictStores() if request.param == "dict" else open_backend(request.param, tmp_path)
+    backend: Any = (
+        DictStores() if request.param == "dict" else open_backend(request.param, tmp_path)
+    )
     yield backend
     backend.close()

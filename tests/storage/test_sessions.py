@@ -45,9 +45,7 @@ def test_purge_drops_expired_and_revoked(people_storage: Any) -> None:
     for s in (session("old"), session("live", minutes=600), session("gone", minutes=600)):
         people_storage.write(lambda uow, s=s: uow.sessions.put(s))
     people_storage.write(lambda uow: uow.sessions.revoke("gone"))
-    purged = people_storage.write(
-        lambda uow: uow.sessions.purge_expired(T0 + timedelta(hours=9))
-    )
+    purged = people_storage.write(lambda uow: uow.sessions.purge_expired(T0 + timedelta(hours=9)))
     assert purged == 2
     assert people_storage.sessions.get("live") is not None
     assert people_storage.sessions.get("old") is None

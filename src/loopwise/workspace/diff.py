@@ -20,13 +20,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
-def _identity(entries: list[Any]) -> str | None:
-    """The field entries are matched by, when every entry has a distinct one."""
+def _identity(*lists: list[Any]) -> str | None:
+    """The field entries are matched by, when every entry of each list has a distinct one."""
     for name in ("key", "id"):
-        ids = [e.get(name) if isinstance(e, dict) else None for e in entries]
-        if ids and all(isinstance(i, str) for i in ids) and len(set(ids)) == len(ids):
+        if all(_distinct(entries, name) for entries in lists):
             return name
     return None
+
+
+def _distinct(entries: list[Any], name: str) -> bool:
+    ids = [e.get(name) if isinstance(e, dict) else None for e in entries]
+    return all(isinstance(i, str) for i in ids) and len(set(ids)) == len(ids)
 
 
 def _walk(path: str, before: Any, after: Any, out: list[str]) -> None:
@@ -43,7 +47,7 @@ def _walk(path: str, before: Any, after: Any, out: list[str]) -> None:
                 _walk(child, before[name], after[name], out)
         return
     if isinstance(before, list) and isinstance(after, list):
-        name = _identity(before + after) if before or after else None
+        name = _identity(before, after) if before or after else None
         if name is not None:
             old = {e[name]: e for e in before}
             new = {e[name]: e for e in after}

@@ -120,15 +120,8 @@ class WorkspaceService:
                     workspace, self._compiled.strategies, self._compiled.clusters
                 )
                 stored = workspace.document()
-                now = self._clock()
-
-                def job(uow: UnitOfWork, base: int = base, current: dict[str, Any] = current) -> int:
-                    revision = record_change(uow, author, current, stored, now, base=base)
-                    self._revisions[WORKSPACE_REVISION] = uow.config.bump(WORKSPACE_REVISION)
-                    return revision
-
                 try:
-                    revision = self._storage.write(job)
+                    revision = self._storage.write(self._recorder(author, base, current, stored))
                 except Conflict:  # another process recorded a revision first: redo on top of it
                     continue
                 self._revision = revision
@@ -138,6 +131,19 @@ class WorkspaceService:
                 "The workspace is being changed by others too fast to apply this change; retry.",
                 field="workspace",
             )
+
+    def _recorder(
+        self, author: Author, base: int, before: dict[str, Any], after: dict[str, Any]
+    ) -> Callable[[UnitOfWork], int]:
+        """The write job recording ``after`` as the revision after ``base``."""
+        now = self._clock()
+
+        def job(uow: UnitOfWork) -> int:
+            revision = record_change(uow, author, before, after, now, base=base)
+            self._revisions[WORKSPACE_REVISION] = uow.config.bump(WORKSPACE_REVISION)
+            return revision
+
+        return job
 
     def replace(
         self,
@@ -309,13 +315,11 @@ def record_change(
         )
     )
     stored = uow.config.get(WORKSPACE_CONFIG_KEY) or {}
-    uow.config.put(
-        WORKSPACE_CONFIG_KEY, {**stored, "document": after, "source": author.source}
-    )
+    uow.config.put(WORKSPACE_CONFIG_KEY, {**stored, "document": after, "source": author.source})
     return newest + 1
 
 
-# -- the workspace file and the live workspace ------------------------------------------------------
+# -- the workspace file and the live workspace -----------------------------------------------
 @dataclass(frozen=True, slots=True)
 class FileConflict:
     """The workspace file changed since it was last loaded, and so did the live workspace: the

@@ -37,15 +37,11 @@ def _change(row: Any) -> WorkspaceChange | None:
 
 class SqliteWorkspaceHistory(Table):
     def latest(self) -> WorkspaceChange | None:
-        row = self._row(
-            f"SELECT {_COLUMNS} FROM workspace_history ORDER BY revision DESC LIMIT 1"
-        )
+        row = self._row(f"SELECT {_COLUMNS} FROM workspace_history ORDER BY revision DESC LIMIT 1")
         return None if row is None else _change(row)
 
     def get(self, revision: int) -> WorkspaceChange | None:
-        row = self._row(
-            f"SELECT {_COLUMNS} FROM workspace_history WHERE revision = ?", (revision,)
-        )
+        row = self._row(f"SELECT {_COLUMNS} FROM workspace_history WHERE revision = ?", (revision,))
         return None if row is None else _change(row)
 
     def list(self, limit: int = 50, before: int | None = None) -> list[WorkspaceChange]:
