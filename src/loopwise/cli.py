@@ -18,6 +18,7 @@ from loopwise.cli_options import (
     open_engine,
     progress_bar,
 )
+from loopwise.console.cli import users_app
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
@@ -47,6 +48,7 @@ app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("demo")(demo)
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(users_app, name="users")
 app.command("history")(history_command)
 
 
