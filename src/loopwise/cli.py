@@ -106,6 +106,12 @@ def serve(
     )
     console.print(f"  API docs:    {base}/docs   (OpenAPI: {base}/openapi.json)")
     console.print(f"  sample page: {base}/sample")
+    console.print(f"  console:     {base}/ui")
+    if engine.storage.users.count() == 0:
+        console.print(
+            "  first admin: nobody can sign in to the console yet; create the first admin with "
+            "`loopwise users create --email you@example.com --role admin`"
+        )
     console.print(f"  health:      {base}/healthz   metrics: {base}/metrics")
     if new_keys and console.is_terminal:
         console.print(

@@ -109,7 +109,7 @@ def _next(value: str) -> str:
 @router.get("/ui/login")
 def login_page(request: Request, next: str = "/ui") -> Response:
     if signed_in(request) is not None:
-        return redirect(_next(next))
+        return redirect(request, _next(next))
     return _login_form(request, _next(next))
 
 
@@ -161,7 +161,7 @@ async def login(request: Request) -> Response:
         return response
     except SignInRefused as exc:
         return _login_form(request, next_path, exc.detail, email, status_code=401)
-    response = redirect(next_path)
+    response = redirect(request, next_path)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -179,7 +179,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, person: Annotated[SignedIn, Depends(VIEWER)]) -> Response:
     console: Console = request.app.state.console
     console.people.sign_out(person)
-    response = redirect("/ui/login")
+    response = redirect(request, "/ui/login")
     response.delete_cookie(SESSION_COOKIE, path="/ui")
     return response
 

@@ -16,7 +16,13 @@ from loopwise.errors import ValidationFailed
 
 MAX_ROWS = 20
 NUMBER_OPS = {"gte": "$gte", "gt": "$gt", "lte": "$lte", "lt": "$lt", "eq": "$eq"}
-OP_LABELS = {"gte": "at least", "gt": "more than", "lte": "at most", "lt": "less than", "eq": "exactly"}
+OP_LABELS = {
+    "gte": "at least",
+    "gt": "more than",
+    "lte": "at most",
+    "lt": "less than",
+    "eq": "exactly",
+}
 WINDOWS = ("7d", "30d")
 
 
@@ -32,26 +38,67 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("event_count", "Did an event (count in a time window)", "profile.events_{window}.{name}",
-         "number", True, hint="Event name as tracked, e.g. Pricing Viewed"),
-    Kind("page_visits", "Visited a page (by name or path)", "profile.events_{window}.{page}",
-         "number", True, hint="Page name (Pricing) or path (/pricing)"),
-    Kind("country", "Country", "profile.country", "list", hint="ISO codes, comma-separated: US, CA"),
+    Kind(
+        "event_count",
+        "Did an event (count in a time window)",
+        "profile.events_{window}.{name}",
+        "number",
+        True,
+        hint="Event name as tracked, e.g. Pricing Viewed",
+    ),
+    Kind(
+        "page_visits",
+        "Visited a page (by name or path)",
+        "profile.events_{window}.{page}",
+        "number",
+        True,
+        hint="Page name (Pricing) or path (/pricing)",
+    ),
+    Kind(
+        "country", "Country", "profile.country", "list", hint="ISO codes, comma-separated: US, CA"
+    ),
     Kind("region", "Region or state", "profile.region", "list", hint="e.g. California, CA"),
-    Kind("device", "Device type", "profile.device.type", "choice",
-         choices=("desktop", "mobile", "tablet")),
-    Kind("traffic_source", "Traffic source", "profile.traffic_source", "choice",
-         choices=("direct", "organic_search", "paid", "social", "email", "referral")),
-    Kind("lifecycle", "Lifecycle stage", "profile.lifecycle", "choice",
-         choices=("prospect", "customer", "repeat_customer", "churned")),
+    Kind(
+        "device",
+        "Device type",
+        "profile.device.type",
+        "choice",
+        choices=("desktop", "mobile", "tablet"),
+    ),
+    Kind(
+        "traffic_source",
+        "Traffic source",
+        "profile.traffic_source",
+        "choice",
+        choices=("direct", "organic_search", "paid", "social", "email", "referral"),
+    ),
+    Kind(
+        "lifecycle",
+        "Lifecycle stage",
+        "profile.lifecycle",
+        "choice",
+        choices=("prospect", "customer", "repeat_customer", "churned"),
+    ),
     Kind("engagement", "Engagement score (0-100)", "profile.engagement", "number"),
-    Kind("affinity", "Interest score for a category", "profile.affinity.categories.{name}",
-         "number", True, hint="Category, e.g. running"),
+    Kind(
+        "affinity",
+        "Interest score for a category",
+        "profile.affinity.categories.{name}",
+        "number",
+        True,
+        hint="Category, e.g. running",
+    ),
     Kind("purchases", "Orders", "profile.purchases", "number"),
     Kind("sessions", "Visits (sessions)", "profile.sessions", "number"),
     Kind("cart", "Cart", "profile.cart", "cart", choices=("not_empty", "abandoned", "value_above")),
-    Kind("trait", "Declared trait", "profile.traits.{name}", "text", True,
-         hint="Trait name, e.g. plan"),
+    Kind(
+        "trait",
+        "Declared trait",
+        "profile.traits.{name}",
+        "text",
+        True,
+        hint="Trait name, e.g. plan",
+    ),
 )
 BY_KEY = {kind.key: kind for kind in KINDS}
 

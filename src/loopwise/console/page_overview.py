@@ -60,7 +60,9 @@ def guardrail_breaches(results: dict[str, Any], experiment: Any) -> list[str]:
     return found
 
 
-def alerts(console: Console, results: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[Alert]:
+def alerts(
+    console: Console, results: list[tuple[dict[str, Any], dict[str, Any] | None]]
+) -> list[Alert]:
     services = console.services
     compiled = services.workspace.compiled
     found: list[Alert] = []
@@ -80,7 +82,11 @@ def alerts(console: Console, results: list[tuple[dict[str, Any], dict[str, Any] 
         breaches = guardrail_breaches(result, compiled.experiment(experiment["key"]))
         if breaches:
             found.append(
-                Alert("bad", f"Guardrail breached in {experiment['key']}: {', '.join(breaches)}.", link)
+                Alert(
+                    "bad",
+                    f"Guardrail breached in {experiment['key']}: {', '.join(breaches)}.",
+                    link,
+                )
             )
     found += _model_alerts(console)
     found += _ledger_alerts(console)
@@ -97,7 +103,9 @@ def _model_alerts(console: Console) -> list[Alert]:
     now = console.services.clock()
     limit = timedelta(minutes=training.retrain_every_minutes)
     if created is None:
-        return [Alert("warn", "No trained model is served yet although retraining is on.", "/ui/models")]
+        return [
+            Alert("warn", "No trained model is served yet although retraining is on.", "/ui/models")
+        ]
     if now - created > 2 * limit:
         age = (now - created).total_seconds() / 3600
         return [
@@ -144,7 +152,11 @@ def _ledger_alerts(console: Console) -> list[Alert]:
             )
     if not ledger.verification.ok:
         found.append(
-            Alert("bad", f"The consent audit chain is broken: {ledger.verification.problem}.", "/ui/privacy")
+            Alert(
+                "bad",
+                f"The consent audit chain is broken: {ledger.verification.problem}.",
+                "/ui/privacy",
+            )
         )
     return found
 
@@ -175,8 +187,15 @@ def interval_chart(
             "labels": labels,
             "datasets": [
                 {"label": "95% interval", "data": bars, "backgroundColor": "rgba(11,92,173,0.35)"},
-                {"label": "estimate", "type": "line", "data": points, "showLine": False,
-                 "pointRadius": 5, "backgroundColor": "#13263d", "borderColor": "#13263d"},
+                {
+                    "label": "estimate",
+                    "type": "line",
+                    "data": points,
+                    "showLine": False,
+                    "pointRadius": 5,
+                    "backgroundColor": "#13263d",
+                    "borderColor": "#13263d",
+                },
             ],
         },
         "options": {

@@ -48,6 +48,14 @@ class Role(StrEnum):
     def allows(self, needed: Role) -> bool:
         return self.rank >= needed.rank
 
+    @property
+    def editor(self) -> bool:
+        return self.allows(Role.EDITOR)
+
+    @property
+    def admin(self) -> bool:
+        return self.allows(Role.ADMIN)
+
 
 class SignInRefused(LoopwiseError):
     status = 401

@@ -69,9 +69,9 @@ def console_of(request: Request) -> Console:
 
 # -- sessions and roles ----------------------------------------------------------------------------
 def signed_in(request: Request) -> SignedIn | None:
-    cached = getattr(request.state, "signed_in", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "signed_in"):
+        cached: SignedIn | None = request.state.signed_in
+        return cached
     console = console_of(request)
     console.start()  # the background readers start with the first console request
     people: People = console.people
@@ -202,25 +202,29 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-def render(
-    request: Request, template: str, status_code: int = 200, **context: Any
-) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     person = signed_in(request)
-    page = environment().get_template(template).render(
-        request=request,
-        person=person,
-        csrf=person.csrf if person is not None else "",
-        nav=NAV,
-        admin_nav=person is not None and person.role.allows(Role.ADMIN),
-        path=request.url.path,
-        **context,
+    page = (
+        environment()
+        .get_template(template)
+        .render(
+            request=request,
+            person=person,
+            csrf=person.csrf if person is not None else "",
+            nav=NAV,
+            admin_nav=person is not None and person.role.allows(Role.ADMIN),
+            path=request.url.path,
+            **context,
+        )
     )
     return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-def redirect(path: str) -> Response:
-    """After a successful POST: back to a page (htmx follows ``HX-Redirect``)."""
-    return RedirectResponse(path, status_code=303, headers={"HX-Redirect": path})
+def redirect(request: Request, path: str) -> Response:
+    """After a successful POST: a 303 to a page, or for htmx an ``HX-Redirect`` it follows."""
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": path})
+    return RedirectResponse(path, status_code=303)
 
 
 def error_response(request: Request, error: LoopwiseError) -> Response:

@@ -31,6 +31,14 @@
     if (first) first.focus();
     if (window.htmx) window.htmx.process(list.lastElementChild);
   });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-remove-row]");
+    if (!button) return;
+    var row = button.closest(".builder-row");
+    var form = button.closest("form");
+    if (row) row.remove();
+    if (form && window.htmx) window.htmx.trigger(form, "change");
+  });
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
 })();
