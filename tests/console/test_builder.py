@@ -66,8 +66,14 @@ def test_bad_rows_name_the_row_and_field() -> None:
 
 
 def test_form_fields_become_rows_and_json_only_conditions_stay_json() -> None:
-    form = {"r0_kind": "country", "r0_value": "US", "r1_kind": "", "r2_kind": "sessions",
-            "r2_op": "gte", "r2_value": "3"}
+    form = {
+        "r0_kind": "country",
+        "r0_value": "US",
+        "r1_kind": "",
+        "r2_kind": "sessions",
+        "r2_op": "gte",
+        "r2_value": "3",
+    }
     assert rows_from_form(form) == [Row("country", "gte", "US"), Row("sessions", "gte", "3")]
     assert rows_from_condition({"profile.x": {"$regex": "^a"}}) is None
     assert rows_from_condition({"$nor": [{"profile.known": True}]}) is None

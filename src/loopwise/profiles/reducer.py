@@ -122,9 +122,9 @@ def _page_keys(event: Event) -> list[str]:
     name = (event.name or "").strip()
     if name:
         keys.append("page:" + name[:MAX_LABEL_LENGTH].replace(".", "_"))
-    path = as_dict(event.properties).get("path") or as_dict(
-        as_dict(event.context).get("page")
-    ).get("path")
+    path = as_dict(event.properties).get("path") or as_dict(as_dict(event.context).get("page")).get(
+        "path"
+    )
     if isinstance(path, str) and path.strip():
         keys.append("path:" + path.strip()[:MAX_LABEL_LENGTH].replace(".", "_"))
     return keys
