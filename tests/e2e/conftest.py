@@ -53,7 +53,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *, workspace: Path | None = None) -> Server:
+def start_server(
+    data_dir: Path, *, workspace: Path | None = None, args: tuple[str, ...] = ()
+) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -62,7 +64,7 @@ def start_server(data_dir: Path, *, workspace: Path | None = None) -> Server:
         "LOOPWISE_ADMIN_KEY": ADMIN_KEY,
         "LOOPWISE_IDENTITY_SECRET": IDENTITY_SECRET,
     }
-    args = [
+    command = [
         sys.executable,
         "-m",
         "loopwise",
@@ -73,10 +75,11 @@ def start_server(data_dir: Path, *, workspace: Path | None = None) -> Server:
         str(data_dir),
     ]
     if workspace is not None:
-        args += ["--workspace", str(workspace)]
+        command += ["--workspace", str(workspace)]
+    command += list(args)
     log_path = data_dir.parent / f"server-{port}.log"
     log = log_path.open("wb")
-    process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", data_dir, process, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -127,8 +130,8 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Starts a real ``loopwise serve`` on a free port (``workspace=`` optional); stops it after."""
     started: list[Server] = []
 
-    def start(workspace: Path | None = None) -> Server:
-        running = start_server(tmp_path / f"data{len(started)}", workspace=workspace)
+    def start(workspace: Path | None = None, args: tuple[str, ...] = ()) -> Server:
+        running = start_server(tmp_path / f"data{len(started)}", workspace=workspace, args=args)
         started.append(running)
         return running
 
