@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import stop_server
 from tests.e2e.console_site import (
     PASSWORD,
     PRICING_VISITORS,
@@ -27,7 +28,6 @@ from tests.e2e.console_site import (
     ConsoleSite,
     start_console_site,
 )
-from tests.e2e.conftest import stop_server
 
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 SCREENSHOTS = os.environ.get("LOOPWISE_SCREENSHOTS")
