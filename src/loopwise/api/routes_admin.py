@@ -49,6 +49,7 @@ _OBJECT_BODY: dict[str, Any] = {
 _WRITE_ERRORS = problem_responses(400, 401, 403, 412, 415)
 _DELETE_ERRORS = problem_responses(401, 403, 404, 412)
 COMMENT_HEADER = "x-change-comment"
+MAX_REVISION = 2**62  # revisions are SQLite integers
 _CONCURRENCY = (
     "Send the workspace `ETag` as `If-Match` to have the change refused (412, with the changes "
     "made since) when the workspace changed after you read it; the reply's `ETag` is the new "
@@ -173,7 +174,9 @@ for _section, _noun in (("slots", "slot"), ("segments", "segment"), ("experiment
 def workspace_history(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500, description="Revisions per page.")] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Revisions below this one.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_REVISION, description="Revisions below this one.")
+    ] = None,
 ) -> dict[str, Any]:
     return {"revisions": engine_of(request).workspace_history(limit, before)}
 
@@ -184,7 +187,8 @@ def workspace_history(
     responses=problem_responses(404),
 )
 def workspace_revision(
-    request: Request, revision: Annotated[int, Path(ge=1, description="Revision number.")]
+    request: Request,
+    revision: Annotated[int, Path(ge=1, le=MAX_REVISION, description="Revision number.")],
 ) -> dict[str, Any]:
     found = engine_of(request).workspace_revision(revision)
     if found is None:
@@ -197,7 +201,9 @@ class RestoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    revision: int = Field(ge=1, description="The revision whose document becomes live again.")
+    revision: int = Field(
+        ge=1, le=MAX_REVISION, description="The revision whose document becomes live again."
+    )
     comment: str = Field("", max_length=500, description="Why (kept in the history).")
 
 

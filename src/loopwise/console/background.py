@@ -1,14 +1,19 @@
 """The console's one background thread: it runs the batch readers (segment census, ledger) when
-the console is first used, every ``REFRESH_SECONDS`` after, and soon after someone asks
-(:meth:`wake`: segment definitions changed, a page wants fresh figures). Pages never wait for it."""
+the console is first used, every ``REFRESH_SECONDS`` after (longer when a round is slow, so the
+counts never take more than a tenth of a core), and soon after someone asks (:meth:`wake`: the
+segment definitions changed). Pages never wait for it: sizes stay current between rounds through
+the live segment changes."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
-REFRESH_SECONDS = 600.0
+REFRESH_SECONDS = 1800.0
+# a round that takes long waits longer before the next (at most a tenth of the time counting)
+BUSY_FACTOR = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +52,7 @@ class Background:
     def _loop(self) -> None:
         while not self._stopped.is_set():
             self._wake.clear()
+            began = time.monotonic()
             for job in self._jobs:
                 try:
                     job()
@@ -54,4 +60,4 @@ class Background:
                     log.warning("console background job failed: %s", type(exc).__name__)
             self.rounds += 1
             self._idle.set()
-            self._wake.wait(self._refresh)
+            self._wake.wait(max(self._refresh, BUSY_FACTOR * (time.monotonic() - began)))

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Sampled:
-    """One sampled profile: its id, ``profile.*`` now, and its last context."""
+    """One sampled profile: its id, ``profile.*`` as of its last event, and its last context."""
 
     profile_id: str
     attributes: dict[str, Any]
@@ -155,7 +155,12 @@ class SegmentCensus:
                 self._deltas.clear()  # what arrives from now on moves this count
             seen = 0
             for profile in self._profiles.every_profile():
-                membership = sorted(compiled.membership(profile))
+                # the state at the profile's own last event, as live ingest evaluates it
+                # (CompiledWorkspace.membership): sizes, the sample and estimates agree
+                attributes = compiled.profile_attributes(profile, profile.last_seen)
+                membership = sorted(
+                    compiled.registry.evaluate({"profile": attributes, "context": {}})
+                )
                 sizes.update(membership)
                 for i, first in enumerate(membership):
                     for second in membership[i + 1 :]:
@@ -170,11 +175,7 @@ class SegmentCensus:
                 # reservoir sampling: every profile has the same chance to be in the sample
                 slot = seen - 1 if seen <= SAMPLE_SIZE else self._rng.randrange(seen)
                 if slot < SAMPLE_SIZE:
-                    row = Sampled(
-                        profile.id,
-                        compiled.profile_attributes(profile, now),
-                        profile.context_attributes(),
-                    )
+                    row = Sampled(profile.id, attributes, profile.context_attributes())
                     if seen <= SAMPLE_SIZE:
                         sample.append(row)
                     else:

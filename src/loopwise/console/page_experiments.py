@@ -78,9 +78,9 @@ def _list(request: Request, error: LoopwiseError | None = None, status_code: int
     service = console.services.experiments
     revision, document = console.services.workspace.snapshot()
     rows = []
-    for experiment in service.list():
+    for experiment in service.list(flush=False):
         try:
-            verdict = service.results(experiment["key"])["verdict"]
+            verdict = service.results(experiment["key"], flush=False)["verdict"]
         except LoopwiseError as exc:
             verdict = exc.detail
         rows.append({**experiment, "verdict": verdict})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from loopwise.console.people import SignedIn
@@ -17,6 +17,7 @@ from loopwise.workspace.history import Author
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 PAGE = 30
+MAX_REVISION = 2**62
 
 
 def _history(
@@ -40,14 +41,18 @@ def _history(
 
 @router.get("/ui/history")
 def history(
-    request: Request, person: Annotated[SignedIn, Depends(VIEWER)], before: int | None = None
+    request: Request,
+    person: Annotated[SignedIn, Depends(VIEWER)],
+    before: Annotated[int | None, Query(ge=1, le=MAX_REVISION)] = None,
 ) -> Response:
     return _history(request, before)
 
 
 @router.get("/ui/history/{revision}")
 def revision(
-    revision: int, request: Request, person: Annotated[SignedIn, Depends(VIEWER)]
+    revision: Annotated[int, Path(ge=1, le=MAX_REVISION)],
+    request: Request,
+    person: Annotated[SignedIn, Depends(VIEWER)],
 ) -> Response:
     change = console_of(request).services.workspace.history(1, revision + 1)
     if not change or change[0].revision != revision:
@@ -62,7 +67,9 @@ def revision(
 
 @router.post("/ui/history/{revision}/restore")
 async def restore(
-    revision: int, request: Request, person: Annotated[SignedIn, Depends(EDITOR)]
+    revision: Annotated[int, Path(ge=1, le=MAX_REVISION)],
+    request: Request,
+    person: Annotated[SignedIn, Depends(EDITOR)],
 ) -> Response:
     form = await form_of(request)
     expected = form.get("revision", "")

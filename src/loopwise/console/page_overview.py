@@ -37,9 +37,9 @@ def experiment_results(console: Console) -> list[tuple[dict[str, Any], dict[str,
     """Every experiment (and the holdout) with its results; None when they cannot be read."""
     service = console.services.experiments
     out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-    for experiment in service.list():
+    for experiment in service.list(flush=False):
         try:
-            out.append((experiment, service.results(experiment["key"])))
+            out.append((experiment, service.results(experiment["key"], flush=False)))
         except LoopwiseError:
             out.append((experiment, None))
     return out

@@ -37,7 +37,8 @@ SlotEdit = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.lstrip("-").isdigit() else None
+    digits = value.lstrip("-") if value else ""
+    return int(value) if value and digits.isdigit() and len(digits) <= 12 else None
 
 
 def _slot(document: dict[str, Any], key: str) -> dict[str, Any]:
