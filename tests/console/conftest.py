@@ -68,6 +68,6 @@ def console_client(console_engine: Engine) -> Iterator[TestClient]:
         yield client
 
 
-from tests.storage.conftest import storage  # noqa: E402  (the people tests run on every backend)
+from tests.storage.conftest import pg_schema, storage  # noqa: E402  (people: every backend)
 
-__all__ = ["storage"]
+__all__ = ["pg_schema", "storage"]

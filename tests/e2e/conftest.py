@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, *, workspace: Path | None = None, args: tuple[str, ...] = ()
+    data_dir: Path, *, workspace: Path | None = None, extra_args: Sequence[str] = ()
 ) -> Server:
     port = free_port()
     env = {
@@ -64,7 +64,7 @@ def start_server(
         "LOOPWISE_ADMIN_KEY": ADMIN_KEY,
         "LOOPWISE_IDENTITY_SECRET": IDENTITY_SECRET,
     }
-    command = [
+    args = [
         sys.executable,
         "-m",
         "loopwise",
@@ -75,11 +75,11 @@ def start_server(
         str(data_dir),
     ]
     if workspace is not None:
-        command += ["--workspace", str(workspace)]
-    command += list(args)
+        args += ["--workspace", str(workspace)]
+    args += list(extra_args)
     log_path = data_dir.parent / f"server-{port}.log"
     log = log_path.open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", data_dir, process, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -130,8 +130,8 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Starts a real ``loopwise serve`` on a free port (``workspace=`` optional); stops it after."""
     started: list[Server] = []
 
-    def start(workspace: Path | None = None, args: tuple[str, ...] = ()) -> Server:
-        running = start_server(tmp_path / f"data{len(started)}", workspace=workspace, args=args)
+    def start(workspace: Path | None = None) -> Server:
+        running = start_server(tmp_path / f"data{len(started)}", workspace=workspace)
         started.append(running)
         return running
 

@@ -98,7 +98,7 @@ def start_console_site(root: Path) -> ConsoleSite:
     data_dir.mkdir(parents=True)
     workspace = _workspace(data_dir)
     create_users(data_dir)
-    server = start_server(data_dir, workspace=workspace, args=("--event-time-clock",))
+    server = start_server(data_dir, workspace=workspace, extra_args=("--event-time-clock",))
     site = ConsoleSite(server, SimConfig().start)
     client = HttpClient(server.url, WRITE_KEY, SERVER_KEY, ADMIN_KEY)
     try:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -443,3 +444,16 @@ def test_page_calls_are_counted_by_name_and_path_too() -> None:
         profile = reduce(profile, event, ProfileSettings(), {})
     counts = profile.attributes(at, ProfileSettings())["events_7d"]
     assert counts == {"page": 2, "page:Pricing": 2, "path:/pricing_html": 2}
+
+
+def test_sums_stay_finite_even_for_an_absurd_stored_event() -> None:
+    """Events stored before amounts were bounded may still carry 1e308: a replay of them must
+    give a profile that stores and reloads, never infinity (stored as JSON null)."""
+    profile = build(
+        track("Product Added", 1, product_id="sku-1", price=1e308, quantity=10),
+        track("Product Added", 2, product_id="sku-2", price=1e308, quantity=10),
+        track("Order Completed", 3, revenue=1e308),
+        track("Order Completed", 4, revenue=1e308),
+    )
+    assert math.isfinite(profile.cart_value) and math.isfinite(profile.revenue)
+    assert Profile.from_record(profile.to_record()).revenue == profile.revenue

@@ -25,11 +25,11 @@ def change(revision: int, **fields: Any) -> WorkspaceChange:
     )
 
 
-def test_append_latest_get_list(people_storage: Any) -> None:
-    assert people_storage.workspace_history.latest() is None
+def test_append_latest_get_list(storage: Any) -> None:
+    assert storage.workspace_history.latest() is None
     for revision in (1, 2, 3):
-        people_storage.write(lambda uow, r=revision: uow.workspace_history.append(change(r)))
-    history = people_storage.workspace_history
+        storage.write(lambda uow, r=revision: uow.workspace_history.append(change(r)))
+    history = storage.workspace_history
     assert history.latest() == change(3)
     assert history.get(2) == change(2)
     assert history.get(9) is None
@@ -40,16 +40,16 @@ def test_append_latest_get_list(people_storage: Any) -> None:
 
 
 @pytest.mark.parametrize("revision", [1, 2, 4])
-def test_only_the_next_revision_is_accepted(people_storage: Any, revision: int) -> None:
-    people_storage.write(lambda uow: uow.workspace_history.append(change(1)))
-    people_storage.write(lambda uow: uow.workspace_history.append(change(2)))
+def test_only_the_next_revision_is_accepted(storage: Any, revision: int) -> None:
+    storage.write(lambda uow: uow.workspace_history.append(change(1)))
+    storage.write(lambda uow: uow.workspace_history.append(change(2)))
     with pytest.raises(Conflict) as raised:
-        people_storage.write(lambda uow: uow.workspace_history.append(change(revision)))
+        storage.write(lambda uow: uow.workspace_history.append(change(revision)))
     assert raised.value.extra["current_revision"] == 2
-    assert people_storage.workspace_history.latest() == change(2)
+    assert storage.workspace_history.latest() == change(2)
 
 
-def test_the_first_revision_is_one(people_storage: Any) -> None:
+def test_the_first_revision_is_one(storage: Any) -> None:
     with pytest.raises(Conflict):
-        people_storage.write(lambda uow: uow.workspace_history.append(change(2)))
-    assert people_storage.workspace_history.count() == 0
+        storage.write(lambda uow: uow.workspace_history.append(change(2)))
+    assert storage.workspace_history.count() == 0

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.storage.conftest import storage
+from tests.storage.conftest import pg_schema, storage
 
-__all__ = ["storage"]
+__all__ = ["pg_schema", "storage"]
