@@ -207,6 +207,7 @@ def mount_console(app: FastAPI, engine: Engine, metrics: Metrics | None) -> Cons
     """Serve the console at /ui in ``app`` (the engine's HTTP app)."""
     console = Console(engine, metrics)
     app.state.console = console
+    app.router.on_shutdown.append(console.stop)  # the background readers end with the server
     for page in PAGES:
         app.include_router(page)
     return console

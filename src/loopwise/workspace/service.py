@@ -314,9 +314,17 @@ def record_change(
             diff=tuple(diff_documents(before, after)),
         )
     )
-    stored = uow.config.get(WORKSPACE_CONFIG_KEY) or {}
+    stored = _reconciliation(uow)
     uow.config.put(WORKSPACE_CONFIG_KEY, {**stored, "document": after, "source": author.source})
     return newest + 1
+
+
+def _reconciliation(uow: UnitOfWork) -> dict[str, Any]:
+    """The stored record of the file's last load ({} when missing or damaged: it is rewritten)."""
+    try:
+        return uow.config.get(WORKSPACE_CONFIG_KEY) or {}
+    except ValidationFailed:
+        return {}
 
 
 # -- the workspace file and the live workspace -----------------------------------------------
@@ -354,7 +362,7 @@ def fingerprint(document: dict[str, Any]) -> str:
 
 def mark_file_loaded(uow: UnitOfWork, document: dict[str, Any]) -> None:
     """The file's content as of now is what the live workspace was last reconciled with."""
-    stored = uow.config.get(WORKSPACE_CONFIG_KEY) or {}
+    stored = _reconciliation(uow)
     uow.config.put(
         WORKSPACE_CONFIG_KEY,
         {**stored, "file_fingerprint": fingerprint(document), "file_document": document},
