@@ -19,6 +19,7 @@ from loopwise.cli_options import (
     open_engine,
     progress_bar,
 )
+from loopwise.console.cli import users_app
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
@@ -28,6 +29,7 @@ from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
 from loopwise.storage.cli import backup_command, migrate_command
+from loopwise.workspace.cli import history_command, workspace_app
 
 app = typer.Typer(
     name="loopwise",
@@ -49,6 +51,9 @@ app.command("train")(train_command)
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(users_app, name="users")
+app.command("history")(history_command)
 
 
 @app.command()
@@ -135,6 +140,11 @@ def serve(
         engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
     except LoopwiseError as exc:
         raise fail(exc) from None
+    conflict = engine.services.workspace.file_conflict
+    if conflict is not None:
+        console.print(
+            f"[yellow]workspace:[/yellow] {conflict.message()}", markup=True, highlight=False
+        )
     if engine.start_retraining():
         console.print(
             f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"
@@ -150,6 +160,12 @@ def serve(
     )
     console.print(f"  API docs:    {base}/docs   (OpenAPI: {base}/openapi.json)")
     console.print(f"  sample page: {base}/sample")
+    console.print(f"  console:     {base}/ui")
+    if engine.storage.users.count() == 0:
+        console.print(
+            "  first admin: nobody can sign in to the console yet; create the first admin with "
+            "`loopwise users create --email you@example.com --role admin`"
+        )
     console.print(f"  health:      {base}/healthz   metrics: {base}/metrics")
     if new_keys and console.is_terminal:
         console.print(

@@ -135,7 +135,7 @@ def build(
         exposures=ExposureView(storage.exposures, limit),
         item_stats=ItemStatsView(new_item_stats(workspace)),
     )
-    workspace_service = WorkspaceService(storage, workspace, strategies)
+    workspace_service = WorkspaceService(storage, workspace, strategies, clock)
     catalog = CatalogService(storage)
 
     def compiled() -> CompiledWorkspace:

@@ -26,7 +26,8 @@ from loopwise.models.training import Progress
 from loopwise.projection.ingest import IngestResult
 from loopwise.projection.replay import Rebuilt
 from loopwise.storage.stores import Storage
-from loopwise.workspace.service import choose_workspace
+from loopwise.workspace.history import Applied, Author, change_summary
+from loopwise.workspace.service import open_workspace
 
 __all__ = ["Engine", "IngestResult"]
 
@@ -76,8 +77,10 @@ class Engine:
         try:
             keys, new_keys = KeyRing.load_or_create(data_dir, environ)
             path = workspace_file or SAMPLE_WORKSPACE
-            workspace = choose_workspace(storage, path)
+            choice = open_workspace(storage, path, clock)
+            workspace = choice.workspace
             engine = cls(workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch)
+            engine.services.workspace.file_conflict = choice.conflict
             if workspace.items:
                 item_file = Path(workspace.items)
                 engine.services.catalog.import_initial(
@@ -211,6 +214,36 @@ class Engine:
 
     def delete_segment(self, key: str) -> None:
         self.services.workspace.replace_entry("segments", key, None)
+
+    def workspace_snapshot(self) -> tuple[int, dict[str, Any]]:
+        return self.services.workspace.snapshot()
+
+    def change_workspace(
+        self,
+        section: str | None,
+        key: str | None,
+        document: dict[str, Any] | None,
+        *,
+        author: Author,
+        expected: int | None,
+    ) -> Applied:
+        service = self.services.workspace
+        if section is None or key is None:
+            whole = document or {}
+            return service.apply(lambda _: whole, author=author, expected=expected)
+        return service.apply_entry(section, key, document, author=author, expected=expected)
+
+    def workspace_history(self, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+        return [change_summary(c) for c in self.services.workspace.history(limit, before)]
+
+    def workspace_revision(self, revision: int) -> dict[str, Any] | None:
+        change = self.storage.workspace_history.get(revision)
+        return None if change is None else {**change_summary(change), "document": change.document}
+
+    def restore_workspace(
+        self, revision: int, *, author: Author, expected: int | None = None
+    ) -> Applied:
+        return self.services.workspace.restore(revision, author=author, expected=expected)
 
     def cluster(self, k_min: int = 2, k_max: int = 8, seed: int = 0) -> dict[str, Any]:
         return self.services.clusters.cluster(k_min, k_max, seed)

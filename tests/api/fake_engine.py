@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from loopwise.errors import ConfigError, Conflict, NotFound
 from loopwise.events.schema import Event
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy.settings import PrivacySettings
+from loopwise.workspace.history import Applied, Author, stale
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -53,6 +55,8 @@ class FakeEngine:
     settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     model_history: list[str] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
+    revisions: list[dict[str, Any]] = field(default_factory=list)  # documents, oldest first
+    authors: list[Author] = field(default_factory=list)
 
     def health(self) -> dict[str, Any]:
         state = "ok" if self.is_healthy else "failing: database or disk is full"
@@ -164,6 +168,56 @@ class FakeEngine:
 
     def delete_segment(self, key: str) -> None:
         self._delete("segments", key)
+
+    # -- revisions (the real engine's are tested in tests/workspace) ---------------------------
+    def _revisions(self) -> list[dict[str, Any]]:
+        if not self.revisions:
+            self.revisions.append(copy.deepcopy(self.workspace))
+        return self.revisions
+
+    def workspace_snapshot(self) -> tuple[int, dict[str, Any]]:
+        return len(self._revisions()), self.workspace
+
+    def change_workspace(
+        self,
+        section: str | None,
+        key: str | None,
+        document: dict[str, Any] | None,
+        *,
+        author: Author,
+        expected: int | None,
+    ) -> Applied:
+        current = len(self._revisions())
+        if expected is not None and expected != current:
+            raise stale(expected, current, ["~ something"])
+        if section is None or key is None:
+            self.replace_workspace(document or {})
+        elif document is None:
+            self._delete(section, key)
+        else:
+            self.workspace.setdefault(section, [])
+            self._put(section, key, document)
+        self.revisions.append(copy.deepcopy(self.workspace))
+        self.authors.append(author)
+        return Applied(len(self.revisions), self.workspace)
+
+    def workspace_history(self, limit: int, before: int | None) -> list[dict[str, Any]]:
+        numbers = range(len(self._revisions()), 0, -1)
+        return [{"revision": n} for n in numbers if before is None or n < before][:limit]
+
+    def workspace_revision(self, revision: int) -> dict[str, Any] | None:
+        revisions = self._revisions()
+        if not 1 <= revision <= len(revisions):
+            return None
+        return {"revision": revision, "document": revisions[revision - 1]}
+
+    def restore_workspace(self, revision: int, *, author: Author, expected: int | None) -> Applied:
+        found = self.workspace_revision(revision)
+        if found is None:
+            raise NotFound(f"No workspace revision {revision}.", field="revision")
+        return self.change_workspace(
+            None, None, copy.deepcopy(found["document"]), author=author, expected=expected
+        )
 
     def replay(self) -> dict[str, Any]:
         self.replays += 1

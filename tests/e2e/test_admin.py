@@ -75,6 +75,65 @@ def test_admin_changes_persist_across_restart(tmp_path) -> None:  # type: ignore
         stop_server(second)
 
 
+def test_twenty_concurrent_puts_of_distinct_segments_all_survive(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def put(i: int) -> int:
+        segment = {"name": f"Hour {i}", "condition": {"context.time.hour": {"$gte": i}}}
+        with server.client(ADMIN_KEY) as admin:
+            return admin.put(f"/v1/admin/segments/concurrent_{i}", json=segment).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(put, range(20)))
+    assert statuses == [200] * 20
+    with server.client(ADMIN_KEY) as admin:
+        keys = {s["key"] for s in admin.get("/v1/admin/workspace").json()["segments"]}
+        history = admin.get("/v1/admin/workspace/history", params={"limit": 20}).json()
+    assert {f"concurrent_{i}" for i in range(20)} <= keys
+    assert len({r["revision"] for r in history["revisions"]}) == 20
+
+
+def test_if_match_refuses_a_stale_write_with_what_changed_and_restore_undoes(
+    server: Server,
+) -> None:
+    with server.client(ADMIN_KEY) as admin:
+        first = admin.get("/v1/admin/workspace")
+        tag = first.headers["ETag"]
+        segment = {"name": "Early birds", "condition": {"context.time.hour": {"$lt": 7}}}
+        saved = admin.put(
+            "/v1/admin/segments/early_birds",
+            json=segment,
+            headers={"If-Match": tag, "X-Change-Comment": "for the breakfast offer"},
+        )
+        assert saved.status_code == 200, saved.text
+        assert int(saved.headers["ETag"].strip('"')) == int(tag.strip('"')) + 1
+        late = admin.put(
+            "/v1/admin/segments/late_birds",
+            json={"name": "Late", "condition": {"context.time.hour": {"$gt": 22}}},
+            headers={"If-Match": tag},
+        )
+        assert late.status_code == 412
+        problem = late.json()
+        assert late.headers["content-type"].startswith("application/problem+json")
+        assert problem["field"] == "If-Match"
+        assert problem["current_revision"] == int(saved.headers["ETag"].strip('"'))
+        assert any(line.startswith("+ segments[early_birds]") for line in problem["changes"])
+        keys = {s["key"] for s in admin.get("/v1/admin/workspace").json()["segments"]}
+        assert "late_birds" not in keys
+        latest = admin.get("/v1/admin/workspace/history", params={"limit": 1}).json()
+        assert latest["revisions"][0]["comment"] == "for the breakfast offer"
+        assert latest["revisions"][0]["actor"] == "admin key"
+        restored = admin.post(
+            "/v1/admin/workspace/restore",
+            json={"revision": int(tag.strip('"')), "comment": "undo"},
+        )
+        assert restored.status_code == 200, restored.text
+        keys = {s["key"] for s in admin.get("/v1/admin/workspace").json()["segments"]}
+        assert "early_birds" not in keys
+        missing = admin.post("/v1/admin/workspace/restore", json={"revision": 99999})
+        assert missing.status_code == 404
+
+
 def test_typed_saved_groups_target_segments_over_http(server: Server) -> None:
     """GrowthBook's typed saved groups through the admin API: a list group and a condition group
     referenced with $savedGroup put people in a segment; a reference to a missing group is a 400

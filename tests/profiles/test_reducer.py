@@ -421,6 +421,31 @@ def test_merge_adds_counters_and_keeps_invariants(first: list[Event], second: li
     check_invariants(merged)
 
 
+def test_page_calls_are_counted_by_name_and_path_too() -> None:
+    from datetime import UTC, datetime
+
+    from loopwise.events.schema import Event
+    from loopwise.profiles.model import Profile
+    from loopwise.profiles.reducer import reduce
+    from loopwise.profiles.settings import ProfileSettings
+
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    profile = Profile.new("p1", at)
+    for i in range(2):
+        event = Event(
+            message_id=f"m{i}",
+            type="page",
+            timestamp=at,
+            received_at=at,
+            anonymous_id="a1",
+            name="Pricing",
+            properties={"path": "/pricing.html"},
+        )
+        profile = reduce(profile, event, ProfileSettings(), {})
+    counts = profile.attributes(at, ProfileSettings())["events_7d"]
+    assert counts == {"page": 2, "page:Pricing": 2, "path:/pricing_html": 2}
+
+
 def test_sums_stay_finite_even_for_an_absurd_stored_event() -> None:
     """Events stored before amounts were bounded may still carry 1e308: a replay of them must
     give a profile that stores and reloads, never infinity (stored as JSON null)."""

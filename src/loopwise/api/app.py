@@ -243,6 +243,10 @@ def create_app(engine: EnginePort) -> FastAPI:
     if importlib.util.find_spec(PAGES_MODULE) is not None:
         pages = importlib.import_module(PAGES_MODULE)
         app.include_router(pages.build_router(engine))
+    if hasattr(engine, "services"):  # the real engine (route tests use a fake without one)
+        from loopwise.console.app import mount_console
+
+        mount_console(app, engine, metrics)  # type: ignore[arg-type]
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware)
 

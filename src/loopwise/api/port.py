@@ -21,6 +21,7 @@ from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import UnsupportedMediaType
 from loopwise.events.limits import parse_json
 from loopwise.events.schema import Event
+from loopwise.workspace.history import Applied, Author
 
 
 class IngestResult(Protocol):
@@ -125,6 +126,33 @@ class WorkspacePort(KeysPort, Protocol):
     def put_segment(self, key: str, document: dict[str, Any]) -> dict[str, Any]: ...
 
     def delete_segment(self, key: str) -> None: ...
+
+    def workspace_snapshot(self) -> tuple[int, dict[str, Any]]:
+        """The live workspace revision (the ETag) and its document."""
+        ...
+
+    def change_workspace(
+        self,
+        section: str | None,
+        key: str | None,
+        document: dict[str, Any] | None,
+        *,
+        author: Author,
+        expected: int | None,
+    ) -> Applied:
+        """Replace the whole workspace (``section`` None) or put/delete (``document`` None) one
+        entry; StaleRevision (412) when ``expected`` is not the live revision."""
+        ...
+
+    def workspace_history(self, limit: int, before: int | None) -> list[dict[str, Any]]: ...
+
+    def workspace_revision(self, revision: int) -> dict[str, Any] | None:
+        """One revision with its whole ``document``."""
+        ...
+
+    def restore_workspace(
+        self, revision: int, *, author: Author, expected: int | None
+    ) -> Applied: ...
 
     def replay(self) -> dict[str, Any]: ...
 

@@ -88,6 +88,7 @@ _DESCRIPTIONS = {
     403: "The API key lacks the scope this route needs.",
     404: "Not found.",
     409: "Conflict.",
+    412: "The workspace changed since the If-Match revision; the problem lists what changed.",
     415: "Unsupported Content-Type or Content-Encoding.",
     503: "Storage unavailable; retry later.",
 }

@@ -1,5 +1,9 @@
 """The workspace over HTTP (admin key): the same schema as ``loopwise.yaml``, applied at once.
 
+Every change is a revision in the workspace history; ``GET /v1/admin/workspace`` carries it as
+the ``ETag`` and every write takes ``If-Match`` (a 412 problem listing what changed when the
+workspace moved on), so no edit is silently overwritten.
+
 An invalid change is a 400 naming the field, and nothing of it is applied. ``POST
 /v1/admin/cluster`` fits K-Means on the profiles and publishes the clusters as segments
 ``cluster_<n>`` the same way: stored, and applied to the next decision. Engine calls that write
@@ -8,9 +12,10 @@ storage run in the thread pool so the event loop keeps serving ingest and decide
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -20,9 +25,10 @@ from starlette.responses import Response
 from loopwise.api.auth import require
 from loopwise.api.keys import Scope
 from loopwise.api.port import WorkspacePort, engine_of, read_json
-from loopwise.api.problems import problem_responses
-from loopwise.errors import ValidationFailed
+from loopwise.api.problems import JSONBytesResponse, problem_responses
+from loopwise.errors import NotFound, ValidationFailed
 from loopwise.segments.clusters import DEFAULT_K_RANGE, MAX_K
+from loopwise.workspace.history import ADMIN_API, Applied, Author, etag, parse_if_match
 
 
 def _engine(request: Request) -> WorkspacePort:
@@ -46,8 +52,15 @@ _OBJECT_BODY: dict[str, Any] = {
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
 }
-_WRITE_ERRORS = problem_responses(400, 401, 403, 415)
-_DELETE_ERRORS = problem_responses(401, 403, 404)
+_WRITE_ERRORS = problem_responses(400, 401, 403, 412, 415)
+_DELETE_ERRORS = problem_responses(401, 403, 404, 412)
+COMMENT_HEADER = "x-change-comment"
+MAX_REVISION = 2**62  # revisions are SQLite integers
+_CONCURRENCY = (
+    "Send the workspace `ETag` as `If-Match` to have the change refused (412, with the changes "
+    "made since) when the workspace changed after you read it; the reply's `ETag` is the new "
+    "revision. `X-Change-Comment` is kept in the history."
+)
 
 
 async def read_object(request: Request) -> dict[str, Any]:
@@ -57,67 +70,174 @@ async def read_object(request: Request) -> dict[str, Any]:
     return document
 
 
-@router.get("/v1/admin/workspace", summary="The current workspace document")
-def get_workspace(request: Request) -> dict[str, Any]:
-    return _engine(request).workspace_document()
+def _author(request: Request) -> Author:
+    """The admin key, with the optional ``X-Change-Comment`` header as the history's comment."""
+    return ADMIN_API.with_comment(request.headers.get(COMMENT_HEADER, ""))
+
+
+def _expected(request: Request) -> int | None:
+    return parse_if_match(request.headers.get("if-match"))
+
+
+def _tagged(body: Any, revision: int, status_code: int = 200) -> Response:
+    response = JSONBytesResponse(body, status_code=status_code)
+    response.headers["ETag"] = etag(revision)
+    return response
+
+
+async def _change(
+    request: Request, section: str | None, key: str | None, document: dict[str, Any] | None
+) -> Applied:
+    engine = _engine(request)
+    return await run_in_threadpool(
+        partial(
+            engine.change_workspace,
+            section,
+            key,
+            document,
+            author=_author(request),
+            expected=_expected(request),
+        )
+    )
+
+
+def _entry(applied: Applied, section: str, key: str) -> dict[str, Any]:
+    return next((e for e in applied.document.get(section, []) if e.get("key") == key), {})
+
+
+@router.get(
+    "/v1/admin/workspace",
+    summary="The current workspace document",
+    description="The `ETag` header is the live revision: send it back as `If-Match` with a "
+    "change to be told (412) when someone else changed the workspace meanwhile.",
+)
+def get_workspace(request: Request) -> Response:
+    revision, document = _engine(request).workspace_snapshot()
+    return _tagged(document, revision)
 
 
 @router.put(
     "/v1/admin/workspace",
     summary="Replace the whole workspace",
-    description="Validated like loopwise.yaml; applied and persisted only when all of it is valid.",
+    description="Validated like loopwise.yaml; applied and persisted only when all of it is valid. "
+    + _CONCURRENCY,
     responses=_WRITE_ERRORS,
     openapi_extra=_OBJECT_BODY,
 )
-async def put_workspace(request: Request) -> dict[str, Any]:
+async def put_workspace(request: Request) -> Response:
     document = await read_object(request)
-    return await run_in_threadpool(_engine(request).replace_workspace, document)
+    applied = await _change(request, None, None, document)
+    return _tagged(applied.document, applied.revision)
 
 
-@router.put(
-    "/v1/admin/slots/{key}",
-    summary="Create or replace one slot",
-    responses=_WRITE_ERRORS,
-    openapi_extra=_OBJECT_BODY,
+def _entry_routes(section: str, noun: str) -> None:
+    """PUT and DELETE ``/v1/admin/<section>/{key}`` for one kind of workspace entry."""
+
+    async def put_entry(key: Key, request: Request) -> Response:
+        document = await read_object(request)
+        applied = await _change(request, section, key, document)
+        return _tagged(_entry(applied, section, key), applied.revision)
+
+    async def delete_entry(key: Key, request: Request) -> Response:
+        applied = await _change(request, section, key, None)
+        response = Response(status_code=204)
+        response.headers["ETag"] = etag(applied.revision)
+        return response
+
+    router.add_api_route(
+        f"/v1/admin/{section}/{{key}}",
+        put_entry,
+        methods=["PUT"],
+        summary=f"Create or replace one {noun}",
+        description=_CONCURRENCY,
+        responses=_WRITE_ERRORS,
+        openapi_extra=_OBJECT_BODY,
+        name=f"put_{noun}",
+    )
+    router.add_api_route(
+        f"/v1/admin/{section}/{{key}}",
+        delete_entry,
+        methods=["DELETE"],
+        status_code=204,
+        response_class=Response,
+        summary=f"Delete one {noun}",
+        description=_CONCURRENCY,
+        responses=_DELETE_ERRORS,
+        name=f"delete_{noun}",
+    )
+
+
+for _section, _noun in (("slots", "slot"), ("segments", "segment"), ("experiments", "experiment")):
+    _entry_routes(_section, _noun)
+
+
+@router.get(
+    "/v1/admin/workspace/history",
+    summary="The workspace's revisions, newest first",
+    description="Who changed it, when, through what (admin, console, file, clusters, restore, "
+    "push), the comment and what changed. `before` pages back.",
 )
-async def put_slot(key: Key, request: Request) -> dict[str, Any]:
+def workspace_history(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500, description="Revisions per page.")] = 50,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_REVISION, description="Revisions below this one.")
+    ] = None,
+) -> dict[str, Any]:
+    return {"revisions": _engine(request).workspace_history(limit, before)}
+
+
+@router.get(
+    "/v1/admin/workspace/history/{revision}",
+    summary="One revision with its whole document",
+    responses=problem_responses(404),
+)
+def workspace_revision(
+    request: Request,
+    revision: Annotated[int, Path(ge=1, le=MAX_REVISION, description="Revision number.")],
+) -> dict[str, Any]:
+    found = _engine(request).workspace_revision(revision)
+    if found is None:
+        raise NotFound(f"No workspace revision {revision}.", field="revision")
+    return found
+
+
+class RestoreRequest(BaseModel):
+    """Body of ``POST /v1/admin/workspace/restore``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    revision: int = Field(
+        ge=1, le=MAX_REVISION, description="The revision whose document becomes live again."
+    )
+    comment: str = Field("", max_length=500, description="Why (kept in the history).")
+
+
+@router.post(
+    "/v1/admin/workspace/restore",
+    summary="Make an earlier revision live again (as a new revision)",
+    description=_CONCURRENCY,
+    responses=problem_responses(400, 404, 412, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RestoreRequest.model_json_schema()}},
+        }
+    },
+)
+async def restore_workspace(request: Request) -> Response:
     document = await read_object(request)
-    return await run_in_threadpool(_engine(request).put_slot, key, document)
-
-
-@router.delete(
-    "/v1/admin/slots/{key}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete one slot",
-    responses=_DELETE_ERRORS,
-)
-async def delete_slot(key: Key, request: Request) -> Response:
-    await run_in_threadpool(_engine(request).delete_slot, key)
-    return Response(status_code=204)
-
-
-@router.put(
-    "/v1/admin/segments/{key}",
-    summary="Create or replace one segment",
-    responses=_WRITE_ERRORS,
-    openapi_extra=_OBJECT_BODY,
-)
-async def put_segment(key: Key, request: Request) -> dict[str, Any]:
-    document = await read_object(request)
-    return await run_in_threadpool(_engine(request).put_segment, key, document)
-
-
-@router.delete(
-    "/v1/admin/segments/{key}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete one segment",
-    responses=_DELETE_ERRORS,
-)
-async def delete_segment(key: Key, request: Request) -> Response:
-    await run_in_threadpool(_engine(request).delete_segment, key)
-    return Response(status_code=204)
+    try:
+        body = RestoreRequest.model_validate(document, strict=True)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors, body=document) from None
+    engine = _engine(request)
+    author = ADMIN_API.with_comment(body.comment)
+    applied = await run_in_threadpool(
+        partial(engine.restore_workspace, body.revision, author=author, expected=_expected(request))
+    )
+    return _tagged(applied.document, applied.revision)
 
 
 @router.post(

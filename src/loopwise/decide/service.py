@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -337,6 +337,10 @@ class DecideService:
             except Exception:
                 return None
         return self._storage.decisions.get(decision_id)
+
+    def logged_since(self, since: datetime) -> Iterator[JsonDict]:
+        """Logged decisions made at or after ``since`` (read-only; the console's alerts)."""
+        return self._storage.decisions.iter(since)
 
     def flush(self) -> None:
         """Wait until every decision and exposure queued so far is committed (no write of its

@@ -66,13 +66,15 @@ class ExperimentService:
             )
         return found
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every experiment of the workspace (and the holdout when on) with its exposures."""
+    def list(self, *, flush: bool = True) -> list[dict[str, Any]]:
+        """Every experiment of the workspace (and the holdout when on) with its exposures.
+        ``flush=False`` (dashboards): skip waiting for the exposures still being written."""
         compiled = self._compiled()
         experiments = list(compiled.workspace.experiments)
         if compiled.workspace.holdout.enabled:
             experiments.append(compiled.holdout)
-        self._flush()  # exposures queued behind replies are committed (and counted)
+        if flush:
+            self._flush()  # exposures queued behind replies are committed (and counted)
         exposed = self._storage.exposures.experiments()
         return [
             {
@@ -90,7 +92,9 @@ class ExperimentService:
             for e in experiments
         ]
 
-    def results(self, key: str, segment: str | None = None) -> dict[str, Any]:
+    def results(
+        self, key: str, segment: str | None = None, *, flush: bool = True
+    ) -> dict[str, Any]:
         """Per arm (and per segment at exposure) from every exposed person's totals since their
         first exposure. ``segment`` keeps the people who were in it at exposure."""
         experiment = self.experiment(key)
@@ -101,6 +105,7 @@ class ExperimentService:
                 f"{', '.join(sorted(compiled.segment_names)[:5])}.",
                 field="segment",
             )
-        self._flush()  # exposures queued behind replies are committed (and counted)
+        if flush:
+            self._flush()  # exposures queued behind replies are committed (and counted)
         summary = self.aggregates.summary(experiment, segment)
         return report(experiment, summary, segment=segment)

@@ -137,7 +137,7 @@ class ModelManager:
             return self._run(store, data, items, settings, progress)
         thread = threading.Thread(
             target=self._run_logged,
-            args=(store, data, items, settings),
+            args=(store, data, items, settings, progress),
             name="loopwise-train",
             daemon=True,
         )
@@ -177,9 +177,10 @@ class ModelManager:
         data: list[Interaction],
         items: Mapping[str, Item],
         settings: TrainingSettings,
+        progress: Progress | None = None,
     ) -> None:
         try:
-            self._run(store, data, items, settings)
+            self._run(store, data, items, settings, progress)
         except Exception:
             log.exception("background training failed")
 

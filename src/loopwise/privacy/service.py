@@ -8,7 +8,7 @@ that is theirs, so consent given while anonymous follows them once identified.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -149,6 +149,17 @@ class PrivacyService:
         """The audit records of this person's consent changes, oldest first."""
         keys = consent_keys(self._storage.identities, user_id)
         return list(self._storage.audit.iter([self.pseudonymous_id(k) for k in keys]))
+
+    def consent_states(self) -> Iterator[tuple[str, privacy_consent.ConsentState]]:
+        """Every stored consent state by key (read-only; the console's consent rates)."""
+        for key, record in self._storage.consent.iter():
+            yield key, privacy_consent.ConsentState.from_record(record)
+
+    def audit_trail(self) -> tuple[str | None, Iterator[dict[str, Any]]]:
+        """The audit chain's anchor and its records oldest first (read-only; the console
+        verifies the chain and charts consent changes from it)."""
+        anchor = self._storage.config.meta(privacy_audit.ANCHOR_META_KEY)
+        return anchor, self._storage.audit.iter()
 
     def append_erasure_record(
         self, pseudonymous_id: str, receipt_summary: Mapping[str, Any]

@@ -74,6 +74,8 @@ def reduce(
     if first or day_number(p.last_seen) != previous_day:
         p.daily_counts = _prune_days(p.daily_counts, day_number(p.last_seen))
     _count_daily(p, _count_name(event), at)
+    for page_key in _page_keys(event):
+        _count_daily(p, page_key, at)
     _apply_identity(p, event, latest)
     if latest:
         _apply_context(p, context)
@@ -109,6 +111,24 @@ def _count_name(event: Event) -> str:
     if event.type in ("page", "screen"):
         return "page"
     return event.type
+
+
+def _page_keys(event: Event) -> list[str]:
+    """Extra per-day keys of a page or screen call, so conditions can ask for pages by name or
+    path (``profile.events_7d.page:Pricing``, ``profile.events_7d.path:/pricing``); dots become
+    underscores, since a dot separates the parts of a condition's attribute path."""
+    if event.type not in ("page", "screen"):
+        return []
+    keys: list[str] = []
+    name = (event.name or "").strip()
+    if name:
+        keys.append("page:" + name[:MAX_LABEL_LENGTH].replace(".", "_"))
+    path = as_dict(event.properties).get("path") or as_dict(as_dict(event.context).get("page")).get(
+        "path"
+    )
+    if isinstance(path, str) and path.strip():
+        keys.append("path:" + path.strip()[:MAX_LABEL_LENGTH].replace(".", "_"))
+    return keys
 
 
 def _count_daily(p: Profile, name: str, at: datetime) -> None:

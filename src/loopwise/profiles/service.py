@@ -4,7 +4,8 @@ of a damaged stored profile (rebuilt from the person's own events by the one red
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from loopwise.catalog.items import Item
@@ -12,6 +13,7 @@ from loopwise.clock import Clock, isoformat
 from loopwise.profiles import codec
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import reduce
+from loopwise.storage.records import SegmentChange
 from loopwise.storage.stores import Storage, UnitOfWork
 from loopwise.views import Views
 from loopwise.workspace.compiled import CompiledWorkspace
@@ -76,6 +78,22 @@ class ProfileService:
             "identifiers": sorted(self._views.identities.members(pid)),
             "segment_history": history,
         }
+
+    def every_profile(self) -> Iterator[Profile]:
+        """Every stored profile, decoded (damaged ones are skipped with a warning): for batch
+        readers off the hot path, such as the console's segment census."""
+        for record in self._storage.profiles.iter():
+            try:
+                yield codec.decode(record)
+            except codec.DamagedProfile as exc:
+                log.warning("%s; left out", exc)
+
+    def count(self) -> int:
+        return self._storage.profiles.count()
+
+    def segment_changes(self, since: datetime | None = None) -> Iterator[tuple[str, SegmentChange]]:
+        """Every segment entry and exit, oldest first (segment sizes over time)."""
+        return self._storage.segment_history.iter(since)
 
     def country(self, identifier: str) -> str | None:
         profile = self.profile(identifier)

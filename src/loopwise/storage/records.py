@@ -98,3 +98,44 @@ class Damaged:
 
 
 JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A console user. ``password_hash`` is an argon2 encoded hash (never the password);
+    ``failed_logins``/``last_failed_at`` slow down repeated failed sign-ins across workers."""
+
+    email: str  # lower-cased; the key
+    role: str  # "viewer" | "editor" | "admin"
+    password_hash: str
+    created_at: datetime
+    disabled: bool = False
+    failed_logins: int = 0
+    last_failed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A signed-in console session. Only a hash of the cookie's token is stored, so a copy of
+    the database signs nobody in; ``csrf`` is the token every state-changing form carries."""
+
+    token_hash: str  # the key
+    email: str
+    csrf: str
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceChange:
+    """One revision of the workspace: who changed it, how, and the whole document after (the
+    document before is the previous revision's; ``diff`` says what changed, for reading)."""
+
+    revision: int
+    at: datetime
+    actor: str  # "admin key", a console user's email, "file", "clusters", "cli"
+    source: str  # "admin" | "console" | "file" | "clusters" | "restore" | "push" | "start"
+    comment: str
+    document: JsonDict
+    diff: tuple[str, ...] = ()

@@ -27,6 +27,9 @@ from loopwise.storage.records import (
     Observation,
     ProfileRecord,
     SegmentChange,
+    SessionRecord,
+    UserRecord,
+    WorkspaceChange,
 )
 
 T = TypeVar("T")
@@ -329,6 +332,75 @@ class ConfigStore(ConfigStoreReader, Protocol):
         ...
 
 
+# -- console people and sessions -------------------------------------------------------------------
+class UserStoreReader(Protocol):
+    def get(self, email: str) -> UserRecord | None:
+        """The user with this (lower-cased) email."""
+        ...
+
+    def list(self) -> list[UserRecord]:
+        """Every user, by email."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class UserStore(UserStoreReader, Protocol):
+    def put(self, user: UserRecord) -> None:
+        """Insert or replace the user ``user.email``."""
+        ...
+
+    def delete(self, email: str) -> bool:
+        """False when there was no such user."""
+        ...
+
+
+class SessionStoreReader(Protocol):
+    def get(self, token_hash: str) -> SessionRecord | None: ...
+
+    def for_user(self, email: str) -> list[SessionRecord]:
+        """The user's sessions, newest first (revoked and expired ones too)."""
+        ...
+
+
+class SessionStore(SessionStoreReader, Protocol):
+    def put(self, session: SessionRecord) -> None: ...
+
+    def revoke(self, token_hash: str) -> bool:
+        """Mark one session revoked; False when unknown or already revoked."""
+        ...
+
+    def revoke_user(self, email: str) -> int:
+        """Revoke every live session of a user; returns how many."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete sessions that expired before ``now`` (and revoked ones)."""
+        ...
+
+
+# -- workspace history -----------------------------------------------------------------------------
+class WorkspaceHistoryReader(Protocol):
+    def latest(self) -> WorkspaceChange | None:
+        """The newest revision (None before the first change is recorded)."""
+        ...
+
+    def get(self, revision: int) -> WorkspaceChange | None: ...
+
+    def list(self, limit: int = 50, before: int | None = None) -> list[WorkspaceChange]:
+        """Revisions newest first, at most ``limit``, those below ``before`` when given."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class WorkspaceHistory(WorkspaceHistoryReader, Protocol):
+    def append(self, change: WorkspaceChange) -> None:
+        """Record the next revision. ``change.revision`` must be one more than the latest's (or
+        1 for the first): anything else is a ``Conflict`` (another writer got there first)."""
+        ...
+
+
 # -- units of work ---------------------------------------------------------------------------------
 class UnitOfWork(Protocol):
     """One job's view of a write transaction: every store's writer, plus ``on_commit``.
@@ -368,6 +440,15 @@ class UnitOfWork(Protocol):
 
     @property
     def config(self) -> ConfigStore: ...
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def workspace_history(self) -> WorkspaceHistory: ...
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the transaction holding this job has committed (before the
@@ -415,6 +496,15 @@ class Storage(Protocol):
 
     @property
     def config(self) -> ConfigStoreReader: ...
+
+    @property
+    def users(self) -> UserStoreReader: ...
+
+    @property
+    def sessions(self) -> SessionStoreReader: ...
+
+    @property
+    def workspace_history(self) -> WorkspaceHistoryReader: ...
 
     def submit(self, job: Callable[[UnitOfWork], T]) -> Future[T]:
         """Queue a write job; the future resolves after its transaction committed and its

@@ -30,6 +30,9 @@ from loopwise.storage.memory.identities import MemoryIdentityStore
 from loopwise.storage.memory.item_stats import MemoryItemStatsStore
 from loopwise.storage.memory.profiles import MemoryProfileStore
 from loopwise.storage.memory.segment_history import MemorySegmentHistory
+from loopwise.storage.memory.sessions import MemorySessionStore
+from loopwise.storage.memory.users import MemoryUserStore
+from loopwise.storage.memory.workspace_history import MemoryWorkspaceHistory
 from loopwise.storage.writer import CommitCallbacks, GroupCommitWriter
 
 T = TypeVar("T")
@@ -50,6 +53,9 @@ class _Stores:
         self.item_stats = MemoryItemStatsStore(db)
         self.catalog = MemoryCatalogStore(db)
         self.config = MemoryConfigStore(db)
+        self.users = MemoryUserStore(db)
+        self.sessions = MemorySessionStore(db)
+        self.workspace_history = MemoryWorkspaceHistory(db)
 
 
 class MemoryUnitOfWork(CommitCallbacks, _Stores):

@@ -32,6 +32,9 @@ SCHEMA: Mapping[str, Mapping[str, int]] = {
     "meta": {},  # key -> (value,)
     "revisions": {},  # name -> (value,)
     "sequences": {},  # name -> (last value,): like sqlite_sequence, rolled back with its job
+    "users": {},  # email -> (role, password_hash, created_at, disabled, failed_logins, last_failed)
+    "sessions": {"email": 0},  # token_hash -> (email, csrf, created_at, expires_at, revoked)
+    "workspace_history": {},  # revision -> (at, actor, source, comment, document, diff)
 }
 
 

@@ -45,6 +45,9 @@ from loopwise.storage.postgres.migrate import (
 from loopwise.storage.postgres.partitions import Partitions
 from loopwise.storage.postgres.profiles import PostgresProfileStore
 from loopwise.storage.postgres.segment_history import PostgresSegmentHistory
+from loopwise.storage.postgres.sessions import PostgresSessionStore
+from loopwise.storage.postgres.users import PostgresUserStore
+from loopwise.storage.postgres.workspace_history import PostgresWorkspaceHistory
 from loopwise.storage.writer import CommitCallbacks, GroupCommitWriter
 
 T = TypeVar("T")
@@ -83,6 +86,9 @@ class _Stores:
         self.item_stats = PostgresItemStatsStore(connect, pooled=pooled)
         self.catalog = PostgresCatalogStore(connect, pooled=pooled)
         self.config = PostgresConfigStore(connect, pooled=pooled)
+        self.users = PostgresUserStore(connect, pooled=pooled)
+        self.sessions = PostgresSessionStore(connect, pooled=pooled)
+        self.workspace_history = PostgresWorkspaceHistory(connect, pooled=pooled)
 
 
 class PostgresUnitOfWork(CommitCallbacks, _Stores):

@@ -36,6 +36,13 @@ TABLES = (
     "item_observations",
     "checkpoints",
     "revisions",
+    "users",
+    "sessions",
+    "workspace_history",
+)
+# tables added after version 2 first shipped: a database without them is upgraded silently
+LATER_TABLES = frozenset(
+    {"item_observations", "checkpoints", "revisions", "users", "sessions", "workspace_history"}
 )
 
 SCHEMA = """
@@ -108,6 +115,33 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    email TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    last_failed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sessions_email ON sessions (email);
+CREATE TABLE IF NOT EXISTS workspace_history (
+    revision INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    document BLOB NOT NULL,
+    diff BLOB NOT NULL
+);
 """
 
 
@@ -158,7 +192,7 @@ def configure_writer(conn: sqlite3.Connection, path: Path) -> list[str]:
         raise
     if version is None:
         return []
-    missing = sorted(set(TABLES) - before - {"item_observations", "checkpoints", "revisions"})
+    missing = sorted(set(TABLES) - before - LATER_TABLES)
     return [
         f"{path}: table {name!r} was missing and has been created empty; the data it held is "
         "gone (restore it from a backup: `loopwise backup` makes one)"

@@ -30,6 +30,9 @@ from loopwise.storage.sqlite.item_stats import SqliteItemStatsStore
 from loopwise.storage.sqlite.profiles import SqliteProfileStore
 from loopwise.storage.sqlite.schema import BUSY_TIMEOUT_MS, configure_writer
 from loopwise.storage.sqlite.segment_history import SqliteSegmentHistory
+from loopwise.storage.sqlite.sessions import SqliteSessionStore
+from loopwise.storage.sqlite.users import SqliteUserStore
+from loopwise.storage.sqlite.workspace_history import SqliteWorkspaceHistory
 from loopwise.storage.writer import CommitCallbacks, GroupCommitWriter
 
 T = TypeVar("T")
@@ -51,6 +54,9 @@ class _Stores:
         self.item_stats = SqliteItemStatsStore(connect)
         self.catalog = SqliteCatalogStore(connect)
         self.config = SqliteConfigStore(connect)
+        self.users = SqliteUserStore(connect)
+        self.sessions = SqliteSessionStore(connect)
+        self.workspace_history = SqliteWorkspaceHistory(connect)
 
 
 class SqliteUnitOfWork(CommitCallbacks, _Stores):
