@@ -34,7 +34,7 @@ ALLOW_HEADERS = "Authorization, Content-Type"
 CLIENT_HEADERS = frozenset({"authorization", "content-type", "x-retry-count", "anonymousid",
                             "sentat"})  # fmt: skip
 CLIENT_HEADER_PREFIXES = ("rsa-retry-",)
-EXPOSE_HEADERS = "Retry-After"
+EXPOSE_HEADERS = "Retry-After, X-Loopwise-Cache, X-Loopwise-Cache-Key, X-Loopwise-Cache-Max-Age"
 
 
 def browser_methods(path: str) -> str | None:

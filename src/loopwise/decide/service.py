@@ -23,7 +23,8 @@ from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
 from loopwise.decide.decider import Decider, SlotOverride
-from loopwise.decide.request import DecideRequest, DecideResponse
+from loopwise.decide.prerender import PrerenderCache
+from loopwise.decide.request import DecideRequest, DecideResponse, SlotDecision, SlotRequest
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.assignment import assign, in_holdout
 from loopwise.experiments.settings import HOLDOUT_ARM, HOLDOUT_KEY, PERSONALIZED_ARM
@@ -74,6 +75,7 @@ class DecideService:
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
         self.decider = self.new_decider()
+        self.prerender = PrerenderCache(lambda: self._compiled().workspace.prerender)
 
     def new_decider(self) -> Decider:
         """A decider over today's slots and catalog (rebuilt when either changes)."""
@@ -88,6 +90,7 @@ class DecideService:
 
     def refresh(self) -> None:
         self.decider = self.new_decider()
+        self.prerender.invalidate()
 
     # -- deciding ------------------------------------------------------------------------------
     def consent_state(
@@ -159,24 +162,28 @@ class DecideService:
             )
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
-        slots = self.decider.decide_slots(
-            request.slots,
-            profile=profile_attributes,
-            context=context,
-            segments=segments,
-            segment_names=compiled.segment_names,
-            now=now,
-            rng=rng,
-            impersonal=impersonal,
-            pricing=privacy_consent.granted(state, "pricing", country, privacy),
-            overrides=overrides or None,
-        )
+        pricing = privacy_consent.granted(state, "pricing", country, privacy)
+
+        def decide_slots(requests: list[SlotRequest], shown: set[str]) -> list[SlotDecision]:
+            return self.decider.decide_slots(
+                requests, profile=profile_attributes, context=context, segments=segments,
+                segment_names=compiled.segment_names, now=now, rng=rng, impersonal=impersonal,
+                pricing=pricing, overrides=overrides or None, shown=shown,
+            )  # fmt: skip
+
+        # the pre-render cache answers the slots that depend only on segments and context
+        slots, cache = self.prerender.decide_page(
+            compiled.slots, request.slots, decide_slots, profile=profile_attributes,
+            context=context, segments=segments, now=now, pricing=pricing, impersonal=impersonal,
+            overridden=frozenset(overrides),
+        )  # fmt: skip
         response = DecideResponse(
             decision_id="d_" + uuid.uuid4().hex,
             profile_id=pid,
             segments=segments,
             slots=slots,
             ai_influenced=any(s.ai_influenced for s in slots),
+            cache=cache,
         )
         if eligible and workspace.holdout.enabled:
             arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
