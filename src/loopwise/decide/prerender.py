@@ -79,8 +79,8 @@ person and request)."""
 
 
 class PrerenderCache:
-    """Thread-safe; ``clock`` is monotonic seconds (the TTL is wall time, whatever the engine's
-    clock says)."""
+    """Thread-safe. ``clock`` gives seconds: the engine's clock, so a simulation or a backtest
+    running on event time expires entries on its own time."""
 
     def __init__(
         self,

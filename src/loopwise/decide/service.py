@@ -75,7 +75,9 @@ class DecideService:
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
         self.decider = self.new_decider()
-        self.prerender = PrerenderCache(lambda: self._compiled().workspace.prerender)
+        self.prerender = PrerenderCache(
+            lambda: self._compiled().workspace.prerender, lambda: self._clock().timestamp()
+        )
 
     def new_decider(self) -> Decider:
         """A decider over today's slots and catalog (rebuilt when either changes)."""
