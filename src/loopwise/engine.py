@@ -16,6 +16,7 @@ from loopwise.catalog.items import Item
 from loopwise.clock import Clock, system_clock
 from loopwise.composition import Services, build
 from loopwise.config import SAMPLE_WORKSPACE, Workspace
+from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.events.schema import Event
@@ -126,6 +127,9 @@ class Engine:
         self, request: DecideRequest, headers: Mapping[str, str] | None = None
     ) -> DecideResponse:
         return self.services.decide.decide(request, headers)
+
+    def record_edge_exposures(self, request: EdgeExposuresRequest) -> dict[str, Any]:
+        return self.services.edge_exposures.record(request)
 
     def get_decision(self, decision_id: str) -> dict[str, Any] | None:
         return self.services.decide.get_decision(decision_id)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
+from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import UnsupportedMediaType
 from loopwise.events.limits import parse_json
@@ -64,6 +65,10 @@ class EnginePort(Protocol):
         ...
 
     def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse: ...
+
+    def record_edge_exposures(self, request: EdgeExposuresRequest) -> dict[str, Any]:
+        """Store the first exposures of experiments the edge decided (durable on return)."""
+        ...
 
     def profile_view(self, identifier: str) -> dict[str, Any] | None: ...
 

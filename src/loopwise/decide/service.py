@@ -305,14 +305,23 @@ class DecideService:
         profile (and never attributed). A first exposure is stored once (the first wins); the
         exposure view learns of it after commit."""
         record = decision_record(response, now, identified=identified)
-        views = self._views
 
         def job(uow: UnitOfWork) -> None:
             uow.decisions.insert(record)
-            stored = [e for e in exposures if uow.exposures.insert(e)]
-            if not stored:
-                return
-            listeners = list(self.exposure_listeners)
+            self._insert_exposures(uow, exposures)
+
+        decision_id = response.decision_id
+        future = self._storage.submit(job)
+        with self._pending_lock:
+            self._pending[decision_id] = future
+        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+
+    def _insert_exposures(self, uow: UnitOfWork, exposures: list[Exposure]) -> list[Exposure]:
+        """A first exposure is stored once (the first wins); the exposure view and the
+        listeners learn of it after commit."""
+        stored = [e for e in exposures if uow.exposures.insert(e)]
+        if stored:
+            views, listeners = self._views, list(self.exposure_listeners)
 
             def publish() -> None:
                 views.exposures.publish(stored)
@@ -320,12 +329,11 @@ class DecideService:
                     listener(stored)
 
             uow.on_commit(publish)
+        return stored
 
-        decision_id = response.decision_id
-        future = self._storage.submit(job)
-        with self._pending_lock:
-            self._pending[decision_id] = future
-        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+    def store_exposures(self, exposures: list[Exposure]) -> list[Exposure]:
+        """Store first exposures decided elsewhere (the edge); returns those new, once durable."""
+        return self._storage.write(lambda uow: self._insert_exposures(uow, exposures))
 
     def _forget_pending(self, decision_id: str) -> None:
         with self._pending_lock:
