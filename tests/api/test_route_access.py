@@ -34,6 +34,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
     ("GET", "/v1/edge/bundle"): "server",
+    ("POST", "/v1/edge/exposures"): "server",
     ("GET", "/v1/decisions/{decision_id}/why"): "write",
     ("GET", "/v1/profiles/{identifier}"): "server",
     ("DELETE", "/v1/profiles/{identifier}"): "admin",
