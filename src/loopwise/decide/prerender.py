@@ -154,32 +154,42 @@ class PrerenderCache:
         out: list[SlotDecision] = []
         statuses: dict[str, CacheStatus] = {}
         keys: dict[str, str] = {}
+        run: list[SlotRequest] = []  # live slots in a row: decided in one call
+
+        def flush() -> None:
+            if run:
+                for decision in decide(list(run), shown):
+                    shown.update(item.id for item in decision.items)
+                    out.append(decision)
+                    statuses[decision.slot] = "live"
+                run.clear()
+
         for request in requests:
             recipe = recipes.get(request.slot)
-            key = None
-            if recipe is not None and self._prerenderable(recipe, request, profile, overridden):
-                key = _key(request, recipe, profile, context, member_of, now, pricing, impersonal)
-            status: CacheStatus = "live"
-            decision = self._get(key) if key is not None else None
-            if key is not None and decision is None:
+            if recipe is None or not self._prerenderable(recipe, request, profile, overridden):
+                run.append(request)
+                continue
+            flush()
+            key = _key(request, recipe, profile, context, member_of, now, pricing, impersonal)
+            keys[request.slot] = key
+            status: CacheStatus = "hit"
+            decision = self._get(key)
+            if decision is None:
                 decision = decide([request], set())[0]
                 self._put(key, decision, generation, settings)
                 status = "miss"
-            elif decision is not None:
-                status = "hit"
-            if decision is None or not shown.isdisjoint(i.id for i in decision.items):
-                decision = decide([request], shown)[0]
-                status = "live"
-            if key is not None:
-                keys[request.slot] = key
+            if not shown.isdisjoint(item.id for item in decision.items):
+                decision, status = decide([request], shown)[0], "live"
             statuses[request.slot] = status
             shown.update(item.id for item in decision.items)
             out.append(decision)
+        flush()
         with self._lock:
             self.hits += sum(s == "hit" for s in statuses.values())
             self.misses += sum(s == "miss" for s in statuses.values())
             self.live += sum(s == "live" for s in statuses.values())
-        return out, _info(statuses, keys, requests, settings)
+        ordered = {r.slot: statuses[r.slot] for r in requests}
+        return out, _info(ordered, keys, requests, settings)
 
     @staticmethod
     def _prerenderable(
