@@ -19,6 +19,8 @@ from loopwise.config import SAMPLE_WORKSPACE, Workspace
 from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.strategies import StrategyRegistry
+from loopwise.events.geolocation import CountryDatabase, Geolocator, open_geolocator
+from loopwise.events.normalize import Locate
 from loopwise.events.schema import Event
 from loopwise.models.interactions import Interaction, interactions_from_logged
 from loopwise.models.training import Progress
@@ -44,7 +46,10 @@ class Engine:
         seed: int | None = None,
         data_dir: Path | None = None,
         watch: bool = False,
+        geolocator: Geolocator | None = None,
     ) -> None:
+        # the bundled country table unless told otherwise (open() adds a city database)
+        self.geolocator = geolocator if geolocator is not None else CountryDatabase()
         self.services: Services = build(
             workspace, storage, keys=keys, clock=clock, strategies=strategies, seed=seed,
             data_dir=data_dir, watch=watch,
@@ -74,7 +79,10 @@ class Engine:
             keys, new_keys = KeyRing.load_or_create(data_dir, environ)
             path = workspace_file or SAMPLE_WORKSPACE
             workspace = choose_workspace(storage, path)
-            engine = cls(workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch)
+            engine = cls(
+                workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch,
+                geolocator=open_geolocator(environ),
+            )  # fmt: skip
             if workspace.items:
                 item_file = Path(workspace.items)
                 engine.services.catalog.import_initial(
@@ -101,6 +109,10 @@ class Engine:
     @property
     def settings_truncate_ip(self) -> bool:
         return self.workspace.profiles.truncate_ip
+
+    @property
+    def geolocation(self) -> Locate | None:
+        return self.geolocator.locate if self.workspace.profiles.geolocation else None
 
     @property
     def settings_cors(self) -> CorsSettings:

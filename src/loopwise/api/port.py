@@ -21,6 +21,7 @@ from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import UnsupportedMediaType
 from loopwise.events.limits import parse_json
+from loopwise.events.normalize import Locate
 from loopwise.events.schema import Event
 
 
@@ -45,6 +46,11 @@ class EnginePort(Protocol):
     @property
     def settings_truncate_ip(self) -> bool:
         """Whether ``context.ip`` is stored truncated (the workspace's profiles.truncate_ip)."""
+        ...
+
+    @property
+    def geolocation(self) -> Locate | None:
+        """The IP address lookup for ingest, or None when the workspace turned it off."""
         ...
 
     @property
