@@ -121,3 +121,29 @@ def test_over_http_the_profile_gets_the_location_unless_the_workspace_turns_it_o
         where = (profile["country"], profile["region"], profile["city"])
         assert where == (("GB", "England", "London") if enabled else (None, None, None))
         engine.close()
+
+
+def test_a_browser_decide_is_located_like_its_events(city_file: Path) -> None:
+    from loopwise.api.app import create_app
+    from loopwise.api.keys import KeyKind, KeyRing
+    from loopwise.clock import FixedClock
+    from loopwise.config import parse_workspace
+    from loopwise.engine import Engine
+    from loopwise.storage.memory import MemoryStorage
+
+    ring = KeyRing.from_plain({KeyKind.WRITE: ["lw_w"]})
+    workspace = parse_workspace({
+        "segments": [{"key": "london", "name": "London", "condition": {"context.city": "London"}}],
+        "slots": [{"key": "hero", "kind": "block", "variants": [{"id": "a", "content": {}}]}],
+    })  # fmt: skip
+    geolocator = open_geolocator({CITY_DATABASE_ENV: str(city_file)})
+    engine = Engine(
+        workspace, MemoryStorage(), keys=ring, clock=FixedClock(NOW), geolocator=geolocator
+    )
+    body = {"user": {"anonymous_id": "a1"}, "context": {"ip": "81.2.69.142"},
+            "slots": [{"slot": "hero"}]}  # fmt: skip
+    with TestClient(create_app(engine)) as client:
+        decided = client.post("/v1/decide", json=body, headers={"Authorization": "Bearer lw_w"})
+    assert decided.status_code == 200, decided.text
+    assert "london" in decided.json()["segments"]
+    engine.close()

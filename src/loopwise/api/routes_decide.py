@@ -22,6 +22,7 @@ from loopwise.api.public_decide import restrict_to_caller
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.why import explain_decision
 from loopwise.errors import NotFound
+from loopwise.events.normalize import add_location
 
 router = APIRouter(tags=["decide"])
 
@@ -68,6 +69,9 @@ async def decide(
     engine = engine_of(request)
     if not has_scope(kind, Scope.DECIDE):  # the browser's key decides for the caller only
         body = restrict_to_caller(body, engine.keys.identity_secret)
+        locate = engine.geolocation  # where the browser is, as its events would say
+        if locate is not None and request.client is not None:
+            add_location(body.context, locate, request.client.host)
     headers = engine_headers(request.headers, engine.settings_country_header)
     decision = await run_in_threadpool(engine.decide, body, headers)
     metrics_of(request).decisions.inc()

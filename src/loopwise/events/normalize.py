@@ -190,7 +190,7 @@ def parse_message(
     timestamp, original, sent_at = _times(raw, p, _utc(received_at), batch_sent_at)
     locate, client_ip = where
     if locate is not None:
-        _add_location(merged, locate, client_ip)
+        add_location(merged, locate, client_ip)
     return Event(
         message_id=_id(raw, "messageId", p) or _auto_message_id(raw, kind, batch_context),
         type=kind,
@@ -382,7 +382,7 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def _add_location(context: dict[str, Any], locate: Locate, client_ip: str | None) -> None:
+def add_location(context: dict[str, Any], locate: Locate, client_ip: str | None) -> None:
     """Fill what ``context.location`` lacks from the address (never against the country the
     client states)."""
     ip = context.get("ip")
