@@ -22,6 +22,7 @@ from benchmarks import (
     bench_ingest,
     bench_memory,
     bench_models,
+    bench_storage,
 )
 from benchmarks import report as r
 from benchmarks.machine import describe
@@ -73,6 +74,13 @@ BENCHMARKS: list[Benchmark] = [
         r.memory,
         quick={"sizes": (10_000,), "reducer_size": 1_000},
         full={"sizes": (100_000, 1_000_000), "reducer_size": 10_000},
+    ),
+    Benchmark(
+        "storage",
+        bench_storage.run,
+        bench_storage.markdown,
+        quick={"batches": 40, "rounds": 1},
+        full={"batches": 500, "rounds": 3},
     ),
     Benchmark(
         "models",

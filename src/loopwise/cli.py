@@ -9,6 +9,7 @@ import typer
 
 from loopwise import __version__
 from loopwise.api.keys_cli import keys_app
+from loopwise.api.server_limits import ServerLimits
 from loopwise.cli_options import (
     DEFAULT_DATA_DIR,
     DataDir,
@@ -26,6 +27,7 @@ from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
+from loopwise.storage.cli import backup_command, migrate_command
 
 app = typer.Typer(
     name="loopwise",
@@ -44,6 +46,8 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
+app.command("migrate")(migrate_command)
+app.command("backup")(backup_command)
 app.command("demo")(demo)
 
 
@@ -67,15 +71,65 @@ def serve(
             "time (used by `loopwise demo`). Never for live traffic."
         ),
     ] = False,
+    keep_alive_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="LOOPWISE_KEEP_ALIVE_TIMEOUT",
+            help="Seconds an idle kept-alive connection stays open.",
+        ),
+    ] = ServerLimits.keep_alive_timeout,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="LOOPWISE_HEADER_TIMEOUT",
+            help="Seconds a client has to send the request line and headers (408, closed).",
+        ),
+    ] = ServerLimits.header_timeout,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="LOOPWISE_BODY_TIMEOUT",
+            help="Seconds a client has to send the body after the headers (closed).",
+        ),
+    ] = ServerLimits.body_timeout,
+    max_concurrent_requests: Annotated[
+        int,
+        typer.Option(
+            envvar="LOOPWISE_MAX_CONCURRENT_REQUESTS",
+            help="Requests in progress at once; more get 503 with Retry-After.",
+        ),
+    ] = ServerLimits.max_concurrent_requests,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            envvar="LOOPWISE_MAX_CONNECTIONS",
+            help="Open connections at once; more "
+            "get 503 and are closed (0: the open-file limit less 256).",
+        ),
+    ] = ServerLimits.max_connections,
 ) -> None:
     """Run the HTTP API (and the sample store) on SQLite."""
     import uvicorn
 
     from loopwise.api.app import create_app
+    from loopwise.api.server_limits import ConcurrencyLimit, raise_open_file_limit
+    from loopwise.api.server_protocol import protocol_class
     from loopwise.clock import EventTimeClock, system_clock
     from loopwise.engine import Engine
     from loopwise.privacy.retention import DailyRetention
 
+    limits = ServerLimits(
+        keep_alive_timeout=keep_alive_timeout,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_concurrent_requests=max_concurrent_requests,
+        max_connections=max_connections,
+    )
+    try:
+        limits.check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    open_files = raise_open_file_limit()
     try:
         clock = EventTimeClock() if event_time_clock else system_clock
         engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
@@ -117,14 +171,23 @@ def serve(
     console.print(
         f"  retention:   daily, data older than {engine.workspace.privacy.retention_days} days"
     )
+    console.print(
+        f"  limits:      keep-alive {limits.keep_alive_timeout:g} s, headers "
+        f"{limits.header_timeout:g} s, body {limits.body_timeout:g} s, "
+        f"{limits.max_concurrent_requests} requests and "
+        f"{limits.connection_cap(open_files):,} connections at once"
+    )
     retention = DailyRetention(engine.run_retention).start()
+    app = ConcurrencyLimit(create_app(engine), limits.max_concurrent_requests, limits.retry_after)
     try:
         uvicorn.run(
-            create_app(engine),
+            app,
             host=host,
             port=port,
             log_level=log_level,
             access_log=False,  # access logs would carry user ids in paths and client IPs
+            http=protocol_class(limits, open_files),  # header/body deadlines, connection cap
+            timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
         )
     finally:
         retention.stop()

@@ -10,8 +10,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.decide.prerender import PrerenderSettings
@@ -24,6 +30,8 @@ from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
+from loopwise.segments.saved_groups import check_group_references, check_saved_groups
+from loopwise.workspace_yaml import Lines, read_yaml
 
 SAMPLE_WORKSPACE = Path(__file__).parent / "sample" / "loopwise.yaml"
 
@@ -137,11 +145,21 @@ class Workspace(BaseModel):
     prerender: PrerenderSettings = Field(default_factory=PrerenderSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
-    saved_groups: dict[str, list[Any]] = Field(default_factory=dict)
+    saved_groups: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Saved group id -> a list of values ($inGroup) or a typed group "
+        "({type: list, attributeKey, values} or {type: condition, condition}) for $savedGroup.",
+    )
     segments: list[SegmentDefinition] = Field(default_factory=list)
     slots: list[Slot] = Field(default_factory=list)
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     experiments: list[ExperimentConfig] = Field(default_factory=list)
+
+    @field_validator("saved_groups")
+    @classmethod
+    def _check_saved_groups(cls, groups: dict[str, Any]) -> dict[str, Any]:
+        check_saved_groups(groups)
+        return groups
 
     @model_validator(mode="after")
     def _check_references(self) -> Workspace:
@@ -169,8 +187,21 @@ class Workspace(BaseModel):
                 )
             own_keys.append(segment.key)
         known = builtin_keys | set(own_keys)
+        for i, segment in enumerate(self.segments):
+            check_group_references(
+                self.saved_groups,
+                segment.condition,
+                f"segments[{i}].condition",
+                owner=f'Segment "{segment.key}"',
+            )
         for i, slot in enumerate(self.slots):
             for j, rule in enumerate(slot.rules):
+                check_group_references(
+                    self.saved_groups,
+                    rule.when,
+                    f"slots[{i}].rules[{j}].when",
+                    owner=f'Rule "{rule.id}"',
+                )
                 for k, seg in enumerate(rule.segments):
                     # cluster_<n> segments are published at run time (`loopwise cluster`)
                     if seg not in known and not is_cluster_key(seg):
@@ -287,17 +318,7 @@ def parse_workspace(document: Any, *, source: str = "workspace") -> Workspace:
         ) from None
 
 
-def _line_index(node: yaml.Node, path: tuple[int | str, ...], out: dict[tuple, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            _line_index(value_node, (*path, str(key_node.value)), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, child in enumerate(node.value):
-            _line_index(child, (*path, i), out)
-
-
-def _line_of(lines: dict[tuple, int], field: str) -> int | None:
+def _line_of(lines: Lines, field: str) -> int | None:
     """The line of the deepest node on ``field``'s path that the file has."""
     parts: list[int | str] = []
     for token in field.replace("]", "").replace("[", ".").split("."):
@@ -313,25 +334,12 @@ def _line_of(lines: dict[tuple, int], field: str) -> int | None:
 def load_workspace_file(path: Path) -> Workspace:
     """Read and validate ``loopwise.yaml``. Errors say ``file:line: path: what to fix``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"Cannot read workspace file {path}: {exc.strerror}.", field="") from None
+    document, lines = read_yaml(str(path), data)
     try:
-        document = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            f"{path}:{line or '?'}: not valid YAML: {getattr(exc, 'problem', exc)}.",
-            field="",
-            line=line,
-        ) from None
-    lines: dict[tuple, int] = {}
-    if root is not None:
-        _line_index(root, (), lines)
-    try:
-        return parse_workspace(document or {}, source=str(path))
+        return parse_workspace(document if document is not None else {}, source=str(path))
     except ConfigError as exc:
         line = _line_of(lines, exc.field or "")
         raise ConfigError(

@@ -4,7 +4,9 @@ library users. It owns no stage's state; :mod:`loopwise.composition` builds what
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
@@ -30,6 +32,8 @@ from loopwise.storage.stores import Storage
 from loopwise.workspace.service import choose_workspace
 
 __all__ = ["Engine", "IngestResult"]
+
+HEALTH_PROBE_SECONDS = 5.0
 
 
 class Engine:
@@ -123,7 +127,16 @@ class Engine:
         return self.workspace.rate_limits
 
     def health(self) -> dict[str, Any]:
-        return self.storage.health()
+        """Read and write health. Writes that failed stay reported until a commit succeeds; with
+        no traffic, a probe write after ``HEALTH_PROBE_SECONDS`` tells whether the disk came
+        back."""
+        health = self.storage.health()
+        failed_at = health.get("write_failed_at")
+        if failed_at is not None and time.monotonic() - failed_at >= HEALTH_PROBE_SECONDS:
+            with contextlib.suppress(Exception):
+                self.storage.write(lambda uow: uow.config.put_meta("health_probe", "ok"))
+            health = self.storage.health()
+        return health
 
     def healthy(self) -> bool:
         return bool(self.health().get("ok"))

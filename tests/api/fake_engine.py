@@ -25,6 +25,7 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 class FakeIngestResult:
     accepted: int = 0
     duplicates: int = 0
+    anonymised: int = 0
 
 
 @dataclass
@@ -54,8 +55,9 @@ class FakeEngine:
     model_history: list[str] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
 
-    def healthy(self) -> bool:
-        return self.is_healthy
+    def health(self) -> dict[str, Any]:
+        state = "ok" if self.is_healthy else "failing: database or disk is full"
+        return {"ok": self.is_healthy, "backend": "fake", "read": "ok", "write": state}
 
     def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()

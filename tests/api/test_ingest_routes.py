@@ -20,7 +20,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "identify": {"userId": "u1", "anonymousId": "a1", "traits": {"plan": "gold"}},
     "page": {"anonymousId": "a1", "name": "Home"},
     "screen": {"anonymousId": "a1", "name": "Cart"},
-    "group": {"userId": "u1", "groupId": "g1"},
+    "group": {"userId": "u1", "anonymousId": "a1", "groupId": "g1"},
     "alias": {"userId": "u1", "previousId": "a1"},
     "batch": {
         "batch": [
@@ -193,7 +193,7 @@ def test_country_header_fills_location_for_browser_events_only(
 def test_ip_is_truncated_unless_the_workspace_keeps_it(
     client: TestClient, engine: FakeEngine
 ) -> None:
-    message = {"userId": "u", "event": "E", "context": {"ip": "203.0.113.77"}}
+    message = {"anonymousId": "a", "event": "E", "context": {"ip": "203.0.113.77"}}
     assert client.post("/v1/track", json=message, headers=basic(WRITE)).status_code == 200
     engine.settings_truncate_ip = False
     assert client.post("/v1/track", json=message, headers=basic(WRITE)).status_code == 200

@@ -188,10 +188,15 @@ def test_admin_workspace_round_trip(client: TestClient, stocked: FakeEngine) -> 
 
 
 def test_healthz_reports_unhealthy_storage(client: TestClient, engine: FakeEngine) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "backend": "fake",
+        "checks": {"read": "ok", "write": "ok"},
+    }
     engine.is_healthy = False
     response = client.get("/healthz")
     assert response.status_code == 503 and response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["field"] == "write" and "full" in response.json()["detail"]
 
 
 def test_metrics_count_requests_by_route_template(client: TestClient, stocked: FakeEngine) -> None:

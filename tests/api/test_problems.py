@@ -150,7 +150,9 @@ def test_storage_unavailable_is_503(
         raise StorageUnavailable("The database is locked; retry in a moment.")
 
     monkeypatch.setattr(engine, "submit_ingest", down)
-    response = client.post("/v1/track", json={"userId": "u", "event": "E"}, headers=basic(WRITE))
+    response = client.post(
+        "/v1/track", json={"anonymousId": "a", "event": "E"}, headers=basic(WRITE)
+    )
     assert_problem(response, 503)
 
 

@@ -68,8 +68,6 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC,
     ("GET", "/loopwise.js"): PUBLIC,
     ("GET", "/loopwise.mjs"): PUBLIC,
     ("GET", "/loopwise-preferences.js"): PUBLIC,

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loopwise.api.edge_settings import CorsSettings
-from tests.api.conftest import WRITE, basic
+from tests.api.conftest import SERVER, WRITE, basic
 from tests.api.fake_engine import FakeEngine
 
 ORIGIN = "https://shop.example"
@@ -21,7 +21,7 @@ ORIGIN = "https://shop.example"
     [
         ("/v1/t", {"event": "Signed Up", "anonymousId": "a1"}, "track"),
         ("/v1/p", {"name": "Home", "anonymousId": "a1"}, "page"),
-        ("/v1/i", {"userId": "u1", "traits": {"plan": "pro"}}, "identify"),
+        ("/v1/i", {"userId": "u1", "anonymousId": "a1", "traits": {"plan": "pro"}}, "identify"),
         ("/v1/b", {"batch": [{"type": "track", "event": "E", "anonymousId": "a1"}]}, "track"),
     ],
 )
@@ -68,11 +68,11 @@ def test_rudder_sdk_node_gzip_labelled_as_a_form_is_read(
     client: TestClient, engine: FakeEngine
 ) -> None:
     body = {"batch": [{"type": "track", "event": "Node", "userId": "u1"}]}
-    response = client.post(
+    response = client.post(  # a server-side SDK: configured with the server key
         "/v1/batch",
         content=gzip.compress(json.dumps(body).encode()),
         headers={
-            **basic(WRITE),
+            **basic(SERVER),
             "Content-Type": "application/x-www-form-urlencoded",
             "Content-Encoding": "gzip",
         },

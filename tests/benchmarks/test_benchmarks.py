@@ -62,7 +62,7 @@ def test_decide_and_memory_runs_render_their_tables() -> None:
 
 def test_only_runs_the_chosen_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     names = [b.name for b in BENCHMARKS]
-    assert names == ["decide", "http", "ingest", "freshness", "memory", "models"]
+    assert names == ["decide", "http", "ingest", "freshness", "memory", "storage", "models"]
     out = tmp_path / "RESULTS.md"
     bench = next(b for b in BENCHMARKS if b.name == "memory")
     monkeypatch.setitem(bench.quick, "sizes", (10,))

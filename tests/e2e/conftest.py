@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *, workspace: Path | None = None) -> Server:
+def start_server(
+    data_dir: Path, *, workspace: Path | None = None, extra_args: Sequence[str] = ()
+) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -74,6 +76,7 @@ def start_server(data_dir: Path, *, workspace: Path | None = None) -> Server:
     ]
     if workspace is not None:
         args += ["--workspace", str(workspace)]
+    args += list(extra_args)
     log_path = data_dir.parent / f"server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -73,3 +73,42 @@ def test_admin_changes_persist_across_restart(tmp_path) -> None:  # type: ignore
         assert "night_owls" in keys
     finally:
         stop_server(second)
+
+
+def test_typed_saved_groups_target_segments_over_http(server: Server) -> None:
+    """GrowthBook's typed saved groups through the admin API: a list group and a condition group
+    referenced with $savedGroup put people in a segment; a reference to a missing group is a 400
+    that changes nothing."""
+    with server.client(ADMIN_KEY) as admin:
+        document = admin.get("/v1/admin/workspace").json()
+        document["saved_groups"] = {
+            "beta": {"type": "list", "attributeKey": "profile.user_id", "values": ["sg-u1"]},
+            "pro": {"type": "condition", "condition": {"profile.traits.plan": "pro"}},
+        }
+        segment = {
+            "key": "pro_beta",
+            "name": "Pro beta testers",
+            "condition": {
+                "$and": [{"$savedGroup": {"id": "beta"}}, {"$savedGroup": {"id": "pro"}}]
+            },
+        }
+        document["segments"] = [*document.get("segments", []), segment]
+        response = admin.put("/v1/admin/workspace", json=document)
+        assert response.status_code == 200, response.text
+        broken = {"name": "X", "condition": {"$savedGroup": {"id": "nope"}}}
+        refused = admin.put("/v1/admin/segments/broken", json=broken)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["field"].endswith("$savedGroup")
+        assert "broken" not in [
+            s["key"] for s in admin.get("/v1/admin/workspace").json()["segments"]
+        ]
+    with server.client(SERVER_KEY) as client:
+        for user in ("sg-u1", "sg-u2"):
+            sent = client.post("/v1/identify", json={"userId": user, "traits": {"plan": "pro"}})
+            assert sent.status_code == 200, sent.text
+        segments = {
+            user: client.get(f"/v1/profiles/{user}").json()["segments"]
+            for user in ("sg-u1", "sg-u2")
+        }
+    assert "pro_beta" in segments["sg-u1"]
+    assert "pro_beta" not in segments["sg-u2"]

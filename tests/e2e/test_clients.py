@@ -1,4 +1,7 @@
-"""Unmodified Segment and RudderStack Python clients, pointed at the server, just work."""
+"""Unmodified Segment and RudderStack Python clients, pointed at the server, just work.
+
+They are server-side SDKs, so they are configured with the server key as their "write key" (a
+userId from the public write key needs a user token; docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,13 @@ import uuid
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
-from tests.e2e.conftest import WRITE_KEY, Server
+from tests.e2e.conftest import SERVER_KEY, Server
 
 
 def test_segment_analytics_python(server: Server) -> None:
     errors: list[Exception] = []
     client = SegmentClient(
-        WRITE_KEY, host=server.url, sync_mode=True, on_error=lambda e, batch: errors.append(e)
+        SERVER_KEY, host=server.url, sync_mode=True, on_error=lambda e, batch: errors.append(e)
     )
     user = f"user-{uuid.uuid4()}"
     anon = f"anon-{uuid.uuid4()}"
@@ -43,7 +46,7 @@ def test_segment_analytics_python(server: Server) -> None:
 
 
 def test_rudder_sdk_python(server: Server) -> None:
-    client = RudderClient(WRITE_KEY, host=server.url, sync_mode=True, gzip=True)
+    client = RudderClient(SERVER_KEY, host=server.url, sync_mode=True, gzip=True)
     user = f"user-{uuid.uuid4()}"
     client.identify(user_id=user, traits={"country_of_origin": "DE"})
     client.track(user_id=user, event="Product Added", properties={"product_id": "hike-003"})

@@ -126,3 +126,25 @@ def test_health_metrics_and_openapi(server: Server) -> None:
     spec = httpx.get(f"{server.url}/openapi.json").json()
     assert "/v1/decide" in spec["paths"] and "/v1/batch" in spec["paths"]
     assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def test_events_without_analytics_consent_are_counted_as_anonymised(server: Server) -> None:
+    def anonymised() -> float:
+        with server.client(None) as client:
+            text = client.get("/metrics").text
+        line = next(
+            x for x in text.splitlines() if x.startswith("loopwise_events_anonymised_total")
+        )
+        return float(line.split()[-1])
+
+    before = anonymised()
+    refuse = {
+        "type": "track",
+        "anonymousId": f"anon-{uuid.uuid4().hex}",
+        "event": "Product Viewed",
+        "properties": {"product_id": "run-001"},
+        "context": {"consent": {"categoryPreferences": {"analytics": False}}},
+    }
+    with server.client(WRITE_KEY) as client:
+        assert client.post("/v1/batch", json={"batch": [refuse, refuse]}).status_code == 200
+    assert anonymised() == before + 2

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from loopwise.api.user_tokens import user_token
 from tests.e2e.conftest import (
     ADMIN_KEY,
+    IDENTITY_SECRET,
     SERVER_KEY,
     WRITE_KEY,
     Server,
@@ -18,6 +20,7 @@ from tests.e2e.conftest import (
 )
 
 USER = "user-logcheck-5150"
+TOKEN = user_token(IDENTITY_SECRET, USER)  # what the site's server puts in the signed-in page
 ANON = "anon-logcheck-8d2f"
 EMAIL = "log.check@example.com"
 IP = "203.0.113.77"  # the visitor's address in the event context
@@ -54,7 +57,7 @@ def test_a_full_session_leaves_no_personal_data_or_keys_in_the_logs(server: Serv
                 "userId": USER,
                 "anonymousId": ANON,
                 "traits": {"email": EMAIL},
-                "context": context,
+                "context": {**context, "userToken": TOKEN},
             },
         )
         assert response.status_code == 200
@@ -94,7 +97,18 @@ def test_a_full_session_leaves_no_personal_data_or_keys_in_the_logs(server: Serv
 
     log = server.log()
     assert "Uvicorn running" in log or "Application startup" in log  # the capture works
-    for secret in (WRITE_KEY, SERVER_KEY, ADMIN_KEY, BAD_KEY, USER, ANON, EMAIL, IP, FORWARDED):
+    for secret in (
+        WRITE_KEY,
+        SERVER_KEY,
+        ADMIN_KEY,
+        BAD_KEY,
+        USER,
+        ANON,
+        EMAIL,
+        IP,
+        FORWARDED,
+        TOKEN,
+    ):
         assert secret not in log, f"{secret!r} appears in the server log:\n{log}"
     assert IP.rsplit(".", 1)[0] + "." not in log  # not even the truncated address
     # and the erasure over HTTP left no trace in any file of the data directory

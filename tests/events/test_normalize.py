@@ -288,20 +288,15 @@ def test_numeric_message_id_becomes_string() -> None:
     assert one({"userId": "u", "event": "E", "messageId": 12}, kind="track").message_id == "12"
 
 
-def test_auto_message_id_is_deterministic_and_ignores_sent_at() -> None:
-    item = {"type": "track", "event": "E", "userId": "u", "timestamp": "2024-05-01T10:00:00Z"}
-    context = {"library": {"name": "lib"}}
-    first = one({"batch": [item], "context": context, "sentAt": "2024-05-01T10:00:01Z"})
-    retry = one({"batch": [item], "context": context, "sentAt": "2024-05-01T10:05:00Z"})
-    assert first.message_id == retry.message_id
-    assert first.message_id.startswith("auto-") and len(first.message_id) == 5 + 32
-    other_context = one({"batch": [item], "context": {"library": {"name": "other"}}})
-    assert other_context.message_id != first.message_id
-    # the same message sent alone with the context inline dedupes with the batched one
-    single = {**item, "context": context, "sentAt": "2024-05-01T10:09:00Z"}
-    assert one(single, kind="track").message_id == first.message_id
-    changed = one({"batch": [{**item, "event": "F"}], "context": context})
-    assert changed.message_id != first.message_id
+def test_messages_without_a_message_id_are_distinct_events() -> None:
+    """Segment makes messageId optional: identical events sent without one are separate events
+    (three "Pricing Viewed" a second apart are three views), never merged as duplicates."""
+    item = {"type": "track", "event": "Pricing Viewed", "userId": "u"}
+    ids = {one({"batch": [item]}).message_id for _ in range(3)}
+    assert len(ids) == 3
+    assert all(i.startswith("auto-") for i in ids)
+    sent = {**item, "messageId": "m-1"}
+    assert one({"batch": [sent]}).message_id == one({"batch": [sent]}).message_id == "m-1"
 
 
 def test_write_key_from_body() -> None:

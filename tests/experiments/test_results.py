@@ -113,6 +113,9 @@ def test_report_on_hand_counts_matches_the_issue_example() -> None:
     assert treated["lift"]["ci_low"] < 0.12 < treated["lift"]["ci_high"]
     assert 0.05 < treated["p_value"] < 0.1  # not significant at 95%
     assert 0.9 < treated["chance_to_win"] < 1
+    # the same figures as `loopwise stats proportions` and GrowthBook's gbstats
+    assert treated["p_value"] == pytest.approx(0.0735868, rel=1e-5)
+    assert treated["chance_to_win"] == pytest.approx(0.963214, rel=1e-5)
     seq = treated["sequential"]
     assert seq["ci_low"] < treated["lift"]["ci_low"] and seq["ci_high"] > treated["lift"]["ci_high"]
     assert treated["cuped"] is None  # no covariate

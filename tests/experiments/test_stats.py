@@ -30,12 +30,12 @@ from loopwise.experiments.stats import (
 # The issue's worked example: control 10,000 users / 500 conversions, treatment 10,000 / 560.
 CONTROL = SampleStats.from_proportion(10_000, 500)
 TREATMENT = SampleStats.from_proportion(10_000, 560)
-# By hand (sample variance, ddof=1): s_c² = (500 - 500²/10000)/9999 = 475/9999,
-# s_t² = (560 - 560²/10000)/9999 = 528.64/9999.
-VAR_C = 475 / 9999
-VAR_T = 528.64 / 9999
-# delta method: var(r) = s_t²/(n μ_c²) + μ_t² s_c²/(n μ_c⁴) = 0.00211477 + 0.00238356
-REL_SE = 0.0670699
+# By hand (the binomial variance p(1 - p), as gbstats): s_c² = 0.05·0.95 = 0.0475,
+# s_t² = 0.056·0.944 = 0.052864.
+VAR_C = 0.05 * 0.95
+VAR_T = 0.056 * 0.944
+# delta method: var(r) = s_t²/(n μ_c²) + μ_t² s_c²/(n μ_c⁴) = 0.00211456 + 0.00238336
+REL_SE = 0.0670665
 
 
 def test_sample_stats_helpers() -> None:
@@ -303,3 +303,51 @@ def test_relative_lift_needs_control_conversions() -> None:
     assert info.value.field == "control"
     with pytest.raises(ValidationFailed):
         lift(SampleStats(1, 1, 1), TREATMENT)
+
+
+# --- agreement with GrowthBook's gbstats, on gbstats' own published test cases -----------------
+
+
+def test_the_issue_example_matches_gbstats() -> None:
+    """10,000/500 vs 10,000/560: gbstats gives p = 0.0735868 and chance to win 0.963214."""
+    frequentist = welch_test(CONTROL, TREATMENT)
+    assert frequentist.p_value == pytest.approx(0.0735868, rel=1e-5)
+    assert bayesian(CONTROL, TREATMENT).chance_to_win == pytest.approx(0.963214, rel=1e-5)
+
+
+def test_binomial_t_test_matches_gbstats() -> None:
+    """gbstats tests/frequentist/test_tests.py, test_two_sided_ttest_binom: 14/28 vs 16/30."""
+    control, treatment = SampleStats.from_proportion(28, 14), SampleStats.from_proportion(30, 16)
+    result = welch_test(control, treatment)
+    assert lift(control, treatment).relative == pytest.approx(0.06667, abs=5e-6)
+    assert lift(control, treatment).relative_se == pytest.approx(0.2717, abs=5e-5)
+    assert result.ci_relative == pytest.approx((-0.47767, 0.61101), abs=5e-6)
+    assert result.p_value == pytest.approx(0.80707, abs=5e-6)
+
+
+def test_mean_t_test_matches_gbstats() -> None:
+    """gbstats test_two_sided_ttest: means 0.41 (sd 3.9, n 3407) vs 0.7 (sd 6.2, n 3461), given
+    as sums; relative and absolute results."""
+    control = SampleStats(3407, 1396.87, 52377.9767)
+    treatment = SampleStats(3461, 2422.7, 134698.29)
+    result = welch_test(control, treatment)
+    found = lift(control, treatment)
+    assert found.relative == pytest.approx(0.70732, abs=5e-6)
+    assert found.relative_se == pytest.approx(0.37879, abs=5e-6)
+    assert result.ci_relative == pytest.approx((-0.03526, 1.44989), abs=5e-6)
+    assert result.p_value == pytest.approx(0.06191, abs=5e-6)
+    assert found.absolute_se == pytest.approx(0.12478, abs=5e-6)
+    assert result.ci_absolute == pytest.approx((0.04538, 0.53462), abs=5e-6)
+
+
+def test_bayesian_effect_test_matches_gbstats() -> None:
+    """gbstats tests/bayesian/test_tests.py, EffectBayesianABTest with the default flat prior:
+    49/100 vs 51/100."""
+    result = bayesian(SampleStats.from_proportion(100, 49), SampleStats.from_proportion(100, 51))
+    assert result.posterior_mean == pytest.approx(0.04082, abs=5e-6)
+    assert result.posterior_sd == pytest.approx(0.14725, abs=5e-6)
+    assert result.ci_relative == pytest.approx((-0.24779, 0.32943), abs=5e-6)
+    assert result.chance_to_win == pytest.approx(0.60918, abs=5e-6)
+    # gbstats' risk = [of keeping the control, of shipping the treatment]
+    assert result.expected_loss_control == pytest.approx(0.0814, abs=5e-5)
+    assert result.expected_loss == pytest.approx(0.04058, abs=5e-6)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -490,3 +491,16 @@ def test_merging_adds_page_counts_and_keeps_the_newer_session_campaign() -> None
     attrs = at_end(merged)
     assert attrs["pages_30d"] == {"Pricing": 2} and attrs["page_paths_30d"] == {"/pricing": 2}
     assert attrs["campaign"] == {"name": "new"} and attrs["campaigns"] == ["new", "old"]
+
+
+def test_sums_stay_finite_even_for_an_absurd_stored_event() -> None:
+    """Events stored before amounts were bounded may still carry 1e308: a replay of them must
+    give a profile that stores and reloads, never infinity (stored as JSON null)."""
+    profile = build(
+        track("Product Added", 1, product_id="sku-1", price=1e308, quantity=10),
+        track("Product Added", 2, product_id="sku-2", price=1e308, quantity=10),
+        track("Order Completed", 3, revenue=1e308),
+        track("Order Completed", 4, revenue=1e308),
+    )
+    assert math.isfinite(profile.cart_value) and math.isfinite(profile.revenue)
+    assert Profile.from_record(profile.to_record()).revenue == profile.revenue

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from loopwise.errors import ConditionError, ConfigError
 from loopwise.segments.conditions import (
+    MAX_SAVED_GROUP_DEPTH,
     OPERATORS,
     compile_condition,
     js_compare,
@@ -17,6 +18,7 @@ from loopwise.segments.conditions import (
     padded_version_string,
     path_getter,
     referenced_roots,
+    saved_group_references,
 )
 
 SANTA: dict[str, Any] = {
@@ -303,6 +305,13 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
         {"$groups": ["a", "b"]},
         True,
     ),
+    # $notRegex / $notRegexi: the negation of $regex / $regexi (GrowthBook's SDK cases)
+    ("$notRegex pass", {"ua": {"$notRegex": "Android"}}, {"ua": "Chrome"}, True),
+    ("$notRegex fail", {"ua": {"$notRegex": "Android"}}, {"ua": "Android"}, False),
+    ("$notRegexi pass", {"ua": {"$notRegexi": "android"}}, {"ua": "Chrome"}, True),
+    ("$notRegexi fail", {"ua": {"$notRegexi": "android"}}, {"ua": "Android"}, False),
+    ("$notRegex number as text", {"id": {"$notRegex": "^12"}}, {"id": 123}, False),
+    ("$notRegex missing", {"ua": {"$notRegex": "Android"}}, {}, True),
     ("list index path", {"items.1.id": "b"}, {"items": [{"id": "a"}, {"id": "b"}]}, True),
     ("list index out of range", {"items.5.id": {"$exists": True}}, {"items": [{"id": "a"}]}, False),
     ("non-canonical index", {"items.01": "b"}, {"items": ["a", "b"]}, False),
@@ -412,10 +421,182 @@ def test_saved_groups_are_read_at_compile_time() -> None:
     assert compiled({"profile": {"user_id": "u2"}}) is False
 
 
-def test_saved_group_that_is_not_a_list_fails_closed() -> None:
-    groups: dict[str, Any] = {"typed": {"type": "list", "values": [1]}}
-    assert compile_condition({"id": {"$inGroup": "typed"}}, groups)({"id": 1}) is False
-    assert compile_condition({"id": {"$notInGroup": "typed"}}, groups)({"id": 1}) is False
+def test_in_group_reads_a_typed_list_group_and_fails_closed_on_other_types() -> None:
+    """GrowthBook: $inGroup/$notInGroup read a typed list group's values (on the attribute they
+    sit on, not the group's); a condition group, an unknown type or a malformed entry fails both
+    closed, because an empty list would pass everyone through an exclusion rule."""
+    groups: dict[str, Any] = {
+        "list": {"type": "list", "attributeKey": "id", "values": ["a", "b"]},
+        "cond": {"type": "condition", "condition": {"plan": "pro"}},
+        "noValues": {"type": "list", "attributeKey": "id"},
+        "future": {"type": "segment", "values": ["a"]},
+        "broken": None,
+    }
+    assert compile_condition({"tag": {"$inGroup": "list"}}, groups)({"tag": "a", "id": "z"})
+    assert not compile_condition({"tag": {"$inGroup": "list"}}, groups)({"tag": "z", "id": "a"})
+    assert compile_condition({"tag": {"$notInGroup": "list"}}, groups)({"tag": "z"})
+    for group in ("cond", "noValues", "future", "broken"):
+        for op in ("$inGroup", "$notInGroup"):
+            attrs = {"tag": "a", "plan": "pro"}
+            assert compile_condition({"tag": {op: group}}, groups)(attrs) is False, (op, group)
+    assert compile_condition({"tag": {"$notInGroup": "nope"}}, groups)({"tag": "a"}) is True
+
+
+# --- $savedGroup: GrowthBook's typed saved groups (savedGroupReferencesV2) --------------------
+
+TYPED_GROUPS: dict[str, Any] = {
+    "beta": {"type": "list", "attributeKey": "id", "values": ["u1", "u2"]},
+    "pro": {"type": "condition", "condition": {"plan": "pro"}},
+    "pro_beta": {
+        "type": "condition",
+        "condition": {"$and": [{"$savedGroup": {"id": "beta"}}, {"$savedGroup": {"id": "pro"}}]},
+    },
+    "legacy": ["u1"],
+    "future": {"type": "segment", "values": ["u1"]},
+    "no_values": {"type": "list", "attributeKey": "id"},
+    "no_key": {"type": "list", "values": ["u1"]},
+    "bad_condition": {"type": "condition", "condition": {"$and": 7}},
+    "self": {"type": "condition", "condition": {"$savedGroup": {"id": "self"}}},
+    "not_self": {"type": "condition", "condition": {"$not": {"$savedGroup": {"id": "not_self"}}}},
+    "nested": {
+        "type": "condition",
+        "condition": {"items": {"$elemMatch": {"marker": True, "$savedGroup": {"id": "nested"}}}},
+    },
+}
+
+SAVED_GROUP_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
+    ("list member", {"$savedGroup": {"id": "beta"}}, {"id": "u1"}, True),
+    ("list non-member", {"$savedGroup": {"id": "beta"}}, {"id": "u9"}, False),
+    ("list missing attribute", {"$savedGroup": {"id": "beta"}}, {}, False),
+    ("list array attribute", {"$savedGroup": {"id": "beta"}}, {"id": ["x", "u2"]}, True),
+    (
+        "attributeKey override",
+        {"$savedGroup": {"id": "beta", "attributeKey": "backup"}},
+        {"id": "z", "backup": "u1"},
+        True,
+    ),
+    (
+        "override replaces the group's attribute",
+        {"$savedGroup": {"id": "beta", "attributeKey": "backup"}},
+        {"id": "u1", "backup": "z"},
+        False,
+    ),
+    ("condition group", {"$savedGroup": {"id": "pro"}}, {"plan": "pro"}, True),
+    ("condition group fails", {"$savedGroup": {"id": "pro"}}, {"plan": "free"}, False),
+    ("nested groups", {"$savedGroup": {"id": "pro_beta"}}, {"id": "u2", "plan": "pro"}, True),
+    ("nested groups fail", {"$savedGroup": {"id": "pro_beta"}}, {"id": "u3", "plan": "pro"}, False),
+    ("negated", {"$not": {"$savedGroup": {"id": "pro"}}}, {"plan": "free"}, True),
+    ("beside paths", {"$savedGroup": {"id": "pro"}, "country": "DE"}, {"plan": "pro"}, False),
+    ("in $or", {"$or": [{"$savedGroup": {"id": "beta"}}, {"x": 1}]}, {"id": "u1"}, True),
+    ("unknown id", {"$savedGroup": {"id": "nope"}}, {"id": "u1"}, False),
+    ("bare list entry", {"$savedGroup": {"id": "legacy"}}, {"id": "u1"}, False),
+    ("unknown type", {"$savedGroup": {"id": "future"}}, {"id": "u1"}, False),
+    ("list without values", {"$savedGroup": {"id": "no_values"}}, {"id": "u1"}, False),
+    ("list without attributeKey", {"$savedGroup": {"id": "no_key"}}, {"id": "u1"}, False),
+    ("malformed condition", {"$savedGroup": {"id": "bad_condition"}}, {"id": "u1"}, False),
+    ("cycle", {"$savedGroup": {"id": "self"}}, {}, False),
+    ("negated cycle", {"$savedGroup": {"id": "not_self"}}, {}, True),
+    ("$nor of cycle", {"$nor": [{"$savedGroup": {"id": "self"}}]}, {}, True),
+    (
+        "visited groups survive $elemMatch",
+        {"$savedGroup": {"id": "nested"}},
+        {"items": [{"marker": True}]},
+        False,
+    ),
+    (
+        "extra reference keys are ignored",
+        {"$savedGroup": {"id": "beta", "future": {"key": True}}},
+        {"id": "u1"},
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "condition", "attributes", "expected"),
+    SAVED_GROUP_CASES,
+    ids=[c[0] for c in SAVED_GROUP_CASES],
+)
+def test_saved_group_operator(
+    name: str, condition: dict[str, Any], attributes: dict[str, Any], expected: bool
+) -> None:
+    assert compile_condition(condition, TYPED_GROUPS)(attributes) is expected
+
+
+def test_long_acyclic_chain_of_groups_within_the_depth_limit() -> None:
+    groups: dict[str, Any] = {
+        str(i): {"type": "condition", "condition": {"$savedGroup": {"id": str(i + 1)}}}
+        for i in range(MAX_SAVED_GROUP_DEPTH - 1)
+    }
+    groups[str(MAX_SAVED_GROUP_DEPTH - 1)] = {"type": "condition", "condition": {"id": "u1"}}
+    matches = compile_condition({"$savedGroup": {"id": "0"}}, groups)
+    assert matches({"id": "u1"}) is True
+    assert matches({"id": "u2"}) is False
+
+
+def test_groups_nested_too_deep_are_refused() -> None:
+    groups: dict[str, Any] = {
+        str(i): {"type": "condition", "condition": {"$savedGroup": {"id": str(i + 1)}}}
+        for i in range(50)
+    }
+    with pytest.raises(ConditionError, match="nest more than"):
+        compile_condition({"$savedGroup": {"id": "0"}}, groups)
+
+
+def test_a_diamond_of_references_is_refused_before_it_costs_two_to_the_depth() -> None:
+    """Each group refers twice to the next: evaluation would cost 2**depth; it is refused once
+    the expansion passes the limit instead of stalling each update."""
+    depth = 9
+    groups: dict[str, Any] = {
+        str(i): {
+            "type": "condition",
+            "condition": {"$or": [{"$savedGroup": {"id": str(i + 1)}}] * 2},
+        }
+        for i in range(depth)
+    }
+    groups[str(depth)] = {"type": "condition", "condition": {"id": "u1"}}
+    with pytest.raises(ConditionError, match="expand to more than 1,000"):
+        compile_condition({"$savedGroup": {"id": "0"}}, groups)
+    shallow = {k: v for k, v in groups.items() if int(k) >= 4}
+    assert compile_condition({"$savedGroup": {"id": "4"}}, shallow)({"id": "u1"}) is True
+
+
+@pytest.mark.parametrize(
+    ("reference", "fragment"),
+    [
+        ("beta", "needs a reference object"),
+        (None, "needs a reference object"),
+        ({}, "needs a reference object"),
+        ({"id": 7}, "needs a reference object"),
+        ({"id": "beta", "attributeKey": None}, "attributeKey must be an attribute path"),
+        ({"id": "beta", "attributeKey": 7}, "attributeKey must be an attribute path"),
+    ],
+)
+def test_malformed_saved_group_references_are_refused(reference: Any, fragment: str) -> None:
+    with pytest.raises(ConditionError) as info:
+        compile_condition({"$or": [{"$savedGroup": reference}]}, TYPED_GROUPS)
+    assert fragment in info.value.detail
+    assert info.value.field is not None and info.value.field.startswith("$or[0].$savedGroup")
+
+
+@pytest.mark.parametrize("op", ["$savedGroup", "$and", "$or", "$nor"])
+def test_combining_operators_inside_an_attribute_are_refused(op: str) -> None:
+    with pytest.raises(ConditionError, match="stands beside attribute paths"):
+        compile_condition({"id": {op: {"id": "beta"}}}, TYPED_GROUPS)
+
+
+def test_referenced_roots_follow_saved_groups() -> None:
+    groups: dict[str, Any] = {
+        "mobile": {"type": "condition", "condition": {"context.device.type": "mobile"}},
+        "ids": {"type": "list", "attributeKey": "profile.user_id", "values": ["u1"]},
+    }
+    assert referenced_roots({"$savedGroup": {"id": "mobile"}}, groups) == {"context"}
+    assert referenced_roots({"$savedGroup": {"id": "ids"}}, groups) == {"profile"}
+    override = {"$savedGroup": {"id": "ids", "attributeKey": "context.page.path"}}
+    assert referenced_roots(override, groups) == {"context"}
+    assert saved_group_references({"$or": [{"$savedGroup": {"id": "ids"}}]}) == [
+        ("$or[0].$savedGroup", "ids")
+    ]
 
 
 # --- malformed conditions -------------------------------------------------------------------
@@ -438,6 +619,8 @@ ERRORS: list[tuple[Any, str, str]] = [
     ({"a": {"$regex": 5}}, "a.$regex", "needs a regular expression string"),
     ({"a": {"$regex": "/???***[)"}}, "a.$regex", "does not compile"),
     ({"a": {"$regexi": "("}}, "a.$regexi", "does not compile"),
+    ({"a": {"$notRegex": 1}}, "a.$notRegex", "needs a regular expression string"),
+    ({"a": {"$notRegexi": "(a)\\1"}}, "a.$notRegexi", "backreferences"),
     ({"a": {"$inGroup": ["g"]}}, "a.$inGroup", "id of a saved group"),
     ({"a": {"$notInGroup": 1}}, "a.$notInGroup", "id of a saved group"),
     ({"a": {"$elemMatch": 3}}, "a.$elemMatch", "$elemMatch needs"),

@@ -32,6 +32,7 @@ from loopwise.api import (
     routes_system,
 )
 from loopwise.api.cors import CorsMiddleware
+from loopwise.api.docs import install_docs
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyKind
 from loopwise.api.metrics import Metrics, MetricsMiddleware
@@ -217,7 +218,10 @@ def create_app(engine: EnginePort) -> FastAPI:
             "profiles, decide what each page slot shows. Errors are RFC 9457 problem+json."
         ),
         default_response_class=JSONBytesResponse,
+        docs_url=None,  # served by install_docs from vendored assets, not FastAPI's CDN page
+        redoc_url=None,
     )
+    install_docs(app)
     metrics = Metrics()
     app.state.engine = engine
     app.state.metrics = metrics

@@ -1,7 +1,9 @@
 """Prometheus metrics for one app, on a private registry (two apps in one process never clash).
 
 Requests are labelled by route *template* (``/v1/profiles/{identifier}``), never the raw path, so
-user ids cannot blow up label cardinality; requests matching no route share ``unmatched``. The
+user ids cannot blow up label cardinality; requests matching no route share ``unmatched``. A
+request whose client disconnected before any response is counted with status ``499``, apart from
+the server's errors. The
 middleware is pure ASGI: Starlette's BaseHTTPMiddleware adds a task and a queue per request.
 """
 
@@ -18,6 +20,9 @@ DURATION_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
 UNMATCHED = "unmatched"
+#: The status label of a request whose client went away before any response (nginx's 499,
+#: "client closed request"): neither the server's fault (5xx) nor a served request.
+CLIENT_DISCONNECTED = "499"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -47,6 +52,12 @@ class Metrics:
             "Events ignored as retries of stored message ids.",
             registry=self.registry,
         )
+        self.events_anonymised = Counter(
+            "loopwise_events_anonymised",
+            "Events of people without analytics consent: counted in item popularity only, "
+            "stored nowhere.",
+            registry=self.registry,
+        )
         self.decisions = Counter(
             "loopwise_decisions", "Decide requests answered.", registry=self.registry
         )
@@ -56,16 +67,17 @@ class Metrics:
             registry=self.registry,
         )
 
-    def record_ingest(self, accepted: int, duplicates: int) -> None:
+    def record_ingest(self, accepted: int, duplicates: int, anonymised: int = 0) -> None:
         self.events_accepted.inc(accepted)
         self.events_duplicate.inc(duplicates)
+        self.events_anonymised.inc(anonymised)
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """Exposition in the format the scraper asked for (text by default, or OpenMetrics)."""
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+    def observe_request(self, route: str, method: str, status: int | str, seconds: float) -> None:
         self.requests.labels(route=route, method=method, status=str(status)).inc()
         self.duration.labels(route=route).observe(seconds)
 
@@ -89,17 +101,27 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | str = 500
+        responded = gone = False  # gone: the client left before any response started
+
+        async def watch() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not responded:
+                gone = True
+            return message
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, responded = int(message["status"]), True
             await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, watch, capture)
         finally:
+            if gone:  # whatever was sent after (an error about the missing body) reached nobody
+                status = CLIENT_DISCONNECTED
             self.metrics.observe_request(
                 route_template(scope),
                 scope["method"] if scope["method"] in METHODS else "other",

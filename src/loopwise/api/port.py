@@ -28,6 +28,7 @@ from loopwise.events.schema import Event
 class IngestResult(Protocol):
     accepted: int
     duplicates: int
+    anonymised: int
 
 
 class EnginePort(Protocol):
@@ -63,7 +64,9 @@ class EnginePort(Protocol):
         """The live workspace's ``rate_limits``."""
         ...
 
-    def healthy(self) -> bool: ...
+    def health(self) -> dict[str, Any]:
+        """``{"ok": bool, "read": "ok" | problem, "write": "ok" | problem, "backend": ...}``."""
+        ...
 
     def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
         """Resolves to an :class:`IngestResult` once the events are durable. (``Future`` is

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -198,7 +198,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    """The client disconnected while the body was read: nobody receives an answer, and it is not
+    a server error to log (metrics count it as status 499)."""
+    return Response(status_code=499)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(LoopwiseError, _loopwise_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -24,6 +24,7 @@ from loopwise.api.keys import KeyKind, Scope
 from loopwise.api.metrics import metrics_of
 from loopwise.api.port import IngestResult, engine_of
 from loopwise.api.problems import problem_responses
+from loopwise.api.user_tokens import restrict_to_browser, strip_user_tokens
 from loopwise.events.limits import (
     MAX_BATCH_EVENTS,
     MAX_REQUEST_BYTES,
@@ -101,11 +102,14 @@ async def ingest(request: Request, kind: str) -> Response:
         events = await run_in_threadpool(parse)
     else:
         events = parse()
-    if key_kind == KeyKind.WRITE and engine.settings_country_header:
-        add_country_from_header(events, request.headers.get(engine.settings_country_header))
+    if key_kind == KeyKind.WRITE:
+        restrict_to_browser(events, engine.keys.identity_secret, batch=kind == "batch")
+        if engine.settings_country_header:
+            add_country_from_header(events, request.headers.get(engine.settings_country_header))
+    strip_user_tokens(events)
     if events:
         result: IngestResult = await asyncio.wrap_future(engine.submit_ingest(events))
-        metrics_of(request).record_ingest(result.accepted, result.duplicates)
+        metrics_of(request).record_ingest(result.accepted, result.duplicates, result.anonymised)
     return Response(SUCCESS_BODY, media_type="application/json")
 
 

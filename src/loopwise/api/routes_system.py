@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,12 +22,21 @@ router = APIRouter(tags=["system"])
     responses=problem_responses(503),
     openapi_extra={"security": []},
 )
-def healthz(request: Request) -> dict[str, str]:
-    if not engine_of(request).healthy():
+def healthz(request: Request) -> dict[str, Any]:
+    """200 while reads and writes work; 503 naming the failing part (an orchestrator can act:
+    a full disk says so) otherwise."""
+    health = engine_of(request).health()
+    checks = {name: health[name] for name in ("read", "write") if name in health}
+    if not health.get("ok"):
+        failing = {name: state for name, state in checks.items() if state != "ok"}
+        parts = "; ".join(f"{name}: {state}" for name, state in failing.items())
         raise StorageUnavailable(
-            "The storage backend is not answering; check the database and the server log."
+            f"Storage is not healthy ({parts or 'not answering'}). Check the database and its "
+            "disk (free space, permissions), then the server log.",
+            field=next(iter(failing), "storage"),
+            checks=checks,
         )
-    return {"status": "ok"}
+    return {"status": "ok", "backend": health.get("backend"), "checks": checks}
 
 
 @router.get(

@@ -23,6 +23,9 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from loopwise.errors import Forbidden
+from loopwise.events.schema import Event
+
 IDENTITY_SECRET_ENV = "LOOPWISE_IDENTITY_SECRET"
 IDENTITY_SECRET_FILE = "identity_secret"
 USER_TOKEN_CONTEXT_FIELD = "userToken"  # context.userToken on Segment-style events
@@ -64,3 +67,34 @@ def load_or_create_identity_secret(data_dir: Path, environ: Mapping[str, str]) -
         handle.flush()
         os.fsync(handle.fileno())
     return fresh
+
+
+def restrict_to_browser(events: list[Event], secret: str | None, *, batch: bool) -> list[Event]:
+    """What an event sent with the public write key may claim. A ``userId`` counts only with a
+    valid ``context.userToken``; without one it is dropped, so the event is the browser's own
+    (its anonymous id): it links nobody, merges into nobody, and its consent choices reach only
+    the profile that anonymous id already belongs to. An event left with no identifier is
+    refused (Forbidden, naming its field), and nothing of the request is stored."""
+    for index, event in enumerate(events):
+        if event.user_id is None:
+            continue
+        token = event.context.get(USER_TOKEN_CONTEXT_FIELD)
+        if verify_user_token(secret, event.user_id, token):
+            continue
+        if event.anonymous_id is None and not (event.type == "alias" and event.previous_id):
+            where = f"batch[{index}]." if batch else ""
+            raise Forbidden(
+                "With the public write key, a userId needs context.userToken: the HMAC-SHA256 "
+                "of the user id under the identity secret, computed by your server (see "
+                "docs/privacy.md). Send the token, add the browser's anonymousId, or send "
+                "from your server with the server key.",
+                field=f"{where}context.{USER_TOKEN_CONTEXT_FIELD}",
+            )
+        event.user_id = None
+    return events
+
+
+def strip_user_tokens(events: list[Event]) -> None:
+    """A user token is a credential for that user: it is checked, never stored."""
+    for event in events:
+        event.context.pop(USER_TOKEN_CONTEXT_FIELD, None)

@@ -44,6 +44,7 @@ from loopwise.decide.strategies import (
     profile_ids,
 )
 from loopwise.errors import NotFound, ValidationFailed
+from loopwise.segments.conditions import SavedGroups
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Decider:
         catalog: Mapping[str, Item],
         stats: ItemStats,
         *,
-        saved_groups: Mapping[str, list[Any]] | None = None,
+        saved_groups: SavedGroups | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.slots = dict(slots)

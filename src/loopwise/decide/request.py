@@ -12,8 +12,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from loopwise.decide.filters import ItemFilters
-from loopwise.decide.rules import invalid_at
 from loopwise.events.limits import MAX_ID_CHARS
+from loopwise.validation import invalid_at
 
 MAX_SLOTS_PER_REQUEST = 20
 

@@ -16,17 +16,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from loopwise.decide.filters import ItemFilters
 from loopwise.errors import ConditionError
-from loopwise.segments.conditions import compile_condition
+from loopwise.segments.conditions import SavedGroups, compile_condition
 from loopwise.segments.registry import check_operators
+from loopwise.validation import invalid_at
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Matcher = Callable[[Mapping[str, Any]], bool]
@@ -35,22 +34,7 @@ Matcher = Callable[[Mapping[str, Any]], bool]
 LIST_ACTION_FIELDS = ("strategy", "strategy_params", "pin", "boost", "bury", "exclude", "filters")
 
 
-def invalid_at(title: str, loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
-    """A pydantic error at ``loc`` (relative to the model being validated), so the workspace loader
-    reports a precise path such as ``slots[0].rules[2].then.variant``."""
-    return ValidationError.from_exception_data(
-        title,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("value_error", "{message}", {"message": message}),
-                loc=loc,
-                input=value,
-            )
-        ],
-    )
-
-
-def _saved_groups(info: ValidationInfo) -> Mapping[str, list[Any]] | None:
+def _saved_groups(info: ValidationInfo) -> SavedGroups | None:
     context = info.context
     if isinstance(context, Mapping):
         groups = context.get("saved_groups")
@@ -218,9 +202,7 @@ def count_leaves(condition: Any) -> int:
 class CompiledRules:
     """A slot's rules, compiled and ordered once, for selection on every request."""
 
-    def __init__(
-        self, rules: Sequence[Rule], saved_groups: Mapping[str, list[Any]] | None = None
-    ) -> None:
+    def __init__(self, rules: Sequence[Rule], saved_groups: SavedGroups | None = None) -> None:
         order = sorted(
             enumerate(rules), key=lambda pair: (-pair[1].priority, -pair[1].specificity, pair[0])
         )

@@ -13,7 +13,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loopwise.decide.filters import ItemFilters
-from loopwise.decide.rules import LIST_ACTION_FIELDS, SLUG_PATTERN, Rule, invalid_at
+from loopwise.decide.rules import LIST_ACTION_FIELDS, SLUG_PATTERN, Rule
+from loopwise.validation import invalid_at
 
 __all__ = ["ItemFilters", "Slot", "Variant"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from loopwise.events.amounts import finite
 from loopwise.events.schema import Event
 
 
@@ -94,7 +95,7 @@ def order_revenue(event: Event) -> float:
     for key in ("revenue", "total", "value"):
         value = props.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            return finite(float(value))
     total = 0.0
     products = props.get("products")
     if isinstance(products, list):
@@ -103,5 +104,5 @@ def order_revenue(event: Event) -> float:
                 price = product.get("price", 0)
                 quantity = product.get("quantity", 1)
                 if isinstance(price, int | float) and isinstance(quantity, int | float):
-                    total += float(price) * float(quantity)
+                    total = finite(total + finite(float(price) * float(quantity)))
     return total

@@ -7,8 +7,8 @@ before anything is stored, corrects client clock skew the way Segment does, and 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ import orjson
 
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.errors import LimitExceeded, ValidationFailed
+from loopwise.events.amounts import check_amounts
 from loopwise.events.geolocation import Location
 from loopwise.events.limits import (
     MAX_BATCH_EVENTS,
@@ -164,6 +165,7 @@ def parse_message(
         _check_size({**raw, "context": merged}, p)
     context_traits = _object(merged, "traits", p + "context.")
     properties = _object(raw, "properties", p)
+    check_amounts(properties, p)
     event = name = previous_id = group_id = None
     traits: dict[str, Any] = {}
     if kind == "track":
@@ -192,7 +194,7 @@ def parse_message(
     if locate is not None:
         add_location(merged, locate, client_ip)
     return Event(
-        message_id=_id(raw, "messageId", p) or _auto_message_id(raw, kind, batch_context),
+        message_id=_id(raw, "messageId", p) or _auto_message_id(),
         type=kind,
         timestamp=timestamp,
         received_at=_utc(received_at),
@@ -419,19 +421,12 @@ def _without_write_key(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k != "writeKey"}
 
 
-def _auto_message_id(
-    raw: dict[str, Any], kind: str, batch_context: Mapping[str, Any] | None
-) -> str:
-    """Deterministic id for messages without one, so a retried identical message dedupes.
-
-    ``sentAt`` changes on every retry, so only the message itself (with the batch context it
-    inherits) is hashed."""
-    canonical = {**raw, "type": kind}
-    canonical.pop("sentAt", None)
-    if batch_context:
-        canonical["context"] = _deep_merge(batch_context, _object(raw, "context", ""))
-    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return "auto-" + digest[:32]
+def _auto_message_id() -> str:
+    """A fresh id for a message sent without one (Segment's spec makes ``messageId``
+    optional). Random, as Segment's own servers assign it: two identical events sent a second
+    apart are two events. Retry-safety is for clients that send a ``messageId`` (every Segment
+    and RudderStack SDK does)."""
+    return "auto-" + uuid.uuid4().hex
 
 
 def _check_size(raw: dict[str, Any], p: str) -> None:

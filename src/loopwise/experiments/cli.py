@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from loopwise.cli_options import JsonFlag, console, fail
+from loopwise.cli_tables import print_table
 from loopwise.errors import LoopwiseError
 from loopwise.experiments import calculator
 from loopwise.experiments.calculator import format_percent
@@ -124,7 +125,7 @@ def srm(
         zip(report["observed"], report["expected"], report["weights"], strict=True)
     ):
         table.add_row(str(index), f"{observed:,}", f"{expected:,.0f}", _pct(weight))
-    console.print(table)
+    print_table(table, console)
     console.print(f"χ² = {report['chi2']:.3f}, p = {report['p_value']:.3g}", highlight=False)
     style = "red" if report["flagged"] else "green"
     console.print(f"[{style}]{report['verdict']}[/{style}]", highlight=False)

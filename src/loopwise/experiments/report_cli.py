@@ -22,6 +22,7 @@ from loopwise.cli_options import (
     console,
     open_engine,
 )
+from loopwise.cli_tables import print_table
 
 experiments_app = typer.Typer(
     help="Experiments of a data directory: list them, report results per arm and segment.",
@@ -58,7 +59,7 @@ def list_command(
         table.add_row(
             e["key"], e["slot"], e["status"], arms, ", ".join(e["metrics"]), str(e["exposed_users"])
         )
-    console.print(table)
+    print_table(table, console)
 
 
 def _metric_table(metric: dict[str, Any]) -> Table:
@@ -111,7 +112,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         status = "[red]MISMATCH[/red]" if srm["flagged"] else "ok"
         console.print(f"Sample ratio: {status} (p = {srm['p_value']:.3g})", highlight=False)
     for metric in report["metrics"]:
-        console.print(_metric_table(metric))
+        print_table(_metric_table(metric), console)
     significant = [s for s in report["segments"] if s["significant"]]
     if significant:
         table = Table(title="Segments with a significant lift (BH-adjusted)", title_justify="left")
@@ -125,7 +126,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 _pct(s["lift"]["relative"]),
                 _num(s["p_adjusted"], 3),
             )
-        console.print(table)
+        print_table(table, console)
     console.print(f"[bold]Verdict:[/bold] {report['verdict']}", highlight=False)
 
 

@@ -145,6 +145,8 @@ class Moments:
             return ratio_stats(
                 self.n, self.sum_y, self.sum_y2, self.sum_x, self.sum_x2, self.sum_xy
             )
+        if kind == "conversion":  # y is 0 or 1: the binomial variance, as gbstats
+            return SampleStats.from_proportion(self.n, self.positive)
         return SampleStats(self.n, self.sum_y, self.sum_y2)
 
     def value(self, kind: str) -> float | None:

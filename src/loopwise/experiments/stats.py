@@ -1,8 +1,9 @@
 r"""Experiment statistics from sufficient statistics, so reports never need per-user rows.
 
 Every arm is summarised as ``SampleStats(n, sum, sum_sq)`` (users, Σy, Σy²); a conversion metric
-is ``(n, conversions, conversions)``. With ``μ = sum/n`` and the sample variance
-``s² = (sum_sq - n·μ²)/(n - 1)``, control ``c`` and treatment ``t``:
+is ``SampleStats.from_proportion(n, conversions)``. With ``μ = sum/n`` and the variance
+``s² = (sum_sq - n·μ²)/(n - 1)`` (for a proportion ``s² = μ(1 - μ)``, as gbstats'
+``ProportionStatistic``, so every figure matches GrowthBook's), control ``c`` and treatment ``t``:
 
 Lift (``lift``)
     absolute ``Δ = μ_t - μ_c``,  ``se(Δ) = √(s_t²/n_t + s_c²/n_c)``;
@@ -73,11 +74,12 @@ Interval = tuple[float, float]
 
 @dataclass(frozen=True, slots=True)
 class SampleStats:
-    """Sufficient statistics of one arm: users, Σy and Σy²."""
+    """Sufficient statistics of one arm: users, Σy and Σy²; ``proportion`` when y is 0 or 1."""
 
     n: int
     sum: float
     sum_sq: float
+    proportion: bool = False
 
     def __post_init__(self) -> None:
         if self.n < 0:
@@ -91,7 +93,7 @@ class SampleStats:
                 f"Need 0 <= conversions <= users; got {conversions} conversions of {n} users.",
                 field="conversions",
             )
-        return cls(n, float(conversions), float(conversions))
+        return cls(n, float(conversions), float(conversions), proportion=True)
 
     @classmethod
     def from_values(cls, values: npt.ArrayLike) -> SampleStats:
@@ -104,9 +106,12 @@ class SampleStats:
 
     @property
     def variance(self) -> float:
-        """Sample variance (ddof=1); 0 below two users. Clipped at 0 against rounding."""
+        """Per-user variance: ``p(1 - p)`` for a proportion (the binomial variance, as gbstats),
+        else the sample variance (ddof=1); 0 below two users. Clipped at 0 against rounding."""
         if self.n < 2:
             return 0.0
+        if self.proportion:
+            return self.mean * (1 - self.mean)
         return max((self.sum_sq - self.sum * self.sum / self.n) / (self.n - 1), 0.0)
 
 

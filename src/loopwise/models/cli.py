@@ -17,6 +17,7 @@ from rich.table import Table
 
 from loopwise.catalog.items import Item
 from loopwise.cli_options import console, fail
+from loopwise.cli_tables import print_table
 from loopwise.errors import LoopwiseError, ValidationFailed
 from loopwise.models.datasets import (
     read_csv,
@@ -150,7 +151,7 @@ def evaluate_command(
         f"{split['users']} test users, {split['train']} training and {split['test']} test "
         f"interactions, {split['skipped_users']} users skipped (fewer than 5 interactions)"
     )
-    console.print(render(result))
+    print_table(render(result), console)
     for label, by_model in result["segments"].items():
         users = next(iter(by_model.values()))["users"]
         best = max(by_model, key=lambda name: by_model[name][f"ndcg@{k}"])

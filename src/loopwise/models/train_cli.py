@@ -24,6 +24,7 @@ from loopwise.cli_options import (
     open_engine,
     progress_bar,
 )
+from loopwise.cli_tables import print_table
 from loopwise.errors import LoopwiseError
 
 models_app = typer.Typer(help="Trained model versions: list, roll back.", no_args_is_help=True)
@@ -75,7 +76,7 @@ def train_command(
     )
     table = metrics_table(metadata)
     if table is not None:
-        console.print(table)
+        print_table(table, console)
     else:
         skipped = metadata.get("metrics", {}).get("skipped", "no holdout")
         console.print(f"No holdout metrics: {skipped}")

@@ -16,6 +16,7 @@ from sys import intern
 from typing import Any
 
 from loopwise.catalog.items import Item
+from loopwise.events.amounts import finite
 from loopwise.events.kinds import EventKind, classify, item_ids, order_revenue
 from loopwise.events.schema import Event
 from loopwise.profiles.context import (
@@ -247,7 +248,7 @@ def _event_value(event: Event, ids: list[str], items: Mapping[str, Item]) -> flo
     quantity = _number(props.get("quantity")) or 1.0
     price = _number(props.get("price"))
     if price is not None:
-        return max(price * quantity, 0.0)
+        return finite(max(price * quantity, 0.0))
     products = props.get("products")
     if isinstance(products, list):
         lines = [
@@ -256,9 +257,9 @@ def _event_value(event: Event, ids: list[str], items: Mapping[str, Item]) -> flo
             if isinstance(line, dict)
         ]
         if any(line_price is not None for line_price, _ in lines):
-            return max(sum((pr or 0.0) * q for pr, q in lines), 0.0)
+            return finite(max(sum(finite((pr or 0.0) * q) for pr, q in lines), 0.0))
     catalog = [items[i].price for i in ids if i in items]
-    return max(sum(pr or 0.0 for pr in catalog) * quantity, 0.0)
+    return finite(max(sum(pr or 0.0 for pr in catalog) * quantity, 0.0))
 
 
 def _add_to_cart(p: Profile, ids: list[str], value: float, at: datetime) -> None:
@@ -267,7 +268,7 @@ def _add_to_cart(p: Profile, ids: list[str], value: float, at: datetime) -> None
     for item_id in ids:
         if item_id not in p.cart_items:
             p.cart_items.append(intern(item_id))
-    p.cart_value += value
+    p.cart_value = finite(p.cart_value + value)
     p.cart_changed_at = at if p.cart_changed_at is None else max(p.cart_changed_at, at)
 
 
@@ -276,13 +277,13 @@ def _remove_from_cart(p: Profile, ids: list[str], value: float, at: datetime) ->
     if not removed:
         return
     p.cart_items = [item_id for item_id in p.cart_items if item_id not in removed]
-    p.cart_value = max(p.cart_value - value, 0.0) if p.cart_items else 0.0
+    p.cart_value = finite(max(p.cart_value - value, 0.0)) if p.cart_items else 0.0
     p.cart_changed_at = at if p.cart_changed_at is None else max(p.cart_changed_at, at)
 
 
 def _purchase(p: Profile, ids: list[str], revenue: float, at: datetime, limit: int) -> None:
     p.purchases += 1
-    p.revenue += revenue if math.isfinite(revenue) else 0.0
+    p.revenue = finite(p.revenue + finite(revenue))
     bought = list(dict.fromkeys(intern(i) for i in ids))
     p.purchased_items = [*bought, *(i for i in p.purchased_items if i not in bought)][:limit]
     if p.cart_changed_at is None or at >= p.cart_changed_at:
@@ -387,7 +388,7 @@ def merge(primary: Profile, secondary: Profile, settings: ProfileSettings) -> Pr
     m.page_views += s.page_views
     m.item_views += s.item_views
     m.purchases += s.purchases
-    m.revenue += s.revenue
+    m.revenue = finite(m.revenue + s.revenue)
     for name in ("session_started_at", *CONTEXT_FIELDS):
         value = getattr(newer, name)
         setattr(m, name, value if value is not None else getattr(older, name))
@@ -401,7 +402,7 @@ def merge(primary: Profile, secondary: Profile, settings: ProfileSettings) -> Pr
     extra = [i for i in s.purchased_items if i not in m.purchased_items]
     m.purchased_items = [*m.purchased_items, *extra][: settings.purchased_items_limit]
     m.cart_items = [*m.cart_items, *(i for i in s.cart_items if i not in m.cart_items)]
-    m.cart_value += s.cart_value
+    m.cart_value = finite(m.cart_value + s.cart_value)
     m.cart_changed_at = _latest(m.cart_changed_at, s.cart_changed_at)
     m.last_purchase_at = _latest(m.last_purchase_at, s.last_purchase_at)
     return m

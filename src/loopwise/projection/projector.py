@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from loopwise.catalog.items import Item
 from loopwise.events.kinds import EventKind, classify
@@ -32,7 +33,7 @@ from loopwise.projection.effects import (
     ProfileUpserted,
     SegmentsChanged,
 )
-from loopwise.projection.fold import FoldContext, fold
+from loopwise.projection.fold import FoldContext, Folded, fold
 from loopwise.projection.snapshot import Snapshot
 from loopwise.storage.records import Exposure, Observation
 from loopwise.storage.stores import UnitOfWork
@@ -42,6 +43,16 @@ from loopwise.workspace.compiled import CompiledWorkspace
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Listener = Callable[[Sequence[Effect]], None]
+
+
+class ProjectionHook(Protocol):
+    """A part of the loop that reacts to folded events in the same unit of work (journeys keep
+    their state and their outbox there, so an action is recorded with the change that causes
+    it). Called after the fold's own effects were written; register views in ``on_commit``."""
+
+    def project(
+        self, uow: UnitOfWork, events: Sequence[Event], folded: Folded, context: FoldContext
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -65,8 +76,10 @@ class Projector:
         self._views = views
         self._compiled = compiled
         self._catalog = catalog
-        # told of every committed batch's effects (experiment results, journeys, ...)
+        # told of every committed batch's effects (experiment results, ...), after commit
         self.listeners: list[Listener] = []
+        # run inside each batch's unit of work, after its effects are written (journeys, ...)
+        self.hooks: list[ProjectionHook] = []
 
     def project(self, uow: UnitOfWork, events: Sequence[Event]) -> Projected:
         """Append the new events to the log and apply them; retries of stored messages (and
@@ -84,6 +97,8 @@ class Projector:
         result.newest_event_at = max(e.timestamp for e in fresh)
         result.effects = folded.effects
         self.write(uow, folded.effects)
+        for hook in self.hooks:
+            hook.project(uow, fresh, folded, context)
         return result
 
     # -- loading -------------------------------------------------------------------------------

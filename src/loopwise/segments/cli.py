@@ -21,6 +21,7 @@ from loopwise.cli_options import (
     console,
     open_engine,
 )
+from loopwise.cli_tables import print_table
 from loopwise.segments.clusters import DEFAULT_K_RANGE, feature_label, format_value
 
 cluster_app = typer.Typer(
@@ -76,7 +77,7 @@ def cluster_command(
         f"chose k={report['k']} (silhouette {report['silhouette']:.3f} on "
         f"{report['silhouette_sample']} profiles)"
     )
-    console.print(render(report))
+    print_table(render(report), console)
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(

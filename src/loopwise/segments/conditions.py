@@ -18,13 +18,26 @@ from functools import lru_cache
 from typing import Any
 
 from loopwise.errors import ConditionError
+from loopwise.segments.patterns import compile_pattern, search
 
 Predicate = Callable[[Any], bool]
 """Tests one attribute value."""
 
 CompiledCondition = Callable[[Mapping[str, Any]], bool]
 
-LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor", "$not"})
+SavedGroups = Mapping[str, Any]
+"""Saved group id -> a bare list of values (GrowthBook's first format) or a typed group:
+``{"type": "list", "attributeKey": path, "values": [...]}`` or
+``{"type": "condition", "condition": {...}}`` (GrowthBook's ``savedGroupReferencesV2``)."""
+
+LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor", "$not", "$savedGroup"})
+_TOP_LEVEL_ONLY = frozenset({"$and", "$or", "$nor", "$savedGroup"})
+
+#: Saved groups may refer to saved groups this many levels deep (GrowthBook also caps nesting).
+MAX_SAVED_GROUP_DEPTH = 10
+#: A condition may expand to this many saved group references in all (each is evaluated, so a
+#: group referred to twice by a group referred to twice ... would otherwise cost 2**depth).
+MAX_SAVED_GROUP_REFERENCES = 1_000
 TYPE_NAMES = frozenset({"string", "number", "boolean", "array", "object", "null", "undefined"})
 
 _INDEX = re.compile(r"0|[1-9][0-9]*")
@@ -327,9 +340,18 @@ def _never(_value: Any) -> bool:
     return False
 
 
+class _TooLarge(ConditionError):
+    """Saved groups expand beyond the limits: refused, never silently read as no match."""
+
+
 class _Compiler:
-    def __init__(self, saved_groups: Mapping[str, Any]) -> None:
+    def __init__(self, saved_groups: SavedGroups) -> None:
         self.saved_groups = saved_groups
+        # groups being expanded on this branch: a group that reaches itself matches nobody
+        self.visited: frozenset[str] = frozenset()
+        self._groups: dict[tuple[str, frozenset[str]], tuple[Predicate, int]] = {}
+        self._reach: dict[str, frozenset[str]] = {}
+        self._references = 0  # saved group references expanded so far
 
     def condition(self, condition: Any, path: str) -> Callable[[Any], bool]:
         if not isinstance(condition, Mapping):
@@ -377,6 +399,8 @@ class _Compiler:
                 )
             inner = self.condition(value, path)
             return lambda obj: not inner(obj)
+        if key == "$savedGroup":
+            return self.saved_group(value, path)
         get = path_getter(key)
         test = self.value(value, path)
         return lambda obj: test(get(obj))
@@ -411,8 +435,108 @@ class _Compiler:
     def _operator(self, op: str, arg: Any, path: str) -> Predicate:
         builder = _OPERATORS.get(op)
         if builder is None:
+            if op in _TOP_LEVEL_ONLY:  # GrowthBook would never match it here: say where it goes
+                raise ConditionError(
+                    f"{op} combines conditions, so it stands beside attribute paths, not inside "
+                    f'one. Write {{"{op}": ...}} at the level of {{"profile.plan": "pro"}}.',
+                    field=path,
+                )
             return _never  # GrowthBook: an unknown operator never matches
         return builder(self, arg, path)
+
+    # saved groups
+
+    def saved_group(self, reference: Any, path: str) -> Callable[[Any], bool]:
+        """``{"$savedGroup": {"id": ..., "attributeKey"?: ...}}``: membership of a typed saved
+        group, as GrowthBook's SDKs resolve it. A reference that is not of that shape is refused;
+        a group that is missing, a bare list, of an unknown type, malformed, or that reaches
+        itself matches nobody (fail closed, as in GrowthBook)."""
+        example = '{"$savedGroup": {"id": "beta_testers"}}'
+        if not isinstance(reference, Mapping) or not isinstance(reference.get("id"), str):
+            raise ConditionError(
+                f"$savedGroup needs a reference object with the group's id, got "
+                f"{_show(reference)}. Write {example}.",
+                field=path,
+            )
+        override = reference.get("attributeKey", _NO_KEY)
+        if override is not _NO_KEY and not isinstance(override, str):
+            raise ConditionError(
+                f"$savedGroup attributeKey must be an attribute path (a string), got "
+                f'{_show(override)}. Write {{"$savedGroup": {{"id": "{reference["id"]}", '
+                f'"attributeKey": "profile.user_id"}}}} or leave attributeKey out.',
+                field=_join(path, "attributeKey"),
+            )
+        group_id: str = reference["id"]
+        self._count_references(1, path)
+        entry = self.saved_groups.get(group_id)
+        if group_id in self.visited or not isinstance(entry, Mapping):
+            return _never
+        if entry.get("type") == "list":
+            key = entry.get("attributeKey") if override is _NO_KEY else override
+            values = entry.get("values")
+            if not isinstance(key, str) or not isinstance(values, list | tuple):
+                return _never
+            get, contains = path_getter(key), _membership(values, insensitive=False)
+            return lambda obj: contains(get(obj))
+        if entry.get("type") == "condition" and isinstance(entry.get("condition"), Mapping):
+            if len(self.visited) >= MAX_SAVED_GROUP_DEPTH:
+                raise _TooLarge(
+                    f"Saved groups nest more than {MAX_SAVED_GROUP_DEPTH} levels deep here "
+                    f'(through "{group_id}"); flatten them.',
+                    field=path,
+                )
+            return self._condition_group(group_id, entry["condition"], path)
+        return _never  # a group type added after this version
+
+    def _condition_group(self, group_id: str, condition: Mapping[str, Any], path: str) -> Predicate:
+        # Only the visited groups this one can reach change its meaning: compiling it once per
+        # such set keeps compiling a group used on many branches (a diamond) linear.
+        key = (group_id, self.visited & self._reachable(group_id))
+        cached = self._groups.get(key)
+        if cached is not None:
+            compiled, references = cached
+            self._count_references(references, path)
+            return compiled
+        outer, before = self.visited, self._references
+        self.visited = outer | {group_id}
+        try:
+            compiled = self.condition(condition, f"saved_groups.{group_id}.condition")
+        except _TooLarge:
+            raise
+        except ConditionError:
+            compiled = _never  # a malformed group matches nobody, as in GrowthBook
+        finally:
+            self.visited = outer
+        self._groups[key] = (compiled, self._references - before)
+        return compiled
+
+    def _count_references(self, count: int, path: str) -> None:
+        self._references += count
+        if self._references > MAX_SAVED_GROUP_REFERENCES:
+            raise _TooLarge(
+                f"The saved groups this condition refers to expand to more than "
+                f"{MAX_SAVED_GROUP_REFERENCES:,} group references, each evaluated on every "
+                f"update; refer to fewer groups or flatten them.",
+                field=path,
+            )
+
+    def _reachable(self, group_id: str) -> frozenset[str]:
+        """Ids of the saved groups ``group_id`` refers to, directly or through others."""
+        known = self._reach.get(group_id)
+        if known is not None:
+            return known
+        seen: set[str] = set()
+        stack = [group_id]
+        while stack:
+            current = stack.pop()
+            entry = self.saved_groups.get(current)
+            if isinstance(entry, Mapping) and entry.get("type") == "condition":
+                for _path, ref in saved_group_references(entry.get("condition")):
+                    if ref not in seen:
+                        seen.add(ref)
+                        stack.append(ref)
+        self._reach[group_id] = frozenset(seen)
+        return self._reach[group_id]
 
     # builders: each checks its argument once and returns the predicate
 
@@ -461,10 +585,10 @@ class _Compiler:
                 f'Write {{"{op}": "beta_testers"}}.',
                 field=path,
             )
-        values = self.saved_groups.get(arg)
-        if values is not None and not isinstance(values, list | tuple):
+        values = _group_values(self.saved_groups.get(arg, ()))
+        if values is None:
             return _never  # an entry this operator cannot read fails closed, as in GrowthBook
-        contains = _membership(values or (), insensitive=False)
+        contains = _membership(values, insensitive=False)
         if op == "$inGroup":
             return contains
         return lambda v: not contains(v)
@@ -518,15 +642,10 @@ class _Compiler:
                 f'Write {{"{op}": "^/products/"}}.',
                 field=path,
             )
-        try:
-            pattern = re.compile(arg, re.IGNORECASE if op == "$regexi" else 0)
-        except re.error as exc:
-            raise ConditionError(
-                f"{op} pattern {_show(arg)} does not compile ({exc}). Escape special characters "
-                f"such as ( [ * + ? with a backslash.",
-                field=path,
-            ) from exc
-        return lambda v: v is not None and pattern.search(js_string(v)) is not None
+        pattern = compile_pattern(arg, insensitive=op.endswith("i"), op=op, path=path)
+        if op.startswith("$not"):  # GrowthBook: the negation of the same test
+            return lambda v: v is None or not search(pattern, js_string(v))
+        return lambda v: v is not None and search(pattern, js_string(v))
 
     def not_(self, arg: Any, path: str) -> Predicate:
         test = self.value(arg, path)
@@ -554,10 +673,22 @@ _OPERATORS: dict[str, Callable[[_Compiler, Any, str], Predicate]] = {
     **{op: _partial("in_list", op) for op in ("$in", "$nin", "$ini", "$nini")},
     **{op: _partial("in_group", op) for op in ("$inGroup", "$notInGroup")},
     **{op: _partial("all_of", op) for op in ("$all", "$alli")},
-    **{op: _partial("regex", op) for op in ("$regex", "$regexi")},
+    **{op: _partial("regex", op) for op in ("$regex", "$regexi", "$notRegex", "$notRegexi")},
 }
 OPERATORS = frozenset(_OPERATORS) | LOGICAL_OPERATORS
 """Every operator the compiler knows; any other ``$name`` in an operator object never matches."""
+
+
+def _group_values(entry: Any) -> Iterable[Any] | None:
+    """The values ``$inGroup``/``$notInGroup`` test against: a bare list, or a typed list group's
+    values (the operator's own attribute is used, not the group's); ``None`` for anything else,
+    so neither operator passes everyone through an exclusion rule."""
+    if isinstance(entry, list | tuple):
+        return entry
+    if isinstance(entry, Mapping) and entry.get("type") == "list":
+        values = entry.get("values")
+        return values if isinstance(values, list | tuple) else None
+    return None
 
 
 def _is_operator_object(obj: Mapping[Any, Any]) -> bool:
@@ -599,7 +730,7 @@ def _check_json(value: Any, path: str) -> None:
 
 def compile_condition(
     condition: Any,
-    saved_groups: Mapping[str, list[Any]] | None = None,
+    saved_groups: SavedGroups | None = None,
     *,
     field_prefix: str = "",
 ) -> CompiledCondition:
@@ -613,10 +744,33 @@ def compile_condition(
     return compiler.condition(condition, field_prefix)
 
 
-def referenced_roots(condition: Any) -> set[str]:
+def saved_group_references(condition: Any, path: str = "") -> list[tuple[str, str]]:
+    """``(path, group id)`` of every ``$savedGroup`` reference anywhere in ``condition`` (also
+    inside ``$elemMatch`` and the like), sorted by path."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(condition, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                here = _join(where, str(key))
+                if key == "$savedGroup" and isinstance(value, Mapping):
+                    if isinstance(value.get("id"), str):
+                        found.append((here, value["id"]))
+                else:
+                    stack.append((value, here))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node))
+    return sorted(found)
+
+
+def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) -> set[str]:
     """Top-level namespaces (first path segment, e.g. ``profile``, ``context``) a condition reads,
-    through ``$and``/``$or``/``$nor``/``$not``; tells whether a segment depends on the request."""
+    through ``$and``/``$or``/``$nor``/``$not`` and the saved groups it references; tells whether a
+    segment depends on the request."""
+    groups = saved_groups or {}
     roots: set[str] = set()
+    expanded: set[str] = set()
 
     def walk(node: Any) -> None:
         if not isinstance(node, Mapping):
@@ -628,8 +782,24 @@ def referenced_roots(condition: Any) -> set[str]:
                         walk(item)
             elif key == "$not":
                 walk(value)
+            elif key == "$savedGroup":
+                group(value)
             elif isinstance(key, str):
                 roots.add(key.split(".", 1)[0])
+
+    def group(reference: Any) -> None:
+        if not isinstance(reference, Mapping) or not isinstance(reference.get("id"), str):
+            return
+        entry = groups.get(reference["id"])
+        if not isinstance(entry, Mapping):
+            return
+        if entry.get("type") == "list":
+            key = reference.get("attributeKey", entry.get("attributeKey"))
+            if isinstance(key, str):
+                roots.add(key.split(".", 1)[0])
+        elif entry.get("type") == "condition" and reference["id"] not in expanded:
+            expanded.add(reference["id"])
+            walk(entry.get("condition"))
 
     walk(condition)
     return roots

@@ -15,9 +15,11 @@ from loopwise.errors import ConditionError, ConfigError
 from loopwise.segments.conditions import (
     OPERATORS,
     CompiledCondition,
+    SavedGroups,
     compile_condition,
     referenced_roots,
 )
+from loopwise.validation import invalid_at
 
 SEGMENT_KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 
@@ -60,8 +62,8 @@ class SegmentDefinition(BaseModel):
             check_operators(value)
             compile_condition(value)
         except ConditionError as exc:
-            where = f"at {exc.field}: " if exc.field else ""
-            raise ValueError(f"{where}{exc.detail}") from exc
+            loc: tuple[str | int, ...] = (exc.field,) if exc.field else ()
+            raise invalid_at("Segment", loc, exc.detail, value) from None
         return value
 
     @property
@@ -79,7 +81,7 @@ class SegmentRegistry:
     def __init__(
         self,
         definitions: Iterable[SegmentDefinition],
-        saved_groups: Mapping[str, list[Any]] | None = None,
+        saved_groups: SavedGroups | None = None,
     ) -> None:
         by_key: dict[str, SegmentDefinition] = {}
         compiled: dict[str, CompiledCondition] = {}
@@ -96,8 +98,13 @@ class SegmentRegistry:
             )
         self._definitions = [by_key[key] for key in sorted(by_key)]
         self._all = [(key, compiled[key]) for key in sorted(compiled)]
-        self._context = [(k, c) for k, c in self._all if by_key[k].context_dependent]
-        self._profile = [(k, c) for k, c in self._all if not by_key[k].context_dependent]
+        # a saved group the condition refers to may read the request too
+        reads_context = {
+            key: "context" in referenced_roots(d.condition, saved_groups)
+            for key, d in by_key.items()
+        }
+        self._context = [(k, c) for k, c in self._all if reads_context[k]]
+        self._profile = [(k, c) for k, c in self._all if not reads_context[k]]
         self._by_key = by_key
 
     @property

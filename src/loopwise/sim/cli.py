@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loopwise.cli_options import console, fail
+from loopwise.cli_tables import print_table
 from loopwise.errors import LoopwiseError
 from loopwise.sim.demo import DemoConfig, DemoResult, run_demo
 from loopwise.sim.report import (
@@ -104,7 +105,7 @@ def print_result(result: DemoResult) -> None:
             table.add_column(header)
         for cells in arm_rows(result.results, metric):
             table.add_row(*cells)
-        console.print(table)
+        print_table(table, console)
     srm = result.results.get("srm") or {}
     srm_p = srm.get("p_value")  # null before anyone was exposed
     shown = f"{srm_p:.4f}" if isinstance(srm_p, int | float) else "-"
@@ -120,7 +121,7 @@ def print_result(result: DemoResult) -> None:
         if row is not None:
             p = row.get("p_value")
             segments.add_row(key, lift_text(row), f"{p:.4f}" if isinstance(p, float) else "-")
-    console.print(segments)
+    print_table(segments, console)
     truth = Table(title="simulator ground truth (per visit; not seen by the engine)")
     for header in ("arm", "visits", "with an order", "rate"):
         truth.add_column(header)
@@ -128,7 +129,7 @@ def print_result(result: DemoResult) -> None:
         truth.add_row(
             arm, str(summary.sessions), str(summary.conversions), f"{summary.conversion_rate:.2%}"
         )
-    console.print(truth)
+    print_table(truth, console)
     console.print(f"[bold]verdict:[/bold] {result.results.get('verdict', 'none')}")
     cache = result.cache
     console.print(

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from loopwise.api.user_tokens import IDENTITY_SECRET_ENV, USER_TOKEN_CONTEXT_FIELD, user_token
 from loopwise.clock import EventTimeClock
 from loopwise.errors import ConfigError
 from loopwise.sim.runner import ArmSummary, SimConfig, Simulation
@@ -313,9 +314,18 @@ def run_demo(
 
 
 class HttpClient:
-    def __init__(self, url: str, write_key: str, server_key: str, admin_key: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        write_key: str,
+        server_key: str,
+        admin_key: str,
+        *,
+        identity_secret: str | None = None,
+    ) -> None:
         import httpx
 
+        self._identity_secret = identity_secret
         # the server is on 127.0.0.1: no proxy from the environment may carry these calls
         self._admin = httpx.Client(
             base_url=url,
@@ -340,6 +350,14 @@ class HttpClient:
         return _ok(self._server.post("/v1/decide", json=body))
 
     def ingest(self, messages: list[dict[str, Any]]) -> None:
+        """As the site's pages send them with the public write key: a signed-in visitor's
+        messages carry the user token the site's server computed for them."""
+        if self._identity_secret is not None:
+            for message in messages:
+                user_id = message.get("userId")
+                if user_id:
+                    context = message.setdefault("context", {})
+                    context[USER_TOKEN_CONTEXT_FIELD] = user_token(self._identity_secret, user_id)
         _ok(self._write.post("/v1/batch", json={"batch": messages}))
 
     def results(self, experiment: str, segment: str | None = None) -> dict[str, Any]:
@@ -415,6 +433,8 @@ def _server(data_dir: Path, workspace: Path) -> Iterator[EngineClient]:
     port = _free_port()
     keys = {kind: f"lw_{kind}_demo_{secrets.token_hex(8)}" for kind in ("write", "server", "admin")}
     env = {**os.environ, **{f"LOOPWISE_{kind.upper()}_KEY": key for kind, key in keys.items()}}
+    identity_secret = secrets.token_hex(16)  # the simulated site signs its signed-in users
+    env[IDENTITY_SECRET_ENV] = identity_secret
     args = [sys.executable, "-m", "loopwise", "serve", "--port", str(port)]
     args += ["--data-dir", str(data_dir), "--workspace", str(workspace)]
     args += ["--event-time-clock", "--log-level", "warning"]
@@ -424,7 +444,9 @@ def _server(data_dir: Path, workspace: Path) -> Iterator[EngineClient]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, log_path)
-        client = HttpClient(url, keys["write"], keys["server"], keys["admin"])
+        client = HttpClient(
+            url, keys["write"], keys["server"], keys["admin"], identity_secret=identity_secret
+        )
         try:
             yield client
         finally:

@@ -324,7 +324,10 @@ class ConfigStore(ConfigStoreReader, Protocol):
 
 # -- units of work ---------------------------------------------------------------------------------
 class UnitOfWork(Protocol):
-    """One job's view of a write transaction: every store's writer, plus ``on_commit``."""
+    """One job's view of a write transaction: every store's writer, plus ``on_commit``.
+
+    The stores are read-only properties (here and in :class:`Storage`): a Protocol's plain
+    attributes are checked invariantly, so a backend's own store classes would not conform."""
 
     @property
     def events(self) -> EventLog: ...

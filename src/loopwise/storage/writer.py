@@ -105,6 +105,7 @@ class GroupCommitWriter(Generic[TxT]):
         self.commits = 0  # committed transactions; tests use it to see grouping
         # write health for /healthz: the last failure (None once a commit succeeds again)
         self.last_error: str | None = None
+        self.last_error_at: float | None = None  # time.monotonic() of the last failure
         self.last_commit_at: float | None = None
         self._open_session = open_session
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -124,6 +125,10 @@ class GroupCommitWriter(Generic[TxT]):
                 f"Cannot open the database ({type(exc).__name__}: {exc}); check that the path "
                 "exists, is writable and is not locked by another program."
             ) from exc
+
+    def _failed(self, cause: BaseException) -> None:
+        self.last_error = f"{type(cause).__name__}: {cause}"
+        self.last_error_at = time.monotonic()
 
     @property
     def alive(self) -> bool:
@@ -199,7 +204,7 @@ class GroupCommitWriter(Generic[TxT]):
         try:
             session.begin()
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._failed(exc)
             for _, future in pending:
                 future.set_exception(_unavailable(exc))
             return []
@@ -248,7 +253,7 @@ class GroupCommitWriter(Generic[TxT]):
 
     def _abort(self, session: Session[TxT], settled: list[_Settled], cause: BaseException) -> None:
         """Nothing in this transaction survives: every job in it fails."""
-        self.last_error = f"{type(cause).__name__}: {cause}"
+        self._failed(cause)
         with contextlib.suppress(Exception):  # the original cause is what callers need to see
             if session.in_transaction:
                 session.rollback()

@@ -96,3 +96,14 @@ class Table:
         if not rows:
             return 0
         return self._connect().executemany(sql, rows).rowcount
+
+
+def as_bytes(value: object) -> bytes:
+    """A stored blob as bytes (a damaged row may hold text, or nothing)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace")
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    return b""

@@ -8,13 +8,13 @@ import orjson
 
 from loopwise.storage.codec import UnreadableRecord, decode_json
 from loopwise.storage.records import Damaged, JsonDict
-from loopwise.storage.sqlite.base import Table
+from loopwise.storage.sqlite.base import Table, as_bytes
 
 
 class SqliteCatalogStore(Table):
     def _rows(self) -> list[tuple[str, bytes]]:
         return [
-            (str(i), bytes(b)) for i, b in self._all("SELECT id, record FROM items ORDER BY id")
+            (str(i), as_bytes(b)) for i, b in self._all("SELECT id, record FROM items ORDER BY id")
         ]
 
     def all(self) -> list[JsonDict]:

@@ -9,7 +9,7 @@ from loopwise.clock import isoformat
 from loopwise.events.schema import Event
 from loopwise.storage.codec import UnreadableRecord, decode_event, encode_event
 from loopwise.storage.records import Damaged, LoggedEvent
-from loopwise.storage.sqlite.base import Table
+from loopwise.storage.sqlite.base import Table, as_bytes
 
 
 class SqliteEventLog(Table):
@@ -46,7 +46,7 @@ class SqliteEventLog(Table):
             try:
                 decode_event(blob)
             except UnreadableRecord as exc:
-                found.append(Damaged("events", str(seq), str(exc), bytes(blob)))
+                found.append(Damaged("events", str(seq), str(exc), as_bytes(blob)))
                 if len(found) >= limit:
                     break
         return found

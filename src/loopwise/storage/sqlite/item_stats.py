@@ -8,7 +8,7 @@ from datetime import datetime
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.storage.codec import UnreadableRecord, decode_observation, encode_observation
 from loopwise.storage.records import Checkpoint, Observation
-from loopwise.storage.sqlite.base import Table
+from loopwise.storage.sqlite.base import Table, as_bytes
 
 CHECKPOINT_NAME = "item_stats"
 
@@ -23,7 +23,7 @@ class SqliteItemStatsStore(Table):
         saved_at = parse_timestamp(row[2])
         if saved_at is None:
             return None
-        return Checkpoint(int(row[0]), bytes(row[1]), saved_at)
+        return Checkpoint(int(row[0]), as_bytes(row[1]), saved_at)
 
     def _decoded(self, rows: Iterator[tuple[int, bytes]]) -> Iterator[Observation]:
         for seq, blob in rows:

@@ -7,14 +7,14 @@ from datetime import datetime
 
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.storage.records import ProfileRecord
-from loopwise.storage.sqlite.base import Table
+from loopwise.storage.sqlite.base import Table, as_bytes
 
 _EPOCH = parse_timestamp("1970-01-01T00:00:00Z")
 
 
 def _record(pid: str, last_seen: str | None, blob: bytes) -> ProfileRecord:
     # a row written before last_seen was a column (or damaged) sorts as the oldest
-    return ProfileRecord(str(pid), parse_timestamp(last_seen) or _EPOCH, bytes(blob))  # type: ignore[arg-type]
+    return ProfileRecord(str(pid), parse_timestamp(last_seen) or _EPOCH, as_bytes(blob))  # type: ignore[arg-type]
 
 
 class SqliteProfileStore(Table):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from loopwise.errors import StorageUnavailable
+from loopwise.storage.health import report
 from loopwise.storage.sqlite.base import Connect, read_error
 from loopwise.storage.sqlite.catalog import SqliteCatalogStore
 from loopwise.storage.sqlite.config import SqliteConfigStore
@@ -216,21 +217,13 @@ class SqliteStorage(_Stores):
     def health(self) -> dict[str, Any]:
         """Read and write health. A failed last commit makes ``write`` say why (disk full, I/O
         error) until a commit succeeds again; ``loopwise serve``'s /healthz reports it."""
-        result: dict[str, Any] = {"backend": self.kind}
-        if not self._writer.alive:
-            result["write"] = "the writer has stopped; restart the server"
-        elif self._writer.last_error is not None:
-            result["write"] = f"failing: {self._writer.last_error}"
-        else:
-            result["write"] = "ok"
         try:
             conn = self._readers.get()
             conn.execute("SELECT 1").fetchone()
-            result["read"] = "ok"
+            read = "ok"
         except (sqlite3.Error, StorageUnavailable) as exc:
-            result["read"] = f"failing: {exc}"
-        result["ok"] = result["write"] == "ok" and result["read"] == "ok"
-        return result
+            read = f"failing: {exc}"
+        return report(self.kind, self._writer, read, warnings=list(self.warnings))
 
     def probe_write(self) -> None:
         """A tiny write, to learn whether a failing disk has recovered."""

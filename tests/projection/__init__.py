@@ -1,0 +1,1 @@
+"""Tests of loopwise.projection: the one fold, the projector, replay."""
