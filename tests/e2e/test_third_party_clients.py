@@ -6,8 +6,9 @@
   carrying ``X-Retry-Count``) and RudderStack's ``@rudderstack/analytics-js`` (data plane and
   ``configUrl``: ``anonymousid``/``sentat`` headers; beacon mode to ``/beacon/v1/batch`` as
   text/plain);
-- server SDKs from Node: ``@rudderstack/rudder-sdk-node`` (gzip on by default, labelled as a form)
-  and ``@segment/analytics-node``;
+- server SDKs from Node (with the server key, as a site's server sends user ids):
+  ``@rudderstack/rudder-sdk-node`` (gzip on by default, labelled as a form) and
+  ``@segment/analytics-node``;
 - ``analytics-python`` 1.4 in a virtualenv of its own (it pins backoff 1.10.0, which
   rudder-sdk-python's pins exclude), reading ``code``/``message`` of a rejected batch.
 
@@ -32,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import ADMIN_KEY, WRITE_KEY, Server, free_port
+from tests.e2e.conftest import ADMIN_KEY, SERVER_KEY, WRITE_KEY, Server, free_port
 from tests.e2e.site import CLIENT_MODULES, Site, start_site, workspace_for
 
 CLIENTS = CLIENT_MODULES.parent
@@ -194,7 +195,7 @@ def test_rudderstack_analytics_js_with_its_headers_and_in_beacon_mode(
 
 def run_node(script: str, server: Server, user_id: str) -> None:
     run = subprocess.run(
-        ["node", str(CLIENTS / script), server.url, WRITE_KEY, user_id],
+        ["node", str(CLIENTS / script), server.url, SERVER_KEY, user_id],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
@@ -259,7 +260,7 @@ def test_analytics_python_1_4_stores_and_reads_code_and_message_of_a_rejection(
 ) -> None:
     user_id = f"old-python-{uuid.uuid4()}"
     run = subprocess.run(
-        [str(old_analytics_python), "-c", OLD_CLIENT_SCRIPT, server.url, WRITE_KEY, user_id],
+        [str(old_analytics_python), "-c", OLD_CLIENT_SCRIPT, server.url, SERVER_KEY, user_id],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
