@@ -7,10 +7,11 @@ synthetic events — ``events_per_profile`` track calls of a user who favours on
 - "reducer": every profile folded from its own events, parsed just before and dropped after;
   measured with ``tracemalloc`` (Python allocations still alive at the end: the profiles and
   what they keep of their events). "seconds" includes making and parsing the events.
-- "reloaded": ``templates`` profiles folded by the reducer, then the remaining ones rebuilt with
-  ``Profile.from_record`` from a template's stored record under a new id — what a server holds
-  after reloading profiles from storage. This keeps 1M profiles within a few minutes; measured as
-  RSS growth (and tracemalloc up to 100k; its own bookkeeping would need gigabytes at 1M).
+- "profile view": the engine's bounded profile view (:class:`loopwise.views.profiles.ProfileView`)
+  filled to its limit the way the projector fills it — ``templates`` reducer-built profiles,
+  cloned under new ids — so what is measured is what a server holds per cached profile: the
+  newest tenth decoded, the rest as encoded records. Measured as RSS growth (and tracemalloc up
+  to 100k; its own bookkeeping would need gigabytes at 1M).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from benchmarks.population import START, catalog, sample_workspace, user_events
 from loopwise.catalog.items import Item
 from loopwise.events.normalize import parse_request
 from loopwise.events.schema import Event
+from loopwise.profiles import codec
 from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.profiles.reducer import reduce
 from loopwise.profiles.settings import ProfileSettings
+from loopwise.views.profiles import ProfileView
 
 
 def rss_bytes() -> int:
@@ -90,6 +93,9 @@ def reducer_built(count: int, events_per_profile: int, seed: int = 1) -> dict[st
 def reloaded(
     count: int, events_per_profile: int, templates: int = 1000, traced: bool = False
 ) -> dict[str, Any]:
+    """The engine's profile view holding ``count`` profiles (its limit), each published the
+    way the projector publishes a committed state: the decoded profile and its encoded record.
+    The view keeps the newest tenth decoded and the rest as records."""
     templates = min(templates, count)
     workspace = sample_workspace()
     items = catalog(10_000, workspace)
@@ -108,30 +114,42 @@ def reloaded(
     if traced:
         tracemalloc.start()
     start = time.perf_counter()
-    cache: dict[str, Profile] = {}
+    view = ProfileView(_NoStore(), count)  # type: ignore[arg-type]
+    membership = frozenset({"browser", "first_time_visitor"})
     for u in range(count):
         record = orjson.loads(records[u % templates])  # fresh objects, as read from storage
         anon = f"mem-{u}"
         record["id"] = profile_id_for(anon)
         record["anonymous_ids"] = [anon]
-        cache[record["id"]] = Profile.from_record(record)
+        profile = Profile.from_record(record)
+        view.publish(profile, membership, codec.encode(profile).data)
     seconds = time.perf_counter() - start
     traced_bytes = tracemalloc.get_traced_memory()[0] if traced else None
     tracemalloc.stop()
     gc.collect()
     rss = rss_bytes() - rss_before
     result = {
-        "method": "reloaded",
-        "profiles": len(cache),
+        "method": "profile view",
+        "profiles": len(view),
         "events_per_profile": events_per_profile,
-        "traced_bytes_per_profile": None if traced_bytes is None else traced_bytes / len(cache),
-        "rss_bytes_per_profile": rss / len(cache),
-        "record_bytes_per_profile": _record_bytes(list(cache.values())[:1000]),
+        "traced_bytes_per_profile": None if traced_bytes is None else traced_bytes / len(view),
+        "rss_bytes_per_profile": rss / len(view),
+        "record_bytes_per_profile": sum(len(r) for r in records) / len(records),
         "seconds": seconds,
     }
-    del cache
+    del view
     gc.collect()
     return result
+
+
+class _NoStore:
+    """The view's store for this measurement: everything is published, nothing read back."""
+
+    def get(self, profile_id: str) -> None:
+        return None
+
+    def get_many(self, profile_ids: Any) -> dict[str, Any]:
+        return {}
 
 
 def _record_bytes(profiles: list[Profile]) -> float:

@@ -55,7 +55,7 @@ def test_decide_and_memory_runs_render_their_tables() -> None:
     assert decide["profiles"] == 20 and decide["p50_ms"] <= decide["p99_ms"]
     assert "| 20 | 220 | 10 |" in "\n".join(report.decide(decide))
     rows = bench_memory.run(sizes=(20,), events_per_profile=4, reducer_size=20)
-    assert [row["method"] for row in rows] == ["reducer", "reloaded"]
+    assert [row["method"] for row in rows] == ["reducer", "profile view"]
     assert all(row["traced_bytes_per_profile"] > 0 for row in rows)
     assert "| reducer | 20 | 4 |" in "\n".join(report.memory(rows))
 

@@ -14,7 +14,6 @@ from loopwise.experiments.results import (
     UserOutcome,
     report,
     summarize,
-    user_outcome,
     users_needed,
 )
 from loopwise.experiments.settings import ExperimentConfig, MetricConfig
@@ -58,30 +57,6 @@ def event(name: str, minutes: float, **properties: Any) -> Event:
         event=name,
         properties=properties,
     )
-
-
-def test_user_outcome_counts_events_after_exposure_and_before_the_end() -> None:
-    events = [
-        event("Order Completed", 5, revenue=10.0),  # before exposure: the covariate
-        event("Product Viewed", 20),
-        event("Product Viewed", 25),
-        event("Order Completed", 30, revenue=25.0),
-        event("Order Completed", 40, revenue=5.0),
-        event("Order Completed", 200, revenue=99.0),  # after the end
-    ]
-    outcome = user_outcome(
-        experiment().metrics,
-        events,
-        arm="control",
-        segments=["vip"],
-        exposed_at=T0 + timedelta(minutes=10),
-        end=T0 + timedelta(minutes=100),
-    )
-    assert outcome.values["purchase"] == (1.0, 1.0)
-    assert outcome.values["revenue"] == (30.0, 10.0)
-    assert outcome.values["views"] == (2.0, 0.0)
-    assert outcome.values["revenue_per_view"] == (30.0, 2.0)
-    assert outcome.segments == frozenset({"vip"})
 
 
 def test_report_on_hand_counts_matches_the_issue_example() -> None:

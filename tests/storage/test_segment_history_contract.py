@@ -67,3 +67,21 @@ def test_reads_inside_a_unit_of_work_see_its_own_writes(storage: Any) -> None:
         return list(uow.segment_history.for_profile("p1"))
 
     assert storage.write(job) == [SegmentChange("a", "entered", T0)]
+
+
+def test_record_many_keeps_order_across_profiles(storage: Any) -> None:
+    changes = [
+        ("p1", ["buyer"], [], at(1)),
+        ("p2", ["mobile", "buyer"], ["desktop"], at(2)),
+        ("p1", [], ["buyer"], at(3)),
+    ]
+    storage.write(lambda uow: uow.segment_history.record_many(changes))
+    assert [(c.segment, c.change) for c in storage.segment_history.for_profile("p1")] == [
+        ("buyer", "entered"),
+        ("buyer", "left"),
+    ]
+    assert [(c.segment, c.change) for c in storage.segment_history.for_profile("p2")] == [
+        ("mobile", "entered"),
+        ("buyer", "entered"),
+        ("desktop", "left"),
+    ]

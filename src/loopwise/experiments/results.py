@@ -1,12 +1,10 @@
-"""Experiment results: from exposed users and their events to per-arm statistics and a verdict.
+"""Experiment results: from exposed users' outcomes to per-arm statistics and a verdict.
 
-Pure: the engine gathers exposures and events; this module joins and computes.
-
-Outcome join (``user_outcome``): a user's metric value counts the events *after* their first
-exposure and before the experiment's end — conversion: 1 if any matching event, count: how many,
-revenue: Σ ``order_revenue``. The same metric over the events *before* exposure is the user's
-pre-exposure covariate for CUPED (the standard choice: the metric's own past). A ratio metric
-keeps the user's numerator and denominator values.
+Pure: :mod:`loopwise.experiments.aggregates` turns each exposed person's totals into a
+:class:`UserOutcome` — a metric's value counts the events *after* their first exposure and before
+the experiment's end (conversion: 1 if any matching event, count: how many, revenue: Σ
+``order_revenue``); the same metric in the pre-exposure window is the CUPED covariate; a ratio
+metric keeps the numerator and denominator values — and keeps the sums below current.
 
 Aggregation (``summarize``): per arm and metric the sums ``n, Σy, Σy², Σx, Σx², Σxy`` (``x`` is
 the covariate, or the denominator of a ratio) — sufficient for every test in
@@ -27,16 +25,13 @@ at a relative effect ``mde``: ``sample_size`` for conversions, else
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from scipy import stats as scipy_stats
 
 from loopwise.errors import ValidationFailed
-from loopwise.events.kinds import order_revenue
-from loopwise.events.schema import Event
 from loopwise.experiments.settings import ExperimentConfig, MetricConfig
 from loopwise.experiments.stats import (
     CupedInput,
@@ -74,45 +69,6 @@ class UserOutcome:
     arm: str
     segments: frozenset[str]
     values: Mapping[str, tuple[float, float]]
-
-
-def _event_value(metric: MetricConfig, event: Event) -> float:
-    if event.type != "track" or event.event != metric.event:
-        return 0.0
-    return order_revenue(event) if metric.kind == "revenue" else 1.0
-
-
-def user_outcome(
-    metrics: Sequence[MetricConfig],
-    events: Iterable[Event],
-    *,
-    arm: str,
-    segments: Iterable[str],
-    exposed_at: datetime,
-    end: datetime | None = None,
-) -> UserOutcome:
-    """Join one user's events to the metrics: after exposure (and before ``end``) is the
-    outcome ``y``, before exposure the covariate ``x``; ratios get ``(numerator y, denominator
-    y)``."""
-    plain = [m for m in metrics if m.kind != "ratio"]
-    after = dict.fromkeys((m.key for m in plain), 0.0)
-    before = dict.fromkeys((m.key for m in plain), 0.0)
-    for event in events:
-        if end is not None and event.timestamp >= end:
-            continue
-        target = after if event.timestamp >= exposed_at else before
-        for metric in plain:
-            target[metric.key] += _event_value(metric, event)
-    values: dict[str, tuple[float, float]] = {}
-    for metric in plain:
-        y, x = after[metric.key], before[metric.key]
-        if metric.kind == "conversion":
-            y, x = float(y > 0), float(x > 0)
-        values[metric.key] = (y, x)
-    for metric in metrics:
-        if metric.kind == "ratio" and metric.numerator and metric.denominator:
-            values[metric.key] = (values[metric.numerator][0], values[metric.denominator][0])
-    return UserOutcome(arm, frozenset(segments), values)
 
 
 # --- sufficient statistics ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from loopwise.projection.effects import (
 from loopwise.projection.fold import FoldContext, Folded, fold
 from loopwise.projection.snapshot import Snapshot
 from loopwise.storage.records import Exposure, Observation
-from loopwise.storage.stores import UnitOfWork
+from loopwise.storage.stores import SegmentChanges, UnitOfWork
 from loopwise.views import Views
 from loopwise.workspace.compiled import CompiledWorkspace
 
@@ -144,6 +144,7 @@ class Projector:
         merged: list[str] = []
         observations: list[Observation] = []
         changed_consent: dict[str, ConsentState] = {}
+        segment_changes: list[SegmentChanges] = []
         for effect in effects:
             if isinstance(effect, IdentityLinked):
                 links[effect.identifier] = effect.profile_id
@@ -155,7 +156,7 @@ class Projector:
                 upserts[effect.profile.id] = effect
             elif isinstance(effect, SegmentsChanged):
                 at = datetime.fromisoformat(effect.at_iso.replace("Z", "+00:00"))
-                uow.segment_history.record(effect.profile_id, effect.entered, effect.left, at)
+                segment_changes.append((effect.profile_id, effect.entered, effect.left, at))
             elif isinstance(effect, ItemInteractionObserved):
                 observations.append(effect.observation)
             elif isinstance(effect, OutcomeAttributed):
@@ -167,14 +168,16 @@ class Projector:
             elif isinstance(effect, ConsentChanged):
                 uow.consent.put(effect.key, effect.state.to_record())
                 changed_consent[effect.key] = effect.state
+        if segment_changes:
+            uow.segment_history.record_many(segment_changes)
         if links:
             uow.identities.link(links)
         gone = [pid for pid in merged if pid not in upserts]
         if gone:
             uow.profiles.delete(gone)
-        records = [codec.encode(u.profile) for u in upserts.values()]
+        records = {pid: codec.encode(u.profile) for pid, u in upserts.items()}
         if records:
-            uow.profiles.upsert(records)
+            uow.profiles.upsert(list(records.values()))
         positions = uow.item_stats.observe(observations) if observations else []
         token = object()
         pending = self._views.profiles.pending
@@ -188,8 +191,8 @@ class Projector:
             pending.release(token)
             views.identities.publish(links)
             views.profiles.mark_absent(gone)
-            for upsert in upserts.values():
-                views.profiles.publish(upsert.profile, upsert.membership)
+            for pid, upsert in upserts.items():
+                views.profiles.publish(upsert.profile, upsert.membership, records[pid].data)
             if observations:
                 views.item_stats.apply(observations, positions)
             publish_exposures(views, effects)

@@ -203,7 +203,7 @@ class ReplayService:
             def swap() -> None:
                 views.profiles.clear()
                 for pid, profile in rebuilt.profiles.items():
-                    views.profiles.publish(profile, rebuilt.memberships.get(pid))
+                    views.profiles.publish(profile, rebuilt.memberships.get(pid), records[pid].data)
                 views.identities.clear()
                 views.exposures.clear()
                 views.item_stats.replace(rebuilt.stats, position)

@@ -291,7 +291,20 @@ def path_getter(path: str) -> Callable[[Any], Any]:
             return get(obj)
 
         return get_two
-    return get
+    keys = tuple(key for key, _ in steps)
+
+    def get_dicts(obj: Any) -> Any:
+        """Deeper paths ("profile.cart.abandoned") through plain dicts, the common case."""
+        current = obj
+        for key in keys:
+            if type(current) is not dict:
+                return get(obj)
+            current = current.get(key)
+            if current is None:
+                return None
+        return current
+
+    return get_dicts
 
 
 _NO_KEY = object()

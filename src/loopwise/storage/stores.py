@@ -31,6 +31,9 @@ from loopwise.storage.records import (
 
 T = TypeVar("T")
 
+# (profile id, segments entered, segments left, when)
+SegmentChanges = tuple[str, Sequence[str], Sequence[str], datetime]
+
 
 # -- event log -----------------------------------------------------------------------------------
 class EventLogReader(Protocol):
@@ -248,6 +251,10 @@ class SegmentHistory(SegmentHistoryReader, Protocol):
     def record(
         self, profile_id: str, entered: Sequence[str], left: Sequence[str], at: datetime
     ) -> None: ...
+
+    def record_many(self, changes: Sequence[SegmentChanges]) -> None:
+        """Many profiles' entries and exits in one write (a batch's), in order."""
+        ...
 
     def delete_profile(self, profile_id: str) -> int: ...
 

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 Repair = Callable[[str, bool], "Profile | None"]
 
 
+# an encoded profile record (b"": no such profile), its membership and that one's generation
+Compact = tuple[bytes, "frozenset[str] | None", int]
+
+
 class Entry(NamedTuple):
     profile: Profile | None  # None: no such profile (cached too, so unknown ids stay cheap)
     membership: frozenset[str] | None  # None: not evaluated for this state yet
@@ -57,35 +61,71 @@ class Pending:
 
 
 class ProfileView:
-    def __init__(self, store: ProfileStoreReader, limit: int, repair: Repair | None = None):
+    """Two tiers: the most recently used profiles decoded (``hot``), and many more kept as
+    their encoded record (``compact``, about a kilobyte each) that decode on first use — so a
+    large cache costs little memory and the hot path still reads a decoded profile."""
+
+    def __init__(
+        self,
+        store: ProfileStoreReader,
+        limit: int,
+        repair: Repair | None = None,
+        *,
+        hot_limit: int | None = None,
+    ):
         self._store = store
-        self._cache: LruCache[str, Entry] = LruCache(limit)
+        self._compact: LruCache[str, Compact] = LruCache(limit)
+        self._hot: LruCache[str, Entry] = LruCache(
+            hot_limit if hot_limit is not None else max(1, min(limit, max(1_000, limit // 10)))
+        )
         self._repair = repair
         self._generation = 0  # bumped when segment definitions change
         self.pending = Pending()
 
     @property
     def limit(self) -> int:
-        return self._cache.limit
+        return self._compact.limit
 
     def set_repair(self, repair: Repair) -> None:
         self._repair = repair
 
+    def _cached(self, pid: str) -> Entry | None:
+        hot = self._hot.get(pid)
+        if hot is not None:
+            return hot
+        compact = self._compact.get(pid)
+        if compact is None:
+            return None
+        data, membership, generation = compact
+        if not data:
+            return Entry(None, None, generation)
+        try:
+            profile = codec.decode_data(pid, data)
+        except codec.DamagedProfile:
+            self._compact.pop(pid, None)
+            return None
+        return self._hot.setdefault(pid, Entry(profile, membership, generation))
+
+    def _keep(self, pid: str, entry: Entry, data: bytes) -> Entry:
+        """Cache what a reader loaded, unless something newer was published meanwhile."""
+        self._compact.setdefault(pid, (data, entry.membership, entry.generation))
+        return self._hot.setdefault(pid, entry)
+
     def entry(self, pid: str, *, writer: bool = False) -> Entry:
-        cached = self._cache.get(pid)
+        cached = self._cached(pid)
         if cached is not None:
             return cached
         record = self._store.get(pid)
-        profile: Profile | None = None
-        if record is not None:
-            try:
-                profile = codec.decode(record)
-            except codec.DamagedProfile as exc:
-                log.warning("%s; rebuilding it from its events", exc.problem)
-                profile = self._repair(pid, not writer) if self._repair is not None else None
-                if profile is None:
-                    return Entry(None, None)  # not cached: the next read tries again
-        return self._cache.setdefault(pid, Entry(profile, None))
+        if record is None:
+            return self._keep(pid, Entry(None, None), b"")
+        try:
+            return self._keep(pid, Entry(codec.decode(record), None), record.data)
+        except codec.DamagedProfile as exc:
+            log.warning("%s; rebuilding it from its events", exc.problem)
+        profile = self._repair(pid, not writer) if self._repair is not None else None
+        if profile is None:
+            return Entry(None, None)  # not cached: the next read tries again
+        return self._keep(pid, Entry(profile, None), codec.encode(profile).data)
 
     def get(self, pid: str) -> Profile | None:
         return self.entry(pid).profile
@@ -99,7 +139,7 @@ class ProfileView:
         found: dict[str, Entry] = {}
         missing: list[str] = []
         for pid in dict.fromkeys(pids):
-            cached = self._cache.get(pid)
+            cached = self._cached(pid)
             if cached is None:
                 missing.append(pid)
             else:
@@ -109,14 +149,14 @@ class ProfileView:
             for pid in missing:
                 record = records.get(pid)
                 if record is None:
-                    found[pid] = self._cache.setdefault(pid, Entry(None, None))
+                    found[pid] = self._keep(pid, Entry(None, None), b"")
                     continue
                 try:
                     entry = Entry(codec.decode(record), None)
                 except codec.DamagedProfile:
                     found[pid] = self.entry(pid, writer=writer)  # the one-by-one path repairs it
                     continue
-                found[pid] = self._cache.setdefault(pid, entry)
+                found[pid] = self._keep(pid, entry, record.data)
         return found
 
     def for_writer(self, pids: Iterable[str]) -> dict[str, Entry]:
@@ -134,28 +174,39 @@ class ProfileView:
 
     def remember_membership(self, pid: str, profile: Profile, membership: frozenset[str]) -> None:
         """Keep a membership evaluated for the cached state (not for a newer one)."""
-        cached = self._cache.get(pid)
+        cached = self._hot.get(pid)
         if cached is not None and cached.profile is profile:
-            self._cache[pid] = Entry(profile, membership, self._generation)
+            self._hot[pid] = Entry(profile, membership, self._generation)
+            compact = self._compact.get(pid)
+            if compact is not None:
+                self._compact[pid] = (compact[0], membership, self._generation)
 
     # -- after commit ---------------------------------------------------------------------------
-    def publish(self, profile: Profile, membership: frozenset[str] | None) -> None:
-        self._cache[profile.id] = Entry(profile, membership, self._generation)
+    def publish(
+        self, profile: Profile, membership: frozenset[str] | None, data: bytes | None = None
+    ) -> None:
+        """A committed state (``data``: its encoded record, when the writer has it)."""
+        encoded = data if data is not None else codec.encode(profile).data
+        self._compact[profile.id] = (encoded, membership, self._generation)
+        self._hot[profile.id] = Entry(profile, membership, self._generation)
 
     def forget(self, pids: Iterable[str]) -> None:
         for pid in pids:
-            self._cache.pop(pid, None)
+            self._hot.pop(pid, None)
+            self._compact.pop(pid, None)
 
     def mark_absent(self, pids: Iterable[str]) -> None:
         for pid in pids:
-            self._cache[pid] = Entry(None, None)
+            self._hot[pid] = Entry(None, None)
+            self._compact[pid] = (b"", None, self._generation)
 
     def clear(self) -> None:
-        self._cache.clear()
+        self._hot.clear()
+        self._compact.clear()
 
     def forget_memberships(self) -> None:
         """The segments changed: every cached membership is re-evaluated on next use."""
         self._generation += 1
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self._compact)

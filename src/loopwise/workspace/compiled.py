@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from loopwise.config import Workspace
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConfigError
 from loopwise.experiments.settings import ExperimentConfig
 from loopwise.models.serving import MODEL_STRATEGIES
-from loopwise.profiles.model import Profile
+from loopwise.profiles.model import AFFINITY_TABLES, Profile
 from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_cluster_key
 from loopwise.segments.registry import SegmentRegistry
 
@@ -66,6 +68,17 @@ class CompiledWorkspace:
                         field=f"experiments[{i}].arms[{j}].strategy",
                     )
         self.holdout = workspace.holdout.experiment(workspace.experiments)
+        # the affinity tables some segment condition reads ("categories" also gives
+        # top_category); the others need not be decayed and sorted to evaluate membership
+        conditions = orjson.dumps([d.condition for d in self.registry.definitions]).decode()
+        conditions += orjson.dumps(workspace.saved_groups).decode()
+        self._condition_tables = tuple(
+            t
+            for t in AFFINITY_TABLES
+            if t == "categories"
+            or f"affinity.{t}" in conditions
+            or '"profile.affinity"' in conditions
+        )
         # experiment -> event names its metrics read (what the projector totals per person)
         self.metric_events: dict[str, frozenset[str]] = {
             e.key: frozenset(m.event for m in e.metrics if m.event)
@@ -90,8 +103,11 @@ class CompiledWorkspace:
     def membership(self, profile: Profile) -> frozenset[str]:
         """The segments a profile state is in, evaluated at its own last event: the one
         definition live ingest, restart and replay share (so they agree)."""
-        attributes = {"profile": self.profile_attributes(profile, profile.last_seen), "context": {}}
-        return frozenset(self.registry.evaluate(attributes))
+        at = profile.last_seen
+        values = profile.attributes(at, self.settings, self._condition_tables)
+        if self.clusters is not None:
+            values[CLUSTER_ATTRIBUTE] = self.clusters.assign(profile.attributes(at, self.settings))
+        return frozenset(self.registry.evaluate({"profile": values, "context": {}}))
 
     def unpublished_cluster_rules(self) -> list[str]:
         """Rules that target a cluster key the published model does not have."""

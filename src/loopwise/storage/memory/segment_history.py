@@ -9,6 +9,7 @@ from typing import Any
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.storage.memory.base import Store
 from loopwise.storage.records import SegmentChange
+from loopwise.storage.stores import SegmentChanges
 
 
 def _change(row: Any) -> SegmentChange | None:
@@ -43,6 +44,10 @@ class MemorySegmentHistory(Store):
         for segment, change in changes:
             row = (profile_id, segment, change, stamp)
             self._db.put("segment_history", self._db.next_id("segment_history"), row)
+
+    def record_many(self, changes: Sequence[SegmentChanges]) -> None:
+        for profile_id, entered, left, at in changes:
+            self.record(profile_id, entered, left, at)
 
     def delete_profile(self, profile_id: str) -> int:
         with self._db.read() as tables:

@@ -8,6 +8,7 @@ from typing import Any
 
 from loopwise.storage.postgres.base import BEGINNING, Table, ms, utc
 from loopwise.storage.records import SegmentChange
+from loopwise.storage.stores import SegmentChanges
 
 
 def _order(row: Any) -> list[Any]:
@@ -45,6 +46,29 @@ class PostgresSegmentHistory(Table):
             "SELECT %s, segment, change, %s FROM unnest(%b::text[], %b::text[]) "
             "WITH ORDINALITY AS c(segment, change, n) ORDER BY n",
             [profile_id, ms(at), [c[0] for c in changes], [c[1] for c in changes]],
+        )
+
+    def record_many(self, changes: Sequence[SegmentChanges]) -> None:
+        rows = [
+            (profile_id, segment, change, ms(at))
+            for profile_id, entered, left, at in changes
+            for segment, change in [
+                *((k, "entered") for k in entered),
+                *((k, "left") for k in left),
+            ]
+        ]
+        if not rows:
+            return
+        self._exec(
+            "INSERT INTO segment_history (profile_id, segment, change, at) "
+            "SELECT p, s, c, a FROM unnest(%b::text[], %b::text[], %b::text[], "
+            "%b::timestamptz[]) WITH ORDINALITY AS r(p, s, c, a, n) ORDER BY n",
+            [
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+            ],
         )
 
     def delete_profile(self, profile_id: str) -> int:

@@ -8,6 +8,7 @@ from datetime import datetime
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.storage.records import SegmentChange
 from loopwise.storage.sqlite.base import Table
+from loopwise.storage.stores import SegmentChanges
 
 
 def _change(segment: str, change: str, at: str) -> SegmentChange | None:
@@ -40,6 +41,17 @@ class SqliteSegmentHistory(Table):
         stamp = isoformat(at)
         rows = [(profile_id, key, "entered", stamp) for key in entered]
         rows += [(profile_id, key, "left", stamp) for key in left]
+        self._many(
+            "INSERT INTO segment_history (profile_id, segment, change, at) VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+    def record_many(self, changes: Sequence[SegmentChanges]) -> None:
+        rows = []
+        for profile_id, entered, left, at in changes:
+            stamp = isoformat(at)
+            rows += [(profile_id, key, "entered", stamp) for key in entered]
+            rows += [(profile_id, key, "left", stamp) for key in left]
         self._many(
             "INSERT INTO segment_history (profile_id, segment, change, at) VALUES (?, ?, ?, ?)",
             rows,

@@ -1,0 +1,1 @@
+"""Tests of loopwise.views: the bounded in-memory views, changed only after commit."""
