@@ -58,7 +58,37 @@ def edge_time() -> list[str]:
     return [
         f"loopwise-edge.js `decideAtEdge`, {CASES} random contexts, 2 edge slots, 6 rules: "
         f"**{figure} µs per page** (target < 1 ms), all identical to the engine: "
-        f"{run.returncode == 0}."
+        f"{run.returncode == 0}.",
+        "",
+        *edge_experiments_time(),
+    ]
+
+
+def edge_experiments_time() -> list[str]:
+    """The same with experiments (4 on 2 slots, a holdout, consent defaults), cases from the
+    engine's real decide."""
+    from tests.web.test_edge import (
+        EXPERIMENT_CASES,
+        EXPERIMENTS_TEST,
+        NOW,
+        engine_experiment_cases,
+    )
+
+    bundle, cases = engine_experiment_cases(EXPERIMENT_CASES)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cases.json"
+        path.write_text(json.dumps({"bundle": bundle, "now": NOW.isoformat(), "cases": cases}))
+        run = subprocess.run(
+            ["node", "--test", str(EXPERIMENTS_TEST)], capture_output=True, text=True,
+            timeout=120, env={"LOOPWISE_EDGE_EXPERIMENT_CASES": str(path)},
+        )  # fmt: skip
+    found = re.search(r"edge evaluation with experiments: ([0-9.]+) us per page", run.stdout)
+    figure = found.group(1) if found else "?"
+    return [
+        f"With experiments (3 edge slots, 4 experiments on 2 of them, one not started yet, a "
+        f"10 % holdout), "
+        f"{EXPERIMENT_CASES} visitors decided by the engine's own decide: **{figure} µs per "
+        f"page**, the same variants, rules, arms and exposures: {run.returncode == 0}."
     ]
 
 

@@ -20,6 +20,7 @@ from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
 from loopwise.clock import Clock, EventTimeClock
 from loopwise.config import Workspace
+from loopwise.decide.edge_exposures import EdgeExposureService
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.service import DecideService
 from loopwise.decide.strategies import StrategyRegistry
@@ -70,6 +71,7 @@ class Services:
     privacy: PrivacyService
     profiles: ProfileService
     decide: DecideService
+    edge_exposures: EdgeExposureService
     experiments: ExperimentService
     clusters: ClusterService
     replay: ReplayService
@@ -151,6 +153,7 @@ def build(
     )
     profiles = ProfileService(storage, views, compiled, items, clock)
     decide = DecideService(storage, views, compiled, items, strategies, clock, seed=seed)
+    edge_exposures = EdgeExposureService(decide, views, compiled, clock)
     experiments = ExperimentService(storage, compiled, decide.flush)
     clusters = ClusterService(storage, workspace_service, clock)
     replay = ReplayService(
@@ -199,6 +202,7 @@ def build(
         privacy=privacy,
         profiles=profiles,
         decide=decide,
+        edge_exposures=edge_exposures,
         experiments=experiments,
         clusters=clusters,
         replay=replay,

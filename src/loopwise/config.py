@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.decide.prerender import PrerenderSettings
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
@@ -141,6 +142,7 @@ class Workspace(BaseModel):
     )
     cors: CorsSettings = Field(default_factory=CorsSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    prerender: PrerenderSettings = Field(default_factory=PrerenderSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, Any] = Field(

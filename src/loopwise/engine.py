@@ -18,8 +18,11 @@ from loopwise.catalog.items import Item
 from loopwise.clock import Clock, system_clock
 from loopwise.composition import Services, build
 from loopwise.config import SAMPLE_WORKSPACE, Workspace
+from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.strategies import StrategyRegistry
+from loopwise.events.geolocation import CountryDatabase, Geolocator, open_geolocator
+from loopwise.events.normalize import Locate
 from loopwise.events.schema import Event
 from loopwise.models.interactions import Interaction, interactions_from_logged
 from loopwise.models.training import Progress
@@ -48,7 +51,10 @@ class Engine:
         seed: int | None = None,
         data_dir: Path | None = None,
         watch: bool = False,
+        geolocator: Geolocator | None = None,
     ) -> None:
+        # the bundled country table unless told otherwise (open() adds a city database)
+        self.geolocator = geolocator if geolocator is not None else CountryDatabase()
         self.services: Services = build(
             workspace, storage, keys=keys, clock=clock, strategies=strategies, seed=seed,
             data_dir=data_dir, watch=watch,
@@ -79,7 +85,10 @@ class Engine:
             path = workspace_file or SAMPLE_WORKSPACE
             choice = open_workspace(storage, path, clock)
             workspace = choice.workspace
-            engine = cls(workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch)
+            engine = cls(
+                workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch,
+                geolocator=open_geolocator(environ),
+            )  # fmt: skip
             engine.services.workspace.file_conflict = choice.conflict
             if workspace.items:
                 item_file = Path(workspace.items)
@@ -107,6 +116,10 @@ class Engine:
     @property
     def settings_truncate_ip(self) -> bool:
         return self.workspace.profiles.truncate_ip
+
+    @property
+    def geolocation(self) -> Locate | None:
+        return self.geolocator.locate if self.workspace.profiles.geolocation else None
 
     @property
     def settings_cors(self) -> CorsSettings:
@@ -142,6 +155,9 @@ class Engine:
         self, request: DecideRequest, headers: Mapping[str, str] | None = None
     ) -> DecideResponse:
         return self.services.decide.decide(request, headers)
+
+    def record_edge_exposures(self, request: EdgeExposuresRequest) -> dict[str, Any]:
+        return self.services.edge_exposures.record(request)
 
     def get_decision(self, decision_id: str) -> dict[str, Any] | None:
         return self.services.decide.get_decision(decision_id)

@@ -51,6 +51,7 @@ class FakeEngine:
     cluster_calls: list[tuple[int, int, int]] = field(default_factory=list)
     cluster_profiles: int = 30  # fewer than 20: cluster() refuses like the engine
     settings_truncate_ip: bool = True
+    geolocation: Any = None
     settings_cors: CorsSettings = field(default_factory=CorsSettings)
     settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     model_history: list[str] = field(default_factory=list)

@@ -34,6 +34,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
     ("GET", "/v1/edge/bundle"): "server",
+    ("GET", "/v1/projects/{write_key}/settings"): PUBLIC,
+    ("GET", "/sourceConfig"): PUBLIC,
+    ("GET", "/sourceConfig/"): PUBLIC,  # analytics-js asks with the trailing slash
+    ("POST", "/v1/edge/exposures"): "server",
     ("GET", "/v1/decisions/{decision_id}/why"): "write",
     ("GET", "/v1/profiles/{identifier}"): "server",
     ("DELETE", "/v1/profiles/{identifier}"): "admin",

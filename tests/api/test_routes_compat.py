@@ -129,3 +129,32 @@ def test_problems_carry_code_and_message_for_older_clients(client: TestClient) -
     assert problem["code"] == "validation-failed"
     assert problem["message"] == problem["detail"]
     assert {"type", "title", "status", "detail"} <= set(problem)  # still RFC 9457
+
+
+def test_segment_settings_point_analytics_next_at_this_server(client: TestClient) -> None:
+    from tests.api.conftest import SERVER
+
+    response = client.get(f"/v1/projects/{WRITE}/settings")
+    assert response.status_code == 200
+    segment = response.json()["integrations"]["Segment.io"]
+    assert segment == {"apiKey": WRITE, "apiHost": "testserver/v1", "protocol": "http"}
+    # only the public write key has settings: a server key is not leaked as a "source"
+    assert client.get(f"/v1/projects/{SERVER}/settings").status_code == 404
+    assert client.get("/v1/projects/nope/settings").status_code == 404
+
+
+def test_rudderstack_source_config_is_an_enabled_source_without_destinations(
+    client: TestClient,
+) -> None:
+    from tests.api.conftest import SERVER
+
+    for response in (
+        client.get(f"/sourceConfig/?p=npm&v=3.34.1&writeKey={WRITE}"),
+        client.get("/sourceConfig", headers=basic(WRITE)),
+    ):
+        assert response.status_code == 200
+        source = response.json()["source"]
+        assert source["enabled"] is True and source["destinations"] == []
+        assert source["writeKey"] == WRITE
+    assert client.get(f"/sourceConfig?writeKey={SERVER}").status_code == 404
+    assert client.get("/sourceConfig").status_code == 404

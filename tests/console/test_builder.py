@@ -18,13 +18,13 @@ def test_the_pricing_page_and_california_segment() -> None:
     condition = build_condition(PRICING_CALIFORNIA, "all")
     assert condition == {
         "$and": [
-            {"profile.events_7d.path:/pricing": {"$gte": 2}},
+            {"profile.page_paths_7d./pricing": {"$gte": 2}},
             {"profile.region": {"$in": ["California", "CA"]}},
         ]
     }
     matches = compile_condition(condition)
-    twice = {"profile": {"events_7d": {"path:/pricing": 2}, "region": "CA"}}
-    once = {"profile": {"events_7d": {"path:/pricing": 1}, "region": "CA"}}
+    twice = {"profile": {"page_paths_7d": {"/pricing": 2}, "region": "CA"}}
+    once = {"profile": {"page_paths_7d": {"/pricing": 1}, "region": "CA"}}
     assert matches(twice) and not matches(once)
 
 

@@ -44,9 +44,17 @@ class Site:
         self.server.server_close()
 
 
-def start_site(loopwise_url: str, write_key: str, port: int = 0) -> Site:
+CLIENT_MODULES = Path(__file__).with_name("clients") / "node_modules"
+TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json"}
+
+
+def start_site(
+    loopwise_url: str, write_key: str, port: int = 0, pages: dict[str, str] | None = None
+) -> Site:
     """Serve the test pages on ``port`` (0: a free one): every path (SPA routes) gets the page;
-    ``?consent=required`` makes loopwise.js wait for a consent choice before sending."""
+    ``?consent=required`` makes loopwise.js wait for a consent choice before sending. ``pages``
+    maps paths to other pages (``{lw}`` and ``{key}`` replaced); ``/node_modules/...`` serves
+    the third-party clients installed under tests/e2e/clients."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -55,10 +63,30 @@ def start_site(loopwise_url: str, write_key: str, port: int = 0) -> Site:
                 self.send_response(404)
                 self.end_headers()
                 return
+            if parts.path.startswith("/node_modules/"):
+                self._static(parts.path.removeprefix("/node_modules/"))
+                return
             consent = "data-require-consent" if "consent=required" in parts.query else ""
-            body = PAGE.format(lw=loopwise_url, key=write_key, consent=consent).encode()
+            other = (pages or {}).get(parts.path)
+            if other is not None:  # plain text with {lw} and {key}: pages hold scripts
+                body = other.replace("{lw}", loopwise_url).replace("{key}", write_key).encode()
+            else:
+                body = PAGE.format(lw=loopwise_url, key=write_key, consent=consent).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _static(self, relative: str) -> None:
+            path = (CLIENT_MODULES / relative).resolve()
+            if not path.is_relative_to(CLIENT_MODULES.resolve()) or not path.is_file():
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", TYPES.get(path.suffix, "application/octet-stream"))
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -33,7 +33,7 @@ AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 SCREENSHOTS = os.environ.get("LOOPWISE_SCREENSHOTS")
 PRICING_CONDITION = {
     "$and": [
-        {"profile.events_30d.path:/pricing": {"$gte": 2}},
+        {"profile.page_paths_30d./pricing": {"$gte": 2}},
         {"profile.region": "CA"},
     ]
 }

@@ -42,7 +42,14 @@ CHECKS = [
 ]
 MAX_EXAMPLES = 8
 INGEST = INGEST_PATHS | set(SEGMENT_SHORT_PATHS)  # the write key may be in the body
-PUBLIC = {"/healthz", "/metrics", SEGMENT_METRICS_PATH}
+# the browser SDKs' settings reads carry the write key in the path or the query (404 for others)
+PUBLIC = {
+    "/healthz",
+    "/metrics",
+    SEGMENT_METRICS_PATH,
+    "/v1/projects/{write_key}/settings",
+    "/sourceConfig",
+}
 
 
 @pytest.fixture(scope="module")

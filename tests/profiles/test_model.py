@@ -18,6 +18,13 @@ SETTINGS = ProfileSettings()
 CATALOG = {"sku-1": Item(id="sku-1", categories=("shoes",), tags=("red",))}
 
 PROFILE_KEYS = {
+    "city",
+    "pages_7d",
+    "pages_30d",
+    "page_paths_7d",
+    "page_paths_30d",
+    "campaign",
+    "campaigns",
     "id",
     "user_id",
     "anonymous_ids",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,8 @@ from loopwise.profiles.reducer import (
     ADD_TO_CART_WEIGHT,
     ANONYMOUS_IDS_LIMIT,
     EVENT_NAMES_LIMIT,
+    PAGE_NAMES_LIMIT,
+    PAGE_PATHS_LIMIT,
     PURCHASE_WEIGHT,
     merge,
     reduce,
@@ -421,29 +424,73 @@ def test_merge_adds_counters_and_keeps_invariants(first: list[Event], second: li
     check_invariants(merged)
 
 
-def test_page_calls_are_counted_by_name_and_path_too() -> None:
-    from datetime import UTC, datetime
+# -- pages by name and path, campaigns per session ------------------------------------------------
+def page(name: str | None, path: str | None, at: float, **context: Any) -> Event:
+    properties = {"path": path} if path else {}
+    return replace(ev("page", at=at, properties=properties, context=context), name=name)
 
-    from loopwise.events.schema import Event
-    from loopwise.profiles.model import Profile
-    from loopwise.profiles.reducer import reduce
-    from loopwise.profiles.settings import ProfileSettings
 
-    at = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    profile = Profile.new("p1", at)
-    for i in range(2):
-        event = Event(
-            message_id=f"m{i}",
-            type="page",
-            timestamp=at,
-            received_at=at,
-            anonymous_id="a1",
-            name="Pricing",
-            properties={"path": "/pricing.html"},
-        )
-        profile = reduce(profile, event, ProfileSettings(), {})
-    counts = profile.attributes(at, ProfileSettings())["events_7d"]
-    assert counts == {"page": 2, "page:Pricing": 2, "path:/pricing_html": 2}
+DAY = 24 * 60.0
+
+
+def test_page_views_count_by_name_and_path_in_rolling_windows() -> None:
+    profile = build(
+        page("Pricing", "/pricing", 0),
+        page("Home", "/", 1),
+        page("Pricing", "/pricing", 10 * DAY),
+        page(None, None, 10 * DAY + 1, page={"url": "https://shop.test/pricing?x=1"}),
+        page("Blog", "/blog/a", 25 * DAY),
+    )
+    attrs = at_end(profile)
+    assert attrs["pages_30d"] == {"Pricing": 2, "Home": 1, "Blog": 1}
+    assert attrs["page_paths_30d"] == {"/pricing": 3, "/": 1, "/blog/a": 1}
+    assert attrs["page_paths_7d"] == {"/blog/a": 1}
+    later = profile.attributes(T0 + timedelta(days=35), SETTINGS)
+    assert later["page_paths_30d"] == {"/pricing": 2, "/blog/a": 1}  # day 0 left the window
+    pruned = build(page("Home", "/", 45 * DAY), start=profile)
+    assert set(pruned.path_daily) == {"/blog/a", "/"}  # days beyond the window are dropped
+    assert Profile.from_record(pruned.to_record()) == pruned
+
+
+def test_the_pricing_page_twice_in_30_days_is_a_plain_condition() -> None:
+    from loopwise.segments.conditions import compile_condition
+
+    twice = compile_condition({"profile.page_paths_30d./pricing": {"$gte": 2}})
+    once = build(page("Pricing", "/pricing", 0))
+    assert not twice({"profile": at_end(once)})
+    assert twice({"profile": at_end(build(page("Pricing", "/pricing", DAY), start=once))})
+
+
+def test_distinct_pages_and_paths_are_bounded() -> None:
+    profile = build(*(page(f"P{i}", f"/p/{i}", i * 0.01) for i in range(PAGE_PATHS_LIMIT + 20)))
+    assert len(profile.page_daily) == PAGE_NAMES_LIMIT
+    assert len(profile.path_daily) == PAGE_PATHS_LIMIT
+    assert profile.page_views == PAGE_PATHS_LIMIT + 20
+
+
+def test_utm_campaign_and_content_are_kept_per_session() -> None:
+    timeout = SETTINGS.session_timeout_minutes
+    summer = {"url": "https://shop.test/?utm_campaign=summer&utm_content=hero-a&utm_source=news"}
+    profile = build(page("Home", "/", 0, page=summer), page("Shoes", "/shoes", 1))
+    assert at_end(profile)["campaign"] == {"name": "summer", "content": "hero-a", "source": "news"}
+    profile = build(page("Home", "/", 2 * timeout), start=profile)  # a new session, no UTM
+    assert at_end(profile)["campaign"] == {}
+    profile = build(
+        page("Home", "/", 4 * timeout, campaign={"name": "winter", "content": "b"}), start=profile
+    )
+    attrs = at_end(profile)
+    assert attrs["campaign"] == {"name": "winter", "content": "b"}
+    assert attrs["campaigns"] == ["winter", "summer"]
+    assert Profile.from_record(profile.to_record()) == profile
+
+
+def test_merging_adds_page_counts_and_keeps_the_newer_session_campaign() -> None:
+    a = build(page("Pricing", "/pricing", 0, campaign={"name": "old"}))
+    b = build(page("Pricing", "/pricing", 60, campaign={"name": "new"}))
+    merged = merge(a, b, SETTINGS)
+    attrs = at_end(merged)
+    assert attrs["pages_30d"] == {"Pricing": 2} and attrs["page_paths_30d"] == {"/pricing": 2}
+    assert attrs["campaign"] == {"name": "new"} and attrs["campaigns"] == ["new", "old"]
 
 
 def test_sums_stay_finite_even_for_an_absurd_stored_event() -> None:

@@ -43,6 +43,12 @@ def test_in_process_demo_measures_the_experiment_from_the_engine(tmp_path: Path)
     purchase = next(m for m in result.results["metrics"] if m["key"] == "purchase")
     assert {row["arm"] for row in purchase["results"]} == {"control", "personalized"}
     assert result.events > 0 and result.visits == sum(s.sessions for s in truth.values())
+    # three slots a visit: the hero and trending may come from the pre-render cache (150
+    # visitors over two days rarely share a key within its 15 minutes), the experiment's list
+    # never does
+    assert sum(result.cache.values()) == 3 * result.visits
+    assert result.cache["live"] >= result.visits
+    assert result.cache["hit"] > 0 and result.cache_hit_ratio < 2 / 3
 
 
 def test_demo_command_over_http_writes_the_report(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_the_route_is_versioned_with_an_etag(client: TestClient) -> None:
 
 
 @pytest.fixture
-def client() -> Any:
+def client(request: pytest.FixtureRequest) -> Any:
     from loopwise.api.app import create_app
     from loopwise.api.keys import KeyKind, KeyRing
     from loopwise.clock import FixedClock
@@ -157,6 +157,180 @@ def client() -> Any:
 
     ring = KeyRing.from_plain({KeyKind.WRITE: [WRITE], KeyKind.SERVER: [SERVER],
                                KeyKind.ADMIN: [ADMIN]})  # fmt: skip
-    engine = Engine(parse_workspace(WORKSPACE), MemoryStorage(), keys=ring, clock=FixedClock(NOW))
+    document = experiment_workspace() if "exposures" in request.node.name else WORKSPACE
+    engine = Engine(parse_workspace(document), MemoryStorage(), keys=ring, clock=FixedClock(NOW))
     with TestClient(create_app(engine)) as test_client:
         yield test_client
+
+
+# -- experiments at the edge --------------------------------------------------------------------
+EXPERIMENT_CASES = 3_000
+EXPERIMENTS_TEST = Path(__file__).with_name("edge_experiments.test.mjs")
+HOLDOUT_PERCENT = 10
+USER_AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+]
+
+
+def experiment_workspace() -> dict[str, Any]:
+    """WORKSPACE with experiments on its edge slots (hashing v1 and v2, weights, coverage, a
+    namespace, targeting, one not started yet), a forced one (that slot goes to the API) and a
+    10 % global holdout."""
+    promo = {
+        "key": "promo",
+        "kind": "block",
+        "default_variant": "x",
+        "variants": [{"id": v, "content": {"v": v}} for v in ("x", "y", "z")],
+        "rules": [{"id": "uk-promo", "segments": ["uk"], "then": {"variant": "y"}}],
+    }
+    qa = {
+        "key": "qa",
+        "kind": "block",
+        "default_variant": "a",
+        "variants": [{"id": "a", "content": {}}, {"id": "b", "content": {}}],
+    }
+    arms = [{"key": "a", "variant": "a"}, {"key": "b", "variant": "b"}]
+    experiments = [
+        {"key": "banner-split", "slot": "banner", "coverage": 0.8,
+         "arms": [{"key": "a", "variant": "a", "weight": 0.3},
+                  {"key": "b", "variant": "b", "weight": 0.7}],
+         "targeting": {"context.device.type": {"$ne": "tablet"}}},
+        {"key": "promo-later", "slot": "promo", "start": "2027-01-01T00:00:00Z",
+         "arms": [{"key": "x", "variant": "x"}, {"key": "z", "variant": "z"}]},
+        {"key": "promo-half", "slot": "promo", "hash_version": 1, "seed": "s1",
+         "namespace": {"id": "promo", "start": 0, "end": 0.5},
+         "arms": [{"key": "x", "variant": "x"}, {"key": "z", "variant": "z"}]},
+        {"key": "promo-rest", "slot": "promo",
+         "arms": [{"key": "x", "variant": "x"}, {"key": "y", "variant": "y"},
+                  {"key": "z", "variant": "z"}]},
+        {"key": "qa-forced", "slot": "qa", "arms": arms, "force": {"tester": "b"}},
+    ]  # fmt: skip
+    return {
+        **WORKSPACE,
+        "slots": [*WORKSPACE["slots"], promo, qa],
+        "experiments": experiments,
+        "holdout": {"percent": HOLDOUT_PERCENT},
+    }
+
+
+def random_raw_context(rng: random.Random) -> dict[str, Any]:
+    """A Segment-style context as a page would send it."""
+    path = rng.choice(["/", "/pricing", "/shop/shoes", "/blog/x"])
+    context: dict[str, Any] = {"page": {"url": f"https://shop.test{path}"}}
+    if rng.random() < 0.9:
+        context["userAgent"] = rng.choice(USER_AGENTS)
+    if rng.random() < 0.8:
+        context["location"] = {"country": rng.choice(["GB", "US", "DE", "JP", "CA"])}
+    if rng.random() < 0.5:
+        context["locale"] = rng.choice(["en-GB", "en-US"])
+    return context
+
+
+def arm_in(slot: Any) -> str | None:
+    return next((r.ref for r in slot.reasons if r.kind == "experiment"), None)
+
+
+def engine_experiment_cases(count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The real engine's decide (identity, consent defaults, holdout, GrowthBook assignment) for
+    new visitors, with the context namespace it decided with and the exposures it stored."""
+    from loopwise.clock import FixedClock
+    from loopwise.decide.request import DecideRequest
+    from loopwise.engine import Engine
+    from loopwise.experiments.settings import HOLDOUT_KEY
+    from loopwise.profiles.context import request_context_attributes
+    from loopwise.profiles.identity import profile_id_for
+    from loopwise.storage.memory import MemoryStorage
+
+    workspace = parse_workspace(experiment_workspace())
+    bundle = build_edge_bundle(workspace)
+    engine = Engine(workspace, MemoryStorage(), clock=FixedClock(NOW))
+    rng = random.Random(16)
+    slots = [{"slot": key} for key in bundle["slots"]]
+    cases = []
+    for index in range(count):
+        raw = random_raw_context(rng)
+        anonymous_id = f"visitor-{index}"
+        request = DecideRequest.model_validate(
+            {"user": {"anonymous_id": anonymous_id}, "context": raw, "slots": slots}
+        )
+        decided = engine.decide(request)
+        pid = profile_id_for(anonymous_id)
+        cases.append({
+            "anonymous_id": anonymous_id, "profile_id": pid,
+            "context": request_context_attributes(raw, workspace.profiles, NOW),
+            "slots": {s.slot: {"variant": s.variant.id if s.variant else None, "rule": s.rule,
+                               "arm": arm_in(s)} for s in decided.slots},
+        })  # fmt: skip
+    engine.services.decide.flush()
+    for case in cases:
+        stored = engine.services.views.exposures.of(case["profile_id"])
+        case["exposures"] = sorted(
+            f"{e.experiment}:{e.arm}" for e in stored.values() if e.experiment != HOLDOUT_KEY
+        )
+    engine.close()
+    return bundle, cases
+
+
+def test_the_bundle_carries_context_only_experiments_with_their_hashing() -> None:
+    bundle = build_edge_bundle(parse_workspace(experiment_workspace()))
+    assert "qa" in bundle["personal"]  # a QA force map needs the API (the edge has no ids)
+    assert [e["key"] for e in bundle["experiments"]["promo"]] == [
+        "promo-later", "promo-half", "promo-rest"
+    ]  # fmt: skip
+    banner = bundle["experiments"]["banner"][0]
+    assert [x for r in banner["ranges"] for x in r] == pytest.approx([0.0, 0.24, 0.3, 0.86])
+    assert bundle["holdout"] == {"percent": HOLDOUT_PERCENT / 100, "seed": "holdout"}
+    assert bundle["consent"]["countries"]["DE"] == {"analytics": False, "personalization": False}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="the parity test runs in Node")
+def test_node_assigns_experiments_as_the_engine_does(tmp_path: Path) -> None:
+    bundle, cases = engine_experiment_cases(EXPERIMENT_CASES)
+    arms = {c["slots"][s]["arm"] for c in cases for s in c["slots"]}
+    assert {"banner-split:a", "banner-split:b", "promo-half:x", "promo-rest:y"} <= arms
+    assert None in arms  # opted-out regions, bots, the holdout and coverage serve no arm
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps({"bundle": bundle, "now": NOW.isoformat(), "cases": cases}))
+    run = subprocess.run(
+        ["node", "--test", str(EXPERIMENTS_TEST)], capture_output=True, text=True, timeout=120,
+        env={"LOOPWISE_EDGE_EXPERIMENT_CASES": str(path)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "# pass 1" in run.stdout
+
+
+def test_edge_exposures_are_stored_as_a_decide_would(client: TestClient) -> None:
+    from tests.api.conftest import SERVER, WRITE, bearer
+
+    post = lambda body, key=SERVER: client.post(  # noqa: E731
+        "/v1/edge/exposures", json=body, headers=bearer(key)
+    )
+    seen = {"experiment": "banner-split", "arm": "b", "slot": "banner"}
+    us = {"user": {"anonymous_id": "edge-1"}, "context": {"country": "US"}, "exposures": [seen]}
+    first = post(us)
+    assert first.status_code == 200, first.text
+    assert first.json()["recorded"] == [  # with the person's side of the global holdout
+        {"experiment": "holdout", "arm": "personalized"},
+        {"experiment": "banner-split", "arm": "b"},
+    ]
+    again = post({**us, "exposures": [{**seen, "arm": "a"}]})
+    assert again.json()["recorded"] == []  # the first exposure stays
+    assert {"experiment": "banner-split", "arm": "b"} in again.json()["kept"]
+    results = client.get("/v1/experiments/banner-split/results", headers=bearer(SERVER)).json()
+    assert {a["key"]: a["users"] for a in results["arms"]}["b"] == 1
+    bot = post({**us, "user": {"anonymous_id": "edge-2"},
+                "context": {"country": "US", "device": {"type": "bot"}}})  # fmt: skip
+    assert bot.json()["recorded"] == [] and bot.json()["skipped"][0]["reason"] == "a bot"
+    eu = post({**us, "user": {"anonymous_id": "edge-3"}, "context": {"country": "DE"}})
+    assert eu.json()["skipped"][0]["reason"] == "no personalization consent"
+    agreed = post({**us, "user": {"anonymous_id": "edge-4"}, "context": {"country": "DE"},
+                   "consent": {"personalization": True, "analytics": True}})  # fmt: skip
+    assert {"experiment": "banner-split", "arm": "b"} in agreed.json()["recorded"]
+    unknown = post({**us, "exposures": [{**seen, "experiment": "nope"}]})
+    assert unknown.status_code == 400
+    assert unknown.json()["field"] == "exposures[0].experiment"
+    assert post(us, key=WRITE).status_code == 403

@@ -23,7 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopwise.api.edge_settings import CorsSettings
 from loopwise.api.problems import ProblemResponse
-from loopwise.api.routes_compat import COMPAT_PATHS
+from loopwise.api.routes_compat import (
+    COMPAT_PATHS,
+    RUDDERSTACK_CONFIG_PATHS,
+    SEGMENT_SETTINGS_PATH,
+)
 from loopwise.api.routes_ingest import INGEST_PATHS
 from loopwise.errors import OriginNotAllowed
 
@@ -34,14 +38,14 @@ ALLOW_HEADERS = "Authorization, Content-Type"
 CLIENT_HEADERS = frozenset({"authorization", "content-type", "x-retry-count", "anonymousid",
                             "sentat"})  # fmt: skip
 CLIENT_HEADER_PREFIXES = ("rsa-retry-",)
-EXPOSE_HEADERS = "Retry-After"
+EXPOSE_HEADERS = "Retry-After, X-Loopwise-Cache, X-Loopwise-Cache-Key, X-Loopwise-Cache-Max-Age"
 
 
 def browser_methods(path: str) -> str | None:
     """The methods a page may call ``path`` with cross-origin, or None for non-browser routes."""
     if path in INGEST_PATHS or path in COMPAT_PATHS or path == "/v1/decide":
         return "POST, OPTIONS"
-    if _WHY.match(path):
+    if _WHY.match(path) or path in RUDDERSTACK_CONFIG_PATHS or SEGMENT_SETTINGS_PATH.match(path):
         return "GET, OPTIONS"
     return None
 

@@ -17,9 +17,11 @@ from starlette.requests import Request
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
+from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import UnsupportedMediaType
 from loopwise.events.limits import parse_json
+from loopwise.events.normalize import Locate
 from loopwise.events.schema import Event
 from loopwise.workspace.history import Applied, Author
 
@@ -62,6 +64,11 @@ class IngestPort(KeysPort, Protocol):
         """Whether ``context.ip`` is stored truncated (the workspace's profiles.truncate_ip)."""
         ...
 
+    @property
+    def geolocation(self) -> Locate | None:
+        """The IP address lookup for ingest, or None when the workspace turned it off."""
+        ...
+
     def submit_ingest(self, events: list[Event]) -> concurrent.futures.Future[Any]:
         """Resolves to an :class:`IngestResult` once the events are durable. (``Future`` is
         invariant, so ``Future[IngestResult]`` would reject an engine's concrete result class.)"""
@@ -72,6 +79,11 @@ class DecidePort(KeysPort, Protocol):
     @property
     def settings_country_header(self) -> str | None:
         """Header carrying the visitor's country (set by a CDN/proxy), or None."""
+        ...
+
+    @property
+    def geolocation(self) -> Locate | None:
+        """Where a browser's decide comes from, as its events would say (None: turned off)."""
         ...
 
     def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse: ...
@@ -181,6 +193,14 @@ class ModelsPort(KeysPort, Protocol):
     def rollback_models(self, version: str | None = None) -> dict[str, Any]: ...
 
 
+class EdgePort(KeysPort, Protocol):
+    def workspace_document(self) -> dict[str, Any]: ...
+
+    def record_edge_exposures(self, request: EdgeExposuresRequest) -> dict[str, Any]:
+        """Store the first exposures of experiments the edge decided (durable on return)."""
+        ...
+
+
 class HealthPort(Protocol):
     def health(self) -> dict[str, Any]:
         """``{"ok": bool, "read": "ok" | problem, "write": "ok" | problem, "backend": ...}``."""
@@ -196,6 +216,7 @@ class EnginePort(
     WorkspacePort,
     ExperimentsPort,
     ModelsPort,
+    EdgePort,
     HealthPort,
     EdgeSettingsPort,
     Protocol,

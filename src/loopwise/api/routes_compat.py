@@ -5,6 +5,11 @@
   ``/v1/s`` screen), batches to ``/v1/b``, and its own delivery metrics to ``/v1/m``.
 - RudderStack's browser SDK (``@rudderstack/analytics-js``) in beacon mode posts
   ``/beacon/v1/batch?writeKey=...`` as ``text/plain`` (a beacon cannot set headers).
+- Both browser SDKs first read their settings from their vendor's servers; Loopwise answers
+  those reads itself, so pointing the SDK's settings host at Loopwise is all it takes:
+  ``GET /v1/projects/{writeKey}/settings`` (analytics-next's ``cdnURL``) names Loopwise as the
+  Segment.io destination's host, ``GET /sourceConfig`` (analytics-js's ``configUrl``) is an
+  enabled source with no destinations. Both answer 404 for a key that is not a write key.
 
 Messages go through the same ingest as ``/v1/{kind}`` (validation, consent, durability, the
 ``{"success": true}`` reply). The key in the ``writeKey`` query parameter is treated like the
@@ -15,15 +20,20 @@ about people: it is acknowledged, counted in ``/metrics`` and not stored.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Callable
 
+import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loopwise.api.keys import KeyKind
 from loopwise.api.metrics import metrics_of
+from loopwise.api.port import engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.api.routes_ingest import SUCCESS_BODY, ingest, request_body
+from loopwise.errors import NotFound
 from loopwise.events.limits import check_ingest_content_type, parse_json, read_body
 
 SEGMENT_SHORT_PATHS = {
@@ -38,6 +48,8 @@ SEGMENT_SHORT_PATHS = {
 SEGMENT_METRICS_PATH = "/v1/m"
 RUDDERSTACK_BEACON_PATH = "/beacon/v1/batch"
 COMPAT_PATHS = frozenset([*SEGMENT_SHORT_PATHS, SEGMENT_METRICS_PATH, RUDDERSTACK_BEACON_PATH])
+SEGMENT_SETTINGS_PATH = re.compile(r"^/v1/projects/[^/]+/settings$")
+RUDDERSTACK_CONFIG_PATHS = frozenset({"/sourceConfig", "/sourceConfig/"})
 
 router = APIRouter(tags=["ingest"])
 
@@ -103,3 +115,61 @@ async def segment_metrics(request: Request) -> Response:
     series = body.get("series") if isinstance(body, dict) else None
     metrics_of(request).client_metrics.inc(len(series) if isinstance(series, list) else 0)
     return Response(SUCCESS_BODY, media_type="application/json")
+
+
+def _write_key(request: Request, key: str | None) -> str:
+    if not key or engine_of(request).keys.authenticate(key) != KeyKind.WRITE:
+        raise NotFound("No source with this write key.", field="writeKey")
+    return key
+
+
+@router.get(
+    "/v1/projects/{write_key}/settings",
+    summary="Segment analytics-next's settings (its `cdnURL` pointed here)",
+    description="Scope: public (a write key in the path; 404 for any other). The Segment.io "
+    "destination's `apiHost` is this server, so events go to the short paths here.",
+    responses=problem_responses(404),
+)
+async def segment_settings(request: Request, write_key: str) -> Response:
+    key = _write_key(request, write_key)
+    api_host = f"{request.url.netloc}/v1"
+    settings = {
+        "integrations": {
+            "Segment.io": {"apiKey": key, "apiHost": api_host, "protocol": request.url.scheme}
+        },
+        "plan": {"track": {"__default": {"enabled": True}}},
+        "metrics": {"sampleRate": 0.1, "host": api_host},
+        "remotePlugins": [],
+        "enabledMiddleware": {},
+    }
+    return Response(orjson.dumps(settings), media_type="application/json")
+
+
+@router.get(
+    "/sourceConfig",
+    summary="RudderStack analytics-js's source configuration (its `configUrl` pointed here)",
+    description="Scope: public (the write key in `?writeKey=` or as Basic auth; 404 for any "
+    "other). An enabled source with no destinations: events go to this data plane only.",
+    responses=problem_responses(404),
+)
+async def rudderstack_source_config(request: Request) -> Response:
+    query = request.query_params.get("writeKey")
+    header = request.headers.get("authorization", "")
+    if query is None and header.lower().startswith("basic "):
+        try:
+            query = base64.b64decode(header[6:]).decode().partition(":")[0]
+        except ValueError:
+            query = None
+    key = _write_key(request, query)
+    source = {
+        "id": "loopwise", "name": "Loopwise", "writeKey": key, "enabled": True,
+        "workspaceId": "loopwise", "config": {}, "destinations": [],
+    }  # fmt: skip
+    return Response(
+        orjson.dumps({"isHosted": False, "source": source}), media_type="application/json"
+    )
+
+
+router.add_api_route(
+    "/sourceConfig/", rudderstack_source_config, methods=["GET"], include_in_schema=False
+)

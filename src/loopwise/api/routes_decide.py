@@ -22,6 +22,7 @@ from loopwise.api.public_decide import restrict_to_caller
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.decide.why import explain_decision
 from loopwise.errors import NotFound
+from loopwise.events.normalize import add_location
 
 
 def _engine(request: Request) -> DecidePort:
@@ -74,10 +75,32 @@ async def decide(
     engine = _engine(request)
     if not has_scope(kind, Scope.DECIDE):  # the browser's key decides for the caller only
         body = restrict_to_caller(body, engine.keys.identity_secret)
+        locate = engine.geolocation  # where the browser is, as its events would say
+        if locate is not None and request.client is not None:
+            add_location(body.context, locate, request.client.host)
     headers = engine_headers(request.headers, engine.settings_country_header)
     decision = await run_in_threadpool(engine.decide, body, headers)
     metrics_of(request).decisions.inc()
-    return Response(decision.model_dump_json(), media_type="application/json")
+    return Response(
+        decision.model_dump_json(), media_type="application/json", headers=cache_headers(decision)
+    )
+
+
+def cache_headers(decision: DecideResponse) -> dict[str, str]:
+    """The reply names a person and a decision id, so it is never stored as it is; the headers
+    say what a CDN or a server-side page cache may reuse (docs/delivery.md): ``X-Loopwise-Cache``
+    (hit, miss, partial or live) and, when every slot is prerenderable, the page's content key
+    and how long it lasts."""
+    headers = {"Cache-Control": "private, no-store"}
+    cache = decision.cache
+    if cache is None:
+        return headers
+    statuses = set(cache.slots.values())
+    headers["X-Loopwise-Cache"] = statuses.pop() if len(statuses) == 1 else "partial"
+    if cache.key is not None:
+        headers["X-Loopwise-Cache-Key"] = cache.key
+        headers["X-Loopwise-Cache-Max-Age"] = str(cache.max_age)
+    return headers
 
 
 def parse_decide_request(raw: bytes) -> DecideRequest:

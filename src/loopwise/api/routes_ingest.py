@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
@@ -97,13 +98,16 @@ async def ingest(request: Request, kind: str) -> Response:
     if header_key is None:
         key_kind = authorize(engine.keys, write_key_from_body(body), Scope.INGEST)
     received_at = engine.clock()
-    truncate = engine.settings_truncate_ip
+    # the browser's own address locates its events; a server-side client's is the server's
+    client = request.client.host if request.client and key_kind == KeyKind.WRITE else None
+    parse = partial(
+        parse_request, body, kind=kind, received_at=received_at,
+        truncate_ip=engine.settings_truncate_ip, locate=engine.geolocation, client_ip=client,
+    )  # fmt: skip
     if kind == "batch":  # up to 2,500 events: validate off the event loop
-        events = await run_in_threadpool(
-            parse_request, body, kind=kind, received_at=received_at, truncate_ip=truncate
-        )
+        events = await run_in_threadpool(parse)
     else:
-        events = parse_request(body, kind=kind, received_at=received_at, truncate_ip=truncate)
+        events = parse()
     if key_kind == KeyKind.WRITE:
         restrict_to_browser(events, engine.keys.identity_secret, batch=kind == "batch")
         if engine.settings_country_header:

@@ -49,7 +49,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "page_visits",
         "Visited a page (by name or path)",
-        "profile.events_{window}.{page}",
+        "profile.{pages}_{window}.{page}",
         "number",
         True,
         hint="Page name (Pricing) or path (/pricing)",
@@ -101,6 +101,7 @@ KINDS: tuple[Kind, ...] = (
     ),
 )
 BY_KEY = {kind.key: kind for kind in KINDS}
+PAGE_TABLES = frozenset(f"{table}_{w}" for table in ("pages", "page_paths") for w in ("7d", "30d"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +128,14 @@ def _items(text: str) -> list[str]:
 
 
 def _page_key(name: str) -> str:
-    cleaned = name.strip().replace(".", "_")
-    return ("path:" if cleaned.startswith("/") else "page:") + cleaned
+    """A page name or path as the profile counts it (dots become underscores: a dot separates
+    the parts of an attribute path)."""
+    return name.strip().replace(".", "_")
+
+
+def _page_table(name: str) -> str:
+    """Paths are counted in ``page_paths_<window>``, names in ``pages_<window>``."""
+    return "page_paths" if name.strip().startswith("/") else "pages"
 
 
 def row_condition(row: Row, where: str) -> dict[str, Any]:
@@ -145,7 +152,7 @@ def row_condition(row: Row, where: str) -> dict[str, Any]:
         )
     window = row.window if row.window in WINDOWS else "30d"
     attribute = kind.attribute.format(
-        window=window, name=row.name.strip(), page=_page_key(row.name)
+        window=window, name=row.name.strip(), page=_page_key(row.name), pages=_page_table(row.name)
     )
     if kind.value == "number":
         op = NUMBER_OPS.get(row.op)
@@ -237,15 +244,10 @@ def _row_from(attribute: str, test: Any) -> Row | None:
         for want, got in zip(pattern, parts, strict=True):
             if want == "events_{window}" and got in ("events_7d", "events_30d"):
                 window = got.removeprefix("events_")
+            elif want == "{pages}_{window}" and got in PAGE_TABLES:
+                window = got.rsplit("_", 1)[1]
             elif want in ("{name}", "{page}"):
-                if want == "{page}":
-                    if not got.startswith(("page:", "path:")):
-                        ok = False
-                    name = got.split(":", 1)[1] if ":" in got else got
-                else:
-                    if got.startswith(("page:", "path:")):
-                        ok = False
-                    name = got
+                name = got
             elif want != got:
                 ok = False
         if not ok:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -130,6 +130,7 @@ class Decider:
         impersonal: Reason | None = None,
         pricing: bool = True,
         overrides: Mapping[str, SlotOverride] | None = None,
+        shown: Iterable[str] = (),
     ) -> list[SlotDecision]:
         """One decision per requested slot, in request order. Raises ``ValidationFailed`` (field
         ``slots[i].slot``) for an unknown slot before deciding anything.
@@ -140,7 +141,9 @@ class Decider:
         (consent), rules flagged ``pricing`` do not fire.
 
         ``overrides`` (slot key -> :class:`SlotOverride`, from experiment arms) replaces the
-        strategy or variant the slot would use; absent slots decide as usual."""
+        strategy or variant the slot would use; absent slots decide as usual. ``shown`` holds
+        items already on the page (decided elsewhere, e.g. the pre-render cache): lists skip
+        them."""
         for index, request in enumerate(requests):
             if request.slot not in self.slots:
                 known = sorted(self.slots)
@@ -151,7 +154,7 @@ class Decider:
                     known_slots=known,
                 )
         attributes = {"profile": profile, "context": context, "segments": list(segments)}
-        shown: set[str] = set()
+        on_page = set(shown)
         decisions = []
         for request in requests:
             slot = self.slots[request.slot]
@@ -167,14 +170,14 @@ class Decider:
                 request.filters
             )
             ctx = self._context(slot, filters, rule, profile, context, segments, now, rng, override)
-            ctx.exclude.update(shown)
+            ctx.exclude.update(on_page)
             decision = self._list(
                 request.slot, slot, request, rule, ctx, reasons, impersonal, override
             )
             reason = explain.filters_applied(filters)
             if reason is not None:
                 decision.reasons.append(reason)
-            shown.update(item.id for item in decision.items)
+            on_page.update(item.id for item in decision.items)
             decisions.append(decision)
         return decisions
 

@@ -186,6 +186,24 @@ class SlotDecision(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
 
 
+CacheStatus = Literal["hit", "miss", "live"]
+
+
+class CacheInfo(BaseModel):
+    """How a decide reply used the pre-render cache."""
+
+    slots: dict[str, CacheStatus] = Field(
+        description="Per slot: hit (served from the cache), miss (decided and cached) or live "
+        "(depends on the person: never cached)."
+    )
+    key: str | None = Field(
+        default=None,
+        description="When every slot is prerenderable: one key for the page's content, the same "
+        "for every request that would get the same content (a CDN or server-side cache key).",
+    )
+    max_age: int = Field(description="Seconds a prerendered slot decision is reused.")
+
+
 class DecideResponse(BaseModel):
     """Reply of POST /v1/decide."""
 
@@ -196,4 +214,7 @@ class DecideResponse(BaseModel):
     ai_influenced: bool = Field(
         default=False,
         description="True when any slot was chosen by a trained model or the person's own data.",
+    )
+    cache: CacheInfo | None = Field(
+        default=None, description="Which slots came from the pre-render cache (docs/delivery.md)."
     )

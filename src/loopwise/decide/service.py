@@ -23,7 +23,8 @@ from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
 from loopwise.decide.decider import Decider, SlotOverride
-from loopwise.decide.request import DecideRequest, DecideResponse
+from loopwise.decide.prerender import PrerenderCache
+from loopwise.decide.request import DecideRequest, DecideResponse, SlotDecision, SlotRequest
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.assignment import assign, in_holdout
 from loopwise.experiments.settings import HOLDOUT_ARM, HOLDOUT_KEY, PERSONALIZED_ARM
@@ -74,6 +75,9 @@ class DecideService:
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
         self.decider = self.new_decider()
+        self.prerender = PrerenderCache(
+            lambda: self._compiled().workspace.prerender, lambda: self._clock().timestamp()
+        )
 
     def new_decider(self) -> Decider:
         """A decider over today's slots and catalog (rebuilt when either changes)."""
@@ -88,6 +92,7 @@ class DecideService:
 
     def refresh(self) -> None:
         self.decider = self.new_decider()
+        self.prerender.invalidate()
 
     # -- deciding ------------------------------------------------------------------------------
     def consent_state(
@@ -159,24 +164,28 @@ class DecideService:
             )
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
-        slots = self.decider.decide_slots(
-            request.slots,
-            profile=profile_attributes,
-            context=context,
-            segments=segments,
-            segment_names=compiled.segment_names,
-            now=now,
-            rng=rng,
-            impersonal=impersonal,
-            pricing=privacy_consent.granted(state, "pricing", country, privacy),
-            overrides=overrides or None,
-        )
+        pricing = privacy_consent.granted(state, "pricing", country, privacy)
+
+        def decide_slots(requests: list[SlotRequest], shown: set[str]) -> list[SlotDecision]:
+            return self.decider.decide_slots(
+                requests, profile=profile_attributes, context=context, segments=segments,
+                segment_names=compiled.segment_names, now=now, rng=rng, impersonal=impersonal,
+                pricing=pricing, overrides=overrides or None, shown=shown,
+            )  # fmt: skip
+
+        # the pre-render cache answers the slots that depend only on segments and context
+        slots, cache = self.prerender.decide_page(
+            compiled.slots, request.slots, decide_slots, profile=profile_attributes,
+            context=context, segments=segments, now=now, pricing=pricing, impersonal=impersonal,
+            overridden=frozenset(overrides),
+        )  # fmt: skip
         response = DecideResponse(
             decision_id="d_" + uuid.uuid4().hex,
             profile_id=pid,
             segments=segments,
             slots=slots,
             ai_influenced=any(s.ai_influenced for s in slots),
+            cache=cache,
         )
         if eligible and workspace.holdout.enabled:
             arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
@@ -302,14 +311,23 @@ class DecideService:
         profile (and never attributed). A first exposure is stored once (the first wins); the
         exposure view learns of it after commit."""
         record = decision_record(response, now, identified=identified)
-        views = self._views
 
         def job(uow: UnitOfWork) -> None:
             uow.decisions.insert(record)
-            stored = [e for e in exposures if uow.exposures.insert(e)]
-            if not stored:
-                return
-            listeners = list(self.exposure_listeners)
+            self._insert_exposures(uow, exposures)
+
+        decision_id = response.decision_id
+        future = self._storage.submit(job)
+        with self._pending_lock:
+            self._pending[decision_id] = future
+        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+
+    def _insert_exposures(self, uow: UnitOfWork, exposures: list[Exposure]) -> list[Exposure]:
+        """A first exposure is stored once (the first wins); the exposure view and the
+        listeners learn of it after commit."""
+        stored = [e for e in exposures if uow.exposures.insert(e)]
+        if stored:
+            views, listeners = self._views, list(self.exposure_listeners)
 
             def publish() -> None:
                 views.exposures.publish(stored)
@@ -317,12 +335,11 @@ class DecideService:
                     listener(stored)
 
             uow.on_commit(publish)
+        return stored
 
-        decision_id = response.decision_id
-        future = self._storage.submit(job)
-        with self._pending_lock:
-            self._pending[decision_id] = future
-        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+    def store_exposures(self, exposures: list[Exposure]) -> list[Exposure]:
+        """Store first exposures decided elsewhere (the edge); returns those new, once durable."""
+        return self._storage.write(lambda uow: self._insert_exposures(uow, exposures))
 
     def _forget_pending(self, decision_id: str) -> None:
         with self._pending_lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 from loopwise.clock import isoformat, parse_timestamp
 from loopwise.errors import LimitExceeded, ValidationFailed
 from loopwise.events.amounts import check_amounts
+from loopwise.events.geolocation import Location
 from loopwise.events.limits import (
     MAX_BATCH_EVENTS,
     MAX_EVENT_BYTES,
@@ -28,6 +29,7 @@ from loopwise.events.limits import (
 from loopwise.events.schema import EVENT_TYPES, Event
 
 ROUTE_KINDS: tuple[str, ...] = (*EVENT_TYPES, "batch")
+Locate = Callable[[str], Location | None]
 MAX_EVENT_NAME_CHARS = 200
 # An event's time (after clock-skew correction) must fall in this window. Earlier times are a
 # zeroed or default date (1970-01-01, 0001-01-01), later ones a wrong clock or unit; either would
@@ -46,10 +48,18 @@ def write_key_from_body(body: Any) -> str | None:
 
 
 def parse_request(
-    body: Any, *, kind: str, received_at: datetime, truncate_ip: bool = True
+    body: Any,
+    *,
+    kind: str,
+    received_at: datetime,
+    truncate_ip: bool = True,
+    locate: Locate | None = None,
+    client_ip: str | None = None,
 ) -> list[Event]:
     """All events of one request, or an error for the first bad one (nothing half-applied).
-    ``context.ip`` is stored truncated (IPv4 /24, IPv6 /48) unless ``truncate_ip`` is False."""
+    ``context.ip`` is stored truncated (IPv4 /24, IPv6 /48) unless ``truncate_ip`` is False.
+    ``locate`` (geolocation) fills ``context.location`` from ``context.ip``, else from
+    ``client_ip`` (the browser's address), before the address is truncated."""
     if kind not in ROUTE_KINDS:
         raise ValidationFailed(
             f"Unknown call {kind!r}; use one of {', '.join(ROUTE_KINDS)}.", field="type"
@@ -58,8 +68,13 @@ def parse_request(
         raise ValidationFailed(
             f"The body must be a JSON object, not {_json_type(body)}.", field="body"
         )
+    where = (locate, client_ip)
     if kind != "batch":
-        return [parse_message(body, kind=kind, received_at=received_at, truncate_ip=truncate_ip)]
+        return [
+            parse_message(
+                body, kind=kind, received_at=received_at, truncate_ip=truncate_ip, where=where
+            )
+        ]
     batch = body.get("batch")
     if not isinstance(batch, list) or not batch:
         raise ValidationFailed(
@@ -100,6 +115,7 @@ def parse_request(
                 batch_context=batch_context,
                 batch_sent_at=batch_sent_at,
                 truncate_ip=truncate_ip,
+                where=where,
             )
         )
     return events
@@ -114,8 +130,10 @@ def parse_message(
     batch_context: Mapping[str, Any] | None = None,
     batch_sent_at: datetime | None = None,
     truncate_ip: bool = True,
+    where: tuple[Locate | None, str | None] = (None, None),
 ) -> Event:
-    """One Segment message -> Event. ``field_prefix`` (e.g. ``batch[3].``) starts error paths."""
+    """One Segment message -> Event. ``field_prefix`` (e.g. ``batch[3].``) starts error paths;
+    ``where`` is the geolocation lookup and the client's address (see :func:`parse_request`)."""
     p = field_prefix
     if kind not in EVENT_TYPES:
         raise ValidationFailed(f"Unknown type {kind!r}; use one of {', '.join(EVENT_TYPES)}.")
@@ -172,6 +190,9 @@ def parse_message(
     else:
         traits = context_traits
     timestamp, original, sent_at = _times(raw, p, _utc(received_at), batch_sent_at)
+    locate, client_ip = where
+    if locate is not None:
+        add_location(merged, locate, client_ip)
     return Event(
         message_id=_id(raw, "messageId", p) or _auto_message_id(),
         type=kind,
@@ -361,6 +382,27 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
         else:
             merged[key] = value
     return merged
+
+
+def add_location(context: dict[str, Any], locate: Locate, client_ip: str | None) -> None:
+    """Fill what ``context.location`` lacks from the address (never against the country the
+    client states)."""
+    ip = context.get("ip")
+    ip = ip if isinstance(ip, str) and ip.strip() else client_ip
+    location = context.get("location")
+    location = dict(location) if isinstance(location, dict) else {}
+    if not ip or all(location.get(k) for k in ("country", "region", "city")):
+        return
+    found = locate(ip)
+    if found is None:
+        return
+    stated = location.get("country")
+    if isinstance(stated, str) and stated.strip() and stated.strip().upper() != found.country:
+        return
+    for key, value in found.as_context().items():
+        if not location.get(key):
+            location[key] = value
+    context["location"] = location
 
 
 def _stored_context(context: dict[str, Any], truncate: bool = True) -> dict[str, Any]:

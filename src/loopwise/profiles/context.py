@@ -125,6 +125,7 @@ def request_context_attributes(
             "device": _drop_missing(device_from_context(ctx)),
             "country": country_from_context(ctx, settings.country_header, headers),
             "region": as_text(as_dict(ctx.get("location")).get("region")),
+            "city": as_text(as_dict(ctx.get("location")).get("city")),
             "locale": as_text(ctx.get("locale")),
             "timezone": as_text(ctx.get("timezone")),
             "traffic_source": traffic_source_from_context(ctx),

@@ -95,6 +95,7 @@ CONTEXT_FIELDS: tuple[str, ...] = (
     "device_browser",
     "country",
     "region",
+    "city",
     "locale",
     "timezone",
     "traffic_source",
@@ -154,10 +155,16 @@ class Profile:
     device_browser: str | None = None
     country: str | None = None
     region: str | None = None
+    city: str | None = None
     locale: str | None = None
     timezone: str | None = None
     traffic_source: str | None = None  # of the latest session
     traits: dict[str, Any] = field(default_factory=dict)
+    # page views per page name and per path: {name: {day_number: count}}, like daily_counts
+    page_daily: dict[str, dict[int, int]] = field(default_factory=dict)
+    path_daily: dict[str, dict[int, int]] = field(default_factory=dict)
+    session_campaign: dict[str, str] = field(default_factory=dict)  # UTM of the latest session
+    campaigns: list[str] = field(default_factory=list)  # campaign names, newest first, unique
 
     @classmethod
     def new(cls, profile_id: str, at: datetime) -> Profile:
@@ -189,6 +196,10 @@ class Profile:
             purchased_items=list(self.purchased_items),
             cart_items=list(self.cart_items),
             traits=dict(self.traits),
+            page_daily={name: dict(days) for name, days in self.page_daily.items()},
+            path_daily={name: dict(days) for name, days in self.path_daily.items()},
+            session_campaign=dict(self.session_campaign),
+            campaigns=list(self.campaigns),
         )
 
     # -- storage -----------------------------------------------------------------------------
@@ -208,10 +219,7 @@ class Profile:
             "session_started_at": _opt_ms(self.session_started_at),
             "page_views": self.page_views,
             "item_views": self.item_views,
-            "daily": {
-                name: {str(day): count for day, count in days.items()}
-                for name, days in self.daily_counts.items()
-            },
+            "daily": _days_record(self.daily_counts),
             "recent": [
                 [item, _ms(at)]
                 for item, at in zip(self.recently_viewed, self.recently_viewed_at, strict=True)
@@ -230,6 +238,10 @@ class Profile:
             "cart_changed_at": _opt_ms(self.cart_changed_at),
             "last_purchase_at": _opt_ms(self.last_purchase_at),
             "traits": dict(self.traits),
+            "pages": _days_record(self.page_daily),
+            "paths": _days_record(self.path_daily),
+            "session_campaign": dict(self.session_campaign),
+            "campaigns": list(self.campaigns),
         }
         optional.update({name: getattr(self, name) for name in CONTEXT_FIELDS})
         record.update({k: v for k, v in optional.items() if v is not None and v != 0 and v != []})
@@ -262,10 +274,7 @@ class Profile:
             session_started_at=_opt_time(r.get("session_started_at"), "session_started_at"),
             page_views=int(r.get("page_views", 0)),
             item_views=int(r.get("item_views", 0)),
-            daily_counts={
-                intern(str(name)): {int(day): int(count) for day, count in days.items()}
-                for name, days in r.get("daily", {}).items()
-            },
+            daily_counts=_days_from_record(r.get("daily")),
             recently_viewed=[intern(str(item)) for item, _ in recent],
             recently_viewed_at=[_time(at, "recent") for _, at in recent],
             affinity_items=_scores(affinity.get("items")),
@@ -280,6 +289,10 @@ class Profile:
             cart_changed_at=_opt_time(r.get("cart_changed_at"), "cart_changed_at"),
             last_purchase_at=_opt_time(r.get("last_purchase_at"), "last_purchase_at"),
             traits=dict(r.get("traits", {})),
+            page_daily=_days_from_record(r.get("pages")),
+            path_daily=_days_from_record(r.get("paths")),
+            session_campaign={str(k): str(v) for k, v in r.get("session_campaign", {}).items()},
+            campaigns=[intern(str(c)) for c in r.get("campaigns", [])],
             **{name: _interned(r.get(name)) for name in CONTEXT_FIELDS},
         )
 
@@ -299,13 +312,7 @@ class Profile:
 
     def window_counts(self, now: datetime, days: int) -> dict[str, int]:
         """Events per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
-        first_day = day_number(now) - days + 1
-        counts: dict[str, int] = {}
-        for name, per_day in self.daily_counts.items():
-            total = sum(count for day, count in per_day.items() if day >= first_day)
-            if total:
-                counts[name] = total
-        return counts
+        return window_totals(self.daily_counts, now, days)
 
     def cart_abandoned(self, now: datetime, settings: ProfileSettings) -> bool:
         if not self.cart_items or self.cart_changed_at is None:
@@ -412,6 +419,13 @@ class Profile:
             "locale": self.locale,
             "timezone": self.timezone,
             "traffic_source": self.traffic_source,
+            "city": self.city,
+            "pages_7d": window_totals(self.page_daily, now, 7),
+            "pages_30d": window_totals(self.page_daily, now, DAILY_WINDOW_DAYS),
+            "page_paths_7d": window_totals(self.path_daily, now, 7),
+            "page_paths_30d": window_totals(self.path_daily, now, DAILY_WINDOW_DAYS),
+            "campaign": dict(self.session_campaign),
+            "campaigns": list(self.campaigns),
             "traits": dict(self.traits),
             "lifecycle": self.lifecycle(now, settings),
             "engagement": self.engagement(now, settings),
@@ -429,11 +443,36 @@ class Profile:
             "device": {k: v for k, v in device.items() if v is not None},
             "country": self.country,
             "region": self.region,
+            "city": self.city,
             "locale": self.locale,
             "timezone": self.timezone,
             "traffic_source": self.traffic_source,
         }
         return {k: v for k, v in values.items() if v is not None and v != {}}
+
+
+def window_totals(per_name: dict[str, dict[int, int]], now: datetime, days: int) -> dict[str, int]:
+    """Counts per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
+    first_day = day_number(now) - days + 1
+    counts: dict[str, int] = {}
+    for name, per_day in per_name.items():
+        total = sum(count for day, count in per_day.items() if day >= first_day)
+        if total:
+            counts[name] = total
+    return counts
+
+
+def _days_record(per_name: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]:
+    return {
+        name: {str(day): count for day, count in days.items()} for name, days in per_name.items()
+    }
+
+
+def _days_from_record(value: Any) -> dict[str, dict[int, int]]:
+    return {
+        intern(str(name)): {int(day): int(count) for day, count in days.items()}
+        for name, days in (value or {}).items()
+    }
 
 
 def _scores(values: Any) -> dict[str, float]:

@@ -24,6 +24,7 @@ from loopwise.profiles.context import (
     as_text,
     country_from_context,
     device_from_context,
+    page_from_context,
     traffic_source_from_context,
 )
 from loopwise.profiles.model import (
@@ -36,6 +37,7 @@ from loopwise.profiles.model import (
     to_ms,
 )
 from loopwise.profiles.settings import ProfileSettings
+from loopwise.profiles.traffic import campaign_from
 
 # How much one event adds to the affinity of its items and of their categories and tags.
 ITEM_VIEW_WEIGHT = 1.0
@@ -49,6 +51,9 @@ AFFINITY_WEIGHTS: dict[EventKind, float] = {
 MIN_AFFINITY = 1e-6  # decayed below this a score is dropped (shows as 0 at 6 decimals anyway)
 ANONYMOUS_IDS_LIMIT = 50  # the oldest ids are forgotten first
 EVENT_NAMES_LIMIT = 100  # distinct names with per-day counts; later new names count in `events`
+PAGE_NAMES_LIMIT = 50  # distinct page names counted per day (pages_30d); later new ones are not
+PAGE_PATHS_LIMIT = 100  # distinct page paths counted per day (page_paths_30d)
+CAMPAIGNS_LIMIT = 10  # campaign names kept, newest first
 MAX_LABEL_LENGTH = 200  # categories, tags and event names are cut to this
 
 
@@ -63,7 +68,8 @@ def reduce(
     latest = first or at >= p.last_seen
     previous_day = day_number(p.last_seen)
     context = as_dict(event.context)
-    if first or at - p.last_seen > timedelta(minutes=settings.session_timeout_minutes):
+    new_session = first or at - p.last_seen > timedelta(minutes=settings.session_timeout_minutes)
+    if new_session:
         p.sessions += 1
         p.session_started_at = at
         # a session opened by a server-side call (no page, no campaign) counts as direct
@@ -72,10 +78,13 @@ def reduce(
     p.first_seen = at if first else min(p.first_seen, at)
     p.last_seen = at if first else max(p.last_seen, at)
     if first or day_number(p.last_seen) != previous_day:
-        p.daily_counts = _prune_days(p.daily_counts, day_number(p.last_seen))
+        newest = day_number(p.last_seen)
+        p.daily_counts = _prune_days(p.daily_counts, newest)
+        p.page_daily = _prune_days(p.page_daily, newest)
+        p.path_daily = _prune_days(p.path_daily, newest)
     _count_daily(p, _count_name(event), at)
-    for page_key in _page_keys(event):
-        _count_daily(p, page_key, at)
+    if new_session or (latest and not p.session_campaign):
+        _apply_campaign(p, context, new_session)
     _apply_identity(p, event, latest)
     if latest:
         _apply_context(p, context)
@@ -83,6 +92,7 @@ def reduce(
     ids = item_ids(event)
     if kind == EventKind.PAGE:
         p.page_views += 1
+        _count_page(p, event, context, at)
     elif kind == EventKind.ITEM_VIEW:
         p.item_views += 1
         for item_id in ids:
@@ -113,32 +123,58 @@ def _count_name(event: Event) -> str:
     return event.type
 
 
-def _page_keys(event: Event) -> list[str]:
-    """Extra per-day keys of a page or screen call, so conditions can ask for pages by name or
-    path (``profile.events_7d.page:Pricing``, ``profile.events_7d.path:/pricing``); dots become
-    underscores, since a dot separates the parts of a condition's attribute path."""
-    if event.type not in ("page", "screen"):
-        return []
-    keys: list[str] = []
-    name = (event.name or "").strip()
-    if name:
-        keys.append("page:" + name[:MAX_LABEL_LENGTH].replace(".", "_"))
-    path = as_dict(event.properties).get("path") or as_dict(as_dict(event.context).get("page")).get(
-        "path"
-    )
-    if isinstance(path, str) and path.strip():
-        keys.append("path:" + path.strip()[:MAX_LABEL_LENGTH].replace(".", "_"))
-    return keys
-
-
 def _count_daily(p: Profile, name: str, at: datetime) -> None:
+    _count_on_day(p.daily_counts, name, at, day_number(p.last_seen), EVENT_NAMES_LIMIT)
+
+
+def _count_on_day(
+    counts: dict[str, dict[int, int]], name: str, at: datetime, newest_day: int, limit: int
+) -> None:
     day = day_number(at)
-    if day <= day_number(p.last_seen) - DAILY_WINDOW_DAYS:
+    if day <= newest_day - DAILY_WINDOW_DAYS:
         return  # older than any window
-    if name not in p.daily_counts and len(p.daily_counts) >= EVENT_NAMES_LIMIT:
+    if name not in counts and len(counts) >= limit:
         return
-    days = p.daily_counts.setdefault(intern(name), {})
+    days = counts.setdefault(intern(name), {})
     days[day] = days.get(day, 0) + 1
+
+
+def _count_page(p: Profile, event: Event, context: Mapping[str, Any], at: datetime) -> None:
+    """A page (or screen) view counted under its name and its path (``pages_30d`` and
+    ``page_paths_30d``): "visited the pricing page twice in 30 days" is then a condition."""
+    newest = day_number(p.last_seen)
+    name = as_text(event.name)
+    if name is not None:
+        key = _attribute_key(name)
+        _count_on_day(p.page_daily, key, at, newest, PAGE_NAMES_LIMIT)
+    properties = event.properties
+    path = as_text(properties.get("path")) or page_from_context(context).get("path")
+    if path is None:
+        path = page_from_context({"page": {"url": properties.get("url")}}).get("path")
+    if path is not None:
+        _count_on_day(p.path_daily, _attribute_key(path), at, newest, PAGE_PATHS_LIMIT)
+
+
+def _attribute_key(label: str) -> str:
+    """A page name or path as a key conditions can reach: a dot separates the parts of an
+    attribute path (``profile.page_paths_30d./pricing``), so dots become underscores
+    (``/pricing.html`` is counted as ``/pricing_html``)."""
+    return label.strip()[:MAX_LABEL_LENGTH].replace(".", "_")
+
+
+def _apply_campaign(p: Profile, context: Mapping[str, Any], new_session: bool) -> None:
+    """The session's UTM parameters (``context.campaign``, else the page URL's ``utm_*``): set
+    when it starts, or by its first event that has them."""
+    page = as_dict(context.get("page"))
+    campaign = {
+        key: value[:MAX_LABEL_LENGTH]
+        for key, value in campaign_from(page.get("url"), as_dict(context.get("campaign"))).items()
+    }
+    if new_session or campaign:
+        p.session_campaign = campaign
+    name = campaign.get("name")
+    if name is not None:
+        p.campaigns = [intern(name), *(c for c in p.campaigns if c != name)][:CAMPAIGNS_LIMIT]
 
 
 def _prune_days(counts: dict[str, dict[int, int]], newest_day: int) -> dict[str, dict[int, int]]:
@@ -182,6 +218,7 @@ def _apply_context(p: Profile, context: Mapping[str, Any]) -> None:
     updates = {
         "country": country_from_context(context),
         "region": as_text(location.get("region")),
+        "city": as_text(location.get("city")),
         "locale": as_text(context.get("locale")),
         "timezone": as_text(context.get("timezone")),
     }
@@ -364,6 +401,10 @@ def merge(primary: Profile, secondary: Profile, settings: ProfileSettings) -> Pr
         value = getattr(newer, name)
         setattr(m, name, value if value is not None else getattr(older, name))
     _merge_daily(m, s)
+    m.page_daily = _merged_days(m.page_daily, s.page_daily, m, PAGE_NAMES_LIMIT)
+    m.path_daily = _merged_days(m.path_daily, s.path_daily, m, PAGE_PATHS_LIMIT)
+    m.session_campaign = dict(newer.session_campaign)
+    m.campaigns = list(dict.fromkeys([*newer.campaigns, *older.campaigns]))[:CAMPAIGNS_LIMIT]
     _merge_recent(m, s, settings.recently_viewed_limit)
     _merge_affinity(m, s, settings)
     extra = [i for i in s.purchased_items if i not in m.purchased_items]
@@ -382,13 +423,19 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def _merge_daily(m: Profile, s: Profile) -> None:
-    for name, days in s.daily_counts.items():
-        if name not in m.daily_counts and len(m.daily_counts) >= EVENT_NAMES_LIMIT:
+    m.daily_counts = _merged_days(m.daily_counts, s.daily_counts, m, EVENT_NAMES_LIMIT)
+
+
+def _merged_days(
+    mine: dict[str, dict[int, int]], theirs: dict[str, dict[int, int]], m: Profile, limit: int
+) -> dict[str, dict[int, int]]:
+    for name, days in theirs.items():
+        if name not in mine and len(mine) >= limit:
             continue
-        merged = m.daily_counts.setdefault(name, {})
+        merged = mine.setdefault(name, {})
         for day, count in days.items():
             merged[day] = merged.get(day, 0) + count
-    m.daily_counts = _prune_days(m.daily_counts, day_number(m.last_seen))
+    return _prune_days(mine, day_number(m.last_seen))
 
 
 def _merge_recent(m: Profile, s: Profile, limit: int) -> None:

@@ -87,6 +87,12 @@ class ProfileSettings(BaseModel):
         description="Request header carrying the visitor's country (e.g. CF-IPCountry) when the "
         "context has no location.country.",
     )
+    geolocation: bool = Field(
+        default=True,
+        description="Fill context.location (country, region, city) from the IP address at "
+        "ingest, before it is truncated, from offline databases (docs/workspace.md); false: "
+        "never look addresses up.",
+    )
     truncate_ip: bool = Field(
         default=True,
         description="Store context.ip truncated (IPv4 /24, IPv6 /48) so it no longer identifies "

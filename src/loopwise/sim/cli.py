@@ -131,6 +131,12 @@ def print_result(result: DemoResult) -> None:
         )
     print_table(truth, console)
     console.print(f"[bold]verdict:[/bold] {result.results.get('verdict', 'none')}")
+    cache = result.cache
+    console.print(
+        f"pre-render cache: {cache.get('hit', 0)} of {sum(cache.values())} slot decisions "
+        f"served from it ({result.cache_hit_ratio:.1%}); {cache.get('miss', 0)} decided and "
+        f"cached, {cache.get('live', 0)} live (personal)"
+    )
     console.print(
         f"{result.visits} visits, {result.events} events in {result.seconds:.0f} s ({result.mode})"
     )

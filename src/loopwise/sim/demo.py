@@ -38,10 +38,15 @@ from loopwise.api.user_tokens import IDENTITY_SECRET_ENV, USER_TOKEN_CONTEXT_FIE
 from loopwise.clock import EventTimeClock
 from loopwise.errors import ConfigError
 from loopwise.sim.runner import ArmSummary, SimConfig, Simulation
-from loopwise.sim.session import PolicyRequest, PolicyResponse
+from loopwise.sim.session import PolicyRequest, PolicyResponse, SlotAsk
 
 EXPERIMENT = "personalized-vs-popular"
 SLOT = "recommended"
+HERO_SLOT = "home_hero"
+PRERENDER_TTL_SECONDS = 900
+TRENDING_SLOT = "trending"
+# the home page as the simulated visitor sees it (the hero shows no items)
+HOME_PAGE = (SlotAsk(HERO_SLOT, 0), SlotAsk(SLOT, 4), SlotAsk(TRENDING_SLOT, 4))
 BATCH_SIZE = 100  # events per POST /v1/batch
 DB_FILE = "loopwise.db"  # the engine's database in a data directory (Engine.open)
 REPORT_SEGMENTS = (
@@ -84,6 +89,13 @@ class DemoResult:
     seconds: float
     mode: str
     trainings: list[dict[str, Any]] = field(default_factory=list)  # model versions served
+    # slot decisions by pre-render cache status (hit, miss, live), counted from the replies
+    cache: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cache_hit_ratio(self) -> float:
+        total = sum(self.cache.values())
+        return self.cache.get("hit", 0) / total if total else 0.0
 
 
 class EngineClient(Protocol):
@@ -99,18 +111,45 @@ class EngineClient(Protocol):
 
 
 def demo_workspace(config: DemoConfig, experiment_start: datetime) -> dict[str, Any]:
-    """One list slot with the experiment on it; conversion and revenue per user as metrics."""
+    """The home page: a hero chosen by traffic source and device, the experiment's list slot
+    (conversion and revenue per user as metrics) and a trending list. The hero and trending
+    depend only on segments and context, so the pre-render cache serves them."""
+    hero_rules = [
+        {"id": "paid", "segments": ["from_paid"], "then": {"variant": "offer"}, "priority": 3},
+        {"id": "email", "segments": ["from_email"], "then": {"variant": "welcome-back"},
+         "priority": 2},
+        {"id": "phone", "segments": ["mobile"], "then": {"variant": "app"}, "priority": 1},
+    ]  # fmt: skip
     return {
         "workspace": "demo",
         "items": "items.jsonl",
+        # a small store's trending list moves slowly: prerendered slots live 15 minutes
+        "prerender": {"ttl_seconds": PRERENDER_TTL_SECONDS},
         "slots": [
+            {
+                "key": HERO_SLOT,
+                "kind": "block",
+                "description": "Home page hero",
+                "variants": [
+                    {"id": v, "content": {"headline": v}}
+                    for v in ("plain", "offer", "welcome-back", "app")
+                ],
+                "rules": hero_rules,
+            },
             {
                 "key": SLOT,
                 "kind": "list",
                 "n": 4,
                 "default_strategy": config.personalized_strategy,
                 "description": "Home page recommendations",
-            }
+            },
+            {
+                "key": TRENDING_SLOT,
+                "kind": "list",
+                "n": 4,
+                "default_strategy": "trending",
+                "description": "Trending now",
+            },
         ],
         "experiments": [
             {
@@ -183,6 +222,7 @@ class EnginePolicy:
         self.client = client
         self.visits = 0
         self.events = 0
+        self.cache: dict[str, int] = {"hit": 0, "miss": 0, "live": 0}
 
     def __call__(self, request: PolicyRequest) -> PolicyResponse:
         user: dict[str, str] = {"anonymous_id": request.anonymous_id}
@@ -191,9 +231,13 @@ class EnginePolicy:
         body = {
             "user": user,
             "context": request.context,
-            "slots": [{"slot": ask.slot, "n": ask.n} for ask in request.slots],
+            "slots": [
+                {"slot": ask.slot, **({"n": ask.n} if ask.n else {})} for ask in request.slots
+            ],
         }
         response = self.client.decide(body)
+        for status in (response.get("cache") or {}).get("slots", {}).values():
+            self.cache[status] = self.cache.get(status, 0) + 1
         items = {s["slot"]: [i["id"] for i in s.get("items", [])] for s in response["slots"]}
         self.visits += 1
         return PolicyResponse(response["decision_id"], items, arm_of(response, EXPERIMENT))
@@ -222,7 +266,9 @@ def run_demo(
     on_day: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
     """Simulate ``config.days`` days against the engine; ``on_day(day, visits)`` reports."""
-    sim = Simulation(SimConfig(seed=config.seed, n_users=config.users, days=config.days))
+    sim = Simulation(
+        SimConfig(seed=config.seed, n_users=config.users, days=config.days, slots=HOME_PAGE)
+    )
     workspace = write_data_dir(sim, config, data_dir)
     started = time.perf_counter()
     opened = _in_process(data_dir, workspace) if config.in_process else _server(data_dir, workspace)
@@ -260,6 +306,7 @@ def run_demo(
         seconds=time.perf_counter() - started,
         mode="in-process" if config.in_process else "HTTP",
         trainings=trainings,
+        cache=dict(policy.cache),
     )
 
 

@@ -173,6 +173,8 @@ def render_html(result: DemoResult) -> str:
         f"{result.seconds:.0f} s. Arms: control = <code>{html.escape(config.control_strategy)}"
         f"</code>, personalized = <code>{html.escape(config.personalized_strategy)}</code>.</p>",
         f"<p class='verdict'>{html.escape(str(results.get('verdict', 'no verdict')))}</p>",
+        f"<p>Pre-render cache: {result.cache.get('hit', 0)} of {sum(result.cache.values())} "
+        f"slot decisions served from it ({result.cache_hit_ratio:.1%}).</p>",
         "<h2>Per arm (the engine's results)</h2><h3>Purchase conversion per exposed user</h3>",
         _table(ARM_HEADERS, arm_rows(results, PRIMARY_METRIC)),
         "<h3>Revenue per exposed user</h3>",

@@ -1,14 +1,20 @@
 /*! loopwise-edge.js: decide context-only slots at the edge from Loopwise's edge bundle.
  * An ES module with no dependencies: Cloudflare Workers, Vercel Edge, Deno, Node 18+.
  *
- *   import { loadBundle, decideAtEdge, decide } from "./loopwise-edge.js";
+ *   import { loadBundle, decideAtEdge, decide, profileIdFor } from "./loopwise-edge.js";
  *   const bundle = await loadBundle({ host, key });           // GET /v1/edge/bundle (ETag)
- *   const local = decideAtEdge(bundle, context);              // no round trip, < 1 ms
- *   const all = await decide({ host, key, bundle, context, slots, user }); // + personal slots
+ *   const profileId = await profileIdFor(anonymousId);        // the engine's hashing id
+ *   const local = decideAtEdge(bundle, context, { profileId, consent }); // no round trip
+ *   const all = await decide({ host, key, bundle, context, slots, user, consent });
+ *   // decide() also posts local.exposures to /v1/edge/exposures (await all.logged)
  *
  * `context` is the engine's `context.*` namespace: {country, page: {path, url, ...},
  * device: {type}, time: {hour, weekday}, campaign: {...}, traffic_source, locale, ...}.
- * Conditions follow GrowthBook's targeting semantics, as the engine's compiler does.
+ * `consent` holds the visitor's explicit choices ({analytics, personalization}); missing ones
+ * take the bundle's regional default for context.country. Experiments run only for visitors
+ * with both, never for bots, and never in the global holdout, as in the engine.
+ * Conditions follow GrowthBook's targeting semantics, as the engine's compiler does; experiment
+ * arms use GrowthBook's hashing (FNV-1a 32 over UTF-16 code units), as the engine does.
  */
 
 function path(obj, key) {
@@ -100,22 +106,104 @@ function active(rule, now) {
   return !rule.active_to || now < new Date(rule.active_to);
 }
 
+// -- GrowthBook's hashing (experiments/assignment.py) -----------------------------------------
+function fnv1a32(text) {
+  let value = 2166136261;
+  for (let i = 0; i < text.length; i++) {
+    value ^= text.charCodeAt(i);
+    value = Math.imul(value, 16777619) >>> 0;
+  }
+  return value >>> 0;
+}
+
+/** GrowthBook's hash: the user's number in [0, 1), or null for an unknown version. */
+export function hash(seed, value, version) {
+  if (version === 2) return (fnv1a32(String(fnv1a32(seed + value))) % 10000) / 10000;
+  if (version === 1) return (fnv1a32(value + seed) % 1000) / 1000;
+  return null;
+}
+
+function granted(bundle, consent, country, category) {
+  if (consent && typeof consent[category] === "boolean") return consent[category];
+  const defaults = bundle.consent || { default: {}, countries: {} };
+  const code = typeof country === "string" ? country.toUpperCase() : "";
+  const entry = defaults.countries[code] || defaults.default;
+  return !!entry[category];
+}
+
+function running(experiment, now) {
+  if (experiment.start && now < new Date(experiment.start)) return false;
+  return !experiment.end || now < new Date(experiment.end);
+}
+
+/** The arm index the engine would assign, or -1 (not in the experiment: serve the slot as usual). */
+function assignArm(experiment, profileId, attributes) {
+  const ns = experiment.namespace;
+  if (ns) {
+    const n = hash("__" + ns[0], profileId, 1);
+    if (n === null || n < ns[1] || n >= ns[2]) return -1;
+  }
+  if (!evalCondition(attributes, experiment.condition)) return -1;
+  const n = hash(experiment.seed, profileId, experiment.hash_version);
+  if (n === null) return -1;
+  return experiment.ranges.findIndex(([start, end]) => start <= n && n < end);
+}
+
 /** Decide every slot of the bundle for one request context, locally. */
-export function decideAtEdge(bundle, context, { now = new Date() } = {}) {
+export function decideAtEdge(bundle, context, { now = new Date(), profileId = null, consent = null } = {}) {
   const segments = bundle.segments
     .filter((s) => evalCondition({ context }, s.condition))
     .map((s) => s.key);
   const attributes = { profile: {}, context, segments };
+  const bot = !!(context.device && context.device.type === "bot");
+  const eligible = !!profileId && !bot &&
+    granted(bundle, consent, context.country, "personalization") &&
+    granted(bundle, consent, context.country, "analytics");
+  const hold = bundle.holdout;
+  const heldOut = eligible && !!hold && hash(hold.seed, profileId, 2) < hold.percent;
+  const experiments = eligible && !heldOut ? bundle.experiments || {} : {};
   const slots = {};
+  const exposures = [];
   for (const [key, slot] of Object.entries(bundle.slots)) {
     const rule = slot.rules.find((r) => active(r, now) &&
       (!r.segments.length || r.segments.some((s) => segments.includes(s))) &&
       evalCondition(attributes, r.when));
-    const id = rule && rule.variant && rule.variant in slot.variants ? rule.variant : slot.default_variant;
+    let id = rule && rule.variant && rule.variant in slot.variants ? rule.variant : slot.default_variant;
+    let served = null;
+    for (const experiment of experiments[key] || []) {
+      if (!running(experiment, now)) continue;
+      const index = assignArm(experiment, profileId, attributes);
+      if (index < 0) continue;
+      const arm = experiment.arms[index];
+      id = arm.variant;
+      served = { key: experiment.key, arm: arm.key };
+      exposures.push({ experiment: experiment.key, arm: arm.key, slot: key });
+      break;
+    }
     slots[key] = { slot: key, kind: "block", variant: { id, content: slot.variants[id] },
-      rule: rule ? rule.id : null };
+      rule: rule ? rule.id : null, experiment: served };
   }
-  return { bundle: bundle.version, segments, slots };
+  return { bundle: bundle.version, segments, slots, exposures, eligible, held_out: heldOut };
+}
+
+/** The engine's profile id of a first identifier ("p_" + SHA-256 hex, 24 digits): the id
+ * experiments hash, so the edge assigns the arm the engine would. */
+export async function profileIdFor(identifier) {
+  const data = new TextEncoder().encode(identifier);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return "p_" + Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, 24);
+}
+
+/** Store the exposures of edge-decided experiments (and the holdout's): POST /v1/edge/exposures. */
+export async function postExposures({ host, key, user, context, consent = null, exposures,
+  fetch = globalThis.fetch }) {
+  const response = await fetch(`${host.replace(/\/+$/, "")}/v1/edge/exposures`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ user, context, consent, exposures }),
+  });
+  if (!response.ok) throw new Error(`edge exposures: HTTP ${response.status}`);
+  return response.json();
 }
 
 /** The bundle from the API; pass the previous one to revalidate it (304 keeps it). */
@@ -128,11 +216,19 @@ export async function loadBundle({ host, key, previous = null, fetch = globalThi
   return response.json();
 }
 
-/** Edge slots locally, the others (personal) with one /v1/decide call. */
-export async function decide({ host, key, bundle, context, slots, user, fetch = globalThis.fetch }) {
-  const local = decideAtEdge(bundle, context);
+/** Edge slots locally, the others (personal) with one /v1/decide call; the exposures of the
+ * experiments decided here are posted (`logged`: await it, or hand it to waitUntil). */
+export async function decide({ host, key, bundle, context, slots, user, consent = null,
+  fetch = globalThis.fetch }) {
+  const first = user && (user.anonymous_id || user.user_id);
+  const profileId = first ? await profileIdFor(first) : null;
+  const local = decideAtEdge(bundle, context, { profileId, consent });
   const remote = slots.filter((s) => !(s in local.slots));
-  const out = { edge: local, decision: null };
+  const out = { edge: local, decision: null, logged: Promise.resolve(null) };
+  if (local.exposures.length || (bundle.holdout && local.eligible)) {
+    out.logged = postExposures({ host, key, user, context, consent, exposures: local.exposures, fetch })
+      .catch((error) => ({ error: String(error) }));
+  }
   if (remote.length) {
     const response = await fetch(`${host.replace(/\/+$/, "")}/v1/decide`, {
       method: "POST",
