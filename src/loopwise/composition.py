@@ -25,6 +25,9 @@ from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.service import DecideService
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.service import ExperimentService
+from loopwise.journeys.delivery import DeliveryWorker
+from loopwise.journeys.service import JourneyService
+from loopwise.journeys.wiring import EnginePorts
 from loopwise.models.manager import ModelManager
 from loopwise.privacy.service import PrivacyService
 from loopwise.profiles.service import ProfileService
@@ -78,8 +81,12 @@ class Services:
     models: ModelManager
     checkpointer: Checkpointer
     watcher: ChangeWatcher
+    journeys: JourneyService
+    delivery: DeliveryWorker
 
     def close(self) -> None:
+        self.journeys.stop()
+        self.delivery.stop()
         self.watcher.stop()
         self.models.stop()
         self.checkpointer.stop()
@@ -166,10 +173,22 @@ def build(
         on_replaced=experiments.aggregates.clear,
     )
     models = ModelManager(strategies, data_dir, clock)
+    journeys = JourneyService(storage, views, compiled, items, clock)
+    engine_ports = EnginePorts(
+        storage, views, privacy, lambda: workspace_service.workspace.privacy,
+        lambda: workspace_service.workspace.profiles, decide, ingest, clock,
+    )  # fmt: skip
+    delivery = DeliveryWorker(
+        storage, lambda: workspace_service.workspace.webhooks, engine_ports.person,
+        engine_ports.decide, engine_ports.identify,
+    )  # fmt: skip
 
     # who is told what, after commit
     projector.listeners.append(experiments.on_effects)
     decide.exposure_listeners.append(experiments.on_exposures)
+    projector.hooks.append(journeys)  # journey state and outbox in the ingest job's unit of work
+    journeys.exposure_listeners.append(experiments.on_exposures)
+    journeys.delivery_listeners.append(delivery.wake)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -189,6 +208,8 @@ def build(
     if watch:
         checkpointer.start()
         watcher.start()
+        journeys.start()
+        delivery.start()
     return Services(
         storage=storage,
         strategies=strategies,
@@ -209,6 +230,8 @@ def build(
         models=models,
         checkpointer=checkpointer,
         watcher=watcher,
+        journeys=journeys,
+        delivery=delivery,
     )
 
 

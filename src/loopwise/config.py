@@ -25,6 +25,8 @@ from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
 from loopwise.experiments.settings import ExperimentConfig, HoldoutConfig
+from loopwise.journeys.spec import JourneyConfig, ReferenceError_, WebhookSettings, check_references
+from loopwise.journeys.templates import expand as expand_journey_template
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
@@ -154,6 +156,19 @@ class Workspace(BaseModel):
     slots: list[Slot] = Field(default_factory=list)
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     experiments: list[ExperimentConfig] = Field(default_factory=list)
+    journeys: list[JourneyConfig] = Field(
+        default_factory=list, description="Triggered journeys (docs/journeys.md)."
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="Where journey and segment webhooks go."
+    )
+
+    @field_validator("journeys", mode="before")
+    @classmethod
+    def _journey_templates(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [expand_journey_template(entry, f"journeys[{i}]") for i, entry in enumerate(value)]
 
     @field_validator("saved_groups")
     @classmethod
@@ -212,6 +227,18 @@ class Workspace(BaseModel):
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
         self._check_experiments()
+        try:
+            check_references(
+                self.journeys,
+                self.webhooks,
+                known,
+                set(slot_keys),
+                set(self.privacy.consent_categories),
+            )
+        except ReferenceError_ as exc:
+            raise ConfigError(f"{exc}.", field=exc.field) from None
+        except ValueError as exc:
+            raise ConfigError(f"{exc}.", field="journeys") from None
         return self
 
     def _check_experiments(self) -> None:
@@ -256,7 +283,12 @@ class Workspace(BaseModel):
                     )
 
     def experiment(self, key: str) -> ExperimentConfig | None:
-        return next((e for e in self.experiments if e.key == key), None)
+        found = next((e for e in self.experiments if e.key == key), None)
+        if found is None and key.startswith("journey-"):
+            from loopwise.journeys.compiled import journey_experiments
+
+            found = next((e for e in journey_experiments(self.journeys) if e.key == key), None)
+        return found
 
     def all_segments(self) -> list[SegmentDefinition]:
         builtins = list(BUILTIN_SEGMENTS) if self.builtin_segments else []

@@ -17,6 +17,7 @@ from loopwise.config import Workspace
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConditionError, ConfigError
 from loopwise.experiments.settings import ExperimentConfig
+from loopwise.journeys.compiled import journey_experiments
 from loopwise.models.serving import MODEL_STRATEGIES
 from loopwise.profiles.model import AFFINITY_TABLES, Profile
 from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_cluster_key
@@ -93,7 +94,7 @@ class CompiledWorkspace:
         # experiment -> event names its metrics read (what the projector totals per person)
         self.metric_events: dict[str, frozenset[str]] = {
             e.key: frozenset(m.event for m in e.metrics if m.event)
-            for e in [*workspace.experiments, self.holdout]
+            for e in [*workspace.experiments, self.holdout, *journey_experiments(workspace.journeys)]
         }
 
     def with_clusters(self, clusters: ClusterModel | None) -> CompiledWorkspace:
