@@ -23,6 +23,7 @@ from loopwise.console.cli import users_app
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
+from loopwise.journeys.cli import journeys_app
 from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
@@ -44,6 +45,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(journeys_app, name="journeys")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
@@ -194,6 +196,7 @@ def serve(
         f"{limits.connection_cap(open_files):,} connections at once"
     )
     retention = DailyRetention(engine.run_retention).start()
+    engine.start_journeys()  # journeys on the engine's clock, and the outbox's delivery
     app = ConcurrencyLimit(create_app(engine), limits.max_concurrent_requests, limits.retry_after)
     try:
         uvicorn.run(

@@ -208,8 +208,6 @@ def build(
     if watch:
         checkpointer.start()
         watcher.start()
-        journeys.start()
-        delivery.start()
     return Services(
         storage=storage,
         strategies=strategies,

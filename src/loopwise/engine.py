@@ -166,7 +166,12 @@ class Engine:
         return self.services.profiles.resolve(identifier)
 
     def profile_view(self, identifier: str) -> dict[str, Any] | None:
-        return self.services.profiles.view(identifier)
+        view = self.services.profiles.view(identifier)
+        if view is not None and self.services.journeys.journeys():
+            pid = (view.get("profile") or {}).get("id")
+            if pid:
+                view["journeys"] = self.services.journeys.history([pid])[0]
+        return view
 
     def rebuild_profiles(self) -> Rebuilt:
         return self.services.replay.rebuild()
@@ -179,14 +184,28 @@ class Engine:
         return self.services.privacy.erase(identifier)
 
     def export_profile(self, identifier: str) -> dict[str, Any]:
-        return self.services.privacy.export(identifier, self.profile_view)
+        document = self.services.privacy.export(identifier, self.profile_view)
+        _, _, profile_ids = self.services.privacy.person(None, identifier)
+        document["journeys"] = self.services.journeys.history(profile_ids)[0]
+        return document
 
     def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]:
         return self.services.privacy.get_consent(user_id, country, self.services.profiles.country)
 
     def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
         self.services.privacy.put_consent(user_id, body)
-        return self.get_consent(user_id)
+        state = self.get_consent(user_id)
+        self._drop_withdrawn_sends(user_id, state)
+        return state
+
+    def _drop_withdrawn_sends(self, user_id: str, state: Mapping[str, Any]) -> None:
+        """Pending sends of a category the person no longer grants are dropped now (the
+        delivery worker checks again before every send)."""
+        granted = state.get("categories") or {}
+        withdrawn = {name for name, value in dict(granted).items() if value is False}
+        pid = self.resolve(user_id)
+        if withdrawn and pid is not None:
+            self.services.journeys.drop_withdrawn([pid], withdrawn)
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]:
         return self.services.privacy.consent_history(user_id)
@@ -266,6 +285,33 @@ class Engine:
 
     def clusters(self) -> dict[str, Any]:
         return self.services.clusters.clusters()
+
+    # -- journeys ------------------------------------------------------------------------------
+    def list_journeys(self) -> list[dict[str, Any]]:
+        return self.services.journeys.summaries()
+
+    def journey(self, key: str) -> dict[str, Any]:
+        return self.services.journeys.show(key)
+
+    def start_journeys(self) -> None:
+        """Run journeys on the clock and deliver the outbox in the background (``serve``);
+        one process per data directory should (other processes only read and ingest)."""
+        self.services.journeys.start()
+        self.services.delivery.start()
+
+    def tick_journeys(self) -> int:
+        """Step every journey state due by the engine's clock now."""
+        return self.services.journeys.tick()
+
+    def deliver(self, timeout: float = 60.0) -> int:
+        """Send what the outbox has due now (the worker does this in the background)."""
+        return self.services.delivery.drain(timeout)
+
+    def outbox(self, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+        return self.services.journeys.outbox(status, limit)
+
+    def retry_delivery(self, delivery_id: int) -> dict[str, Any]:
+        return self.services.journeys.retry(delivery_id)
 
     # -- experiments and models ----------------------------------------------------------------
     def list_experiments(self) -> list[dict[str, Any]]:

@@ -21,7 +21,10 @@ def test_migrate_a_postgresql_schema_then_find_it_up_to_date(pg_schema: str) -> 
     try:
         first = runner.invoke(app, ["migrate", "--database-url", PG_URL, "--schema", schema])
         assert first.exit_code == 0, first.output
-        assert f"(schema {schema}): applied migration 0001, migration 0002, migration 0003." in first.output
+        assert (
+            f"(schema {schema}): applied migration 0001, migration 0002, migration 0003."
+            in first.output
+        )
         again = runner.invoke(
             app, ["migrate", "--schema", schema], env={"LOOPWISE_DATABASE_URL": PG_URL}
         )

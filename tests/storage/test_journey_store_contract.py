@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import Any
 
-from loopwise.storage.journey_records import DEAD, DELIVERED, DROPPED, PENDING, Delivery, JourneyRecord
+from loopwise.storage.journey_records import (
+    DEAD,
+    DELIVERED,
+    DROPPED,
+    PENDING,
+    Delivery,
+    JourneyRecord,
+)
 from tests.storage.conftest import at
 
 
@@ -63,10 +71,8 @@ def test_a_job_that_fails_leaves_no_state(storage: Any) -> None:
         uow.outbox.add([delivery("k1")])
         raise RuntimeError("boom")
 
-    try:
+    with contextlib.suppress(RuntimeError):
         storage.write(job)
-    except RuntimeError:
-        pass
     assert storage.journeys.count() == 0 and storage.outbox.counts() == {}
 
 

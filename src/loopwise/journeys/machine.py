@@ -87,9 +87,8 @@ def step(
         if s is not None and s.status == ACTIVE:
             run.on_event(s, event)
         s = out.state
-        if _triggered(journey, event) and journey.running:
-            if s is None or s.status != ACTIVE:
-                run.try_enter(s, profile_id, at)
+        if _triggered(journey, event) and journey.running and (s is None or s.status != ACTIVE):
+            run.try_enter(s, profile_id, at)
         s = out.state
         if journey.inactive_seconds is not None and event.any_event and journey.running:
             if s is None:
@@ -161,8 +160,9 @@ class _Run:
         if s is not None and s.entries > 0:
             if not journey.config.reentry.allowed:
                 return
-            if journey.reentry_seconds is not None and s.left_at is not None:
-                if at < s.left_at + timedelta(seconds=journey.reentry_seconds):
+            seconds = journey.reentry_seconds
+            if seconds is not None and s.left_at is not None:
+                if at < s.left_at + timedelta(seconds=seconds):  # noqa: SIM102
                     return
         if not journey.entry(self.context.attributes):
             return
@@ -231,14 +231,14 @@ class _Run:
     # -- inputs ----------------------------------------------------------------------------
     def on_event(self, s: JourneyState, event: EventInput) -> None:
         at = event.at
-        if event.type == "track" and event.name == self.journey.config.conversion_event:
-            if not s.converted:
-                s.converted = True
-                s.note(at, "converted")
-                self.out.changed = True
-                self.count("", "converted")
-                for visited in s.visited:
-                    self.count(visited, "converted")
+        conversion = self.journey.config.conversion_event
+        if event.type == "track" and event.name == conversion and not s.converted:
+            s.converted = True
+            s.note(at, "converted")
+            self.out.changed = True
+            self.count("", "converted")
+            for visited in s.visited:
+                self.count(visited, "converted")
         if event.type == "track" and event.name in self.journey.exit_events:
             self.leave(s, at, f"event:{event.name}")
             return
@@ -347,9 +347,6 @@ class _Run:
                 return "per_journey"
         if caps.all_journeys_per_day is not None and self.sends_day >= caps.all_journeys_per_day:
             return "all_journeys_per_day"
-        if (
-            caps.all_journeys_per_week is not None
-            and self.sends_week >= caps.all_journeys_per_week
-        ):
+        if caps.all_journeys_per_week is not None and self.sends_week >= caps.all_journeys_per_week:
             return "all_journeys_per_week"
         return None

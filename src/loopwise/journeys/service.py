@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,7 @@ from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.model import Profile
 from loopwise.projection.effects import ProfilesMerged, ProfileUpserted, SegmentsChanged
 from loopwise.projection.fold import FoldContext, Folded, pre_exposure_totals
-from loopwise.storage.journey_records import Delivery
+from loopwise.storage.journey_records import DROPPED, PENDING, STATUSES, Delivery
 from loopwise.storage.records import Exposure
 from loopwise.storage.stores import Storage, UnitOfWork
 from loopwise.views import Views
@@ -156,9 +157,7 @@ class JourneyService:
         if journeys and self._is_due(now):
             self.run_due(uow, now)
 
-    def _load(
-        self, uow: UnitOfWork, batch: _Batch, inputs: Mapping[str, list[EventInput]]
-    ) -> None:
+    def _load(self, uow: UnitOfWork, batch: _Batch, inputs: Mapping[str, list[EventInput]]) -> None:
         wanted = [pid for pid in inputs if not any(k[1] == pid for k in batch.states)]
         for record in uow.journeys.for_profiles(wanted):
             batch.states[(record.journey, record.profile_id)] = JourneyState.from_record(record)
@@ -195,7 +194,9 @@ class JourneyService:
             guard = 0
             while state is not None and state.due_at is not None and state.due_at <= event_input.at:
                 due = state.due_at
-                ctx = self._context(uow, batch, journey, pid, profile, membership, due, consent_cache)
+                ctx = self._context(
+                    uow, batch, journey, pid, profile, membership, due, consent_cache
+                )
                 state = self._apply(batch, journey, step(state, Tick(due), journey, ctx, pid), key)
                 guard += 1
                 if guard > 100:
@@ -209,7 +210,7 @@ class JourneyService:
     ) -> JourneyState | None:
         batch.steps += 1
         if not stepped.changed:
-            return stepped.state  # type: ignore[no-any-return]
+            return stepped.state
         state: JourneyState | None = stepped.state
         batch.states[key] = state
         batch.dirty.add(key)
@@ -268,10 +269,7 @@ class JourneyService:
             if assigned is not None and assigned.in_experiment:
                 arm = assigned.arm_key
         sends = [
-            t
-            for (j, p), s in batch.states.items()
-            if p == pid and s is not None
-            for t in s.sends
+            t for (j, p), s in batch.states.items() if p == pid and s is not None for t in s.sends
         ]
         return Context(
             attributes={"profile": attributes, "segments": sorted(membership)},
@@ -366,10 +364,13 @@ class JourneyService:
             now = self.now()
             if not self._is_due(now):
                 return total
-            done = self._storage.write(lambda uow: self.run_due(uow, now))
+            done = self._storage.write(partial(self._run_due_job, now))
             total += done
             if done < DUE_BATCH:
                 return total
+
+    def _run_due_job(self, now: datetime, uow: UnitOfWork) -> int:
+        return self.run_due(uow, now)
 
     def _write(self, uow: UnitOfWork, batch: _Batch) -> None:
         if batch.dirty:
@@ -416,7 +417,7 @@ class JourneyService:
     def counts(self, key: str) -> dict[str, dict[str, int]]:
         return dict(self._storage.config.get(COUNTS_KEY + key) or {})
 
-    def list(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[dict[str, Any]]:
         return [self._summary(j) for j in self.journeys()]
 
     def _summary(self, journey: CompiledJourney) -> dict[str, Any]:
@@ -475,28 +476,49 @@ class JourneyService:
                 continue  # only watched (inactivity), never entered
             out.append(state.view())
         deliveries = [
-            {
-                "id": d.id,
-                "key": d.key,
-                "kind": d.kind,
-                "status": d.status,
-                "attempts": d.attempts,
-                "created_at": isoformat(d.created_at),
-                "done_at": isoformat(d.done_at) if d.done_at is not None else None,
-                "journey": d.payload.get("journey"),
-                "step": d.payload.get("step"),
-                "result": d.payload.get("result"),
-            }
-            for pid in ids
-            for d in self._storage.outbox.for_profile(pid)
+            delivery_view(d) for pid in ids for d in self._storage.outbox.for_profile(pid)
         ]
         return [{"journeys": out, "deliveries": deliveries}]
 
-    def drop_pending(self, profile_ids: Iterable[str], reason: str) -> int:
+    def drop_withdrawn(self, profile_ids: Iterable[str], categories: set[str]) -> int:
+        """Drop the pending deliveries that need one of ``categories`` (consent withdrawn)."""
         ids = list(profile_ids)
-        return self._storage.write(
-            lambda uow: sum(uow.outbox.drop_pending(pid, reason) for pid in ids)
-        )
+
+        def job(uow: UnitOfWork) -> int:
+            dropped = 0
+            for pid in ids:
+                for d in uow.outbox.for_profile(pid):
+                    if d.status == PENDING and d.payload.get("consent") in categories:
+                        reason = f"{d.payload.get('consent')} consent withdrawn"
+                        uow.outbox.update(replace(d, status=DROPPED, last_error=reason))
+                        dropped += 1
+            return dropped
+
+        return self._storage.write(job)
+
+    def outbox(self, status: str | None, limit: int) -> dict[str, Any]:
+        counts = {name: 0 for name in STATUSES} | self._storage.outbox.counts()
+        document: dict[str, Any] = {"counts": counts}
+        if status is not None:
+            document["deliveries"] = [
+                delivery_view(d) for d in self._storage.outbox.list(status, limit)
+            ]
+        return document
+
+    def retry(self, delivery_id: int) -> dict[str, Any]:
+        from loopwise.errors import NotFound
+        from loopwise.journeys.delivery import retry_now
+
+        if not retry_now(self._storage, delivery_id, system_clock()):
+            raise NotFound(
+                f"No dead delivery {delivery_id}; list them with GET /v1/admin/outbox?status=dead.",
+                field="delivery_id",
+            )
+        found = self._storage.outbox.get(delivery_id)
+        assert found is not None
+        for listener in self.delivery_listeners:
+            listener()
+        return delivery_view(found)
 
     # -- the ticker ------------------------------------------------------------------------
     def start(self, every_seconds: float = 1.0) -> None:
@@ -508,6 +530,26 @@ class JourneyService:
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
+
+
+def delivery_view(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "key": d.key,
+        "kind": d.kind,
+        "type": d.payload.get("type") or d.payload.get("action"),
+        "status": d.status,
+        "attempts": d.attempts,
+        "created_at": isoformat(d.created_at),
+        "next_attempt_at": isoformat(d.next_attempt_at),
+        "done_at": isoformat(d.done_at) if d.done_at is not None else None,
+        "last_error": d.last_error,
+        "endpoint": d.payload.get("endpoint"),
+        "journey": d.payload.get("journey"),
+        "step": d.payload.get("step"),
+        "segment": d.payload.get("segment"),
+        "result": d.payload.get("result"),
+    }
 
 
 class _Ticker:

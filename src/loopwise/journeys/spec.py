@@ -146,9 +146,9 @@ class Step(Strict):
             raise ValueError("a decide action needs slot: the slot to decide for later pickup")
         if self.action == "set_trait" and not self.traits:
             raise ValueError('a set_trait action needs traits, e.g. {"vip": true}')
-        if self.action in ("enter_segment", "leave_segment"):
-            if not self.segment or not re.match(KEY_PATTERN, self.segment):
-                raise ValueError(f"{self.action} needs segment: a list segment key (a-z, 0-9, _, -)")
+        lists = self.action in ("enter_segment", "leave_segment")
+        if lists and (not self.segment or not re.match(KEY_PATTERN, self.segment)):
+            raise ValueError(f"{self.action} needs segment: a list segment key (a-z, 0-9, _, -)")
         return self
 
 
@@ -219,7 +219,9 @@ class QuietHours(Strict):
         try:
             ZoneInfo(value)
         except (KeyError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name, e.g. Europe/Berlin")
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name, e.g. Europe/Berlin"
+            ) from None
         return value
 
 

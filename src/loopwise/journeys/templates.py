@@ -89,10 +89,12 @@ def win_back(endpoint: str, slot: str | None, wait: str | None) -> dict[str, Any
         "steps": [
             _send(endpoint, slot, "win_back_1"),
             {"id": "wait", "wait_until": {"event": "Order Completed", "at_most": "14d"}},
-            {"id": "came_back", "branch": {"if": {"profile.days_since_last_seen": {"$lt": 14}},
-                                            "then": "end"}},
+            {
+                "id": "came_back",
+                "branch": {"if": {"profile.days_since_last_seen": {"$lt": 14}}, "then": "end"},
+            },
             _send(endpoint, slot, "win_back_2"),
-        ],  # fmt: skip
+        ],
         "exit": [{"event": "Order Completed"}],
         "reentry": {"allowed": True, "after": "90d"},
     }

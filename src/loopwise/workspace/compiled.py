@@ -94,7 +94,11 @@ class CompiledWorkspace:
         # experiment -> event names its metrics read (what the projector totals per person)
         self.metric_events: dict[str, frozenset[str]] = {
             e.key: frozenset(m.event for m in e.metrics if m.event)
-            for e in [*workspace.experiments, self.holdout, *journey_experiments(workspace.journeys)]
+            for e in [
+                *workspace.experiments,
+                self.holdout,
+                *journey_experiments(workspace.journeys),
+            ]
         }
 
     def with_clusters(self, clusters: ClusterModel | None) -> CompiledWorkspace:

@@ -112,7 +112,9 @@ class MemoryOutbox(Store):
         stamp = isoformat(at)
         with self._db.read() as tables:
             table = tables["outbox"]
-            ids = sorted(k for k in table.keys_where("status", PENDING) if table.rows[k][3] <= stamp)
+            ids = sorted(
+                k for k in table.keys_where("status", PENDING) if table.rows[k][3] <= stamp
+            )
             rows = [(k, table.rows[k]) for k in ids[:limit]]
         return [_delivery(k, row) for k, row in rows]
 
@@ -126,13 +128,6 @@ class MemoryOutbox(Store):
         with self._db.read() as tables:
             table = tables["outbox"]
             return {s: len(table.keys_where("status", s)) for s in list(table.values_of("status"))}
-
-    def list(self, status: str, limit: int = 100) -> list[Delivery]:
-        with self._db.read() as tables:
-            table = tables["outbox"]
-            ids = sorted(table.keys_where("status", status), reverse=True)[:limit]
-            rows = [(k, table.rows[k]) for k in ids]
-        return [_delivery(k, row) for k, row in rows]
 
     def add(self, deliveries: Sequence[Delivery]) -> list[int]:
         ids: list[int] = []
@@ -165,3 +160,10 @@ class MemoryOutbox(Store):
         for key in keys:
             self._db.pop("outbox", key)
         return len(keys)
+
+    def list(self, status: str, limit: int = 100) -> list[Delivery]:
+        with self._db.read() as tables:
+            table = tables["outbox"]
+            ids = sorted(table.keys_where("status", status), reverse=True)[:limit]
+            rows = [(k, table.rows[k]) for k in ids]
+        return [_delivery(k, row) for k, row in rows]

@@ -27,8 +27,8 @@ from loopwise.storage.memory.decisions import MemoryDecisionLog
 from loopwise.storage.memory.events import MemoryEventLog
 from loopwise.storage.memory.exposures import MemoryExposureStore
 from loopwise.storage.memory.identities import MemoryIdentityStore
-from loopwise.storage.memory.journeys import MemoryJourneyStore, MemoryOutbox
 from loopwise.storage.memory.item_stats import MemoryItemStatsStore
+from loopwise.storage.memory.journeys import MemoryJourneyStore, MemoryOutbox
 from loopwise.storage.memory.profiles import MemoryProfileStore
 from loopwise.storage.memory.segment_history import MemorySegmentHistory
 from loopwise.storage.memory.sessions import MemorySessionStore

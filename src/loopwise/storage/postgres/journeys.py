@@ -86,9 +86,7 @@ class PostgresJourneyStore(Table):
     def count(self, journey: str | None = None) -> int:
         if journey is None:
             return int(self._one("SELECT count(*) FROM journey_states"))
-        return int(
-            self._one("SELECT count(*) FROM journey_states WHERE journey = %s", [journey])
-        )
+        return int(self._one("SELECT count(*) FROM journey_states WHERE journey = %s", [journey]))
 
     def put(self, records: Sequence[JourneyRecord]) -> None:
         if not records:
@@ -140,13 +138,6 @@ class PostgresOutbox(Table):
         rows = self._all("SELECT status, count(*) FROM outbox GROUP BY status")
         return {str(status): int(n) for status, n in rows}
 
-    def list(self, status: str, limit: int = 100) -> list[Delivery]:
-        rows = self._all(
-            f"SELECT {_DELIVERY} FROM outbox WHERE status = %s ORDER BY id DESC LIMIT %s",
-            [status, limit],
-        )
-        return [_delivery(row) for row in rows]
-
     def add(self, deliveries: Sequence[Delivery]) -> list[int]:
         ids = []
         for d in deliveries:
@@ -182,3 +173,10 @@ class PostgresOutbox(Table):
 
     def delete_profile(self, profile_id: str) -> int:
         return self._exec("DELETE FROM outbox WHERE profile_id = %s", [profile_id])
+
+    def list(self, status: str, limit: int = 100) -> list[Delivery]:
+        rows = self._all(
+            f"SELECT {_DELIVERY} FROM outbox WHERE status = %s ORDER BY id DESC LIMIT %s",
+            [status, limit],
+        )
+        return [_delivery(row) for row in rows]

@@ -31,8 +31,8 @@ from loopwise.storage.postgres.decisions import PostgresDecisionLog
 from loopwise.storage.postgres.events import PostgresEventLog
 from loopwise.storage.postgres.exposures import PostgresExposureStore
 from loopwise.storage.postgres.identities import PostgresIdentityStore
-from loopwise.storage.postgres.journeys import PostgresJourneyStore, PostgresOutbox
 from loopwise.storage.postgres.item_stats import PostgresItemStatsStore
+from loopwise.storage.postgres.journeys import PostgresJourneyStore, PostgresOutbox
 from loopwise.storage.postgres.migrate import (
     CONNECT_TIMEOUT_S,
     configure,

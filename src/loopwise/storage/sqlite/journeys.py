@@ -63,9 +63,7 @@ class SqliteJourneyStore(Table):
 
     def iter(self, journey: str | None = None) -> Iterator[JourneyRecord]:
         if journey is None:
-            rows = self._stream(
-                f"SELECT {_STATE} FROM journey_states ORDER BY journey, profile_id"
-            )
+            rows = self._stream(f"SELECT {_STATE} FROM journey_states ORDER BY journey, profile_id")
         else:
             rows = self._stream(
                 f"SELECT {_STATE} FROM journey_states WHERE journey = ? ORDER BY profile_id",
@@ -119,13 +117,6 @@ class SqliteOutbox(Table):
         rows = self._all("SELECT status, count(*) FROM outbox GROUP BY status")
         return {str(status): int(n) for status, n in rows}
 
-    def list(self, status: str, limit: int = 100) -> list[Delivery]:
-        rows = self._all(
-            f"SELECT {_DELIVERY} FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?",
-            (status, limit),
-        )
-        return [_delivery(row) for row in rows]
-
     def add(self, deliveries: Sequence[Delivery]) -> list[int]:
         ids = []
         conn = self._connect()
@@ -164,3 +155,10 @@ class SqliteOutbox(Table):
 
     def delete_profile(self, profile_id: str) -> int:
         return self._exec("DELETE FROM outbox WHERE profile_id = ?", (profile_id,))
+
+    def list(self, status: str, limit: int = 100) -> list[Delivery]:
+        rows = self._all(
+            f"SELECT {_DELIVERY} FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?",
+            (status, limit),
+        )
+        return [_delivery(row) for row in rows]
