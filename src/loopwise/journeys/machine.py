@@ -161,9 +161,9 @@ class _Run:
             if not journey.config.reentry.allowed:
                 return
             seconds = journey.reentry_seconds
-            if seconds is not None and s.left_at is not None:
-                if at < s.left_at + timedelta(seconds=seconds):  # noqa: SIM102
-                    return
+            left = s.left_at
+            if seconds is not None and left is not None and at < left + timedelta(seconds=seconds):
+                return
         if not journey.entry(self.context.attributes):
             return
         if not self.context.consented:
