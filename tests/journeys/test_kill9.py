@@ -61,7 +61,9 @@ def _log(path: Path) -> list[dict[str, Any]]:
 def _delivered_in_db(db: Path) -> set[str]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return {str(r[0]) for r in conn.execute("SELECT key FROM outbox WHERE status = 'delivered'")}
+        return {
+            str(r[0]) for r in conn.execute("SELECT key FROM outbox WHERE status = 'delivered'")
+        }
     finally:
         conn.close()
 
@@ -128,7 +130,9 @@ def test_kill_9_with_1000_sends_pending_loses_none(
             acked[r["key"]] = acked.get(r["key"], 0) + 1
     assert len(acked) == PEOPLE, "no send is lost"
     after_restart = {r["key"] for r in requests[at_kill:] if r["status"] == 200}
-    assert not (after_restart & committed), "a send whose acknowledgement was committed is not resent"
+    assert not (after_restart & committed), (
+        "a send whose acknowledgement was committed is not resent"
+    )
     repeats = {key for key, n in acked.items() if n > 1}
     before_kill = {r["key"] for r in requests[:at_kill] if r["status"] == 200}
     assert repeats <= before_kill - committed  # only the acks the kill cut off are sent again

@@ -110,3 +110,10 @@ def test_pending_sends_are_dropped_and_erased_per_profile(storage: Any) -> None:
     assert [d.key for d in storage.outbox.due(at(0), 10)] == ["k3"]
     assert storage.write(lambda uow: uow.outbox.delete_profile("p1")) == 2
     assert storage.outbox.for_profile("p1") == []
+
+
+def test_deliveries_follow_a_merge(storage: Any) -> None:
+    storage.write(lambda uow: uow.outbox.add([delivery("k1", pid="anon"), delivery("k2")]))
+    assert storage.write(lambda uow: uow.outbox.reassign("anon", "p1")) == 1
+    assert [d.key for d in storage.outbox.for_profile("p1")] == ["k1", "k2"]
+    assert storage.outbox.for_profile("anon") == []

@@ -164,6 +164,7 @@ class JourneyService:
 
     def _follow_merge(self, uow: UnitOfWork, batch: _Batch, source: str, target: str) -> None:
         """A merged person's journey states follow them (the target's own state wins)."""
+        uow.outbox.reassign(source, target)
         moving = uow.journeys.for_profiles([source])
         if not moving:
             return

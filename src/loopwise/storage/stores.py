@@ -469,6 +469,10 @@ class Outbox(OutboxReader, Protocol):
         """Mark the profile's pending deliveries ``dropped`` (consent withdrawn); how many."""
         ...
 
+    def reassign(self, from_profile_id: str, to_profile_id: str) -> int:
+        """After a merge every delivery of ``from_profile_id`` belongs to ``to_profile_id``."""
+        ...
+
     def delete_profile(self, profile_id: str) -> int: ...
 
 

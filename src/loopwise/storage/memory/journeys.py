@@ -154,6 +154,12 @@ class MemoryOutbox(Store):
             self.update(replace(d, status=DROPPED, last_error=reason))
         return len(pending)
 
+    def reassign(self, from_profile_id: str, to_profile_id: str) -> int:
+        moving = self.for_profile(from_profile_id)
+        for d in moving:
+            self._db.put("outbox", d.id, _row(replace(d, profile_id=to_profile_id)))
+        return len(moving)
+
     def delete_profile(self, profile_id: str) -> int:
         with self._db.read() as tables:
             keys = tables["outbox"].keys_where("profile_id", profile_id)

@@ -171,6 +171,12 @@ class PostgresOutbox(Table):
             self.update(replace(d, status=DROPPED, last_error=reason))
         return len(pending)
 
+    def reassign(self, from_profile_id: str, to_profile_id: str) -> int:
+        return self._exec(
+            "UPDATE outbox SET profile_id = %s WHERE profile_id = %s",
+            [to_profile_id, from_profile_id],
+        )
+
     def delete_profile(self, profile_id: str) -> int:
         return self._exec("DELETE FROM outbox WHERE profile_id = %s", [profile_id])
 
