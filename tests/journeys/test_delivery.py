@@ -27,8 +27,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 def endpoint(receiver: Receiver, **extra: Any) -> dict[str, Any]:
-    return {"endpoints": [{"key": "crm", "url": receiver.url, "secret_env": SECRET_ENV,
-                           "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, **extra}]}  # fmt: skip
+    found = {"key": "crm", "url": receiver.url, "secret_env": SECRET_ENV}
+    found |= {"backoff_seconds": 0.01, "max_backoff_seconds": 0.05, **extra}
+    return {"endpoints": [found]}
 
 
 def drain_until_settled(engine: Any, rounds: int = 200) -> None:

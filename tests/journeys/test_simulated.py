@@ -10,6 +10,7 @@ an in-process engine, then every rule checked against the simulated event log it
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -173,7 +174,7 @@ def test_frequency_caps_hold_across_journeys() -> None:
         assert capped > 0, "the cap should have stopped some sends"
         for pid, times in sends.items():
             times.sort()
-            for a, b in zip(times, times[1:], strict=False):
+            for a, b in itertools.pairwise(times):
                 assert b - a >= timedelta(days=1), f"{pid} got two sends within a day"
     finally:
         engine.close()
