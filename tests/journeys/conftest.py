@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from loopwise.catalog.importer import read_items
 from loopwise.clock import EventTimeClock, isoformat
 from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file
 from loopwise.engine import Engine
@@ -43,6 +44,8 @@ def make_engine() -> Iterator[Any]:
             workspace_with(journeys, **extra), MemoryStorage(), clock=EventTimeClock(T0), seed=1
         )
         engines.append(engine)
+        sample = load_workspace_file(SAMPLE_WORKSPACE)
+        engine.put_items(list(read_items(SAMPLE_WORKSPACE.parent / str(sample.items))))
         return engine
 
     yield make
