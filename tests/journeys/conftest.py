@@ -12,7 +12,7 @@ import pytest
 
 from loopwise.catalog.importer import read_items
 from loopwise.clock import EventTimeClock, isoformat
-from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file
+from loopwise.config import SAMPLE_WORKSPACE, Workspace, load_workspace_file, parse_workspace
 from loopwise.engine import Engine
 from loopwise.events.normalize import parse_request
 from loopwise.storage.memory import MemoryStorage
@@ -28,7 +28,7 @@ def workspace_with(journeys: list[dict[str, Any]], **extra: Any) -> Workspace:
     base["journeys"] = journeys
     base["webhooks"] = extra.pop("webhooks", {"endpoints": [ENDPOINT]})
     base.update(extra)
-    return Workspace.model_validate(base)
+    return parse_workspace(base)
 
 
 def cart_journey(**overrides: Any) -> dict[str, Any]:
