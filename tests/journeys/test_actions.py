@@ -56,12 +56,12 @@ def test_a_webhook_carries_content_decided_for_its_slot(make_engine: Any) -> Non
     ingest(engine, message("u2", T0 + hours(2), "Product Viewed"))
     worker = engine.services.delivery
     send = engine.storage.outbox.due(T0.replace(year=2100), 10)[0]
-    person = worker._person(send.profile_id, "marketing")  # noqa: SLF001 - the body, unsent
+    person = worker._person(send.profile_id, "marketing")
     endpoint = engine.workspace.webhooks.endpoint("crm")
     assert endpoint is not None
     import json
 
-    body = json.loads(worker._body(send, endpoint, person))  # noqa: SLF001
+    body = json.loads(worker._body(send, endpoint, person))
     assert body["content"]["slot"]["slot"] == "recommended"
     assert body["content"]["slot"]["items"], "items decided for the person"
     assert engine.get_decision(body["content"]["decision_id"]) is not None

@@ -53,10 +53,10 @@ def test_journeys_over_http_and_the_cli(tmp_path: Path, monkeypatch: pytest.Monk
             journey: dict = {}
             while time.monotonic() < deadline:
                 journey = client.get("/v1/journeys/cart").json()
-                held = journey["holdout"]
-                if journey["steps"][1]["sent"] == len(users) - held and receiver.acknowledged:
-                    if len(receiver.acknowledged) == len(users) - held:
-                        break
+                expected = len(users) - journey["holdout"]
+                sent = journey["steps"][1]["sent"]
+                if sent == expected and len(receiver.acknowledged) == expected:
+                    break
                 time.sleep(0.2)
             steps = {s["id"]: s for s in journey["steps"]}
             assert steps["wait"]["entered"] == len(users) - journey["holdout"]

@@ -130,7 +130,7 @@ def test_quiet_hours_hold_a_send_until_they_end() -> None:
         and held.state.due_at == datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
     )
     sent = step(held.state, Tick(held.state.due_at), j, ctx(timezone="Asia/Tokyo"), "p")
-    assert [a.kind for a in sent.actions][0] == "webhook"
+    assert sent.actions[0].kind == "webhook"
 
 
 def test_caps_skip_sends() -> None:
