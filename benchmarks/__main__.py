@@ -20,6 +20,7 @@ from benchmarks import (
     bench_freshness,
     bench_http,
     bench_ingest,
+    bench_journeys,
     bench_memory,
     bench_models,
     bench_results,
@@ -97,6 +98,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_storage.markdown,
         quick={"batches": 40, "rounds": 1},
         full={"batches": 500, "rounds": 3},
+    ),
+    Benchmark(
+        "journeys",
+        bench_journeys.run,
+        bench_journeys.markdown,
+        quick={"people": 5_000},
+        full={"people": 100_000},
     ),
     Benchmark(
         "models",

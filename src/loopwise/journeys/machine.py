@@ -87,7 +87,7 @@ def step(
         if s is not None and s.status == ACTIVE:
             run.on_event(s, event)
         s = out.state
-        if _triggered(journey, event) and journey.running and (s is None or s.status != ACTIVE):
+        if triggered(journey, event) and journey.running and (s is None or s.status != ACTIVE):
             run.try_enter(s, profile_id, at)
         s = out.state
         if journey.inactive_seconds is not None and event.any_event and journey.running:
@@ -113,7 +113,7 @@ def step(
     return out
 
 
-def _triggered(journey: CompiledJourney, event: EventInput) -> bool:
+def triggered(journey: CompiledJourney, event: EventInput) -> bool:
     trigger = journey.config.trigger
     if trigger.event is not None:
         return event.type == "track" and event.name == trigger.event

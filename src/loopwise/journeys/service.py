@@ -25,7 +25,7 @@ from loopwise.clock import Clock, EventTimeClock, isoformat, system_clock
 from loopwise.events.schema import Event
 from loopwise.experiments.assignment import assign
 from loopwise.journeys.compiled import JOURNEY_ARM, CompiledJourney, compile_journey
-from loopwise.journeys.machine import Action, Context, EventInput, Tick, step
+from loopwise.journeys.machine import Action, Context, EventInput, Tick, step, triggered
 from loopwise.journeys.outbox import deliveries_for, segment_deliveries
 from loopwise.journeys.spec import WebhookSettings
 from loopwise.journeys.state import JourneyState
@@ -191,6 +191,9 @@ class JourneyService:
         for journey in journeys:
             key = (journey.key, pid)
             state = batch.states.get(key)
+            if state is None and journey.inactive_seconds is None:
+                if not triggered(journey, event_input):
+                    continue  # nothing this input could start
             # a wait that ended before this event fires before it
             guard = 0
             while state is not None and state.due_at is not None and state.due_at <= event_input.at:
