@@ -191,9 +191,9 @@ class JourneyService:
         for journey in journeys:
             key = (journey.key, pid)
             state = batch.states.get(key)
-            if state is None and journey.inactive_seconds is None:
-                if not triggered(journey, event_input):
-                    continue  # nothing this input could start
+            idle = state is None and journey.inactive_seconds is None
+            if idle and not triggered(journey, event_input):
+                continue  # nothing this input could start
             # a wait that ended before this event fires before it
             guard = 0
             while state is not None and state.due_at is not None and state.due_at <= event_input.at:
