@@ -131,6 +131,14 @@ def print_result(result: DemoResult) -> None:
         )
     print_table(truth, console)
     console.print(f"[bold]verdict:[/bold] {result.results.get('verdict', 'none')}")
+    journey = {a["key"]: a.get("users", 0) for a in result.journey.get("arms", [])}
+    row = treatment_row(result.journey, "converted") if result.journey else None
+    console.print(
+        f"cart-abandonment journey: {journey.get('journey', 0)} people in it, "
+        f"{journey.get('holdout', 0)} held out; conversion lift "
+        f"{lift_text(row) if row is not None else '-'} (the simulated shoppers do not read "
+        "reminders, so expect none)"
+    )
     cache = result.cache
     console.print(
         f"pre-render cache: {cache.get('hit', 0)} of {sum(cache.values())} slot decisions "
