@@ -175,8 +175,8 @@ def build(
     models = ModelManager(strategies, data_dir, clock)
     journeys = JourneyService(storage, views, compiled, items, clock)
     engine_ports = EnginePorts(
-        storage, views, privacy, lambda: workspace_service.workspace.privacy,
-        lambda: workspace_service.workspace.profiles, decide, ingest, clock,
+        storage, views, privacy, lambda: workspace_service.workspace.privacy, decide, ingest,
+        clock,
     )  # fmt: skip
     delivery = DeliveryWorker(
         storage, lambda: workspace_service.workspace.webhooks, engine_ports.person,

@@ -15,7 +15,6 @@ from loopwise.journeys.delivery import Person
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy.service import PrivacyService, consent_keys
 from loopwise.privacy.settings import PrivacySettings
-from loopwise.profiles.settings import ProfileSettings
 from loopwise.projection.ingest import IngestService
 from loopwise.storage.journey_records import Delivery
 from loopwise.storage.stores import Storage
@@ -29,7 +28,6 @@ class EnginePorts:
         views: Views,
         privacy: PrivacyService,
         privacy_settings: Callable[[], PrivacySettings],
-        profile_settings: Callable[[], ProfileSettings],
         decide: DecideService,
         ingest: IngestService,
         clock: Clock,
@@ -38,7 +36,6 @@ class EnginePorts:
         self._views = views
         self._privacy = privacy
         self._settings = privacy_settings
-        self._profile_settings = profile_settings
         self._decide = decide
         self._ingest = ingest
         self._clock = clock
@@ -51,8 +48,7 @@ class EnginePorts:
         keys = list(dict.fromkeys([profile_id, *consent_keys(self._storage.identities, *[
             i for i in identifiers if i])]))  # fmt: skip
         state = self._views.consent.state(keys)
-        country = profile.attributes(self._clock(), self._profile_settings()).get("country")
-        granted = privacy_consent.granted(state, category, country, self._settings())
+        granted = privacy_consent.granted(state, category, profile.country, self._settings())
         anonymous = sorted(profile.anonymous_ids)
         return Person(
             exists=True,
