@@ -70,6 +70,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/v1/journeys/{key}"): "server",
     ("GET", "/v1/admin/outbox"): "admin",
     ("POST", "/v1/admin/outbox/{delivery_id}/retry"): "admin",
+    ("GET", "/v1/experiments/{key}/results/over-time"): "server",
     ("GET", "/v1/consent/{user_id}"): "server",
     ("PUT", "/v1/consent/{user_id}"): "server",
     ("GET", "/v1/consent/{user_id}/history"): "server",
