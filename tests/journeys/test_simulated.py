@@ -147,6 +147,11 @@ def test_quiet_hours_holdout_and_the_journeys_lift_report() -> None:
         assert arms["journey"]["users"] > arms["holdout"]["users"]
         metric = next(m for m in report["metrics"] if m["key"] == "converted")
         assert "lift" in str(metric)
+        listed = {e["key"]: e for e in engine.list_experiments()}
+        assert (
+            listed["journey-cart"]["exposed_users"]
+            == arms["holdout"]["users"] + arms["journey"]["users"]
+        )
         by_segment = engine.experiment_results("journey-cart", segment="mobile")
         assert by_segment["segment"] == "mobile"
     finally:
