@@ -40,3 +40,29 @@ def test_no_marketing_consent_no_journey(make_engine: Any) -> None:
     ingest(engine, message("u1", T0, marketing=False), message("u3", T0, marketing=None))
     ingest(engine, message("u2", T0 + hours(3), "Product Viewed"))
     assert sends(engine) == []
+
+
+def test_win_back_after_inactivity_and_a_segment_trigger(make_engine: Any) -> None:
+    win_back = {"key": "win", "template": "win_back", "endpoint": "crm", "wait": "30d"}
+    buyer = {
+        "key": "buyer",
+        "trigger": {"segment_entered": "buyer"},
+        "steps": [{"id": "hello", "action": "webhook", "endpoint": "crm"}],
+    }
+    engine = make_engine([win_back, buyer])
+    ingest(engine, message("u1", T0, "Order Completed", revenue=30.0))
+    ingest(engine, message("u2", T0 + hours(24 * 10), "Product Viewed"))
+    assert sends(engine, "win") == []
+    assert len(sends(engine, "buyer")) == 1  # entered segment buyer with the order
+    ingest(engine, message("u2", T0 + hours(24 * 31), "Product Viewed"))
+    found = sends(engine, "win")
+    assert [d.profile_id for d in found] == [profile_id_for("u1")]
+    assert found[0].created_at == T0 + hours(24 * 30)
+    # still away 14 days later: the second message; u2 never bought, so never entered
+    ingest(engine, message("u3", T0 + hours(24 * 45), "Product Viewed"))
+    found = sends(engine, "win")
+    assert [d.profile_id for d in found] == [profile_id_for("u1")] * 2
+    assert [d.created_at for d in found] == [T0 + hours(24 * 30), T0 + hours(24 * 44)]
+    history = engine.profile_view("u1")
+    assert history is not None
+    assert {j["journey"] for j in history["journeys"]["journeys"]} == {"win", "buyer"}
