@@ -60,6 +60,8 @@ class _Batch:
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     exposures: list[Exposure] = field(default_factory=list)
     steps: int = 0
+    consent: dict[str, Any] = field(default_factory=dict)  # pid -> stored record (prefetched)
+    journeys: list[CompiledJourney] = field(default_factory=list)
 
 
 class JourneyService:
@@ -114,7 +116,7 @@ class JourneyService:
         endpoints = [e for e in self.webhooks.endpoints if e.subscribe]
         if not journeys and not endpoints:
             return
-        batch = _Batch()
+        batch = _Batch(journeys=journeys)
         profiles = {
             e.profile.id: (e.profile, e.membership)
             for e in folded.effects
@@ -266,14 +268,17 @@ class JourneyService:
             self._attributes = (profile, at, attributes)
         category = journey.config.consent
         if category not in consent_cache:
-            consent_cache[category] = self._consented(uow, pid, category, attributes)
+            consent_cache[category] = self._consented(uow, batch, pid, category, attributes)
         arm = JOURNEY_ARM
         if journey.experiment is not None:
             assigned = assign(journey.experiment.spec, pid, {}, now=None)
             if assigned is not None and assigned.in_experiment:
                 arm = assigned.arm_key
         sends = [
-            t for (j, p), s in batch.states.items() if p == pid and s is not None for t in s.sends
+            t
+            for other in batch.journeys
+            if (s := batch.states.get((other.key, pid))) is not None
+            for t in s.sends
         ]
         return Context(
             attributes={"profile": attributes, "segments": sorted(membership)},
@@ -286,10 +291,17 @@ class JourneyService:
         )
 
     def _consented(
-        self, uow: UnitOfWork, pid: str, category: str, attributes: Mapping[str, Any]
+        self,
+        uow: UnitOfWork,
+        batch: _Batch,
+        pid: str,
+        category: str,
+        attributes: Mapping[str, Any],
     ) -> bool:
-        records = uow.consent.get([pid])
-        state = ConsentState.from_record(records[pid]) if pid in records else ConsentState()
+        if pid not in batch.consent:
+            batch.consent[pid] = uow.consent.get([pid]).get(pid)
+        record = batch.consent[pid]
+        state = ConsentState.from_record(record) if record is not None else ConsentState()
         return privacy_consent.granted(state, category, attributes.get("country"), self.privacy)
 
     def _repurchase_seconds(self, profile: Profile) -> float | None:
@@ -316,10 +328,13 @@ class JourneyService:
 
     def run_due(self, uow: UnitOfWork, now: datetime, limit: int = DUE_BATCH) -> int:
         """Step every state due at or before ``now`` (up to ``limit``) in this unit of work."""
-        journeys = {j.key: j for j in self.journeys()}
+        compiled_journeys = self.journeys()
+        journeys = {j.key: j for j in compiled_journeys}
         records = uow.journeys.due(now, limit)
-        batch = _Batch()
+        batch = _Batch(journeys=compiled_journeys)
         pids = list(dict.fromkeys(r.profile_id for r in records))
+        stored_consent = uow.consent.get(pids) if pids else {}
+        batch.consent = {pid: stored_consent.get(pid) for pid in pids}
         for record in uow.journeys.for_profiles(pids):
             batch.states[(record.journey, record.profile_id)] = JourneyState.from_record(record)
         entries = self._views.profiles.for_writer(pids)
