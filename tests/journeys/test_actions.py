@@ -81,3 +81,22 @@ def test_segment_entries_and_exits_go_out_as_webhooks(make_engine: Any) -> None:
     assert ("segment.entered", "browser") in sent
     assert ("segment.entered", "buyer") in sent and ("segment.exited", "browser") in sent
     assert all(segment in ("buyer", "browser") for _, segment in sent)
+
+
+def test_journey_entries_and_exits_go_out_to_subscribed_endpoints(make_engine: Any) -> None:
+    follower = {**ENDPOINT, "key": "crm2", "subscribe": ["journey.entered", "journey.exited"]}
+    engine = make_engine(
+        [{"key": "cart", "template": "cart_abandonment", "endpoint": "crm"}],
+        webhooks={"endpoints": [ENDPOINT, follower]},
+    )
+    ingest(engine, message("u1", T0), message("u1", T0 + hours(0.5), "Order Completed"))
+    pid = engine.resolve("u1")
+    assert pid is not None
+    sent = sorted(
+        (d.payload["endpoint"], d.payload["type"], d.payload.get("detail", {}).get("reason"))
+        for d in engine.storage.outbox.for_profile(pid)
+    )
+    assert sent == [
+        ("crm2", "journey.entered", None),
+        ("crm2", "journey.exited", "event:Order Completed"),
+    ]
