@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -307,6 +308,47 @@ def path_getter(path: str) -> Callable[[Any], Any]:
     return get_dicts
 
 
+def _leaf(path: str, test: Predicate) -> Callable[[Any], bool]:
+    """``test`` on the value at ``path``: the getter inlined for paths through plain dicts, the
+    common case (every segment leaf runs per profile update), else :func:`path_getter`'s walk."""
+    get = path_getter(path)
+    keys = tuple(path.split("."))
+    if len(keys) == 2:
+        first, second = keys
+
+        def leaf_two(obj: Any) -> bool:
+            if type(obj) is dict:
+                middle = obj.get(first)
+                if type(middle) is dict:
+                    return test(middle.get(second))
+            return test(get(obj))
+
+        return leaf_two
+    if len(keys) == 3:
+        one, two, three = keys
+
+        def leaf_three(obj: Any) -> bool:
+            if type(obj) is dict:
+                a = obj.get(one)
+                if type(a) is dict:
+                    b = a.get(two)
+                    if b is None:
+                        return test(None)
+                    if type(b) is dict:
+                        return test(b.get(three))
+            return test(get(obj))
+
+        return leaf_three
+    return lambda obj: test(get(obj))
+
+
+_NUMBER_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
+
 _NO_KEY = object()
 
 
@@ -414,9 +456,7 @@ class _Compiler:
             return lambda obj: not inner(obj)
         if key == "$savedGroup":
             return self.saved_group(value, path)
-        get = path_getter(key)
-        test = self.value(value, path)
-        return lambda obj: test(get(obj))
+        return _leaf(key, self.value(value, path))
 
     def value(self, condition: Any, path: str, insensitive: bool = False) -> Predicate:
         """A condition on one value: a literal (JS-coerced equality) or an operator object."""
@@ -428,7 +468,15 @@ class _Compiler:
         if isinstance(condition, bool):
             return lambda v: v is not None and js_truthy(v) == condition
         if _is_number(condition):
-            return lambda v: js_number(v) == condition
+            number = condition
+
+            def equals_number(v: Any) -> bool:
+                kind = type(v)
+                if kind is int or kind is float:  # the common case: js_number(v) is v
+                    return bool(v == number)
+                return js_number(v) == number
+
+            return equals_number
         if condition is None:
             return lambda v: v is None
         if isinstance(condition, Mapping) and _is_operator_object(condition):
@@ -564,7 +612,19 @@ class _Compiler:
     def relational(self, op: str, arg: Any, path: str) -> Predicate:
         _require_scalar(op, arg, path)
         accept = {"$lt": (-1,), "$lte": (-1, 0), "$gt": (1,), "$gte": (1, 0)}[op]
-        return lambda v: js_compare(v, arg) in accept
+        if not (type(arg) is int or type(arg) is float) or arg != arg:
+            return lambda v: js_compare(v, arg) in accept
+        # a number against a number, the common case, without js_compare's calls; a NaN value
+        # compares false either way
+        compare = _NUMBER_COMPARE[op]
+
+        def relation(v: Any) -> bool:
+            kind = type(v)
+            if kind is int or kind is float:
+                return compare(v, arg)
+            return js_compare(v, arg) in accept
+
+        return relation
 
     def version(self, op: str, arg: Any, path: str) -> Predicate:
         if not (isinstance(arg, str) or _is_number(arg)):
@@ -781,6 +841,12 @@ def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) ->
     """Top-level namespaces (first path segment, e.g. ``profile``, ``context``) a condition reads,
     through ``$and``/``$or``/``$nor``/``$not`` and the saved groups it references; tells whether a
     segment depends on the request."""
+    return {path.split(".", 1)[0] for path in referenced_paths(condition, saved_groups)}
+
+
+def referenced_paths(condition: Any, saved_groups: SavedGroups | None = None) -> set[str]:
+    """Every attribute path (``profile.cart.items``) a condition reads, through
+    ``$and``/``$or``/``$nor``/``$not`` and the saved groups it references."""
     groups = saved_groups or {}
     roots: set[str] = set()
     expanded: set[str] = set()
@@ -798,7 +864,7 @@ def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) ->
             elif key == "$savedGroup":
                 group(value)
             elif isinstance(key, str):
-                roots.add(key.split(".", 1)[0])
+                roots.add(key)
 
     def group(reference: Any) -> None:
         if not isinstance(reference, Mapping) or not isinstance(reference.get("id"), str):
@@ -809,7 +875,7 @@ def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) ->
         if entry.get("type") == "list":
             key = reference.get("attributeKey", entry.get("attributeKey"))
             if isinstance(key, str):
-                roots.add(key.split(".", 1)[0])
+                roots.add(key)
         elif entry.get("type") == "condition" and reference["id"] not in expanded:
             expanded.add(reference["id"])
             walk(entry.get("condition"))
