@@ -232,9 +232,33 @@ def _padded(value: str) -> str:
 # --- paths and membership -------------------------------------------------------------------
 
 
+def _always(_obj: Any) -> bool:
+    return True
+
+
+def _not_ever(_obj: Any) -> bool:
+    return False
+
+
+def _negated(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    if check is _always:
+        return _not_ever
+    if check is _not_ever:
+        return _always
+    return lambda obj: not check(obj)
+
+
 def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
     """Conjunction as a plain loop: generator expressions cost more than the checks themselves
-    on this hot path (every segment, every profile update)."""
+    on this hot path (every segment, every profile update). Constant parts (a leaf on a namespace
+    known to be empty, see ``compile_condition``) are folded away."""
+    if any(check is _not_ever for check in checks):
+        return _not_ever
+    checks = [check for check in checks if check is not _always]
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
     if len(checks) == 2:
         first, second = checks
         return lambda obj: first(obj) and second(obj)
@@ -249,6 +273,13 @@ def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
 
 
 def _any_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    if any(check is _always for check in checks):
+        return _always
+    checks = [check for check in checks if check is not _not_ever]
+    if not checks:
+        return _not_ever
+    if len(checks) == 1:
+        return checks[0]
     if len(checks) == 2:
         first, second = checks
         return lambda obj: first(obj) or second(obj)
@@ -400,8 +431,13 @@ class _TooLarge(ConditionError):
 
 
 class _Compiler:
-    def __init__(self, saved_groups: SavedGroups) -> None:
+    def __init__(
+        self, saved_groups: SavedGroups, empty_roots: frozenset[str] = frozenset()
+    ) -> None:
         self.saved_groups = saved_groups
+        # namespaces the predicate will always see empty: their leaves are constants
+        self.empty_roots = empty_roots
+        self._in_elements = 0  # inside $elemMatch keys name an element's fields, not namespaces
         # groups being expanded on this branch: a group that reaches itself matches nobody
         self.visited: frozenset[str] = frozenset()
         self._groups: dict[tuple[str, frozenset[str]], tuple[Predicate, int]] = {}
@@ -444,7 +480,7 @@ class _Compiler:
             any_part = _any_of(parts)
             if key == "$or":
                 return any_part
-            return lambda obj: not any_part(obj)
+            return _negated(any_part)
         if key == "$not":
             if not isinstance(value, Mapping):
                 raise ConditionError(
@@ -452,11 +488,14 @@ class _Compiler:
                     f'Write {{"$not": {{"profile.country": "US"}}}}.',
                     field=path,
                 )
-            inner = self.condition(value, path)
-            return lambda obj: not inner(obj)
+            return _negated(self.condition(value, path))
         if key == "$savedGroup":
             return self.saved_group(value, path)
-        return _leaf(key, self.value(value, path))
+        leaf = _leaf(key, self.value(value, path))
+        root = key.split(".", 1)[0]
+        if root in self.empty_roots and not self._in_elements:
+            return _always if leaf({root: {}}) else _not_ever
+        return leaf
 
     def value(self, condition: Any, path: str, insensitive: bool = False) -> Predicate:
         """A condition on one value: a literal (JS-coerced equality) or an operator object."""
@@ -682,7 +721,11 @@ class _Compiler:
                 f'{{"$elemMatch": {{"name": "x"}}}}.',
                 field=path,
             )
-        check = self.value(arg, path) if _is_operator_object(arg) else self.condition(arg, path)
+        self._in_elements += 1
+        try:
+            check = self.value(arg, path) if _is_operator_object(arg) else self.condition(arg, path)
+        finally:
+            self._in_elements -= 1
         return lambda v: isinstance(v, list | tuple) and any(x is not None and check(x) for x in v)
 
     def size(self, arg: Any, path: str) -> Predicate:
@@ -806,14 +849,17 @@ def compile_condition(
     saved_groups: SavedGroups | None = None,
     *,
     field_prefix: str = "",
+    empty_roots: frozenset[str] = frozenset(),
 ) -> CompiledCondition:
     """Check ``condition`` once and return a fast predicate over an attributes dict.
 
     ``saved_groups`` (group id -> values) is read now: recompile when the groups change.
     ``field_prefix`` is prepended to the path of a :class:`ConditionError` (e.g.
-    ``slots[2].rules[0].when``) so the caller's document path is reported.
+    ``slots[2].rules[0].when``) so the caller's document path is reported. ``empty_roots``
+    names namespaces the predicate will only ever see empty (``context`` when segment
+    membership is evaluated outside a request): their leaves are folded to constants.
     """
-    compiler = _Compiler(saved_groups or {})
+    compiler = _Compiler(saved_groups or {}, empty_roots)
     return compiler.condition(condition, field_prefix)
 
 

@@ -128,7 +128,7 @@ class CompiledWorkspace:
         values = profile.attributes(at, self.settings, self._condition_tables, self._condition_keys)
         if self.clusters is not None:
             values[CLUSTER_ATTRIBUTE] = self.clusters.assign(profile.attributes(at, self.settings))
-        return frozenset(self.registry.evaluate({"profile": values, "context": {}}))
+        return frozenset(self.registry.evaluate_without_context(values))
 
     def unpublished_cluster_rules(self) -> list[str]:
         """Rules that target a cluster key the published model does not have."""
