@@ -661,6 +661,8 @@ class _Compiler:
             kind = type(v)
             if kind is int or kind is float:
                 return compare(v, arg)
+            if v is None:  # a missing attribute compares as 0
+                return compare(0, arg)
             return js_compare(v, arg) in accept
 
         return relation
