@@ -392,8 +392,9 @@ class Profile:
             values["sessions"] = self.sessions
             values["page_views"] = self.page_views
             values["events"] = self.events
-        if "events" in groups:
+        if "events_7d" in groups:
             values["events_7d"] = self.window_counts(now, 7)
+        if "events_30d" in groups:
             values["events_30d"] = self.window_counts(now, DAILY_WINDOW_DAYS)
         if "counters" in groups:
             values["is_returning"] = self.sessions > 1
@@ -478,7 +479,8 @@ ATTRIBUTE_GROUP: dict[str, str] = {
         ("first_seen", "last_seen", "days_since_first_seen", "days_since_last_seen"), "seen"
     ),
     **dict.fromkeys(("sessions", "page_views", "events", "is_returning"), "counters"),
-    **dict.fromkeys(("events_7d", "events_30d"), "events"),
+    "events_7d": "events_7d",
+    "events_30d": "events_30d",
     **dict.fromkeys(("recently_viewed", "item_views"), "items"),
     **dict.fromkeys(("affinity", "top_category", "top_categories"), "affinity"),
     **dict.fromkeys(("purchases", "revenue", "average_order_value", "purchased_items"), "orders"),
