@@ -177,6 +177,8 @@ def _maybe_duplicated(raw: str) -> bool:
 def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[str | int, ...] | None:
     """The location of the first object or list nested more than ``limit`` levels deep in
     ``value`` (the value itself is level 1), or None. Iterative, so any depth is safe to check."""
+    if not isinstance(value, dict | list | tuple) or _within(value, limit):
+        return None  # the common case, checked without building locations
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
     while stack:
         node, depth, loc = stack.pop()
@@ -194,6 +196,17 @@ def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[str | int, ...] |
             if isinstance(child, dict | list | tuple)
         )
     return None
+
+
+def _within(node: dict[Any, Any] | list[Any] | tuple[Any, ...], levels: int) -> bool:
+    """Whether ``node`` and what it holds nest at most ``levels`` deep (recursion is bounded by
+    ``levels``: a deeper value stops the walk)."""
+    if levels <= 0:
+        return False
+    for child in node.values() if isinstance(node, dict) else node:
+        if isinstance(child, dict | list | tuple) and not _within(child, levels - 1):
+            return False
+    return True
 
 
 def format_loc(loc: Sequence[str | int], prefix: str = "", *, max_parts: int = 8) -> str:
