@@ -15,6 +15,8 @@ from typing import Any
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
+from loopwise.channels.batch import Campaign, DecideBatchRequest
+from loopwise.channels.rerank import RerankRequest, RerankResponse
 from loopwise.clock import Clock, system_clock
 from loopwise.composition import Services, build
 from loopwise.config import SAMPLE_WORKSPACE, Workspace
@@ -155,6 +157,16 @@ class Engine:
         self, request: DecideRequest, headers: Mapping[str, str] | None = None
     ) -> DecideResponse:
         return self.services.decide.decide(request, headers)
+
+    # -- channels (docs/channels.md) ----------------------------------------------------------
+    def decide_batch(self, request: DecideBatchRequest) -> Campaign:
+        """A validated campaign: iterate its ``rows()`` to decide the audience."""
+        return self.services.channels.batch.prepare(request)
+
+    def rerank(
+        self, request: RerankRequest, headers: Mapping[str, str] | None = None
+    ) -> RerankResponse:
+        return self.services.channels.rerank.rerank(request, headers)
 
     def record_edge_exposures(self, request: EdgeExposuresRequest) -> dict[str, Any]:
         return self.services.edge_exposures.record(request)
