@@ -2,7 +2,8 @@
 
 The caller's search engine finds the candidates and scores them; Loopwise reorders them for the
 person. Each known candidate's score is a blend of three signals, each normalised to 0-1 over the
-request's candidates (min-max; all equal counts 1 for search and 0 for the others):
+request's candidates (divided by the highest; scores that can be negative min-max; all equal
+counts 1 for search and 0 for the others):
 
 - ``search``: the caller's score;
 - ``affinity``: the person's decayed interest in the item itself, its categories (the strongest)
@@ -305,7 +306,10 @@ class RerankService:
         profile: Mapping[str, Any],
         model_name: str,
     ) -> _Signals:
-        search = _minmax(np.asarray(scores, dtype=np.float64), equal=1.0)
+        raw_search = np.asarray(scores, dtype=np.float64)
+        # scores of 0 and up keep their proportions (9.5 of 10 stays close to the top); scores
+        # that can be negative are scaled from the lowest
+        search = _minmax(raw_search, equal=1.0, floor_zero=bool(raw_search.min() >= 0))
         items_aff = _table(profile, "affinity.items")
         categories_aff = _table(profile, "affinity.categories")
         tags_aff = _table(profile, "affinity.tags")
@@ -408,4 +412,6 @@ def _minmax(values: np.ndarray, *, equal: float, floor_zero: bool = False) -> np
     high = float(values.max())
     if high - low <= 0:
         return np.full(values.size, equal if high > 0 or not floor_zero else 0.0)
+    if floor_zero and float(values.min()) == high:
+        return np.full(values.size, equal)
     return np.clip((values - low) / (high - low), 0.0, 1.0)
