@@ -129,14 +129,14 @@ def test_rerank_over_http(client: TestClient, engine: Engine, clock: FixedClock)
         (
             {"user": {"user_id": "a"}, "candidates": [{"id": "a", "score": "1"}]},
             "candidates[0].score",
-        ),  # fmt: skip
+        ),
         (
             {
                 "user": {"user_id": "a"},
                 "candidates": [{"id": "a", "score": 1}, {"id": "a", "score": 2}],
             },
             "candidates[1].id",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_rerank_requests_are_400_problems_naming_the_field(
