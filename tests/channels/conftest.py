@@ -93,8 +93,14 @@ def consent(engine: Engine, user_id: str, **choices: bool) -> None:
 def view(engine: Engine, clock: FixedClock, user_id: str, item_ids: list[str]) -> None:
     for item_id in item_ids:
         clock.advance(30)
-        send(engine, clock, "track", userId=user_id, event="Product Viewed",
-             properties={"product_id": item_id})  # fmt: skip
+        send(
+            engine,
+            clock,
+            "track",
+            userId=user_id,
+            event="Product Viewed",
+            properties={"product_id": item_id},
+        )
 
 
 def category(engine: Engine, name: str) -> list[str]:

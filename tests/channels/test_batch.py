@@ -56,10 +56,22 @@ def test_each_decision_is_logged_and_an_email_click_attributes_to_it(
     assert [i["id"] for i in logged["slots"][0]["items"]] == [i["id"] for i in row["slot"]["items"]]
     clicked = row["slot"]["items"][0]["id"]
     clock.advance(3600)
-    send(engine, clock, "track", userId="ann", event="Email Opened",
-         properties={"decision_id": row["decision_id"]})  # fmt: skip
-    send(engine, clock, "track", userId="ann", event="Email Link Clicked",
-         properties={"decision_id": row["decision_id"], "product_id": clicked})  # fmt: skip
+    send(
+        engine,
+        clock,
+        "track",
+        userId="ann",
+        event="Email Opened",
+        properties={"decision_id": row["decision_id"]},
+    )
+    send(
+        engine,
+        clock,
+        "track",
+        userId="ann",
+        event="Email Link Clicked",
+        properties={"decision_id": row["decision_id"], "product_id": clicked},
+    )
     outcomes = engine.get_decision(row["decision_id"])["outcomes"]  # type: ignore[index]
     assert [o["kind"] for o in outcomes] == ["impression", "click"]
     assert outcomes[1]["item_ids"] == [clicked]
@@ -115,11 +127,23 @@ def test_a_segment_audience_is_the_known_people_in_it_now(
         view(engine, clock, user, running[:3])
     consent(engine, "hiker", marketing=True)
     view(engine, clock, "hiker", category(engine, "hiking")[:3])
-    send(engine, clock, "track", anonymousId="anon-runner", event="Product Viewed",
-         properties={"product_id": running[0]})  # fmt: skip
+    send(
+        engine,
+        clock,
+        "track",
+        anonymousId="anon-runner",
+        event="Product Viewed",
+        properties={"product_id": running[0]},
+    )
     for item in running[1:3]:
-        send(engine, clock, "track", anonymousId="anon-runner", event="Product Viewed",
-             properties={"product_id": item})  # fmt: skip
+        send(
+            engine,
+            clock,
+            "track",
+            anonymousId="anon-runner",
+            event="Product Viewed",
+            properties={"product_id": item},
+        )
     rows, summary = run(engine, slot="email-hero", segment="running_fans")
     assert sorted(row["user_id"] for row in rows) == ["r1", "r2"]
     assert all(row["slot"]["variant"]["id"] == "runners" for row in rows)

@@ -160,8 +160,9 @@ def test_the_trained_model_blends_in(clock: FixedClock, tmp_path: Path) -> None:
     from loopwise.config import SAMPLE_WORKSPACE
     from loopwise.storage.memory import MemoryStorage
 
-    document = channel_document(rerank={"model": "item_knn", "weights": {
-        "search": 0.0, "affinity": 0.0, "model": 1.0}})  # fmt: skip
+    document = channel_document(
+        rerank={"model": "item_knn", "weights": {"search": 0.0, "affinity": 0.0, "model": 1.0}}
+    )
     document["training"] = {"models": ["item_knn"], "min_interactions": 10}
     engine = Engine(
         parse_workspace(document), MemoryStorage(), clock=clock, seed=1, data_dir=tmp_path

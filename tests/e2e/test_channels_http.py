@@ -36,8 +36,12 @@ def channels_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 
 def track(server: Server, user: str, event: str, **properties: Any) -> None:
-    body = {"userId": user, "event": event, "properties": properties,
-            "messageId": str(uuid.uuid4())}  # fmt: skip
+    body = {
+        "userId": user,
+        "event": event,
+        "properties": properties,
+        "messageId": str(uuid.uuid4()),
+    }
     with server.client(SERVER_KEY) as client:
         assert client.post("/v1/track", json=body).status_code == 200
 
@@ -88,11 +92,26 @@ def test_the_cli_runs_a_campaign_beside_the_server(channels_server: Server, tmp_
     users.write_text(f"{fan}\nsomeone-else\n")
     out = tmp_path / "out.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "loopwise", "decide-batch", "--slot", "newsletter", "--users",
-         str(users), "--out", str(out), "--data-dir", str(server.data_dir), "--workspace",
-         str(server.workspace)],  # type: ignore[attr-defined]
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loopwise",
+            "decide-batch",
+            "--slot",
+            "newsletter",
+            "--users",
+            str(users),
+            "--out",
+            str(out),
+            "--data-dir",
+            str(server.data_dir),
+            "--workspace",
+            str(server.workspace),
+        ],  # type: ignore[attr-defined]
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "Decided 1 of 2 people" in done.stdout
     table = out.read_text().splitlines()
@@ -112,9 +131,14 @@ def test_search_results_and_the_cart_cross_sell_over_http(channels_server: Serve
     for item in running[:4]:
         track(server, shopper, "Product Viewed", product_id=item)
     hiking = items(server, "hiking")
-    body = {"user": {"user_id": shopper}, "candidates": [
-        {"id": hiking[0], "score": 1.0}, {"id": "gone-sku", "score": 0.95},
-        {"id": running[5], "score": 0.9}]}  # fmt: skip
+    body = {
+        "user": {"user_id": shopper},
+        "candidates": [
+            {"id": hiking[0], "score": 1.0},
+            {"id": "gone-sku", "score": 0.95},
+            {"id": running[5], "score": 0.9},
+        ],
+    }
     with server.client(SERVER_KEY) as client:
         reranked = client.post("/v1/rerank", json=body).json()
     assert [i["id"] for i in reranked["items"]][1] == "gone-sku"
@@ -122,8 +146,10 @@ def test_search_results_and_the_cart_cross_sell_over_http(channels_server: Serve
     # cart cross-sells: never what is in the cart
     track(server, shopper, "Product Added", product_id=running[0])
     with server.client(SERVER_KEY) as client:
-        decided = client.post("/v1/decide", json={
-            "user": {"user_id": shopper}, "slots": [{"slot": "cart-cross-sell"}]})  # fmt: skip
+        decided = client.post(
+            "/v1/decide",
+            json={"user": {"user_id": shopper}, "slots": [{"slot": "cart-cross-sell"}]},
+        )
     assert decided.status_code == 200, decided.text
     slot = decided.json()["slots"][0]
     assert slot["strategy"] == "complements"

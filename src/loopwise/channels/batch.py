@@ -400,8 +400,16 @@ class BatchService:
 
 
 # -- output files ------------------------------------------------------------------------------
-CSV_COLUMNS = ("user_id", "profile_id", "status", "reason", "decision_id", "variant", "items",
-               "content")  # fmt: skip
+CSV_COLUMNS = (
+    "user_id",
+    "profile_id",
+    "status",
+    "reason",
+    "decision_id",
+    "variant",
+    "items",
+    "content",
+)
 
 
 def csv_row(row: Row) -> dict[str, str]:

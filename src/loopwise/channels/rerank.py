@@ -126,17 +126,25 @@ class RerankResponse(BaseModel):
 
     @classmethod
     def unchanged(
-        cls, decision_id: str, pid: str, candidates: Sequence[Candidate], known: set[str],
+        cls,
+        decision_id: str,
+        pid: str,
+        candidates: Sequence[Candidate],
+        known: set[str],
         reasons: list[Reason],
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         items = [
             RerankedItem(id=c.id, known=c.id in known, search_position=i, search_score=c.score)
             for i, c in enumerate(candidates)
         ]
         return cls(
-            decision_id=decision_id, profile_id=pid, personalized=False, ai_influenced=False,
-            items=items, reasons=reasons,
-        )  # fmt: skip
+            decision_id=decision_id,
+            profile_id=pid,
+            personalized=False,
+            ai_influenced=False,
+            items=items,
+            reasons=reasons,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +248,9 @@ class RerankService:
     ) -> RerankResponse:
         places = [i for i, c in enumerate(candidates) if c.id in known]
         ids = [candidates[i].id for i in places]
-        signals = self._signals(ids, [candidates[i].score for i in places], catalog, profile,
-                                settings.model)  # fmt: skip
+        signals = self._signals(
+            ids, [candidates[i].score for i in places], catalog, profile, settings.model
+        )
         w = settings.weights
         blended = (
             w.search * signals.search + w.affinity * signals.affinity + w.model * signals.model
@@ -252,9 +261,12 @@ class RerankService:
         for i, candidate in enumerate(candidates):
             if candidate.id not in known:
                 items[i] = RerankedItem(
-                    id=candidate.id, known=False, search_position=i, search_score=candidate.score,
+                    id=candidate.id,
+                    known=False,
+                    search_position=i,
+                    search_score=candidate.score,
                     reasons=["not in the catalog: kept in its place"],
-                )  # fmt: skip
+                )
         for place, k in zip(places, order, strict=True):
             item_reasons = []
             if signals.affinity[k] > 0 and w.affinity > 0:
@@ -265,15 +277,18 @@ class RerankService:
                 item_reasons.append("search relevance")
             source = places[k]
             items[place] = RerankedItem(
-                id=ids[k], known=True, search_position=source,
-                search_score=candidates[source].score, score=round(float(blended[k]), 6),
+                id=ids[k],
+                known=True,
+                search_position=source,
+                search_score=candidates[source].score,
+                score=round(float(blended[k]), 6),
                 signals={
                     "search": round(float(signals.search[k]), 6),
                     "affinity": round(float(signals.affinity[k]), 6),
                     "model": round(float(signals.model[k]), 6),
                 },
                 reasons=item_reasons,
-            )  # fmt: skip
+            )
         moved = any(places[k] != place for place, k in zip(places, order, strict=True))
         uses_model = bool(signals.model.any()) and w.model > 0
         uses_affinity = bool(signals.affinity.any()) and w.affinity > 0
@@ -294,9 +309,13 @@ class RerankService:
         if ai:
             reasons.append(explain.ai_influenced("rerank", uses_model))
         return RerankResponse(
-            decision_id=decision_id, profile_id=pid, personalized=True, ai_influenced=ai,
-            items=[item for item in items if item is not None], reasons=reasons,
-        )  # fmt: skip
+            decision_id=decision_id,
+            profile_id=pid,
+            personalized=True,
+            ai_influenced=ai,
+            items=[item for item in items if item is not None],
+            reasons=reasons,
+        )
 
     def _signals(
         self,
@@ -318,8 +337,9 @@ class RerankService:
         for k, item_id in enumerate(ids):
             item = catalog[item_id]
             own = items_aff.get(item_id, 0.0)
-            best_category = max(item.categories, key=lambda c: categories_aff.get(c, 0.0),
-                                default=None)  # fmt: skip
+            best_category = max(
+                item.categories, key=lambda c: categories_aff.get(c, 0.0), default=None
+            )
             category = categories_aff.get(best_category, 0.0) if best_category else 0.0
             tag = max((tags_aff.get(t, 0.0) for t in item.tags), default=0.0)
             raw[k] = own + category + TAG_WEIGHT * tag
