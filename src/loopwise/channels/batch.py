@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, parse_timestamp
 from loopwise.decide.request import DecideRequest, DecideUser, SlotDecision, SlotRequest
-from loopwise.decide.service import DecideService
+from loopwise.decide.service import DecideService, Prepared
 from loopwise.decide.slots import SLUG_PATTERN
 from loopwise.errors import ValidationFailed
 from loopwise.events.limits import MAX_ID_CHARS
@@ -185,6 +185,10 @@ class Campaign:
         self._now = now
         self._timer = timer
         self.summary = summary
+        # the audience's shared context.* (the campaign's UTM...), built once
+        self._context = request_context_attributes(
+            request.context, compiled.workspace.profiles, now
+        )
 
     def rows(self) -> Iterator[Row]:
         """Every person's row, in audience order, a chunk at a time: a chunk's rows come out
@@ -240,7 +244,8 @@ class Campaign:
                 context=request.context,
                 slots=slots,
             )
-            response = decide.decide(body, resolved=(person.pid, person.profile), sink=sink)
+            prepared = Prepared(person.pid, person.profile, state, self._context)
+            response = decide.decide(body, prepared=prepared, sink=sink)
             record = entries[-1][0]
             # under the person whatever their analytics choice: the frequency cap counts it
             record["profile_id"] = response.profile_id

@@ -52,6 +52,8 @@ from loopwise.workspace.compiled import CompiledWorkspace
 MAX_CANDIDATES = 5000  # the schema's bound; the workspace's max_candidates is the live one
 SEARCH_SLOT = "search"
 TAG_WEIGHT = 0.5
+UNKNOWN_ITEM = "not in the catalog: kept in its place"
+SEARCH_RELEVANCE = "search relevance"
 
 
 class Candidate(BaseModel):
@@ -256,38 +258,38 @@ class RerankService:
             w.search * signals.search + w.affinity * signals.affinity + w.model * signals.model
         )
         blended = blended / (w.search + w.affinity + w.model)
-        order = sorted(range(len(ids)), key=lambda k: (-float(blended[k]), k))
+        # highest blend first; ties keep the search order (a stable sort)
+        order = [int(k) for k in np.argsort(-blended, kind="stable")]
+        scores, search = blended.tolist(), signals.search.tolist()
+        affinity, model = signals.affinity.tolist(), signals.model.tolist()
+        model_text = signals.model_text if w.model > 0 else None
         items: list[RerankedItem | None] = [None] * len(candidates)
         for i, candidate in enumerate(candidates):
             if candidate.id not in known:
-                items[i] = RerankedItem(
+                items[i] = RerankedItem.model_construct(
                     id=candidate.id,
                     known=False,
                     search_position=i,
                     search_score=candidate.score,
-                    reasons=["not in the catalog: kept in its place"],
+                    score=None,
+                    signals=None,
+                    reasons=[UNKNOWN_ITEM],
                 )
         for place, k in zip(places, order, strict=True):
             item_reasons = []
-            if signals.affinity[k] > 0 and w.affinity > 0:
+            if affinity[k] > 0 and w.affinity > 0:
                 item_reasons.append(signals.affinity_why[k])
-            if signals.model[k] > 0 and w.model > 0 and signals.model_text:
-                item_reasons.append(signals.model_text)
-            if not item_reasons:
-                item_reasons.append("search relevance")
+            if model[k] > 0 and model_text:
+                item_reasons.append(model_text)
             source = places[k]
-            items[place] = RerankedItem(
+            items[place] = RerankedItem.model_construct(
                 id=ids[k],
                 known=True,
                 search_position=source,
                 search_score=candidates[source].score,
-                score=round(float(blended[k]), 6),
-                signals={
-                    "search": round(float(signals.search[k]), 6),
-                    "affinity": round(float(signals.affinity[k]), 6),
-                    "model": round(float(signals.model[k]), 6),
-                },
-                reasons=item_reasons,
+                score=scores[k],
+                signals={"search": search[k], "affinity": affinity[k], "model": model[k]},
+                reasons=item_reasons or [SEARCH_RELEVANCE],
             )
         moved = any(places[k] != place for place, k in zip(places, order, strict=True))
         uses_model = bool(signals.model.any()) and w.model > 0
@@ -332,24 +334,29 @@ class RerankService:
         items_aff = _table(profile, "affinity.items")
         categories_aff = _table(profile, "affinity.categories")
         tags_aff = _table(profile, "affinity.tags")
-        raw = np.zeros(len(ids), dtype=np.float64)
+        raw: list[float] = []
         why: list[str] = []
-        for k, item_id in enumerate(ids):
+        for item_id in ids:
             item = catalog[item_id]
             own = items_aff.get(item_id, 0.0)
-            best_category = max(
-                item.categories, key=lambda c: categories_aff.get(c, 0.0), default=None
-            )
-            category = categories_aff.get(best_category, 0.0) if best_category else 0.0
-            tag = max((tags_aff.get(t, 0.0) for t in item.tags), default=0.0)
-            raw[k] = own + category + TAG_WEIGHT * tag
+            best_category, category = None, 0.0
+            for name in item.categories:
+                value = categories_aff.get(name, 0.0)
+                if value > category:
+                    best_category, category = name, value
+            tag = 0.0
+            if tags_aff:
+                for name in item.tags:
+                    value = tags_aff.get(name, 0.0)
+                    tag = value if value > tag else tag
+            raw.append(own + category + TAG_WEIGHT * tag)
             if own >= category and own > 0:
                 why.append("you showed interest in this item")
             elif category > 0:
                 why.append(f'matches your interest in "{best_category}"')
             else:
                 why.append("matches your interests")
-        affinity = _minmax(raw, equal=0.0, floor_zero=True)
+        affinity = _minmax(np.asarray(raw, dtype=np.float64), equal=0.0, floor_zero=True)
         model, text = self._model_scores(ids, profile, model_name)
         return _Signals(search, affinity, model, why, text)
 

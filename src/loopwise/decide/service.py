@@ -45,6 +45,17 @@ DecisionSink = Callable[[JsonDict, list[Exposure]], None]
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a caller deciding for many people already knows about one of them (a campaign):
+    their profile id and profile, their consent, and the ``context.*`` the audience shares."""
+
+    pid: str
+    profile: Profile | None
+    consent: privacy_consent.ConsentState
+    context: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class _Served:
     """An experiment arm served in one slot of a decision; ``new`` when it is a first exposure."""
 
@@ -121,19 +132,20 @@ class DecideService:
         request: DecideRequest,
         headers: Mapping[str, str] | None = None,
         *,
-        resolved: tuple[str, Profile | None] | None = None,
+        prepared: Prepared | None = None,
         sink: DecisionSink | None = None,
     ) -> DecideResponse:
-        """``resolved``: the person's profile id and profile, already looked up (a campaign's
-        audience); ``sink``: takes the decision record and first exposures instead of the log
-        writing them behind the reply (the caller writes many at once with :meth:`log_many`)."""
+        """``prepared``: what the caller already looked up (a campaign's audience: the person's
+        profile and consent, the context the audience shares); ``sink``: takes the decision
+        record and first exposures instead of the log writing them behind the reply (the caller
+        writes many at once with :meth:`log_many`)."""
         now = self._clock()
         compiled = self._compiled()
         workspace = compiled.workspace
         user = request.user
         pid: str | None
-        if resolved is not None:
-            pid, profile = resolved
+        if prepared is not None:
+            pid, profile = prepared.pid, prepared.profile
         else:
             pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
             profile = self._views.profiles.get(pid) if pid else None
@@ -145,8 +157,13 @@ class DecideService:
         profile_attributes = (
             compiled.profile_attributes(profile, now) if profile is not None else {}
         )
-        context = request_context_attributes(request.context, workspace.profiles, now, headers)
-        state = self.consent_state(user.user_id, user.anonymous_id)
+        if prepared is not None:
+            context, state = dict(prepared.context), prepared.consent
+        else:
+            context = request_context_attributes(
+                request.context, workspace.profiles, now, headers
+            )
+            state = self.consent_state(user.user_id, user.anonymous_id)
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = workspace.privacy
         personal = privacy_consent.granted(state, "personalization", country, privacy)
