@@ -56,11 +56,12 @@ def workspace_document() -> dict[str, Any]:
     document["slots"] = [*document["slots"], *SLOTS]
     document["privacy"] = {
         "defaults": {
-            "default": {"analytics": True, "personalization": True, "pricing": True,
-                        "marketing": True},
+            "default": dict.fromkeys(
+                ("analytics", "personalization", "pricing", "marketing"), True
+            ),
             "regions": {},
         }
-    }  # fmt: skip
+    }
     document["training"] = {"models": ["item_knn"]}
     document["channels"] = {"rerank": {"model": "item_knn"}}
     return document
@@ -153,8 +154,8 @@ def run(profiles: int = 100_000, items: int = 10_000, requests: int = 2000) -> d
             result["batch_list"] = campaign(engine, {"slot": "newsletter", **audience})
             result["batch_block"] = campaign(engine, {"slot": "email-hero", **audience})
             result["batch_capped"] = campaign(engine, {"slot": "newsletter", **audience})
-            engine.replace_workspace({**workspace_document(), "channels": {
-                "batch": {"frequency_cap": {"per_day": 0}}, "rerank": {"model": "item_knn"}}})  # fmt: skip
+            uncapped = {"batch": {"frequency_cap": {"per_day": 0}}, "rerank": {"model": "item_knn"}}
+            engine.replace_workspace({**workspace_document(), "channels": uncapped})
             result["batch_segment"] = campaign(
                 engine, {"slot": "newsletter", "segment": "buyer", "campaign": "bench"}
             )
@@ -162,7 +163,7 @@ def run(profiles: int = 100_000, items: int = 10_000, requests: int = 2000) -> d
             reranks = rerank_requests(engine, users, requests, rng)
             result["rerank"] = timed(reranks, engine.rerank)
             result["rerank"]["model_reasons"] = sum(
-                any("item_knn model" in r for i in engine.rerank(q).items for r in i.reasons)
+                any("item_knn model" in r for i in engine.rerank(q)["items"] for r in i["reasons"])
                 for q in reranks[:50]
             )
             pages = [

@@ -16,7 +16,7 @@ from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.channels.batch import Campaign, DecideBatchRequest
-from loopwise.channels.rerank import RerankRequest, RerankResponse
+from loopwise.channels.rerank import RerankRequest
 from loopwise.clock import Clock, system_clock
 from loopwise.composition import Services, build
 from loopwise.config import SAMPLE_WORKSPACE, Workspace
@@ -165,7 +165,7 @@ class Engine:
 
     def rerank(
         self, request: RerankRequest, headers: Mapping[str, str] | None = None
-    ) -> RerankResponse:
+    ) -> dict[str, Any]:
         return self.services.channels.rerank.rerank(request, headers)
 
     def record_edge_exposures(self, request: EdgeExposuresRequest) -> dict[str, Any]:

@@ -23,7 +23,7 @@ def rerank(engine: Engine, user: str, candidates: list[tuple[str, float]]) -> di
     request = RerankRequest.model_validate(
         {"user": {"user_id": user}, "candidates": [{"id": i, "score": s} for i, s in candidates]}
     )
-    return engine.rerank(request).model_dump(mode="json")
+    return engine.rerank(request)
 
 
 def ids(result: dict[str, Any]) -> list[str]:

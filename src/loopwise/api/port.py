@@ -18,7 +18,7 @@ from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.channels.batch import Campaign, DecideBatchRequest
-from loopwise.channels.rerank import RerankRequest, RerankResponse
+from loopwise.channels.rerank import RerankRequest
 from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import UnsupportedMediaType
@@ -104,7 +104,9 @@ class ChannelsPort(KeysPort, Protocol):
         campaign decides as its ``rows()`` are read."""
         ...
 
-    def rerank(self, request: RerankRequest, headers: Mapping[str, str]) -> RerankResponse: ...
+    def rerank(self, request: RerankRequest, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The reply, shaped as ``channels.rerank.RerankResponse``."""
+        ...
 
 
 class ProfilesPort(KeysPort, Protocol):

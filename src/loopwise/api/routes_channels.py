@@ -142,7 +142,7 @@ async def rerank(
     headers = engine_headers(request.headers, engine.settings_country_header)
     result = await run_in_threadpool(engine.rerank, body, headers)
     return Response(
-        result.model_dump_json(),
+        orjson.dumps(result),
         media_type="application/json",
         headers={"Cache-Control": "private, no-store"},
     )

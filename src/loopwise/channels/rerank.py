@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -126,27 +126,39 @@ class RerankResponse(BaseModel):
     items: list[RerankedItem]
     reasons: list[Reason]
 
-    @classmethod
-    def unchanged(
-        cls,
-        decision_id: str,
-        pid: str,
-        candidates: Sequence[Candidate],
-        known: set[str],
-        reasons: list[Reason],
-    ) -> Self:
-        items = [
-            RerankedItem(id=c.id, known=c.id in known, search_position=i, search_score=c.score)
-            for i, c in enumerate(candidates)
-        ]
-        return cls(
-            decision_id=decision_id,
-            profile_id=pid,
-            personalized=False,
-            ai_influenced=False,
-            items=items,
-            reasons=reasons,
-        )
+
+def unchanged(
+    decision_id: str,
+    pid: str,
+    candidates: Sequence[Candidate],
+    known: set[str],
+    reasons: list[Reason],
+) -> JsonDict:
+    """The reply that keeps the search order (no consent, holdout, nobody known)."""
+    items: list[JsonDict] = [
+        {
+            "id": c.id,
+            "known": c.id in known,
+            "search_position": i,
+            "search_score": c.score,
+            "score": None,
+            "signals": None,
+            "reasons": [],
+        }
+        for i, c in enumerate(candidates)
+    ]
+    return {
+        "decision_id": decision_id,
+        "profile_id": pid,
+        "personalized": False,
+        "ai_influenced": False,
+        "items": items,
+        "reasons": _reasons(reasons),
+    }
+
+
+def _reasons(reasons: list[Reason]) -> list[JsonDict]:
+    return [r.model_dump(mode="json") for r in reasons]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +187,9 @@ class RerankService:
         self._strategies = strategies
         self._clock = clock
 
-    def rerank(
-        self, request: RerankRequest, headers: Mapping[str, str] | None = None
-    ) -> RerankResponse:
+    def rerank(self, request: RerankRequest, headers: Mapping[str, str] | None = None) -> JsonDict:
+        """The reply (the shape of :class:`RerankResponse`, as plain JSON: a hundred items
+        validated one by one would cost more than the ranking)."""
         compiled = self._compiled()
         workspace = compiled.workspace
         settings = workspace.channels.rerank
@@ -221,7 +233,7 @@ class RerankService:
                 Reason(kind="cold_start", text="nothing known about you yet: the search order")
             )
         if reasons:
-            response = RerankResponse.unchanged(decision_id, pid, candidates, known, reasons)
+            response = unchanged(decision_id, pid, candidates, known, reasons)
         else:
             attributes = compiled.profile_attributes(profile, now) if profile else {}
             response = self._personal(
@@ -247,7 +259,7 @@ class RerankService:
         catalog: Mapping[str, Item],
         profile: Mapping[str, Any],
         settings: RerankSettings,
-    ) -> RerankResponse:
+    ) -> JsonDict:
         places = [i for i, c in enumerate(candidates) if c.id in known]
         ids = [candidates[i].id for i in places]
         signals = self._signals(
@@ -263,18 +275,18 @@ class RerankService:
         scores, search = blended.tolist(), signals.search.tolist()
         affinity, model = signals.affinity.tolist(), signals.model.tolist()
         model_text = signals.model_text if w.model > 0 else None
-        items: list[RerankedItem | None] = [None] * len(candidates)
+        items: list[JsonDict | None] = [None] * len(candidates)
         for i, candidate in enumerate(candidates):
             if candidate.id not in known:
-                items[i] = RerankedItem.model_construct(
-                    id=candidate.id,
-                    known=False,
-                    search_position=i,
-                    search_score=candidate.score,
-                    score=None,
-                    signals=None,
-                    reasons=[UNKNOWN_ITEM],
-                )
+                items[i] = {
+                    "id": candidate.id,
+                    "known": False,
+                    "search_position": i,
+                    "search_score": candidate.score,
+                    "score": None,
+                    "signals": None,
+                    "reasons": [UNKNOWN_ITEM],
+                }
         for place, k in zip(places, order, strict=True):
             item_reasons = []
             if affinity[k] > 0 and w.affinity > 0:
@@ -282,15 +294,15 @@ class RerankService:
             if model[k] > 0 and model_text:
                 item_reasons.append(model_text)
             source = places[k]
-            items[place] = RerankedItem.model_construct(
-                id=ids[k],
-                known=True,
-                search_position=source,
-                search_score=candidates[source].score,
-                score=scores[k],
-                signals={"search": search[k], "affinity": affinity[k], "model": model[k]},
-                reasons=item_reasons or [SEARCH_RELEVANCE],
-            )
+            items[place] = {
+                "id": ids[k],
+                "known": True,
+                "search_position": source,
+                "search_score": candidates[source].score,
+                "score": scores[k],
+                "signals": {"search": search[k], "affinity": affinity[k], "model": model[k]},
+                "reasons": item_reasons or [SEARCH_RELEVANCE],
+            }
         moved = any(places[k] != place for place, k in zip(places, order, strict=True))
         uses_model = bool(signals.model.any()) and w.model > 0
         uses_affinity = bool(signals.affinity.any()) and w.affinity > 0
@@ -310,14 +322,14 @@ class RerankService:
         ai = moved and (uses_affinity or uses_model)
         if ai:
             reasons.append(explain.ai_influenced("rerank", uses_model))
-        return RerankResponse(
-            decision_id=decision_id,
-            profile_id=pid,
-            personalized=True,
-            ai_influenced=ai,
-            items=[item for item in items if item is not None],
-            reasons=reasons,
-        )
+        return {
+            "decision_id": decision_id,
+            "profile_id": pid,
+            "personalized": True,
+            "ai_influenced": ai,
+            "items": items,
+            "reasons": _reasons(reasons),
+        }
 
     def _signals(
         self,
@@ -386,13 +398,13 @@ class RerankService:
         text = f"the {name} model (version {bundle.version}) ranks it for you"
         return _minmax(out, equal=0.0), text
 
-    def _log(self, response: RerankResponse, now: datetime, *, identified: bool) -> None:
+    def _log(self, response: JsonDict, now: datetime, *, identified: bool) -> None:
         record: JsonDict = {
-            "decision_id": response.decision_id,
-            "profile_id": response.profile_id if identified else "",
+            "decision_id": response["decision_id"],
+            "profile_id": response["profile_id"] if identified else "",
             "created_at": isoformat(now),
             "segments": [],
-            "ai_influenced": response.ai_influenced,
+            "ai_influenced": response["ai_influenced"],
             "channel": "search",
             "slots": [
                 {
@@ -400,19 +412,15 @@ class RerankService:
                     "kind": "list",
                     "variant": None,
                     "items": [
-                        {
-                            "id": i.id,
-                            "score": i.score if i.score is not None else 0.0,
-                            "propensity": 1.0,
-                        }
-                        for i in response.items
+                        {"id": i["id"], "score": i["score"] or 0.0, "propensity": 1.0}
+                        for i in response["items"]
                     ],
                     "rule": None,
                     "strategy": "rerank",
-                    "fallback": not response.personalized,
+                    "fallback": not response["personalized"],
                     "propensity": 1.0,
-                    "ai_influenced": response.ai_influenced,
-                    "reasons": [r.model_dump(mode="json") for r in response.reasons],
+                    "ai_influenced": response["ai_influenced"],
+                    "reasons": response["reasons"],
                 }
             ],
         }

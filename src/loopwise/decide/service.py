@@ -160,9 +160,7 @@ class DecideService:
         if prepared is not None:
             context, state = dict(prepared.context), prepared.consent
         else:
-            context = request_context_attributes(
-                request.context, workspace.profiles, now, headers
-            )
+            context = request_context_attributes(request.context, workspace.profiles, now, headers)
             state = self.consent_state(user.user_id, user.anonymous_id)
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = workspace.privacy
