@@ -160,3 +160,18 @@ def test_the_openapi_schema_describes_both_bodies(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert {"DecideBatchRequest", "RerankRequest"} <= set(schema["components"]["schemas"])
     assert "/v1/decide/batch" in schema["paths"] and "/v1/rerank" in schema["paths"]
+
+
+def test_why_explains_campaign_and_rerank_decisions(
+    client: TestClient, engine: Engine, clock: FixedClock
+) -> None:
+    consent(engine, "ann", marketing=True, analytics=True)
+    view(engine, clock, "ann", category(engine, "running")[:3])
+    rows = lines(client.post("/v1/decide/batch", json={"slot": "newsletter", "users": ["ann"]},
+                             headers=AUTH))  # fmt: skip
+    body = {"user": {"user_id": "ann"}, "candidates": [{"id": "run-001", "score": 1.0}]}
+    reranked = client.post("/v1/rerank", json=body, headers=AUTH).json()
+    for decision_id in (rows[0]["decision_id"], reranked["decision_id"]):
+        why = client.get(f"/v1/decisions/{decision_id}/why", headers=AUTH)
+        assert why.status_code == 200, why.text
+        assert why.json()["slots"]
