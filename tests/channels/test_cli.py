@@ -28,8 +28,19 @@ def test_a_campaign_from_a_user_file(tmp_path: Path) -> None:
     users = tmp_path / "users.txt"
     users.write_text("ann\nbob\n")
     out = tmp_path / "out.jsonl"
-    args = ["decide-batch", "--slot", "newsletter", "--users", str(users), "--out", str(out),
-            "--data-dir", str(tmp_path / "data"), "--workspace", str(workspace_file(tmp_path))]  # fmt: skip
+    args = [
+        "decide-batch",
+        "--slot",
+        "newsletter",
+        "--users",
+        str(users),
+        "--out",
+        str(out),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--workspace",
+        str(workspace_file(tmp_path)),
+    ]
     result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
     assert "Decided 0 of 2 people for slot newsletter (2 no_consent)" in result.output
@@ -44,14 +55,51 @@ def test_refusals(tmp_path: Path) -> None:
     users = tmp_path / "users.txt"
     users.write_text("ann\n")
     data = ["--data-dir", str(tmp_path / "data"), "--workspace", str(workspace_file(tmp_path))]
-    both = runner.invoke(app, ["decide-batch", "--slot", "newsletter", "--segment", "buyer",
-                               "--users", str(users), "--out", str(tmp_path / "o.csv"), *data],
-                         env=ENV)  # fmt: skip
+    both = runner.invoke(
+        app,
+        [
+            "decide-batch",
+            "--slot",
+            "newsletter",
+            "--segment",
+            "buyer",
+            "--users",
+            str(users),
+            "--out",
+            str(tmp_path / "o.csv"),
+            *data,
+        ],
+        env=ENV,
+    )
     assert both.exit_code == 2 and "exactly one audience" in both.output
-    suffix = runner.invoke(app, ["decide-batch", "--slot", "newsletter", "--users", str(users),
-                                 "--out", str(tmp_path / "o.txt"), *data], env=ENV)  # fmt: skip
+    suffix = runner.invoke(
+        app,
+        [
+            "decide-batch",
+            "--slot",
+            "newsletter",
+            "--users",
+            str(users),
+            "--out",
+            str(tmp_path / "o.txt"),
+            *data,
+        ],
+        env=ENV,
+    )
     assert suffix.exit_code == 2 and "--out" in suffix.output
-    slot = runner.invoke(app, ["decide-batch", "--slot", "nope", "--users", str(users),
-                               "--out", str(tmp_path / "o.csv"), *data], env=ENV)  # fmt: skip
+    slot = runner.invoke(
+        app,
+        [
+            "decide-batch",
+            "--slot",
+            "nope",
+            "--users",
+            str(users),
+            "--out",
+            str(tmp_path / "o.csv"),
+            *data,
+        ],
+        env=ENV,
+    )
     assert slot.exit_code == 2 and "Unknown slot 'nope'" in slot.output
     assert not (tmp_path / "o.csv").exists()  # refused before any output

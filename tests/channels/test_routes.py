@@ -167,8 +167,9 @@ def test_why_explains_campaign_and_rerank_decisions(
 ) -> None:
     consent(engine, "ann", marketing=True, analytics=True)
     view(engine, clock, "ann", category(engine, "running")[:3])
-    rows = lines(client.post("/v1/decide/batch", json={"slot": "newsletter", "users": ["ann"]},
-                             headers=AUTH))  # fmt: skip
+    rows = lines(
+        client.post("/v1/decide/batch", json={"slot": "newsletter", "users": ["ann"]}, headers=AUTH)
+    )
     body = {"user": {"user_id": "ann"}, "candidates": [{"id": "run-001", "score": 1.0}]}
     reranked = client.post("/v1/rerank", json=body, headers=AUTH).json()
     for decision_id in (rows[0]["decision_id"], reranked["decision_id"]):

@@ -24,22 +24,28 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("channels", "field"),
     [
-        ({"batch": {"frequency_cap": {"slots": {"no-such-slot": 2}}}},
-         "channels.batch.frequency_cap.slots.no-such-slot"),
+        (
+            {"batch": {"frequency_cap": {"slots": {"no-such-slot": 2}}}},
+            "channels.batch.frequency_cap.slots.no-such-slot",
+        ),
         ({"batch": {"frequency_cap": {"per_day": -1}}}, "channels.batch.frequency_cap.per_day"),
-        ({"batch": {"frequency_cap": {"slots": {"newsletter": 5000}}}},
-         "channels.batch.frequency_cap.slots"),
+        (
+            {"batch": {"frequency_cap": {"slots": {"newsletter": 5000}}}},
+            "channels.batch.frequency_cap.slots",
+        ),
         ({"batch": {"consent": "newsletters"}}, "channels.batch.consent"),
         ({"batch": {"consent": "Not A Slug"}}, "channels.batch.consent"),
-        ({"rerank": {"weights": {"search": 0, "affinity": 0, "model": 0}}},
-         "channels.rerank.weights"),
+        (
+            {"rerank": {"weights": {"search": 0, "affinity": 0, "model": 0}}},
+            "channels.rerank.weights",
+        ),
         ({"rerank": {"weights": {"search": -1}}}, "channels.rerank.weights.search"),
         ({"rerank": {"weights": {"popularity": 1}}}, "channels.rerank.weights.popularity"),
         ({"rerank": {"model": "popular"}}, "channels.rerank.model"),
         ({"rerank": {"max_candidates": 0}}, "channels.rerank.max_candidates"),
         ({"email": {}}, "channels.email"),
     ],
-)  # fmt: skip
+)
 def test_bad_settings_name_the_field(channels: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_workspace(channel_document(**channels))
