@@ -160,6 +160,7 @@ class _Person:
     anonymous_id: str | None
     pid: str
     profile: Profile | None
+    attributes: Mapping[str, Any] | None = None  # profile.* now (segment audiences)
 
 
 Row = dict[str, Any]
@@ -244,7 +245,7 @@ class Campaign:
                 context=request.context,
                 slots=slots,
             )
-            prepared = Prepared(person.pid, person.profile, state, self._context)
+            prepared = Prepared(person.pid, person.profile, state, self._context, person.attributes)
             response = decide.decide(body, prepared=prepared, sink=sink)
             record = entries[-1][0]
             # under the person whatever their analytics choice: the frequency cap counts it
@@ -384,7 +385,7 @@ class BatchService:
                 continue
             attributes = compiled.profile_attributes(profile, now)
             if condition({"profile": attributes, "context": context}):
-                yield _Person(profile.user_id, None, profile.id, profile)
+                yield _Person(profile.user_id, None, profile.id, profile, attributes)
 
     # -- the frequency cap ---------------------------------------------------------------------
     def cap_counts(self, slot: str, now: datetime) -> Counter[str]:

@@ -47,12 +47,14 @@ DecisionSink = Callable[[JsonDict, list[Exposure]], None]
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What a caller deciding for many people already knows about one of them (a campaign):
-    their profile id and profile, their consent, and the ``context.*`` the audience shares."""
+    their profile id and profile, their consent, the ``context.*`` the audience shares and,
+    when it evaluated them already (a segment audience), their ``profile.*`` attributes now."""
 
     pid: str
     profile: Profile | None
     consent: privacy_consent.ConsentState
     context: Mapping[str, Any]
+    attributes: Mapping[str, Any] | None = None  # profile.* now, when already evaluated
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +156,12 @@ class DecideService:
             pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
-        profile_attributes = (
-            compiled.profile_attributes(profile, now) if profile is not None else {}
-        )
+        if prepared is not None and prepared.attributes is not None and profile is not None:
+            profile_attributes = dict(prepared.attributes)
+        else:
+            profile_attributes = (
+                compiled.profile_attributes(profile, now) if profile is not None else {}
+            )
         if prepared is not None:
             context, state = dict(prepared.context), prepared.consent
         else:
