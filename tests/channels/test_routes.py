@@ -88,6 +88,13 @@ def test_bad_campaign_requests_are_400_problems_naming_the_field(
     assert response.json()["field"] == field
 
 
+def test_more_users_than_a_request_may_list_is_a_400(client: TestClient) -> None:
+    body = {"slot": "newsletter", "users": [f"u{n}" for n in range(10_001)]}
+    response = client.post("/v1/decide/batch", json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["field"] == "users"
+
+
 def test_no_audience_is_a_400(client: TestClient) -> None:
     response = client.post("/v1/decide/batch", json={"slot": "newsletter"}, headers=AUTH)
     assert response.status_code == 400

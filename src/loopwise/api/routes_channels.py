@@ -20,9 +20,9 @@ from loopwise.api.keys import KeyKind, Scope
 from loopwise.api.port import ChannelsPort, check_json_headers, engine_of
 from loopwise.api.problems import problem_responses
 from loopwise.api.routes_decide import engine_headers
-from loopwise.channels.batch import Campaign, DecideBatchRequest
+from loopwise.channels.batch import MAX_USERS, Campaign, DecideBatchRequest
 from loopwise.channels.rerank import RerankRequest, RerankResponse
-from loopwise.errors import LoopwiseError
+from loopwise.errors import LoopwiseError, ValidationFailed
 
 BATCH_PATH = "/v1/decide/batch"
 RERANK_PATH = "/v1/rerank"
@@ -94,6 +94,13 @@ async def decide_batch(
 ) -> Response:
     check_json_headers(request.headers)
     body = parse_body(DecideBatchRequest, await request.body())
+    if body.users is not None and len(body.users) > MAX_USERS:
+        raise ValidationFailed(
+            f"{len(body.users)} users is more than {MAX_USERS} per request; send a segment, "
+            "several requests, or use `loopwise decide-batch --users FILE`.",
+            field="users",
+            limit=MAX_USERS,
+        )
     campaign = await run_in_threadpool(_engine(request).decide_batch, body)
     return StreamingResponse(
         _lines(campaign, request.url.path),

@@ -58,7 +58,7 @@ from loopwise.workspace.compiled import CompiledWorkspace
 
 #: People decided per write job (their rows are given out once it committed).
 CHUNK = 500
-#: People one HTTP request may list (larger audiences: a segment, or several requests).
+#: People one HTTP request may list (larger audiences: a segment, several requests, the CLI).
 MAX_USERS = 10_000
 CAP_WINDOW = timedelta(hours=24)
 CHANNEL = "campaign"
@@ -94,8 +94,9 @@ class DecideBatchRequest(BaseModel):
     users: list[BatchUser] | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_USERS,
-        description=f"1 to {MAX_USERS} people: user ids, or {{user_id, anonymous_id}} objects.",
+        description=f"People: user ids, or {{user_id, anonymous_id}} objects (over HTTP 1 to "
+        f"{MAX_USERS}; the CLI reads any number from a file).",
+        json_schema_extra={"maxItems": MAX_USERS},
     )
     n: int | None = Field(default=None, ge=1, le=100, description="List slots: items per person.")
     campaign: str = Field(
