@@ -18,6 +18,7 @@ from pathlib import Path
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
+from loopwise.channels.service import Channels, build_channels
 from loopwise.clock import Clock, EventTimeClock
 from loopwise.config import Workspace
 from loopwise.decide.edge_exposures import EdgeExposureService
@@ -83,6 +84,7 @@ class Services:
     watcher: ChangeWatcher
     journeys: JourneyService
     delivery: DeliveryWorker
+    channels: Channels
 
     def close(self) -> None:
         self.journeys.stop()
@@ -230,6 +232,7 @@ def build(
         watcher=watcher,
         journeys=journeys,
         delivery=delivery,
+        channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.channels.settings import ChannelSettings, check_channel_references
 from loopwise.decide.prerender import PrerenderSettings
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
@@ -162,6 +163,11 @@ class Workspace(BaseModel):
     webhooks: WebhookSettings = Field(
         default_factory=WebhookSettings, description="Where journey and segment webhooks go."
     )
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings,
+        description="Campaign decisions (decide-batch: consent, frequency caps) and search "
+        "reranking weights (docs/channels.md).",
+    )
 
     @field_validator("journeys", mode="before")
     @classmethod
@@ -239,6 +245,9 @@ class Workspace(BaseModel):
             raise ConfigError(f"{exc}.", field=exc.field) from None
         except ValueError as exc:
             raise ConfigError(f"{exc}.", field="journeys") from None
+        check_channel_references(
+            self.channels, slot_keys, self.privacy.consent_categories, TRAINABLE_MODELS
+        )
         return self
 
     def _check_experiments(self) -> None:
