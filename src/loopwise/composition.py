@@ -13,9 +13,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from loopwise.api.keys import KeyRing
+from loopwise.bandits.service import BanditService
 from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
 from loopwise.clock import Clock, EventTimeClock
@@ -78,6 +80,7 @@ class Services:
     models: ModelManager
     checkpointer: Checkpointer
     watcher: ChangeWatcher
+    bandits: BanditService
 
     def close(self) -> None:
         self.watcher.stop()
@@ -152,7 +155,18 @@ def build(
         storage, views, projector, privacy, lambda: workspace_service.workspace.privacy, clock
     )
     profiles = ProfileService(storage, views, compiled, items, clock)
-    decide = DecideService(storage, views, compiled, items, strategies, clock, seed=seed)
+    bandits = BanditService(
+        storage,
+        clock,
+        window=lambda: timedelta(
+            hours=workspace_service.workspace.attribution.conversion_window_hours
+        ),
+        seed=seed,
+    )
+    bandits.rebuild()
+    decide = DecideService(
+        storage, views, compiled, items, strategies, clock, seed=seed, bandits=bandits
+    )
     edge_exposures = EdgeExposureService(decide, views, compiled, clock)
     experiments = ExperimentService(storage, compiled, decide.flush)
     clusters = ClusterService(storage, workspace_service, clock)
@@ -170,6 +184,8 @@ def build(
     # who is told what, after commit
     projector.listeners.append(experiments.on_effects)
     decide.exposure_listeners.append(experiments.on_exposures)
+    decide.decision_listeners.append(bandits.on_decision)
+    projector.listeners.append(bandits.on_effects)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -209,6 +225,7 @@ def build(
         models=models,
         checkpointer=checkpointer,
         watcher=watcher,
+        bandits=bandits,
     )
 
 
