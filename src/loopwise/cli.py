@@ -25,6 +25,7 @@ from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
+from loopwise.ope.cli import ope_command
 from loopwise.privacy.cli import audit_app, retention_app
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
@@ -48,6 +49,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
+app.command("ope")(ope_command)
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)

@@ -162,6 +162,20 @@ class Engine:
     def get_decision(self, decision_id: str) -> dict[str, Any] | None:
         return self.services.decide.get_decision(decision_id)
 
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Off-policy evaluation from the decision log (docs/ope.md)."""
+        from loopwise.ope.service import OpeService, parse_request
+
+        services = self.services
+        services.decide.flush()
+        service = OpeService(
+            services.storage, lambda: services.workspace.compiled, services.bandits
+        )
+        return service.run(parse_request(document))
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return self.services.bandits.snapshot()
+
     def resolve(self, identifier: str) -> str | None:
         return self.services.profiles.resolve(identifier)
 

@@ -14,10 +14,10 @@ support is refused (:class:`~loopwise.ope.evaluate.NotEstimable`, a 422).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loopwise.bandits.service import BanditService
 from loopwise.bandits.settings import BANDIT, BanditSettings
@@ -45,6 +45,13 @@ class OpeRequest(BaseModel):
     reward: Literal["click", "conversion"] = Field(default="click")
     bootstrap: int = Field(default=1000, ge=100, le=20_000, description="Bootstrap resamples.")
     seed: int = Field(default=12345, ge=0, description="Seed of the bootstrap.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # times without a zone are UTC
+        return value
 
 
 def parse_request(document: Any) -> OpeRequest:
