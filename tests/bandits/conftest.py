@@ -106,3 +106,31 @@ def run_loop(
                 properties={"decision_id": reply["decision_id"], "slot": "hero"},
             )
     return shown
+
+
+# the storage suite's backends (memory, SQLite, PostgreSQL in a schema of this session's own)
+from tests.storage.conftest import open_backend, pg_schema  # noqa: E402, F401
+
+BACKENDS = ("memory", "sqlite", "postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[], Storage]:
+    """Opens the same database again on each call (a restart); memory hands back one object."""
+    opened: list[Storage] = []
+
+    def reopen() -> Storage:
+        if request.param == "memory" and opened:
+            return opened[0]
+        if request.param == "postgres" and opened:
+            from tests.storage.conftest import PG_URL
+
+            from loopwise.storage.postgres import PostgresStorage
+
+            storage: Storage = PostgresStorage(PG_URL, schema=request.getfixturevalue("pg_schema"))
+        else:
+            storage = open_backend(request.param, tmp_path, request)
+        opened.append(storage)
+        return storage
+
+    return reopen

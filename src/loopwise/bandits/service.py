@@ -333,21 +333,28 @@ class BanditService:
         """Load the checkpoint, fold the decisions logged after it, and checkpoint again the
         part whose outcomes are settled. Returns how many bandit decisions were folded."""
         stored = self._storage.config.get(CHECKPOINT_KEY)
-        state = _State.from_record(stored["state"]) if stored else _State()
+        state = _State.from_record(stored.get("state") or {}) if stored else _State()
         since = parse_timestamp(stored.get("as_of")) if stored else None
+        # decisions made at exactly ``as_of`` that the checkpoint already holds
+        skip = set(stored.get("folded") or ()) if stored else set()
         now = self._clock()
         settle = now - self._window()
         settled: JsonDict | None = None
         folded = 0
         recent: OrderedDict[str, list[_Open]] = OrderedDict()
-        last: datetime | None = since
+        last: str | None = None
+        at_last: list[str] = []
         for decision in self._storage.decisions.iter(since):
             created = parse_timestamp(decision.get("created_at"))
-            if created is None:
+            decision_id = str(decision.get("decision_id"))
+            if created is None or decision_id in skip:
                 continue
             if settled is None and created >= settle:
-                settled = {"as_of": isoformat(created), "state": state.to_record()}
-            last = created
+                settled = {"as_of": isoformat(created), "folded": [], "state": state.to_record()}
+            stamp = isoformat(created)
+            if stamp != last:
+                last, at_last = stamp, []
+            at_last.append(decision_id)
             opened = self._open(decision)
             for item in opened:
                 entry: Mapping[str, Any] = next(
@@ -358,13 +365,10 @@ class BanditService:
                 item.rewarded = success
                 folded += 1
             if opened and created >= settle:
-                recent[str(decision.get("decision_id"))] = opened
+                recent[decision_id] = opened
         if settled is None and last is not None and folded:
-            # everything folded is settled: the next start begins after the newest decision
-            settled = {
-                "as_of": isoformat(last + timedelta(microseconds=1)),
-                "state": state.to_record(),
-            }
+            # everything folded is settled: the next start begins at the newest decision
+            settled = {"as_of": last, "folded": at_last, "state": state.to_record()}
         with self._lock:
             self._state = state
             self._cache.clear()
