@@ -123,9 +123,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[], Stora
         if request.param == "memory" and opened:
             return opened[0]
         if request.param == "postgres" and opened:
-            from tests.storage.conftest import PG_URL
-
             from loopwise.storage.postgres import PostgresStorage
+            from tests.storage.conftest import PG_URL
 
             storage: Storage = PostgresStorage(PG_URL, schema=request.getfixturevalue("pg_schema"))
         else:
