@@ -161,7 +161,6 @@ def build(
         window=lambda: timedelta(
             hours=workspace_service.workspace.attribution.conversion_window_hours
         ),
-        seed=seed,
     )
     bandits.rebuild()
     decide = DecideService(

@@ -2,9 +2,11 @@
 
 Thompson sampling shows each arm with the probability that it is the best under the posterior.
 Rather than drawing one posterior sample and showing its argmax (whose probability is then
-unknown), Loopwise estimates those probabilities by Monte Carlo (``samples`` draws), mixes in
-the exploration floor, and draws the arm from the result — so the propensity logged with the
-decision is exactly the probability the arm was drawn with (what off-policy evaluation needs).
+unknown), Loopwise computes those probabilities by numerical integration over the arms'
+posterior CDFs (deterministic: the same state gives the same distribution), mixes in the
+exploration floor, and draws the arm from the result — so the propensity logged with the decision
+is exactly the probability the arm was drawn with (what off-policy evaluation needs). Drawing
+from that distribution is Thompson sampling: the chance of each arm is the same.
 
 - :class:`BetaArms` — per arm ``trials`` and ``successes``; posterior Beta(prior_alpha +
   successes, prior_beta + trials - successes).
@@ -22,8 +24,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import betainc, ndtr
 
 FloatArray = NDArray[np.float64]
+GRID = 256  # cells of the numerical integration of each arm's chance to be best
 
 
 def with_floor(probabilities: FloatArray, floor: float) -> FloatArray:
@@ -37,6 +41,43 @@ def with_floor(probabilities: FloatArray, floor: float) -> FloatArray:
     total = float(probabilities.sum())
     base = probabilities / total if total > 0 else np.full(k, 1.0 / k)
     return np.asarray(floor + (1.0 - floor * k) * base)
+
+
+def best_arm_from_cdfs(cdf: FloatArray) -> FloatArray:
+    """Each arm's probability of the largest draw, from every arm's CDF on one grid (K x G+1)
+    covering all their mass: ``P(k best) = integral of dF_k(x) prod_{j != k} F_j(x)``, summed
+    over the grid's cells with the other arms' CDFs at each cell's middle. Deterministic: the
+    same posterior always gives the same probabilities."""
+    d_cdf = np.diff(cdf, axis=1)
+    middle = np.maximum((cdf[:, 1:] + cdf[:, :-1]) / 2.0, 1e-300)
+    log_middle = np.log(middle)
+    others = np.exp(log_middle.sum(axis=0, keepdims=True) - log_middle)
+    p = np.maximum((d_cdf * others).sum(axis=1), 0.0)
+    total = float(p.sum())
+    return np.asarray(p / total) if total > 0 else np.full(len(p), 1.0 / len(p))
+
+
+def best_beta(alpha: FloatArray, beta: FloatArray, grid: int = GRID) -> FloatArray:
+    """P(each Beta(alpha_k, beta_k) draw is the largest), by numerical integration."""
+    total = alpha + beta
+    mean = alpha / total
+    sd = np.sqrt(alpha * beta / (total * total * (total + 1.0)))
+    lo = max(0.0, float(np.min(mean - 12.0 * sd)))
+    hi = min(1.0, float(np.max(mean + 12.0 * sd)))
+    x = np.linspace(lo, hi, grid + 1)
+    x[0], x[-1] = (0.0 if lo <= 0 else lo), (1.0 if hi >= 1 else hi)
+    cdf = betainc(alpha[:, None], beta[:, None], x[None, :])
+    return best_arm_from_cdfs(np.asarray(cdf, dtype=np.float64))
+
+
+def best_normal(mean: FloatArray, sd: FloatArray, grid: int = GRID) -> FloatArray:
+    """P(each N(mean_k, sd_k^2) draw is the largest), by numerical integration."""
+    sd = np.maximum(sd, 1e-9)
+    lo = float(np.min(mean - 10.0 * sd))
+    hi = float(np.max(mean + 10.0 * sd))
+    x = np.linspace(lo, hi, grid + 1)
+    cdf = ndtr((x[None, :] - mean[:, None]) / sd[:, None])
+    return best_arm_from_cdfs(np.asarray(cdf, dtype=np.float64))
 
 
 def best_arm_probabilities(draws: FloatArray) -> FloatArray:
@@ -67,19 +108,13 @@ class BetaArms:
         return [self.counts.get(a, [0.0, 0.0])[0] for a in arms]
 
     def probabilities(
-        self,
-        arms: Sequence[str],
-        prior_alpha: float,
-        prior_beta: float,
-        samples: int,
-        generator: np.random.Generator,
+        self, arms: Sequence[str], prior_alpha: float, prior_beta: float, grid: int = GRID
     ) -> FloatArray:
         counts = np.array([self.counts.get(a, [0.0, 0.0]) for a in arms], dtype=np.float64)
         trials, successes = counts[:, 0], counts[:, 1]
         alpha = prior_alpha + successes
         beta = prior_beta + np.maximum(trials - successes, 0.0)
-        draws = generator.beta(alpha, beta, size=(samples, len(arms)))
-        return best_arm_probabilities(draws)
+        return best_beta(alpha, beta, grid)
 
     def to_record(self) -> dict[str, Any]:
         return {"counts": {a: list(c) for a, c in self.counts.items()}}
@@ -130,25 +165,17 @@ class LinearArms:
 
     def posterior(self, arms: Sequence[str], x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Mean and standard deviation of each arm's expected reward at ``x``."""
-        means, sds = [], []
-        for arm in arms:
-            inv = self.inverse(arm)
-            mu = inv @ self.b[arm]
-            means.append(float(x @ mu))
-            sds.append(math.sqrt(max(float(x @ inv @ x), 0.0)))
-        return np.array(means), np.array(sds)
+        inverses = np.stack([self.inverse(arm) for arm in arms])  # (K, d, d)
+        mus = np.einsum("kij,kj->ki", inverses, np.stack([self.b[arm] for arm in arms]))
+        means = mus @ x
+        variances = np.einsum("i,kij,j->k", x, inverses, x)
+        return np.asarray(means), np.sqrt(np.maximum(variances, 0.0))
 
     def probabilities(
-        self,
-        arms: Sequence[str],
-        x: FloatArray,
-        noise: float,
-        samples: int,
-        generator: np.random.Generator,
+        self, arms: Sequence[str], x: FloatArray, noise: float, grid: int = GRID
     ) -> FloatArray:
         means, sds = self.posterior(arms, x)
-        draws = means + noise * sds * generator.standard_normal((samples, len(arms)))
-        return best_arm_probabilities(draws)
+        return best_normal(means, noise * sds, grid)
 
     def to_record(self) -> dict[str, Any]:
         return {

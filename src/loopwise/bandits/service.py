@@ -135,7 +135,6 @@ class BanditService:
         clock: Clock,
         *,
         window: Callable[[], timedelta] = lambda: timedelta(hours=24),
-        seed: int | None = None,
         recent_limit: int = RECENT_LIMIT,
     ) -> None:
         self._storage = storage
@@ -146,7 +145,6 @@ class BanditService:
         self._cache: dict[tuple[str, ...], _Cached] = {}
         self._recent: OrderedDict[str, list[_Open]] = OrderedDict()
         self._recent_limit = recent_limit
-        self._generator = np.random.default_rng(seed)
         self.learned = 0  # successes learned online (tests and metrics)
 
     # -- choosing ------------------------------------------------------------------------------
@@ -209,12 +207,7 @@ class BanditService:
                 trials = linear.trials(arms)
                 if min(trials) < settings.warmup:
                     return _by_weight(weights), True
-                return (
-                    linear.probabilities(
-                        arms, x, settings.noise, settings.samples, self._generator
-                    ),
-                    False,
-                )
+                return linear.probabilities(arms, x, settings.noise, settings.grid), False
             beta = self._state.beta.get(key) or BetaArms()
             trials = beta.trials(arms)
             if min(trials) < settings.warmup:
@@ -228,7 +221,7 @@ class BanditService:
             ):
                 return cached.probabilities, False
             probabilities = beta.probabilities(
-                arms, settings.prior_alpha, settings.prior_beta, settings.samples, self._generator
+                arms, settings.prior_alpha, settings.prior_beta, settings.grid
             )
             self._cache[key] = _Cached(tuple(arms), probabilities, total)
             return probabilities, False

@@ -69,12 +69,13 @@ class BanditSettings(BaseModel):
     noise: float = Field(
         default=0.25, gt=0, description="linear_thompson: posterior scale (exploration)."
     )
-    samples: int = Field(
-        default=2000,
-        ge=100,
-        le=100_000,
-        description="Monte Carlo draws that compute each arm's probability of being best (the "
-        "logged propensity is then exact: the arm is drawn from those probabilities).",
+    grid: int = Field(
+        default=256,
+        ge=64,
+        le=8192,
+        description="Cells of the numerical integration that computes each arm's probability "
+        "of being best (the arm is drawn from those probabilities: the logged propensity is "
+        "exact).",
     )
 
     @model_validator(mode="after")
