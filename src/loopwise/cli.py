@@ -10,6 +10,7 @@ import typer
 from loopwise import __version__
 from loopwise.api.keys_cli import keys_app
 from loopwise.api.server_limits import ServerLimits
+from loopwise.bandits.cli import bandits_app
 from loopwise.cli_options import (
     DEFAULT_DATA_DIR,
     DataDir,
@@ -50,6 +51,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("ope")(ope_command)
+app.add_typer(bandits_app, name="bandits")
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)

@@ -376,14 +376,14 @@ class BanditService:
         return folded
 
     def reset(self) -> None:
-        """Forget everything learned (and the checkpoint): a fresh start from the priors."""
+        """Forget everything learned: a fresh start from the priors. The checkpoint then says
+        "nothing, as of now", so later starts ignore the decisions logged before the reset."""
+        fresh = {"as_of": isoformat(self._clock()), "folded": [], "state": {}}
+        self._storage.write(lambda uow: uow.config.put(CHECKPOINT_KEY, fresh))
         with self._lock:
             self._state = _State()
             self._cache.clear()
             self._recent.clear()
-        self._storage.write(
-            lambda uow: uow.config.put(CHECKPOINT_KEY, {"as_of": None, "state": {}})
-        )
 
     # -- reports -------------------------------------------------------------------------------
     def snapshot(self) -> list[JsonDict]:

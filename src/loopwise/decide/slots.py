@@ -66,10 +66,11 @@ class Slot(BaseModel):
         default=None,
         description="Block slots: variant shown when no rule matches (default: the first).",
     )
-    strategy: Literal["fixed", "bandit"] = Field(
-        default="fixed",
-        description="Block slots: fixed (the rule's or default variant) or bandit (a bandit "
-        "learns which variant works; rules that pick a variant still win). docs/bandits.md",
+    strategy: Literal["fixed", "bandit"] | None = Field(
+        default=None,
+        description="Block slots: fixed (the default: the rule's or default variant) or bandit "
+        "(a bandit learns which variant works; rules that pick a variant still win). "
+        "docs/bandits.md",
     )
     bandit: BanditSettings | None = Field(
         default=None, description="Block slots with strategy bandit: its settings."
@@ -179,7 +180,7 @@ class Slot(BaseModel):
             )
 
     def _check_list(self) -> None:
-        if self.strategy != "fixed" or self.bandit is not None:
+        if self.strategy == BANDIT or self.bandit is not None:
             raise invalid_at(
                 "Slot",
                 ("strategy",),
