@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from loopwise.bandits.simulate import VARIANTS, regret_plot, simulate
 from loopwise.sim.report import bandit_section
 
@@ -11,7 +13,7 @@ def test_simulation_measures_both_sides_through_the_engine() -> None:
     assert sum(sim.decisions.values()) == 600
     for side in ("bandit", "ab"):
         points = sim.regret[side]
-        assert points and all(b[1] >= a[1] for a, b in zip(points, points[1:], strict=False))
+        assert points and all(b[1] >= a[1] for a, b in itertools.pairwise(points))
         assert 0 < sim.expected_rate[side] <= sim.best_rate
     arms = {row["arm"]: row for row in sim.results["metrics"][0]["results"]}
     assert set(arms) == {"bandit", *(f"fixed-{v}" for v in VARIANTS)}
