@@ -172,3 +172,10 @@ def _stop(engine: Any) -> None:
         engine.services.decide.flush()
         return
     engine.close()
+
+
+def test_bandit_slots_are_not_decided_at_the_edge() -> None:
+    from loopwise.decide.edge_bundle import build_edge_bundle
+
+    bundle = build_edge_bundle(bandit_workspace())
+    assert "hero" in bundle["personal"] and "hero" not in bundle["slots"]
