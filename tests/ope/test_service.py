@@ -130,6 +130,8 @@ def test_cli_on_a_data_directory(tmp_path: Path) -> None:
     engine, _ = Engine.open(tmp_path / "data", workspace_file, clock=clock)
     run_loop(engine, clock, RATES, 300, seed=2)
     decide(engine, "v0")
+    banner = {"user": {"anonymous_id": "v1"}, "slots": [{"slot": "banner"}]}
+    engine.decide(DecideRequest.model_validate(banner))
     engine.close()
     policy = tmp_path / "policy.yaml"
     policy.write_text("variants: {b: 1.0}\n")
@@ -150,3 +152,5 @@ def test_cli_on_a_data_directory(tmp_path: Path) -> None:
         app, ["ope", "--policy", "uniform", "--slot", "hero", "--to", "2001-01-01", *common]
     )
     assert empty.exit_code == 3 and "not estimable" in empty.output
+    unsupported = runner.invoke(app, ["ope", "--policy", "variant:y", "--slot", "banner", *common])
+    assert unsupported.exit_code == 3 and "zero support" in unsupported.output

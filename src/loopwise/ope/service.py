@@ -144,24 +144,24 @@ class OpeService:
     ) -> policies.Candidate:
         if isinstance(request.policy, Mapping):
             return policies.from_document(request.policy, variants)
-        bandit = None
-        if request.policy == "bandit" and self._bandits is not None:
-            settings = slot.bandit or BanditSettings()
-            arms = [v.id for v in slot.variants]
-            weights = [v.weight for v in slot.variants]
-            service = self._bandits
-            if slot.strategy != BANDIT and not self._experiment_bandit(slot.key):
-                bandit = None
-            else:
+        return policies.named(request.policy, variants, bandit=self._live_bandit(slot))
 
-                def bandit(context: Mapping[str, Any]) -> Mapping[str, float]:
-                    trace = context.get("bandit") or {}
-                    x = trace.get("x") if isinstance(trace, Mapping) else None
-                    return service.probabilities_for(
-                        slot.key, settings, arms, weights, context.get("segments") or (), x
-                    )
+    def _live_bandit(self, slot: Slot) -> policies.BanditProbabilities | None:
+        """The slot's bandit as it stands (if it has one, or one serves an experiment arm)."""
+        service = self._bandits
+        if service is None or (slot.strategy != BANDIT and not self._experiment_bandit(slot.key)):
+            return None
+        settings = slot.bandit or BanditSettings()
+        arms = [v.id for v in slot.variants]
+        weights = [v.weight for v in slot.variants]
 
-        return policies.named(request.policy, variants, bandit=bandit)
+        def probabilities(context: Mapping[str, Any]) -> Mapping[str, float]:
+            trace = context.get("bandit")
+            x = trace.get("x") if isinstance(trace, Mapping) else None
+            segments = context.get("segments") or ()
+            return service.probabilities_for(slot.key, settings, arms, weights, segments, x)
+
+        return probabilities
 
     def _experiment_bandit(self, slot: str) -> bool:
         return any(
