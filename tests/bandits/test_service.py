@@ -12,6 +12,7 @@ import pytest
 
 from loopwise.clock import FixedClock
 from loopwise.config import Workspace
+from loopwise.storage.memory import MemoryStorage
 from loopwise.storage.stores import Storage
 from tests.bandits.conftest import bandit_workspace, decide, new_engine, run_loop, send
 
@@ -179,3 +180,32 @@ def test_bandit_slots_are_not_decided_at_the_edge() -> None:
 
     bundle = build_edge_bundle(bandit_workspace())
     assert "hero" in bundle["personal"] and "hero" not in bundle["slots"]
+
+
+def test_trials_can_count_impressions_only(clock: FixedClock) -> None:
+    storage = MemoryStorage()
+    workspace = bandit_workspace(trial="impression")
+    engine = new_engine(workspace, clock, storage)
+    replies = []
+    for i in range(10):
+        clock.advance(5)
+        replies.append(decide(engine, f"i{i}"))
+    engine.services.decide.flush()
+    for i, reply in enumerate(replies[:4]):
+        send(
+            engine, clock, "track", anonymousId=f"i{i}", event="Content Impression",
+            properties={"decision_id": reply["decision_id"], "slot": "hero"},
+        )  # fmt: skip
+    for i in (0, 7):  # one click after an impression, one without any
+        send(
+            engine, clock, "track", anonymousId=f"i{i}", event="Content Clicked",
+            properties={"decision_id": replies[i]["decision_id"], "slot": "hero"},
+        )  # fmt: skip
+
+    def totals(state: list[dict[str, Any]]) -> tuple[int, int]:
+        arms = [arm for learner in state for arm in learner["arms"].values()]
+        return sum(a["decisions"] for a in arms), sum(a["successes"] for a in arms)
+
+    assert totals(engine.bandit_state()) == (5, 2)
+    again = new_engine(workspace, clock, storage)  # rebuilt from the log: the same
+    assert totals(again.bandit_state()) == (5, 2)

@@ -69,6 +69,8 @@ class _Open:
     arm: str
     reward: str
     x: FloatArray | None
+    on_impression: bool = False  # the trial counts when an impression (or the reward) arrives
+    counted: bool = False
     rewarded: bool = False
 
 
@@ -174,6 +176,7 @@ class BanditService:
             "bucket": bucket,
             "key": list(key),
             "reward": settings.reward,
+            "trial": settings.trial,
             "probabilities": dist,
             "warmup": warm,
         }
@@ -258,7 +261,9 @@ class BanditService:
         decision_id = str(record.get("decision_id"))
         with self._lock:
             for item in opened:
-                self._trial(item)
+                if not item.on_impression:
+                    self._trial(item)
+                    item.counted = True
             self._remember(decision_id, opened)
 
     def on_effects(self, effects: Sequence[object]) -> None:
@@ -272,11 +277,15 @@ class BanditService:
         with self._lock:
             for effect in outcomes:
                 for item in self._recent.get(effect.decision_id, ()):
-                    if item.rewarded or not counts_for(effect.outcome, item.slot, item.reward):
-                        continue
-                    item.rewarded = True
-                    self._success(item)
-                    self.learned += 1
+                    success = counts_for(effect.outcome, item.slot, item.reward)
+                    seen = success or counts_for(effect.outcome, item.slot, "impression")
+                    if seen and not item.counted:  # trials counted on impressions
+                        self._trial(item)
+                        item.counted = True
+                    if success and not item.rewarded:
+                        item.rewarded = True
+                        self._success(item)
+                        self.learned += 1
 
     def _open(self, record: Mapping[str, Any]) -> list[_Open]:
         opened: list[_Open] = []
@@ -294,6 +303,7 @@ class BanditService:
                     arm=str(entry["variant"]),
                     reward=str(trace.get("reward") or "click"),
                     x=np.asarray(x, dtype=np.float64) if isinstance(x, list) else None,
+                    on_impression=trace.get("trial") == "impression",
                 )
             )
         return opened
@@ -354,7 +364,10 @@ class BanditService:
                     (s for s in decision.get("slots") or () if s.get("slot") == item.slot), {}
                 )
                 success = rewarded(decision, item.slot, item.reward)
-                state.fold(item.slot, entry.get("bandit") or {}, item.arm, success)
+                seen = success or rewarded(decision, item.slot, "impression")
+                if seen or not item.on_impression:
+                    state.fold(item.slot, entry.get("bandit") or {}, item.arm, success)
+                    item.counted = True
                 item.rewarded = success
                 folded += 1
             if opened and created >= settle:

@@ -8,6 +8,7 @@ slots:
     bandit:
       algorithm: thompson        # or linear_thompson (contextual)
       reward: click              # or conversion (a purchase attributed to the decision)
+      trial: decision            # or impression: only decisions whose content was seen count
       segments: [vip, new_visitors]   # one learner per segment (first the person is in), else all
       features: [profile.engagement, profile.purchases, context.device.type=mobile]
       floor: 0.01                # every arm keeps at least this probability (>= 1%)
@@ -38,6 +39,11 @@ class BanditSettings(BaseModel):
         default="click",
         description="What counts as a success: a click on the slot, or a conversion "
         "(purchase) attributed to the decision.",
+    )
+    trial: Literal["decision", "impression"] = Field(
+        default="decision",
+        description="What counts as a try: every decision, or only decisions whose content was "
+        "seen (an impression event with the decision id, or the reward itself).",
     )
     segments: list[str] = Field(
         default_factory=list,
