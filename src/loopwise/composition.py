@@ -13,9 +13,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from loopwise.api.keys import KeyRing
+from loopwise.bandits.service import BanditService
 from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
 from loopwise.channels.service import Channels, build_channels
@@ -85,6 +87,7 @@ class Services:
     journeys: JourneyService
     delivery: DeliveryWorker
     channels: Channels
+    bandits: BanditService
 
     def close(self) -> None:
         self.journeys.stop()
@@ -161,7 +164,17 @@ def build(
         storage, views, projector, privacy, lambda: workspace_service.workspace.privacy, clock
     )
     profiles = ProfileService(storage, views, compiled, items, clock)
-    decide = DecideService(storage, views, compiled, items, strategies, clock, seed=seed)
+    bandits = BanditService(
+        storage,
+        clock,
+        window=lambda: timedelta(
+            hours=workspace_service.workspace.attribution.conversion_window_hours
+        ),
+    )
+    bandits.rebuild()
+    decide = DecideService(
+        storage, views, compiled, items, strategies, clock, seed=seed, bandits=bandits
+    )
     edge_exposures = EdgeExposureService(decide, views, compiled, clock)
     experiments = ExperimentService(storage, compiled, decide.flush)
     clusters = ClusterService(storage, workspace_service, clock)
@@ -191,6 +204,8 @@ def build(
     projector.hooks.append(journeys)  # journey state and outbox in the ingest job's unit of work
     journeys.exposure_listeners.append(experiments.on_exposures)
     journeys.delivery_listeners.append(delivery.wake)
+    decide.decision_listeners.append(bandits.on_decision)
+    projector.listeners.append(bandits.on_effects)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -233,6 +248,7 @@ def build(
         journeys=journeys,
         delivery=delivery,
         channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
+        bandits=bandits,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.bandits.settings import BANDIT
 from loopwise.channels.settings import ChannelSettings, check_channel_references
 from loopwise.decide.prerender import PrerenderSettings
 from loopwise.decide.slots import Slot
@@ -216,6 +217,13 @@ class Workspace(BaseModel):
                 owner=f'Segment "{segment.key}"',
             )
         for i, slot in enumerate(self.slots):
+            for k, seg in enumerate(slot.bandit.segments if slot.bandit else ()):
+                if seg not in known and not is_cluster_key(seg):
+                    raise ConfigError(
+                        f'Slot "{slot.key}" bandit learns per unknown segment "{seg}". Use one '
+                        f"of: {', '.join(sorted(known))}.",
+                        field=f"slots[{i}].bandit.segments[{k}]",
+                    )
             for j, rule in enumerate(slot.rules):
                 check_group_references(
                     self.saved_groups,
@@ -271,10 +279,13 @@ class Workspace(BaseModel):
             for j, arm in enumerate(experiment.arms):
                 where = f"experiments[{i}].arms[{j}]"
                 if slot.kind == "block":
+                    if arm.strategy == BANDIT and arm.variant is None:
+                        continue  # the slot's bandit (its settings, else the defaults) serves
                     if arm.variant is None:
                         raise ConfigError(
                             f'Slot "{slot.key}" is a block slot: arm "{arm.key}" must give '
-                            "variant: <a variant id of the slot> instead of a strategy.",
+                            "variant: <a variant id of the slot> (or strategy: bandit) instead "
+                            "of a strategy.",
                             field=f"{where}.variant",
                         )
                     if slot.variant(arm.variant) is None:

@@ -198,3 +198,21 @@ class ChannelsFacade(_Facade):
         self, request: RerankRequest, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         return self.services.channels.rerank.rerank(request, headers)
+
+
+class LearningFacade(_Facade):
+    """Bandit state and off-policy evaluation (:mod:`loopwise.bandits`, :mod:`loopwise.ope`)."""
+
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Off-policy evaluation from the decision log (docs/ope.md)."""
+        from loopwise.ope.service import OpeService, parse_request
+
+        services = self.services
+        services.decide.flush()
+        service = OpeService(
+            services.storage, lambda: services.workspace.compiled, services.bandits
+        )
+        return service.run(parse_request(document))
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return self.services.bandits.snapshot()

@@ -280,6 +280,13 @@ class FakeEngine:
             return {"published": False, "clusters": [], "warnings": []}
         return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}
 
+    # -- off-policy evaluation and bandits (routes_admin) ----------------------------------------
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        return {"policy": document.get("policy"), "estimates": {}}
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return []
+
     # -- trained models (routes_models) --------------------------------------------------------
     def train_models(self, wait: bool = True) -> dict[str, Any]:
         from loopwise.errors import Conflict

@@ -63,6 +63,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/replay"): "admin",
     ("POST", "/v1/admin/cluster"): "admin",
     ("GET", "/v1/admin/clusters"): "admin",
+    ("POST", "/v1/admin/ope"): "admin",
+    ("GET", "/v1/admin/bandits"): "admin",
     ("POST", "/v1/admin/train"): "admin",
     ("GET", "/v1/admin/models"): "admin",
     ("POST", "/v1/admin/models/rollback"): "admin",

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from loopwise.bandits.settings import BANDIT
 from loopwise.config import Workspace
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConditionError, ConfigError
@@ -63,7 +64,10 @@ class CompiledWorkspace:
         for i, experiment in enumerate(workspace.experiments):
             self.experiments.setdefault(experiment.slot, []).append(experiment)
             for j, arm in enumerate(experiment.arms):
-                if arm.strategy is not None and arm.strategy not in known_strategies:
+                slot_kind = self.slots[experiment.slot].kind
+                block_bandit = arm.strategy == BANDIT and slot_kind == "block"
+                unknown = arm.strategy is not None and arm.strategy not in known_strategies
+                if unknown and not block_bandit:
                     raise ConfigError(
                         f'Experiment "{experiment.key}" arm "{arm.key}" uses unknown strategy '
                         f'"{arm.strategy}". Known strategies: {", ".join(strategies.names())}.',
