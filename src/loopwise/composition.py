@@ -30,7 +30,10 @@ from loopwise.privacy.service import PrivacyService
 from loopwise.profiles.service import ProfileService
 from loopwise.projection.ingest import IngestService
 from loopwise.projection.projector import Projector
+from loopwise.projection.projector import profile_states
 from loopwise.projection.replay import ReplayService
+from loopwise.scores.service import ScoreService
+from loopwise.scores.serving import LiveScores
 from loopwise.segments.service import ClusterService
 from loopwise.storage.records import Checkpoint
 from loopwise.storage.sqlite.schema import REBUILD_ITEM_STATS_META
@@ -78,6 +81,7 @@ class Services:
     models: ModelManager
     checkpointer: Checkpointer
     watcher: ChangeWatcher
+    scores: ScoreService
 
     def close(self) -> None:
         self.watcher.stop()
@@ -137,7 +141,8 @@ def build(
         exposures=ExposureView(storage.exposures, limit),
         item_stats=ItemStatsView(new_item_stats(workspace)),
     )
-    workspace_service = WorkspaceService(storage, workspace, strategies, clock)
+    live_scores = LiveScores()
+    workspace_service = WorkspaceService(storage, workspace, strategies, clock, live_scores)
     catalog = CatalogService(storage)
 
     def compiled() -> CompiledWorkspace:
@@ -166,10 +171,22 @@ def build(
         on_replaced=experiments.aggregates.clear,
     )
     models = ModelManager(strategies, data_dir, clock)
+    scores = ScoreService(storage, compiled, items, live_scores, data_dir, clock)
 
     # who is told what, after commit
     projector.listeners.append(experiments.on_effects)
     decide.exposure_listeners.append(experiments.on_exposures)
+
+    def rescore(effects: object) -> None:  # scores follow every committed profile change
+        live_scores.on_profiles(profile_states(effects).values(), compiled().settings)  # type: ignore[arg-type]
+
+    def scores_swapped() -> None:
+        if compiled().conditions_read_scores:
+            views.profiles.forget_memberships()
+        decide.prerender.invalidate()
+
+    projector.listeners.append(rescore)
+    live_scores.listeners.append(scores_swapped)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -185,7 +202,9 @@ def build(
         storage.write(lambda uow: uow.item_stats.save_checkpoint(checkpoint))
 
     checkpointer = Checkpointer(views.item_stats, save_checkpoint, clock)
-    watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh])
+    watcher = ChangeWatcher(
+        storage, [workspace_service.refresh, catalog.refresh, scores.refresh]
+    )
     if watch:
         checkpointer.start()
         watcher.start()
@@ -209,6 +228,7 @@ def build(
         models=models,
         checkpointer=checkpointer,
         watcher=watcher,
+        scores=scores,
     )
 
 

@@ -27,6 +27,7 @@ from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
 from loopwise.experiments.settings import ExperimentConfig, HoldoutConfig
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
+from loopwise.scores.spec import ScoreSettings, check_score_references
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
@@ -144,6 +145,10 @@ class Workspace(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     prerender: PrerenderSettings = Field(default_factory=PrerenderSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    scores: ScoreSettings = Field(
+        default_factory=ScoreSettings,
+        description="Predictive scores (profile.scores.*): `loopwise train-scores`.",
+    )
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, Any] = Field(
         default_factory=dict,
@@ -212,6 +217,7 @@ class Workspace(BaseModel):
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
         self._check_experiments()
+        check_score_references(self.scores, self.segments, self.slots)
         return self
 
     def _check_experiments(self) -> None:

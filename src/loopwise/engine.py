@@ -96,6 +96,7 @@ class Engine:
                     item_file if item_file.is_absolute() else path.parent / item_file
                 )
             engine.models.load_current(workspace.training.keep_versions)
+            engine.services.scores.load_current()
         except BaseException:
             storage.close()
             raise
@@ -292,6 +293,18 @@ class Engine:
             self.workspace.training.retrain_every_minutes, self.interactions,
             lambda: self.services.catalog.items, lambda: self.workspace.training,
         )  # fmt: skip
+
+    # -- predictive scores (loopwise.scores) ---------------------------------------------------
+    def train_scores(self) -> dict[str, Any]:
+        return self.services.scores.train()
+
+    def evaluate_scores(
+        self, version: str | None = None, output: Path | None = None
+    ) -> dict[str, Any]:
+        return self.services.scores.evaluate(version, output)
+
+    def score_versions(self) -> dict[str, Any]:
+        return self.services.scores.versions()
 
     def counts(self) -> dict[str, int]:
         storage = self.storage

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -23,6 +23,11 @@ from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_clust
 from loopwise.segments.conditions import CompiledCondition, compile_condition
 from loopwise.segments.registry import SegmentRegistry
 
+if TYPE_CHECKING:
+    from loopwise.scores.serving import LiveScores
+
+SCORES_ATTRIBUTE = "scores"  # profile.scores.<key> (loopwise.scores)
+
 
 class CompiledWorkspace:
     """The parts derived from a workspace (and the published clusters)."""
@@ -32,10 +37,12 @@ class CompiledWorkspace:
         workspace: Workspace,
         strategies: StrategyRegistry,
         clusters: ClusterModel | None = None,
+        scores: LiveScores | None = None,
     ) -> None:
         self.workspace = workspace
         self.strategies = strategies
         self.clusters = clusters
+        self.scores = scores  # the served score model's holder (swapped without recompiling)
         cluster_segments = clusters.segments() if clusters is not None else []
         self.registry = SegmentRegistry(
             workspace.all_segments() + cluster_segments, workspace.saved_groups
@@ -90,6 +97,10 @@ class CompiledWorkspace:
             or f"affinity.{t}" in conditions
             or '"profile.affinity"' in conditions
         )
+        # segments that read predictive scores need them to evaluate membership
+        self._conditions_read_scores = f'"profile.{SCORES_ATTRIBUTE}' in conditions or (
+            '"profile"' in conditions and f'"{SCORES_ATTRIBUTE}' in conditions
+        )
         # experiment -> event names its metrics read (what the projector totals per person)
         self.metric_events: dict[str, frozenset[str]] = {
             e.key: frozenset(m.event for m in e.metrics if m.event)
@@ -97,7 +108,25 @@ class CompiledWorkspace:
         }
 
     def with_clusters(self, clusters: ClusterModel | None) -> CompiledWorkspace:
-        return CompiledWorkspace(self.workspace, self.strategies, clusters)
+        return CompiledWorkspace(self.workspace, self.strategies, clusters, self.scores)
+
+    @property
+    def conditions_read_scores(self) -> bool:
+        """Some segment reads ``profile.scores``: memberships depend on the served model."""
+        return self._conditions_read_scores
+
+    def _add_scores(
+        self, profile: Profile, attributes: dict[str, Any], at_last_event: bool = False
+    ) -> None:
+        """``profile.scores`` into ``attributes`` (when a score model is served). Scores are as
+        of the profile's last event; ``at_last_event``: ``attributes`` are of that moment, so
+        the scores' features are read from them instead of computed again."""
+        if self.scores is not None:
+            values = self.scores.attribute(
+                profile, self.settings, attributes if at_last_event else None
+            )
+            if values is not None:
+                attributes[SCORES_ATTRIBUTE] = values
 
     def experiment(self, key: str) -> ExperimentConfig | None:
         if key == self.holdout.key:
@@ -109,6 +138,7 @@ class CompiledWorkspace:
         attributes = profile.attributes(at, self.settings)
         if self.clusters is not None:
             attributes[CLUSTER_ATTRIBUTE] = self.clusters.assign(attributes)
+        self._add_scores(profile, attributes)  # as of the profile's last event
         return attributes
 
     def membership(self, profile: Profile) -> frozenset[str]:
@@ -118,6 +148,13 @@ class CompiledWorkspace:
         values = profile.attributes(at, self.settings, self._condition_tables)
         if self.clusters is not None:
             values[CLUSTER_ATTRIBUTE] = self.clusters.assign(profile.attributes(at, self.settings))
+        # a changed profile's scores are computed here, from the same attributes (membership
+        # is evaluated for every state the fold produces): remembered on the profile
+        scores = self.scores is not None and self.scores.model is not None
+        if scores:
+            self._add_scores(profile, values, at_last_event=True)
+            if not self._conditions_read_scores:
+                values.pop(SCORES_ATTRIBUTE, None)
         return frozenset(self.registry.evaluate({"profile": values, "context": {}}))
 
     def unpublished_cluster_rules(self) -> list[str]:
