@@ -26,6 +26,7 @@ from loopwise.experiments.report_cli import experiments_app
 from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
 from loopwise.privacy.cli import audit_app, retention_app
+from loopwise.scores.cli import evaluate_scores_command, train_scores_command
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
 from loopwise.storage.cli import backup_command, migrate_command
@@ -48,6 +49,8 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
+app.command("train-scores")(train_scores_command)
+app.command("evaluate-scores")(evaluate_scores_command)
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)
