@@ -23,6 +23,7 @@ from benchmarks import (
     bench_memory,
     bench_models,
     bench_results,
+    bench_scores,
     bench_startup,
     bench_storage,
 )
@@ -104,6 +105,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_models.markdown,
         quick={"quick": True},
         full={"quick": False},
+    ),
+    Benchmark(
+        "scores",
+        bench_scores.run,
+        bench_scores.markdown,
+        quick={"users": 400, "days": 28, "repeats": 2},
+        full={"users": 3000, "days": 42, "repeats": 3},
     ),
 ]
 

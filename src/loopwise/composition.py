@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +28,9 @@ from loopwise.experiments.service import ExperimentService
 from loopwise.models.manager import ModelManager
 from loopwise.privacy.service import PrivacyService
 from loopwise.profiles.service import ProfileService
+from loopwise.projection.effects import Effect
 from loopwise.projection.ingest import IngestService
-from loopwise.projection.projector import Projector
-from loopwise.projection.projector import profile_states
+from loopwise.projection.projector import Projector, profile_states
 from loopwise.projection.replay import ReplayService
 from loopwise.scores.service import ScoreService
 from loopwise.scores.serving import LiveScores
@@ -177,8 +177,8 @@ def build(
     projector.listeners.append(experiments.on_effects)
     decide.exposure_listeners.append(experiments.on_exposures)
 
-    def rescore(effects: object) -> None:  # scores follow every committed profile change
-        live_scores.on_profiles(profile_states(effects).values(), compiled().settings)  # type: ignore[arg-type]
+    def rescore(effects: Sequence[Effect]) -> None:  # scores follow committed profile changes
+        live_scores.on_profiles(profile_states(effects).values(), compiled().settings)
 
     def scores_swapped() -> None:
         if compiled().conditions_read_scores:
@@ -202,9 +202,7 @@ def build(
         storage.write(lambda uow: uow.item_stats.save_checkpoint(checkpoint))
 
     checkpointer = Checkpointer(views.item_stats, save_checkpoint, clock)
-    watcher = ChangeWatcher(
-        storage, [workspace_service.refresh, catalog.refresh, scores.refresh]
-    )
+    watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh, scores.refresh])
     if watch:
         checkpointer.start()
         watcher.start()

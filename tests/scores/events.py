@@ -36,6 +36,4 @@ def event(
 
 def logged(events: list[Event]) -> list[LoggedEvent]:
     """As a log would hold them (the person: their user id, else their anonymous id)."""
-    return [
-        LoggedEvent(i + 1, e.user_id or e.anonymous_id or "", e) for i, e in enumerate(events)
-    ]
+    return [LoggedEvent(i + 1, e.user_id or e.anonymous_id or "", e) for i, e in enumerate(events)]

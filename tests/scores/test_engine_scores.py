@@ -221,7 +221,9 @@ def test_rules_and_segments_read_scores_and_decisions_explain_them(shop: Shop) -
     for record in engine.storage.profiles.iter():
         view = engine.profile_view(record.id)
         if view is not None and view["profile"]["anonymous_ids"]:
-            people.append((view["profile"]["scores"]["convert"], view["profile"]["anonymous_ids"][0]))
+            people.append(
+                (view["profile"]["scores"]["convert"], view["profile"]["anonymous_ids"][0])
+            )
     people.sort()
     threshold = people[len(people) // 2][0]
     high, low = people[-1], people[0]
@@ -229,7 +231,11 @@ def test_rules_and_segments_read_scores_and_decisions_explain_them(shop: Shop) -
     document = engine.workspace_document()
     document["slots"][0]["rules"][0]["when"] = {"profile.scores.convert": {"$gte": threshold}}
     document["segments"] = [
-        {"key": "likely_buyer", "name": "Likely buyer", "condition": {"profile.scores.convert": {"$gte": threshold}}}
+        {
+            "key": "likely_buyer",
+            "name": "Likely buyer",
+            "condition": {"profile.scores.convert": {"$gte": threshold}},
+        }
     ]
     engine.replace_workspace(document)
     decided = _decide(engine, high[1])
@@ -297,7 +303,9 @@ def test_a_restarted_engine_serves_the_stored_version(shop: Shop) -> None:
 def test_cli_train_and_evaluate_scores(shop: Shop, tmp_path: Path) -> None:
     runner = CliRunner()
     args = ["--data-dir", str(shop.data_dir), "--workspace", str(shop.workspace)]
-    result = runner.invoke(cli_app, ["evaluate-scores", *args, "--output", str(tmp_path / "ev")], env=ENV)
+    result = runner.invoke(
+        cli_app, ["evaluate-scores", *args, "--output", str(tmp_path / "ev")], env=ENV
+    )
     assert result.exit_code == 0, result.output
     assert "AUC" in result.output and "Brier" in result.output
     report = json.loads((tmp_path / "ev" / "report.json").read_text())

@@ -46,9 +46,7 @@ def test_engage_defaults_to_views_of_its_category() -> None:
         ({"key": "convert", "colour": "red"}, "scores.definitions[0].colour", "Extra"),
     ],
 )
-def test_bad_definitions_name_the_field(
-    definition: dict[str, Any], field: str, words: str
-) -> None:
+def test_bad_definitions_name_the_field(definition: dict[str, Any], field: str, words: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_workspace({"scores": {"definitions": [definition]}})
     assert (caught.value.field or "").startswith(field or "scores.definitions[0]")
@@ -76,13 +74,19 @@ def test_rules_and_segments_may_only_read_defined_scores() -> None:
         "key": "hero",
         "kind": "block",
         "variants": [{"id": "a", "content": {}}, {"id": "b", "content": {}}],
-        "rules": [{"id": "r", "when": {"profile.scores.convrt": {"$gte": 0.75}}, "then": {"variant": "b"}}],
+        "rules": [
+            {"id": "r", "when": {"profile.scores.convrt": {"$gte": 0.75}}, "then": {"variant": "b"}}
+        ],
     }
     with pytest.raises(ConfigError) as caught:
         parse_workspace({"slots": [slot]})
     assert caught.value.field == "slots[0].rules[0].when.profile.scores.convrt"
     assert "convert" in caught.value.detail  # names the defined ones
-    segment = {"key": "hot", "name": "Hot", "condition": {"profile.scores.engage.shoes": {"$gt": 0.5}}}
+    segment = {
+        "key": "hot",
+        "name": "Hot",
+        "condition": {"profile.scores.engage.shoes": {"$gt": 0.5}},
+    }
     with pytest.raises(ConfigError) as caught:
         parse_workspace({"segments": [segment]})
     assert caught.value.field == "segments[0].condition.profile.scores.engage.shoes"

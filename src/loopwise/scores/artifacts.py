@@ -107,9 +107,7 @@ class ScoreArtifactStore:
                     "current": current is not None and version.name == current.name,
                     "scores": meta.get("scores", []),
                     "data_window": meta.get("data_window", {}),
-                    "auc": {
-                        key: (r.get("overall") or {}).get("auc") for key, r in report.items()
-                    },
+                    "auc": {key: (r.get("overall") or {}).get("auc") for key, r in report.items()},
                 }
             )
         return {"current": current.name if current else None, "versions": out}

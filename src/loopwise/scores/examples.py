@@ -87,9 +87,11 @@ def event_categories(event: Event, catalog: Mapping[str, Item]) -> set[str]:
     found: set[str] = set()
     props = event.properties
     lines = props.get("products")
-    entries = [props, *(line for line in lines if isinstance(line, dict))] if isinstance(
-        lines, list
-    ) else [props]
+    entries = (
+        [props, *(line for line in lines if isinstance(line, dict))]
+        if isinstance(lines, list)
+        else [props]
+    )
     for entry in entries:
         for key in ("category", "categories"):
             value = entry.get(key)
@@ -102,7 +104,9 @@ def event_categories(event: Event, catalog: Mapping[str, Item]) -> set[str]:
     return found
 
 
-def matches(definition: ScoreDefinition, event: Event, kind: EventKind, categories: set[str]) -> bool:
+def matches(
+    definition: ScoreDefinition, event: Event, kind: EventKind, categories: set[str]
+) -> bool:
     """Whether ``event`` is one the definition's label counts."""
     if definition.event is None:
         return False

@@ -141,10 +141,7 @@ BASE: dict[str, tuple[Extract, str]] = {
         f"lifecycle={v}": (_equals("lifecycle", v), f"being a {v.replace('_', ' ')}")
         for v in LIFECYCLES
     },
-    **{
-        f"device.type={v}": (_equals("device.type", v), f"visiting on {v}")
-        for v in DEVICES
-    },
+    **{f"device.type={v}": (_equals("device.type", v), f"visiting on {v}") for v in DEVICES},
     **{
         f"traffic_source={v}": (_equals("traffic_source", v), f"coming from {v.replace('_', ' ')}")
         for v in SOURCES

@@ -66,9 +66,7 @@ class Forest:
     def from_dumps(cls, dumps: Sequence[Mapping[str, Any]]) -> Forest:
         """From ``Booster.dump_model()`` of each model, in order."""
         structures = [[t["tree_structure"] for t in dump["tree_info"]] for dump in dumps]
-        depth = max(
-            (_depth(s) for model in structures for s in model), default=0
-        )
+        depth = max((_depth(s) for model in structures for s in model), default=0)
         depth = max(depth, 1)
         internal, width = (1 << depth) - 1, 1 << depth
         trees = sum(len(model) for model in structures)

@@ -23,7 +23,7 @@ from loopwise.scores import evaluation
 from loopwise.scores.artifacts import ScoreArtifactStore, Version
 from loopwise.scores.examples import Examples, build_examples
 from loopwise.scores.serving import LiveScores, ScoreModel
-from loopwise.scores.training import train, time_slices
+from loopwise.scores.training import time_slices, train
 from loopwise.storage.stores import Storage
 from loopwise.workspace.compiled import CompiledWorkspace
 
@@ -76,7 +76,9 @@ class ScoreService:
         """Train every score, store the version, serve it; its metadata (with the report)."""
         store = self.store()
         if not self._lock.acquire(blocking=False):
-            raise Conflict("A score training is already running; try again after it.", field="scores")
+            raise Conflict(
+                "A score training is already running; try again after it.", field="scores"
+            )
         try:
             started = self._clock()
             examples = self.examples()
@@ -126,7 +128,9 @@ class ScoreService:
         return listing
 
     # -- evaluation -----------------------------------------------------------------------------
-    def evaluate(self, version_name: str | None = None, output: Path | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, version_name: str | None = None, output: Path | None = None
+    ) -> dict[str, Any]:
         """Measure a stored version (default: the current one) on the log as it is now: the
         latest ``test_share`` of the moments (all moments after the version's training data,
         when there are enough of those). Writes the report and calibration plots to ``output``
@@ -134,7 +138,9 @@ class ScoreService:
         store = self.store()
         version = store.get(version_name) if version_name else store.current()
         if version is None:
-            raise NotFound("No score model is trained yet; run `loopwise train-scores`.", field="version")
+            raise NotFound(
+                "No score model is trained yet; run `loopwise train-scores`.", field="version"
+            )
         model = ScoreModel(version.document(), version.name)
         settings = self._compiled().workspace.scores
         examples = self.examples()

@@ -102,9 +102,11 @@ class ScoreModel:
     def predict_many(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, (rows, scores)."""
         raw = self.forest.raw_many(x)
-        return np.column_stack(
-            [c.apply(raw[:, j]) for j, c in enumerate(self.calibrators)]
-        ) if len(self.calibrators) else np.zeros((x.shape[0], 0))
+        return (
+            np.column_stack([c.apply(raw[:, j]) for j, c in enumerate(self.calibrators)])
+            if len(self.calibrators)
+            else np.zeros((x.shape[0], 0))
+        )
 
     def contributions(self, key: str, x: np.ndarray, top: int) -> tuple[Contribution, ...]:
         """The features that moved this person's score most (SHAP values from LightGBM's

@@ -172,9 +172,10 @@ class ScoreSettings(BaseModel):
     def _unique(self) -> Self:
         seen: dict[str, int] = {}
         for i, definition in enumerate(self.definitions):
-            if definition.key in seen:
+            first = seen.get(definition.key)
+            if first is not None:
                 raise ValueError(
-                    f'score key "{definition.key}" is defined twice (definitions[{seen[definition.key]}] '
+                    f'score key "{definition.key}" is defined twice (definitions[{first}] '
                     f"and definitions[{i}]); give each score one key"
                 )
             seen[definition.key] = i

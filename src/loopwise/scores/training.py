@@ -85,8 +85,8 @@ def time_slices(
     """Indexes (into ``times``) of the train, calibration and test slices, cut by time."""
     order = np.argsort(times, kind="stable")
     n = len(order)
-    test_from = int(round(n * (1.0 - settings.test_share)))
-    cal_from = int(round(n * (1.0 - settings.test_share - settings.calibration_share)))
+    test_from = round(n * (1.0 - settings.test_share))
+    cal_from = round(n * (1.0 - settings.test_share - settings.calibration_share))
     return order[:cal_from], order[cal_from:test_from], order[test_from:]
 
 
@@ -124,8 +124,9 @@ def train_one(
         num_boost_round=settings.trees,
     )
     method = calibration.choose(settings.calibration, y[cal])
-    calibrator = calibration.fit(booster.predict(x[cal], raw_score=True), y[cal], method)
-    raw_test = booster.predict(x[test], raw_score=True)
+    raw_cal = np.asarray(booster.predict(x[cal], raw_score=True), dtype=np.float64)
+    calibrator = calibration.fit(raw_cal, y[cal], method)
+    raw_test = np.asarray(booster.predict(x[test], raw_score=True), dtype=np.float64)
     p_test = calibrator.apply(raw_test)
     result = evaluation.report(
         p_test,

@@ -66,9 +66,7 @@ class WorkspaceService:
         self.listeners: list[Listener] = []
         # set at start-up when the workspace file and live changes disagree (see open_workspace)
         self.file_conflict: FileConflict | None = None
-        self._compiled = CompiledWorkspace(
-            workspace, strategies, stored_clusters(storage), scores
-        )
+        self._compiled = CompiledWorkspace(workspace, strategies, stored_clusters(storage), scores)
         self._revisions = storage.config.revisions()
         latest = storage.workspace_history.latest()
         document = workspace.document()
