@@ -321,3 +321,21 @@ def test_cli_train_and_evaluate_scores(shop: Shop, tmp_path: Path) -> None:
     # the engine that was already running picks the new version up
     assert shop.engine.services.scores.refresh() is True
     assert served_model(shop).version == trained["version"]
+
+
+def test_admin_api_lists_and_evaluates_versions(shop: Shop) -> None:
+    client = TestClient(create_app(shop.engine))
+    admin = {"Authorization": "Bearer a"}
+    listing = client.get("/v1/admin/scores", headers=admin)
+    assert listing.status_code == 200, listing.text
+    assert listing.json()["serving"] == served_model(shop).version
+    assert client.get("/v1/admin/scores", headers={"Authorization": "Bearer s"}).status_code == 403
+    evaluated = client.post("/v1/admin/scores/evaluate", headers=admin)
+    assert evaluated.status_code == 200, evaluated.text
+    assert "brier" in evaluated.json()["report"]["convert"]["overall"]
+    bad = client.post("/v1/admin/scores/evaluate", headers=admin, json={"version": 3})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["field"] == "version"
+    unknown = client.post("/v1/admin/scores/evaluate", headers=admin, json={"version": "v99-x"})
+    assert unknown.status_code == 404

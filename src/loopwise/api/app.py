@@ -29,6 +29,7 @@ from loopwise.api import (
     routes_items,
     routes_models,
     routes_profiles,
+    routes_scores,
     routes_system,
 )
 from loopwise.api.cors import CorsMiddleware
@@ -236,6 +237,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_items,
         routes_admin,
         routes_models,
+        routes_scores,
         routes_system,
         routes_experiments,
     ):
