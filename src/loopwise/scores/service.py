@@ -8,6 +8,7 @@ model whole; cached segment memberships are forgotten when segments read scores.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from loopwise.catalog.items import Item
-from loopwise.clock import Clock
+from loopwise.clock import Clock, isoformat, parse_timestamp
 from loopwise.errors import Conflict, NotFound
 from loopwise.scores import evaluation
 from loopwise.scores.artifacts import ScoreArtifactStore, Version
@@ -179,11 +180,9 @@ class ScoreService:
         now = self._clock()
         target = output or version.path / f"evaluation-{now.strftime('%Y%m%dT%H%M%SZ')}"
         target.mkdir(parents=True, exist_ok=True)
-        import json
-
         document = {
             "version": version.name,
-            "evaluated_at": now.isoformat().replace("+00:00", "Z"),
+            "evaluated_at": isoformat(now),
             "events": examples.events,
             "moments": len(examples),
             "report": report,
@@ -196,8 +195,6 @@ class ScoreService:
 
 
 def _trained_until(version: Version) -> float | None:
-    from loopwise.clock import parse_timestamp
-
     try:
         last = version.metadata().get("data_window", {}).get("last_event")
     except (OSError, ValueError):

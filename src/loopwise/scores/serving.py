@@ -13,7 +13,7 @@ Being part of the profile, they go wherever it goes: erased with it, never store
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +130,7 @@ class LiveScores:
 
     def __init__(self, model: ScoreModel | None = None) -> None:
         self.model = model
-        self.listeners: list[Any] = []  # called with no arguments after a swap
+        self.listeners: list[Callable[[], None]] = []  # told after every swap
 
     @property
     def version(self) -> str | None:

@@ -141,7 +141,7 @@ class ScoreSettings(BaseModel):
         description="Training moments sampled from the log at most (spread over people).",
     )
     max_per_person: int = Field(
-        default=8, ge=1, le=1000, description="Moments sampled per person at most."
+        default=20, ge=1, le=1000, description="About this many moments per person."
     )
     calibration_share: float = Field(
         default=0.2, gt=0, lt=0.5, description="Later time slice the probabilities are fit on."
@@ -154,10 +154,10 @@ class ScoreSettings(BaseModel):
         description="isotonic, platt (logistic), or auto: isotonic from 1,000 calibration "
         "moments with 50 positives and 50 negatives, else platt.",
     )
-    trees: int = Field(default=150, ge=1, le=2000, description="Boosting rounds.")
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
-    max_depth: int = Field(default=5, ge=1, le=8, description="Depth of each tree.")
-    num_leaves: int = Field(default=24, ge=2, le=256)
+    trees: int = Field(default=80, ge=1, le=2000, description="Boosting rounds.")
+    learning_rate: float = Field(default=0.08, gt=0, le=1)
+    max_depth: int = Field(default=4, ge=1, le=8, description="Depth of each tree.")
+    num_leaves: int = Field(default=16, ge=2, le=256)
     min_child_samples: int = Field(default=40, ge=1)
     min_examples: int = Field(
         default=200, ge=10, description="Training refuses a score with fewer moments than this."

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import lightgbm
@@ -150,8 +151,6 @@ def train_one(
 
 
 def _window(times: np.ndarray) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     if not len(times):
         return {"n": 0}
     return {
