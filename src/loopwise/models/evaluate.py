@@ -43,12 +43,31 @@ from loopwise.models.metrics import (
     recall_batch,
 )
 from loopwise.models.popularity import PopularityModel
+from loopwise.models.sequence import Recency, TransitionModel, user_rows, uses_recent
 from loopwise.models.split import Split, relevant_items, temporal_split, validation_split
 
-MODEL_NAMES: tuple[str, ...] = ("popularity", "als", "bpr", "ease", "item_knn", "content", "hybrid")
+MODEL_NAMES: tuple[str, ...] = (
+    "popularity",
+    "als",
+    "bpr",
+    "ease",
+    "item_knn",
+    "transitions",
+    "content",
+    "hybrid",
+)
 #: Models evaluated only when asked for by name (they need an optional extra); when chosen they
 #: also join the hybrid's components.
 EXTRA_MODEL_NAMES: tuple[str, ...] = ("content_embeddings",)
+#: Components of the hybrid, in blend order (content only with catalog text).
+HYBRID_COMPONENTS: tuple[str, ...] = (
+    "popularity",
+    "als",
+    "ease",
+    "item_knn",
+    "transitions",
+    "content",
+)
 TEXT_MODELS = frozenset({"content", "content_embeddings"})
 BATCH_USERS = 1024
 
@@ -66,6 +85,7 @@ def make_model(name: str, seed: int = 0) -> Recommender:
         "bpr": lambda: BPRModel(seed=seed),
         "ease": EASEModel,
         "item_knn": ItemKNNModel,
+        "transitions": TransitionModel,
         "content": ContentModel,
     }
     if name not in factories:
@@ -97,13 +117,25 @@ def _relevance(
     return rel, counts
 
 
-def _ranked(model: Recommender, rows: csr_matrix, depth: int) -> np.ndarray:
+def score_rows(model: Recommender, rows: csr_matrix, recent: csr_matrix | None) -> np.ndarray:
+    """``model``'s scores of ``rows``, handing ``recent`` to a model that reads recent rows
+    (the transitions model, the hybrid)."""
+    if recent is not None and (uses_recent(model) or isinstance(model, HybridModel)):
+        return np.asarray(model.score_users(rows, recent=recent))  # type: ignore[call-arg]
+    return np.asarray(model.score_users(rows))
+
+
+def _ranked(
+    model: Recommender, rows: csr_matrix, depth: int, recent: csr_matrix | None = None
+) -> np.ndarray:
     """Top ``depth`` item indices per row (int64, (n_rows, depth)), training items excluded,
-    ``-1`` where the model had nothing left to rank."""
+    ``-1`` where the model had nothing left to rank. ``recent`` rows go to sequence-aware
+    models."""
     out: list[np.ndarray] = []
     for start in range(0, rows.shape[0], BATCH_USERS):
         chunk = rows[start : start + BATCH_USERS]
-        scores = np.asarray(model.score_users(chunk), dtype=np.float32)
+        part = None if recent is None else recent[start : start + BATCH_USERS]
+        scores = np.asarray(score_rows(model, chunk, part), dtype=np.float32)
         r, c = chunk.nonzero()
         scores[r, c] = -np.inf
         top = top_k_indices(scores, depth)
@@ -146,7 +178,9 @@ def _segment_masks(
 
 
 def _hybrid(names: Iterable[str], seed: int) -> HybridModel:
-    return HybridModel({name: make_model(name, seed) for name in names}, "tune", seed=seed)
+    hybrid = HybridModel({name: make_model(name, seed) for name in names}, "tune", seed=seed)
+    hybrid.fit_unweighted = False  # evaluation ranks with the blend only
+    return hybrid
 
 
 def _fit_hybrid(
@@ -217,21 +251,33 @@ def evaluate(
     item_users = matrix.item_popularity()
     n_items = matrix.matrix.shape[1]
     groups = _segment_masks(segments or {}, users)
-    components = [n for n in MODEL_NAMES if n != "hybrid" and (n != "content" or with_text)]
+    components = [n for n in HYBRID_COMPONENTS if n != "content" or with_text]
     components += [n for n in EXTRA_MODEL_NAMES if n in names]
 
     result: dict[str, Any] = {"models": {}, "split": split.stats(), "segments": {}}
+    user_pos = [matrix.user_index[u] for u in users]
     for name in names:
         started = time.perf_counter()
+        model_rows, recent = rows, None
         if name == "hybrid":
             model: Recommender = _hybrid(components, seed)
             assert isinstance(model, HybridModel)
             _fit_hybrid(model, split, matrix, items)
+            result["hybrid"] = {
+                "weights": dict(model.weights),
+                "half_life": model.recency.half_life,
+                "validation_ndcg": model.validation_ndcg,
+            }
+            all_rows, all_recent = model.user_rows(matrix)
+            model_rows = all_rows[user_pos]
+            recent = None if all_recent is None else all_recent[user_pos]
         else:
             model = make_model(name, seed)
             model.fit(matrix, items)
+            if uses_recent(model) and matrix.log is not None:
+                recent = user_rows(matrix.log, matrix.matrix.shape, Recency())[1][user_pos]
         fit_seconds = time.perf_counter() - started
-        top = _ranked(model, rows, 2 * k)
+        top = _ranked(model, model_rows, 2 * k, recent)
         hits = hit_matrix(top, rel)
         scores = _metrics(top, hits, n_relevant, k, n_items, item_users, matrix.shape[0])
         result["models"][name] = {**scores, "fit_seconds": fit_seconds}

@@ -28,7 +28,7 @@ from loopwise.config import TrainingSettings
 from loopwise.errors import ValidationFailed
 from loopwise.models.base import Recommender, top_k_indices
 from loopwise.models.content import has_text
-from loopwise.models.evaluate import make_model
+from loopwise.models.evaluate import HYBRID_COMPONENTS, make_model, score_rows
 from loopwise.models.hybrid import HybridModel
 from loopwise.models.interactions import Interaction, InteractionMatrix
 from loopwise.models.metrics import (
@@ -39,10 +39,9 @@ from loopwise.models.metrics import (
     precision_batch,
     recall_batch,
 )
+from loopwise.models.sequence import Recency, user_rows, uses_recent
 from loopwise.models.split import relevant_items, temporal_split, validation_split
 
-#: Components of the served hybrid, in blend order (content only with catalog text).
-HYBRID_COMPONENTS: tuple[str, ...] = ("popularity", "als", "ease", "item_knn", "content")
 #: Libraries whose versions go into the metadata (a model pickled by one may not load in another).
 LIBRARIES: tuple[str, ...] = ("loopwise", "implicit", "numpy", "scipy", "scikit-learn")
 
@@ -219,7 +218,9 @@ def holdout_metrics(
     users = [u for u in relevant if u in matrix.user_index]
     if not users:
         return {"skipped": "no held-out user has training interactions"}
-    rows = csr_matrix(matrix.matrix[[matrix.user_index[u] for u in users]], dtype=np.float32)
+    positions = [matrix.user_index[u] for u in users]
+    rows = csr_matrix(matrix.matrix[positions], dtype=np.float32)
+    sequence_rows = user_rows(matrix.log, matrix.matrix.shape, Recency()) if matrix.log else None
     r_rows: list[int] = []
     r_cols: list[int] = []
     for r, user in enumerate(users):
@@ -232,10 +233,18 @@ def holdout_metrics(
     n_relevant = np.asarray([len(relevant[u]) for u in users], dtype=np.int64)
     out: dict[str, Any] = {}
     for name, model in models.items():
+        model_rows, recent = rows, None
+        if isinstance(model, HybridModel):
+            hybrid_rows, hybrid_recent = model.user_rows(matrix)
+            model_rows = hybrid_rows[positions]
+            recent = None if hybrid_recent is None else hybrid_recent[positions]
+        elif uses_recent(model) and sequence_rows is not None:
+            recent = sequence_rows[1][positions]
         tops = []
         for start in range(0, rows.shape[0], 1024):
-            chunk = rows[start : start + 1024]
-            scores = np.asarray(model.score_users(chunk), dtype=np.float32)
+            chunk = model_rows[start : start + 1024]
+            part = None if recent is None else recent[start : start + 1024]
+            scores = np.asarray(score_rows(model, chunk, part), dtype=np.float32)
             r, c = chunk.nonzero()
             scores[r, c] = -np.inf
             top = top_k_indices(scores, 2 * k)
