@@ -277,8 +277,13 @@ class Engine:
     def interactions(self) -> list[Interaction]:
         return list(interactions_from_logged(self.storage.events.iter()))
 
-    def train_models(self, wait: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    def train_models(
+        self, wait: bool = True, progress: Progress | None = None, tune_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """``tune_seconds`` overrides ``training.tune_seconds`` (Optuna budget) for this run."""
         items, settings = self.services.catalog.items, self.workspace.training
+        if tune_seconds is not None:
+            settings = settings.model_copy(update={"tune_seconds": tune_seconds})
         return self.models.train(self.interactions, items, settings, wait=wait, progress=progress)
 
     def model_versions(self) -> dict[str, Any]:

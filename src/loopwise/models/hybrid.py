@@ -219,7 +219,6 @@ class HybridModel(BaseRecommender):
         relevant = relevant[users]
         n_relevant = np.diff(relevant.indptr)
         seen = csr_matrix(train.matrix[users]).toarray() > 0
-        grid = self.half_life_grid if train.log is not None else (self.recency.half_life,)
         fixed: dict[str, np.ndarray] = {}  # components whose scores do not depend on the rows
 
         def parts_for(half_life: float | None) -> dict[str, np.ndarray]:

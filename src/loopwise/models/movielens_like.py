@@ -27,6 +27,7 @@ controlled test bed, not evidence about a particular public dataset.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def generate(config: MovieLensLikeConfig | None = None) -> list[Interaction]:
     while pos < in_series.size - 1:
         size = int(rng.integers(2, 6))
         members = np.sort(in_series[pos : pos + size])  # a series keeps genre and look
-        for a, b in zip(members[:-1], members[1:], strict=True):
+        for a, b in itertools.pairwise(members):
             genre_of[b] = genre_of[a]
             vectors[b] = 0.7 * vectors[a] + 0.3 * vectors[b]
             release[b] = max(release[b], release[a] + rng.uniform(30.0, 400.0))
@@ -104,7 +105,7 @@ def generate(config: MovieLensLikeConfig | None = None) -> list[Interaction]:
         taste = first @ centres + rng.normal(0.0, 0.5, c.dims)
         taste_later = later_mix @ centres + rng.normal(0.0, 0.5, c.dims)
         seen = np.zeros(c.n_items, dtype=bool)
-        sessions = max(1, int(round(n / c.session_length)))
+        sessions = max(1, round(n / c.session_length))
         session_days = np.sort(rng.uniform(start, start + length, sessions))
         per_session = np.bincount(rng.integers(0, sessions, n - sessions), minlength=sessions) + 1
         user = str(u + 1)

@@ -31,7 +31,6 @@ from loopwise.catalog.items import Item
 from loopwise.models.base import BaseRecommender, check_rows
 from loopwise.models.interactions import EventLog, InteractionMatrix
 
-
 #: The smallest recency factor of an interaction in a fold-in row.
 MIN_FACTOR = 1e-4
 
@@ -41,8 +40,8 @@ class Recency:
     """How a user's rows are built from their ordered interactions.
 
     ``half_life``: interactions after which an interaction's weight halves in the fold-in row
-    (``None``: all history alike, the plain matrix row; never below :data:`MIN_FACTOR`). ``recent_items``/``recent_decay``: the
-    recent row the transition model scores.
+    (``None``: all history alike, the plain matrix row; never below :data:`MIN_FACTOR`).
+    ``recent_items``/``recent_decay``: the recent row the transition model scores.
     """
 
     half_life: float | None = 8.0
@@ -151,6 +150,11 @@ class TransitionModel(BaseRecommender):
     divided by its sum (a next-item distribution) and each column by ``popularity ** beta``
     (so a transition into a blockbuster counts less than one into a niche item).
 
+    Defaults (window 5, step decay 0.75, backward 0.7, beta 0.1, a one-hour session gap) are
+    what Optuna preferred on validation splits carved from the training part of the generated
+    logs (:mod:`loopwise.models.movielens_like`, the simulator); ``loopwise evaluate --tune``
+    and ``loopwise train --tune`` tune them per data set.
+
     Score: ``recent @ T`` — the recent row (newest item weight 1, older ones decayed) spreads over
     what followed those items. A row without transitions scores 0 everywhere.
     """
@@ -160,10 +164,10 @@ class TransitionModel(BaseRecommender):
 
     def __init__(
         self,
-        window: int = 3,
-        step_decay: float = 0.5,
-        backward: float = 0.5,
-        beta: float = 0.3,
+        window: int = 5,
+        step_decay: float = 0.75,
+        backward: float = 0.7,
+        beta: float = 0.1,
         session_gap_seconds: float | None = 3600.0,
         max_neighbours: int = 200,
     ) -> None:
