@@ -23,6 +23,7 @@ from benchmarks import (
     bench_memory,
     bench_models,
     bench_results,
+    bench_sequence,
     bench_startup,
     bench_storage,
 )
@@ -102,6 +103,13 @@ BENCHMARKS: list[Benchmark] = [
         "models",
         bench_models.run,
         bench_models.markdown,
+        quick={"quick": True},
+        full={"quick": False},
+    ),
+    Benchmark(
+        "sequence",
+        bench_sequence.run,
+        bench_sequence.markdown,
         quick={"quick": True},
         full={"quick": False},
     ),
