@@ -73,7 +73,7 @@ def test_transitions_learn_what_comes_next_within_a_session() -> None:
     m = log(*rows)
     model = TransitionModel(window=1, backward=0.0, beta=0.0)
     model.fit(m)
-    a, b, c, x = (m.item_index[k] for k in "abcx")
+    a, b, c = (m.item_index[k] for k in "abc")
     assert [i for i, _ in model.similar_items(a, 3)] == [b]  # x came after c in another session
     assert [i for i, _ in model.similar_items(c, 3)] == []
     recent = recent_row_from_ids(["b"], m.item_index, m.matrix.shape[1], Recency())  # type: ignore[arg-type]
@@ -94,8 +94,8 @@ def test_hybrid_passes_recent_rows_to_the_transitions() -> None:
         {"transitions": 1.0},
     )
     hybrid.fit(m)
-    rows, recent = hybrid.user_rows(m)
-    a, c = m.item_index["a"], m.item_index["c"]
+    rows, _ = hybrid.user_rows(m)
+    c = m.item_index["c"]
     only_a = recent_row_from_ids(["a"], m.item_index, 3, Recency())  # type: ignore[arg-type]
     scores = hybrid.score_users(rows[:1], recent=only_a)
     assert scores[0, m.item_index["b"]] > scores[0, c]  # b follows a

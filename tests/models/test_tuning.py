@@ -13,8 +13,8 @@ from loopwise.models.evaluate import evaluate
 from loopwise.models.movielens_like import MovieLensLikeConfig, generate, write_ratings
 from loopwise.models.split import temporal_split
 from loopwise.models.tuning import Validation, tune_hybrid, tune_model
-from tests.models.test_train_cli import ENV, fill
 from tests.models.synthetic import write_workspace
+from tests.models.test_train_cli import ENV, fill
 
 DATA = generate(MovieLensLikeConfig(n_users=80, n_items=300, interactions=2400, seed=2))
 
@@ -34,7 +34,8 @@ def test_the_validation_split_never_sees_the_test_part() -> None:
     test_pairs = {(it.user, it.item) for it in split.test}
     train = validation.train
     rows, cols = validation.relevant.nonzero()
-    relevant = {(train.user_index.id_of(r), train.item_index.id_of(c)) for r, c in zip(rows, cols)}
+    pairs = zip(rows, cols, strict=True)
+    relevant = {(train.user_index.id_of(r), train.item_index.id_of(c)) for r, c in pairs}
     assert relevant and not relevant & test_pairs
 
 
