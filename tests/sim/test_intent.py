@@ -3,6 +3,7 @@ and rates near a real shop's."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_visits_stay_on_their_intent_and_views_follow_each_other(sim: Simulation
         organic = [i for i in outcome.viewed if i not in outcome.clicked]
         on_intent += sum(int(category[i] == outcome.intent) for i in organic)
         total += len(organic)
-        for a, b in zip(organic, organic[1:], strict=False):
+        for a, b in itertools.pairwise(organic):
             pairs += 1
             similar_next += int(vectors[a] @ vectors[b] > np.median(vectors @ vectors[a]))
     assert on_intent / total > 0.6  # the explore share and clicks take the rest
