@@ -71,7 +71,7 @@ def test_transitions_learn_what_comes_next_within_a_session() -> None:
         rows += [(f"u{u}", "a", base), (f"u{u}", "b", base + 60), (f"u{u}", "c", base + 120)]
         rows += [(f"u{u}", "x", base + 90_000)]
     m = log(*rows)
-    model = TransitionModel(window=1, backward=0.0, beta=0.0)
+    model = TransitionModel(window=1, backward=0.0, beta=0.0, session_gap_seconds=3600.0)
     model.fit(m)
     a, b, c = (m.item_index[k] for k in "abc")
     assert [i for i, _ in model.similar_items(a, 3)] == [b]  # x came after c in another session
