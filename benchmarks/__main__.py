@@ -28,6 +28,7 @@ from benchmarks import (
     bench_ope,
     bench_results,
     bench_scores,
+    bench_sequence,
     bench_startup,
     bench_storage,
 )
@@ -144,6 +145,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_scores.markdown,
         quick={"users": 400, "days": 28, "repeats": 2},
         full={"users": 3000, "days": 42, "repeats": 3},
+    ),
+    Benchmark(
+        "sequence",
+        bench_sequence.run,
+        bench_sequence.markdown,
+        quick={"quick": True},
+        full={"quick": False},
     ),
 ]
 

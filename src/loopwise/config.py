@@ -64,7 +64,7 @@ TRAINABLE_EVENTS: tuple[str, ...] = ("item_view", "click", "add_to_cart", "purch
 #: ``training.retrain_every_minutes`` upper bound: one year.
 MAX_RETRAIN_MINUTES = 525_600.0
 #: Models ``loopwise train`` can train and serve as strategies.
-TRAINABLE_MODELS: tuple[str, ...] = ("hybrid", "als", "ease", "item_knn", "content")
+TRAINABLE_MODELS: tuple[str, ...] = ("hybrid", "als", "ease", "item_knn", "transitions", "content")
 
 
 class TrainingSettings(BaseModel):
@@ -103,6 +103,14 @@ class TrainingSettings(BaseModel):
         "instead of the hybrid (cold start).",
     )
     keep_versions: int = Field(5, ge=1, description="Model versions kept on disk.")
+    tune_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        description="Optuna tuning budget of each training (the hybrid's component settings, "
+        "on a validation split carved from the training data); 0 = off, `loopwise train "
+        "--tune` turns it on for one run.",
+    )
 
     @model_validator(mode="after")
     def _check_names(self) -> TrainingSettings:

@@ -156,9 +156,14 @@ class ModelsFacade(_Facade):
     def interactions(self) -> list[Interaction]:
         return list(interactions_from_logged(self.services.storage.events.iter()))
 
-    def train_models(self, wait: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    def train_models(
+        self, wait: bool = True, progress: Progress | None = None, tune_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """``tune_seconds`` overrides ``training.tune_seconds`` (Optuna budget) for this run."""
         services = self.services
         items, settings = services.catalog.items, services.workspace.workspace.training
+        if tune_seconds is not None:
+            settings = settings.model_copy(update={"tune_seconds": tune_seconds})
         return services.models.train(
             self.interactions, items, settings, wait=wait, progress=progress
         )

@@ -15,7 +15,9 @@ from loopwise.models.evaluate import evaluate
 from loopwise.storage.sqlite import SqliteStorage
 from tests.models import catalog, new_items, planted
 
-METRICS = {"ndcg@10", "recall@20", "precision@10", "map@10", "coverage@10", "novelty"}
+METRICS = {
+    "ndcg@10", "recall@20", "precision@10", "map@10", "coverage@10", "novelty", "diversity@10",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +27,11 @@ def result() -> dict[str, Any]:
 
 
 def test_result_shape(result: dict[str, Any]) -> None:
-    assert set(result) == {"models", "split", "segments"}
+    assert set(result) == {"models", "split", "segments", "hybrid"}
     assert list(result["models"]) == [
-        "popularity", "als", "bpr", "ease", "item_knn", "content", "hybrid",
+        "popularity", "als", "bpr", "ease", "item_knn", "transitions", "content", "hybrid",
     ]  # fmt: skip
+    assert set(result["hybrid"]) == {"weights", "half_life", "validation_ndcg"}
     for metrics in result["models"].values():
         assert set(metrics) == METRICS | {"fit_seconds"}
         assert all(0.0 <= metrics[m] <= 1.0 for m in METRICS - {"novelty"})
@@ -156,7 +159,7 @@ def test_cli_movielens_u_data_with_segments_file(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.output
     assert "segment jazz (16 users)" in run.output
     written = json.loads(out.read_text())
-    assert set(written) == {"models", "split", "segments"}
+    assert set(written) == {"models", "split", "segments", "hybrid"}
     assert written["split"] == {"users": 40, "train": 280, "test": 40, "skipped_users": 0}
     for metrics in written["models"].values():
         assert set(metrics) == METRICS | {"fit_seconds"}

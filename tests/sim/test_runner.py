@@ -239,7 +239,7 @@ def test_personalization_lifts_conversion_and_a_bad_policy_hurts(
     assert conversion["oracle"] > 1.3 * conversion["popular"]
     assert conversion["popular"] > 1.25 * conversion["random"]
     assert conversion["random"] > 2.0 * conversion["worst"]
-    assert 0.05 < conversion["random"] < 0.3
+    assert 0.003 < conversion["random"] < 0.05  # a few visits in a hundred, as in real shops
 
 
 def test_split_policy_keeps_each_visitor_in_one_arm(sim: Simulation) -> None:

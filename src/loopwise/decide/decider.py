@@ -36,15 +36,17 @@ from loopwise.decide.request import (
     SlotRequest,
 )
 from loopwise.decide.rules import CompiledRules, Rule, RuleAction
-from loopwise.decide.slots import Slot
+from loopwise.decide.slots import Diversity, Slot
 from loopwise.decide.strategies import (
     ScoredItem,
     StrategyContext,
     StrategyRegistry,
     is_personal,
     is_trained,
+    mmr_order,
     popular_items,
     profile_ids,
+    unfamiliar_items,
 )
 from loopwise.errors import NotFound, ValidationFailed
 from loopwise.segments.conditions import SavedGroups
@@ -248,12 +250,24 @@ class Decider:
             for c in _clean(candidates, ctx)
         ]
         picks = _shape(picks, action)
+        if slot.diversity is not None and slot.diversity.mmr_lambda < 1 and picks:
+            order = mmr_order(
+                [p.item_id for p in picks],
+                [p.score for p in picks],
+                ctx.catalog,
+                len(picks),
+                slot.diversity.mmr_lambda,
+            )
+            picks = [picks[i] for i in order]
+            reasons.append(explain.diversified(slot.diversity.mmr_lambda))
         pins = _pins(action, ctx, n)
         pinned = {pick.item_id for pick in pins}
         chosen = pins + [pick for pick in picks if pick.item_id not in pinned][: n - len(pins)]
         found = len(chosen) - len(pins)
         chosen, sources = self._fill(chosen, slot, ctx, n)
         chosen, explored = _explore(chosen, slot.exploration, ctx)
+        if slot.diversity is not None and slot.diversity.explore_positions:
+            chosen = _reserve(chosen, slot.diversity, ctx, reasons, self.catalog)
 
         if rule is not None and pins:
             reasons.append(explain.pinned(rule.id, [pick.item_id for pick in pins]))
@@ -512,6 +526,40 @@ def _pins(action: RuleAction | None, ctx: StrategyContext, n: int) -> list[_Pick
             if len(pins) >= n:
                 break
     return pins
+
+
+def _reserve(
+    chosen: list[_Pick],
+    diversity: Diversity,
+    ctx: StrategyContext,
+    reasons: list[Reason],
+    catalog: Mapping[str, Item],
+) -> list[_Pick]:
+    """The list with its last ``explore_positions`` non-pinned positions given to exploration:
+    a ``serendipity`` share (rounded) to popular items from categories new to the person, the
+    rest to uniformly random eligible items; each with the propensity of its draw."""
+    positions = [i for i, pick in enumerate(chosen) if pick.source != "pin"]
+    positions = positions[len(positions) - min(diversity.explore_positions, len(positions)) :]
+    if not positions:
+        return chosen
+    keep = [pick.item_id for i, pick in enumerate(chosen) if i not in positions]
+    n_serendipity = round(diversity.serendipity * len(positions))
+    unfamiliar, pool_size = unfamiliar_items(ctx, n_serendipity, skip=keep)
+    out = list(chosen)
+    taken = set(keep) | set(unfamiliar)
+    picks: list[_Pick] = []
+    for item_id in unfamiliar:
+        share = len(unfamiliar) / max(pool_size, 1)
+        picks.append(_Pick(item_id, 0.0, share, "serendipity", "explore"))
+        reasons.append(explain.serendipity(catalog[item_id].title, item_id))
+    rest = len(positions) - len(picks)
+    pool = [i for i in ctx.catalog if i not in taken and ctx.eligible(i)] if rest else []
+    for item_id in ctx.rng.sample(pool, min(rest, len(pool))):
+        picks.append(_Pick(item_id, 0.0, rest / len(pool), "exploration", "explore"))
+        reasons.append(explain.explored(catalog[item_id].title, item_id, 1.0))
+    for position, pick in zip(positions, picks, strict=False):
+        out[position] = pick
+    return out
 
 
 def _explore(

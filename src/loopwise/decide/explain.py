@@ -197,6 +197,22 @@ def explored(title: str, item_id: str, epsilon: float) -> Reason:
     )
 
 
+def serendipity(title: str, item_id: str) -> Reason:
+    return Reason(
+        kind="exploration",
+        text=f'Serendipity: "{title or item_id}" is from a category you have not explored yet',
+        ref=item_id,
+    )
+
+
+def diversified(mmr_lambda: float) -> Reason:
+    return Reason(
+        kind="strategy",
+        text=f"Diversified: items reordered so the list is not all alike (MMR, relevance "
+        f"weight {mmr_lambda:.0%})",
+    )
+
+
 def filters_applied(filters: ItemFilters) -> Reason | None:
     """A summary of the filters that differ from the defaults, or None when none do."""
     parts: list[str] = []

@@ -47,6 +47,35 @@ def _duplicates(values: Sequence[str]) -> list[int]:
     return dups
 
 
+class Diversity(BaseModel):
+    """A list slot's defence against filter bubbles (see docs/models.md, "Diversity")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mmr_lambda: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Maximal-marginal-relevance trade-off when ordering the strategy's items: "
+        "1 = relevance only (off), 0 = as different from each other as possible (categories "
+        "and tags).",
+    )
+    explore_positions: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Positions at the end of the list reserved for exploration (never pinned "
+        "ones).",
+    )
+    serendipity: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of the exploration positions given to popular items from categories "
+        "the person has shown no interest in; the rest show uniformly random eligible items.",
+    )
+
+
 class Slot(BaseModel):
     """A page slot: what it shows by default and the rules that change it."""
 
@@ -101,6 +130,10 @@ class Slot(BaseModel):
         description="List slots: probability of swapping one item for a random eligible one "
         "(epsilon-greedy), so the loop keeps learning.",
     )
+    diversity: Diversity | None = Field(
+        default=None,
+        description="List slots: MMR diversity and reserved exploration / serendipity positions.",
+    )
     time_budget_ms: float = Field(
         default=50,
         gt=0,
@@ -117,6 +150,13 @@ class Slot(BaseModel):
                 self.rules[index].id,
             )
         if self.kind == "block":
+            if self.diversity is not None:
+                raise invalid_at(
+                    "Slot",
+                    ("diversity",),
+                    "diversity only applies to list slots",
+                    self.diversity.model_dump(),
+                )
             self._check_block()
             self._check_bandit()
         else:
@@ -210,6 +250,14 @@ class Slot(BaseModel):
                     "exclude or filters",
                     rule.then.variant,
                 )
+        if self.diversity is not None and self.diversity.explore_positions > self.n:
+            raise invalid_at(
+                "Slot",
+                ("diversity", "explore_positions"),
+                f"explore_positions ({self.diversity.explore_positions}) cannot exceed the "
+                f"slot's n ({self.n})",
+                self.diversity.explore_positions,
+            )
 
     def variant(self, variant_id: str) -> Variant | None:
         for variant in self.variants:

@@ -668,3 +668,75 @@ def _fraction(value: object, default: float) -> float:
 
 
 BUILTIN_STRATEGIES = (*BUILTIN_STRATEGIES, ComplementsStrategy)
+# -- diversity against filter bubbles (a list slot's ``diversity`` settings) ---------------------
+
+
+def item_features(item: Item | None) -> frozenset[str]:
+    """What makes two items alike for diversity: their categories and tags."""
+    if item is None:
+        return frozenset()
+    return frozenset([f"c:{c}" for c in item.categories] + [f"t:{t}" for t in item.tags])
+
+
+def item_similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard similarity of two items' features (0 when either has none)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def mmr_order(
+    ids: Sequence[str], scores: Sequence[float], catalog: Mapping[str, Item], n: int, lam: float
+) -> list[int]:
+    """Maximal marginal relevance (Carbonell & Goldstein 1998): positions of ``ids`` (ranked
+    best first with ``scores``) in the order MMR picks up to ``n`` of them — each time the one
+    maximising ``lam · relevance - (1 - lam) · max similarity to those already picked``, with
+    relevance the score min-max normalised over the candidates and similarity
+    :func:`item_similarity`. ``lam`` 1 keeps the ranking."""
+    if lam >= 1.0 or len(ids) <= 1:
+        return list(range(min(n, len(ids))))
+    low, high = min(scores), max(scores)
+    span = (high - low) or 1.0
+    relevance = [(s - low) / span for s in scores]
+    features = [item_features(catalog.get(i)) for i in ids]
+    left = list(range(len(ids)))
+    picked: list[int] = []
+    closest = [0.0] * len(ids)  # max similarity of each candidate to the picked ones
+    while left and len(picked) < n:
+        best = max(left, key=lambda j: (lam * relevance[j] - (1 - lam) * closest[j], -j))
+        picked.append(best)
+        left.remove(best)
+        for j in left:
+            closest[j] = max(closest[j], item_similarity(features[j], features[best]))
+    return picked
+
+
+def unfamiliar_items(
+    ctx: StrategyContext, n: int, skip: Iterable[str] = (), pool: int = 20
+) -> tuple[list[str], int]:
+    """Serendipity candidates: up to ``pool`` popular eligible items none of whose categories
+    the person has shown interest in (``affinity.categories``), and of them ``n`` drawn at
+    random; returns (picked ids, pool size) so the caller can log the propensity."""
+    liked = profile_value(ctx.profile, "affinity.categories")
+    known = {str(c) for c in liked} if isinstance(liked, Mapping) else set()
+    taken = set(skip)
+    found: list[str] = []
+    for item_id, _score in ctx.stats.iter_popular(ctx.now, None):
+        item = ctx.catalog.get(item_id)
+        if item is None or item_id in taken or not ctx.eligible(item_id):
+            continue
+        if known.intersection(item.categories):
+            continue
+        found.append(item_id)
+        if len(found) >= pool:
+            break
+    if len(found) < pool:
+        for item_id, item in ctx.catalog.items():
+            if len(found) >= pool:
+                break
+            if item_id in taken or item_id in found or not ctx.eligible(item_id):
+                continue
+            if not known.intersection(item.categories):
+                found.append(item_id)
+    picked = ctx.rng.sample(found, min(n, len(found)))
+    return picked, len(found)

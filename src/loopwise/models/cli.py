@@ -125,6 +125,20 @@ def evaluate_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Tune the hybrid and ALS/EASE/item-kNN/transitions with Optuna first, on a "
+            "validation split carved from the training part (never the test part).",
+        ),
+    ] = False,
+    tune_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--tune-seconds", min=1.0, help="Tuning budget per model (implies --tune; default 30)."
+        ),
+    ] = None,
     segments_file: Annotated[
         Path | None,
         typer.Option(
@@ -143,7 +157,16 @@ def evaluate_command(
             segments = read_segments(segments_file)
         elif fmt is DataFormat.loopwise:
             segments = read_loopwise_segments(data, {it.user for it in interactions})
-        result = evaluate(interactions, chosen, k=k, seed=seed, items=items, segments=segments)
+        budget = tune_seconds if tune_seconds is not None else (30.0 if tune else None)
+        result = evaluate(
+            interactions,
+            chosen,
+            k=k,
+            seed=seed,
+            items=items,
+            segments=segments,
+            tune_seconds=budget,
+        )
     except LoopwiseError as exc:
         raise fail(exc) from None
     split = result["split"]
@@ -152,6 +175,15 @@ def evaluate_command(
         f"interactions, {split['skipped_users']} users skipped (fewer than 5 interactions)"
     )
     print_table(render(result), console)
+    for name, found in result.get("tuning", {}).items():
+        console.print(
+            f"tuned {name}: {found['trials']} trials in {found['seconds']:.1f} s, validation "
+            f"ndcg@{k} {found['default_ndcg']:.4f} (defaults) -> {found['best_ndcg']:.4f}"
+        )
+    hybrid = result.get("hybrid")
+    if hybrid:
+        weights = ", ".join(f"{n} {w:g}" for n, w in hybrid["weights"].items() if w)
+        console.print(f"hybrid weights: {weights}; fold-in half-life {hybrid['half_life']}")
     for label, by_model in result["segments"].items():
         users = next(iter(by_model.values()))["users"]
         best = max(by_model, key=lambda name: by_model[name][f"ndcg@{k}"])

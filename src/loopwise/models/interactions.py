@@ -93,6 +93,37 @@ class Index:
         return self._ids
 
 
+@dataclass(frozen=True, slots=True)
+class EventLog:
+    """The interactions behind a matrix, one entry each, in input order: what the sequence-aware
+    models (:mod:`loopwise.models.sequence`) need and the summed matrix forgets.
+
+    Attributes
+    ----------
+    users, items : ndarray of int64, shape (n,)
+        Row and column of each interaction in the matrix.
+    times : ndarray of float64, shape (n,)
+        Epoch seconds.
+    weights : ndarray of float32, shape (n,)
+        Event weight times the interaction's own weight (before any time decay).
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def ordered(self) -> EventLog:
+        """The log sorted by user, then time (ties keep input order)."""
+        order = np.lexsort((np.arange(self.users.size), self.times, self.users))
+        return EventLog(
+            self.users[order], self.items[order], self.times[order], self.weights[order]
+        )
+
+
 @dataclass(slots=True)
 class InteractionMatrix:
     """Users x items confidence matrix.
@@ -109,6 +140,8 @@ class InteractionMatrix:
     matrix: csr_matrix
     user_index: Index
     item_index: Index
+    #: The interactions one by one (order and time), when built from interactions.
+    log: EventLog | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -145,6 +178,12 @@ class InteractionMatrix:
             vals.append(weights.get(it.event, DEFAULT_WEIGHT) * it.weight)
             stamps.append(it.timestamp)
         data = np.asarray(vals, dtype=np.float64)
+        log = EventLog(
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(cols, dtype=np.int64),
+            np.asarray(stamps, dtype=np.float64),
+            data.astype(np.float32),
+        )
         if half_life_days is not None and data.size:
             if half_life_days <= 0:
                 raise ValueError("half_life_days must be positive")
@@ -158,7 +197,7 @@ class InteractionMatrix:
             dtype=np.float64,
         )
         matrix.sum_duplicates()
-        return cls(matrix.astype(np.float32), users, items)
+        return cls(matrix.astype(np.float32), users, items, log)
 
     def rows_for(self, histories: Sequence[Mapping[str, float]]) -> csr_matrix:
         """A ``len(histories) x n_items`` matrix from ``{item id: weight}`` dicts, e.g. a live

@@ -21,7 +21,9 @@ Definitions (``rel_r`` = 1 if the item at 1-based rank ``r`` is relevant):
 - coverage@k = distinct items in all users' top k / catalog size;
 - novelty = mean self-information ``-log2(p_i)`` over all recommended items, where ``p_i`` is the
   share of training users who interacted with item ``i`` (Zhou et al. 2010); items no training
-  user touched count as one user, so the value stays finite.
+  user touched count as one user, so the value stays finite;
+- intra-list diversity@k = mean pairwise cosine distance between the items of a list, on the
+  items' binarised user vectors (:func:`intra_list_diversity`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,35 @@ def novelty_batch(top: np.ndarray, item_users: np.ndarray, n_users: int) -> floa
         return 0.0
     share = np.maximum(np.asarray(item_users, dtype=np.float64)[items], 1.0) / n_users
     return float(np.mean(-np.log2(share)))
+
+
+def item_vectors(matrix: csr_matrix) -> csr_matrix:
+    """L2-normalised item vectors (n_items x n_users, CSR) of a users x items matrix, binarised:
+    two items are similar when the same users interacted with both (the behavioural distance
+    :func:`intra_list_diversity` uses, independent of any model)."""
+    x = csr_matrix(matrix, dtype=np.float32).T.tocsr()
+    x.data[:] = 1.0
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return csr_matrix(x.multiply(1.0 / norms[:, None]), dtype=np.float32)
+
+
+def intra_list_diversity(top: np.ndarray, vectors: csr_matrix) -> float:
+    """Mean over users of the mean pairwise cosine *distance* ``1 - cos(i, j)`` between the
+    items of their list (``top``: item indices, ``-1`` pads; Ziegler et al. 2005). 0 = every
+    list is one kind of item, 1 = no two items share a user. Lists with fewer than two items
+    are left out."""
+    values: list[float] = []
+    for row in np.asarray(top, dtype=np.int64):
+        items = row[row >= 0]
+        m = items.size
+        if m < 2:
+            continue
+        v = vectors[items]
+        sims = np.asarray((v @ v.T).toarray(), dtype=np.float64)
+        off = (sims.sum() - np.trace(sims)) / (m * (m - 1))
+        values.append(1.0 - off)
+    return float(np.mean(values)) if values else 0.0
 
 
 # -- one user, by id ---------------------------------------------------------------------------

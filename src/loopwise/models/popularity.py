@@ -18,6 +18,7 @@ class PopularityModel(BaseRecommender):
     fallback and the baseline every model must beat."""
 
     name = "popularity"
+    ignores_rows = True
 
     def __init__(self) -> None:
         self.scores: np.ndarray | None = None  # float32, shape (n_items,)

@@ -58,6 +58,7 @@ from loopwise.models.als import ALSModel
 from loopwise.models.content import ContentModel, item_text
 from loopwise.models.ease import EASEModel
 from loopwise.models.hybrid import HybridModel, normalise_scores
+from loopwise.models.sequence import Recency, recent_row_from_ids, uses_recent
 from loopwise.models.training import TrainedModels
 
 #: Strategy names a slot may use before any model is trained.
@@ -158,17 +159,32 @@ class ModelBundle:
             shape=(1, self.n_items),
         )
 
-    def scores(self, name: str, row: csr_matrix) -> np.ndarray:
+    def recent_row(self, profile: Mapping[str, Any], name: str) -> csr_matrix | None:
+        """The user's recent row (newest ``recently_viewed`` first, then the cart) for the
+        sequence-aware models, with model ``name``'s recency settings (the hybrid's own, else
+        the default); None when no served model reads one."""
+        model = self.models.get(name)
+        if not (uses_recent(model) or isinstance(model, HybridModel)):
+            return None
+        recency = model.recency if isinstance(model, HybridModel) else Recency()
+        ids = profile_ids(profile, "recently_viewed") + profile_ids(profile, "cart.items")
+        return recent_row_from_ids(ids, self.index, self.n_items, recency)
+
+    def scores(self, name: str, row: csr_matrix, recent: csr_matrix | None = None) -> np.ndarray:
         """One user's scores from model ``name`` (float32, (n_items,)); the hybrid blends its
-        components' min-max normalised scores with its tuned weights."""
+        components' min-max normalised scores with its tuned weights. ``recent`` (the recent
+        row, :meth:`recent_row`) feeds the session transitions model."""
         model = self.models[name]
         if isinstance(model, HybridModel):
             parts = {
-                component: normalise_scores(self.scores(component, row)[None, :])[0]
+                component: normalise_scores(self.scores(component, row, recent)[None, :])[0]
                 for component, weight in model.weights.items()
                 if weight
             }
             return self.blend(parts, model.weights)
+        if uses_recent(model):
+            scored = model.score_users(row, recent=recent)  # type: ignore[call-arg]
+            return np.asarray(scored[0], dtype=np.float32)
         if isinstance(model, ALSModel) and model.model is not None:
             # implicit's exact fold-in; skips ALSModel's per-call BLAS thread limit (one row)
             factors = np.ravel(model.model.recalculate_user(0, row)).astype(np.float32)
@@ -308,7 +324,7 @@ class ModelStrategy:
             text = explain.model_few_events(len(history), bundle.few_events)
             kind: ReasonKind = "cold_start"
         else:
-            scores = bundle.scores(self.name, row)
+            scores = bundle.scores(self.name, row, bundle.recent_row(ctx.profile, self.name))
             text, kind = explain.model_personal(self.name, bundle.version, len(history)), "model"
         scores = normalise_scores(scores[None, :])[0]
         scores[row.indices] *= seen_weight(ctx.params)  # new finds first; known items may return

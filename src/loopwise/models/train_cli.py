@@ -27,6 +27,9 @@ from loopwise.cli_options import (
 from loopwise.cli_tables import print_table
 from loopwise.errors import LoopwiseError
 
+#: ``loopwise train --tune`` without ``--tune-seconds`` nor ``training.tune_seconds``.
+DEFAULT_TUNE_SECONDS = 60.0
+
 models_app = typer.Typer(help="Trained model versions: list, roll back.", no_args_is_help=True)
 
 
@@ -49,11 +52,32 @@ def train_command(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
     as_json: JsonFlag = False,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Tune the hybrid's settings with Optuna on a validation split carved from the "
+            "training data, within --tune-seconds.",
+        ),
+    ] = False,
+    tune_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--tune-seconds",
+            min=1.0,
+            help=f"Tuning budget in seconds (implies --tune; default {DEFAULT_TUNE_SECONDS:g}, "
+            "or the workspace's training.tune_seconds).",
+        ),
+    ] = None,
 ) -> None:
     """Train the workspace's models on the event log and make the new version current."""
     with open_engine(data_dir, workspace) as engine:
+        budget: float | None = None
+        if tune or tune_seconds is not None:
+            configured = engine.workspace.training.tune_seconds
+            budget = tune_seconds or configured or DEFAULT_TUNE_SECONDS
         if as_json:
-            metadata = engine.train_models()
+            metadata = engine.train_models(tune_seconds=budget)
         else:
             with progress_bar() as progress:
                 task = progress.add_task("training", total=None)
@@ -63,7 +87,7 @@ def train_command(
                         task, description=f"training: {step}", completed=done, total=total
                     )
 
-                metadata = engine.train_models(progress=report)
+                metadata = engine.train_models(progress=report, tune_seconds=budget)
     if as_json:
         console.print_json(json.dumps(metadata))
         return
@@ -74,6 +98,13 @@ def train_command(
         f"({window['first_event']} .. {window['last_event']}) in "
         f"{metadata['training_seconds']:.2f} s."
     )
+    tuning = (metadata.get("tuning") or {}).get("hybrid")
+    if tuning:
+        console.print(
+            f"Tuned with Optuna: {tuning['trials']} trials in {tuning['seconds']:.1f} s; "
+            f"validation ndcg@10 {tuning['default_ndcg']:.4f} (defaults) -> "
+            f"{tuning['best_ndcg']:.4f}."
+        )
     table = metrics_table(metadata)
     if table is not None:
         print_table(table, console)

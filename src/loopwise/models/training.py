@@ -28,7 +28,7 @@ from loopwise.config import TrainingSettings
 from loopwise.errors import ValidationFailed
 from loopwise.models.base import Recommender, top_k_indices
 from loopwise.models.content import has_text
-from loopwise.models.evaluate import make_model
+from loopwise.models.evaluate import HYBRID_COMPONENTS, make_model, score_rows
 from loopwise.models.hybrid import HybridModel
 from loopwise.models.interactions import Interaction, InteractionMatrix
 from loopwise.models.metrics import (
@@ -39,10 +39,10 @@ from loopwise.models.metrics import (
     precision_batch,
     recall_batch,
 )
+from loopwise.models.sequence import Recency, user_rows, uses_recent
 from loopwise.models.split import relevant_items, temporal_split, validation_split
+from loopwise.models.tuning import TuneResult, build, tune_hybrid
 
-#: Components of the served hybrid, in blend order (content only with catalog text).
-HYBRID_COMPONENTS: tuple[str, ...] = ("popularity", "als", "ease", "item_knn", "content")
 #: Libraries whose versions go into the metadata (a model pickled by one may not load in another).
 LIBRARIES: tuple[str, ...] = ("loopwise", "implicit", "numpy", "scipy", "scikit-learn")
 
@@ -153,6 +153,7 @@ def _fit(
     now: datetime | None,
     progress: Progress | None,
     with_holdout: bool,
+    tuning_out: dict[str, Any] | None = None,
 ) -> tuple[tuple[InteractionMatrix, dict[str, float], float], dict[str, Recommender]]:
     """Build the matrix and fit ``names``. The hybrid's components are fitted by the hybrid
     itself (on the validation split to tune, then on everything), not once more alone."""
@@ -169,6 +170,7 @@ def _fit(
     )
     blended = set(HYBRID_COMPONENTS) if "hybrid" in names else set()
     models: dict[str, Recommender] = {}
+    tuning: dict[str, Any] = {}
     fit_seconds: dict[str, float] = {}
     for done, name in enumerate(names, start=1):
         report(name, done, total)
@@ -176,7 +178,13 @@ def _fit(
         if name in blended:
             models[name] = make_model(name, seed)  # fitted below, by the hybrid
             continue
-        if name == "hybrid":
+        if name == "hybrid" and settings.tune_seconds > 0:
+            hybrid, found = _optuna_hybrid(interactions, items, settings, models, seed, matrix)
+            tuning["hybrid"] = found.as_dict()
+            hybrid.fit(matrix, items)  # the shared components, on all interactions
+            models.update(hybrid.components)
+            models[name] = hybrid
+        elif name == "hybrid":
             components = {c: models[c] for c in HYBRID_COMPONENTS if c in models}
             hybrid = HybridModel(components, "tune", seed=seed)
             _tune_hybrid(hybrid, interactions, matrix, settings, items)
@@ -187,7 +195,43 @@ def _fit(
             model.fit(matrix, items)
             models[name] = model
         fit_seconds[name] = round(time.perf_counter() - t0, 4)
+    if tuning_out is not None:
+        tuning_out.update(tuning)
     return (matrix, fit_seconds, time.perf_counter() - started), models
+
+
+def _optuna_hybrid(
+    interactions: Sequence[Interaction],
+    items: Mapping[str, Item] | None,
+    settings: TrainingSettings,
+    models: Mapping[str, Recommender],
+    seed: int,
+    matrix: InteractionMatrix,
+) -> tuple[HybridModel, TuneResult]:
+    """The hybrid with Optuna-tuned component settings, weights and recency
+    (:func:`loopwise.models.tuning.tune_hybrid`, ``settings.tune_seconds``)."""
+    names = [c for c in HYBRID_COMPONENTS if c in models]
+    found = tune_hybrid(
+        interactions,
+        names,
+        settings.tune_seconds,
+        items=items,
+        seed=seed,
+        event_weights=settings.event_weights,
+        half_life_days=settings.half_life_days,
+        item_ids=matrix.item_index.ids,
+    )
+    components = {c: build(c, found.params.get(c, {}), seed) for c in names}
+    chosen = found.hybrid
+    if chosen.get("weights"):
+        recency = Recency(
+            chosen.get("half_life"), int(chosen["recent_items"]), float(chosen["recent_decay"])
+        )
+        hybrid = HybridModel(components, chosen["weights"], seed=seed, recency=recency)
+        hybrid.validation_ndcg = found.best_ndcg
+    else:  # too little history to tune: equal weights, as the untuned hybrid
+        hybrid = HybridModel(components, "tune", seed=seed)
+    return hybrid, found
 
 
 def holdout_metrics(
@@ -219,7 +263,9 @@ def holdout_metrics(
     users = [u for u in relevant if u in matrix.user_index]
     if not users:
         return {"skipped": "no held-out user has training interactions"}
-    rows = csr_matrix(matrix.matrix[[matrix.user_index[u] for u in users]], dtype=np.float32)
+    positions = [matrix.user_index[u] for u in users]
+    rows = csr_matrix(matrix.matrix[positions], dtype=np.float32)
+    sequence_rows = user_rows(matrix.log, matrix.matrix.shape, Recency()) if matrix.log else None
     r_rows: list[int] = []
     r_cols: list[int] = []
     for r, user in enumerate(users):
@@ -232,10 +278,18 @@ def holdout_metrics(
     n_relevant = np.asarray([len(relevant[u]) for u in users], dtype=np.int64)
     out: dict[str, Any] = {}
     for name, model in models.items():
+        model_rows, recent = rows, None
+        if isinstance(model, HybridModel):
+            hybrid_rows, hybrid_recent = model.user_rows(matrix)
+            model_rows = hybrid_rows[positions]
+            recent = None if hybrid_recent is None else hybrid_recent[positions]
+        elif uses_recent(model) and sequence_rows is not None:
+            recent = sequence_rows[1][positions]
         tops = []
         for start in range(0, rows.shape[0], 1024):
-            chunk = rows[start : start + 1024]
-            scores = np.asarray(model.score_users(chunk), dtype=np.float32)
+            chunk = model_rows[start : start + 1024]
+            part = None if recent is None else recent[start : start + 1024]
+            scores = np.asarray(score_rows(model, chunk, part), dtype=np.float32)
             r, c = chunk.nonzero()
             scores[r, c] = -np.inf
             top = top_k_indices(scores, 2 * k)
@@ -279,8 +333,9 @@ def train(
             min_interactions=settings.min_interactions,
         )
     names = model_names(settings, items)
+    tuning: dict[str, Any] = {}
     fitted, models = _fit(
-        interactions, items, settings, names, seed, now, progress, evaluate_holdout
+        interactions, items, settings, names, seed, now, progress, evaluate_holdout, tuning
     )
     matrix, fit_seconds, training_seconds = fitted
     steps = len(names) + (2 if evaluate_holdout else 1)
@@ -312,6 +367,8 @@ def train(
         else None,
         "metrics": metrics,
         "fit_seconds": fit_seconds,
+        "tuning": tuning or None,
+        "recency": _recency(hybrid_model),
         "training_seconds": round(training_seconds, 4),
         "evaluation_seconds": round(time.perf_counter() - evaluation_started, 4),
         "libraries": library_versions(),
@@ -348,3 +405,15 @@ def _parameters(model: Recommender) -> dict[str, Any]:
         elif isinstance(value, tuple) and all(isinstance(v, int | float | str) for v in value):
             out[key] = list(value)
     return out
+
+
+def _recency(model: Recommender | None) -> dict[str, Any] | None:
+    """The hybrid's fold-in half-life and recent row settings, for the metadata."""
+    if not isinstance(model, HybridModel):
+        return None
+    r = model.recency
+    return {
+        "half_life": r.half_life,
+        "recent_items": r.recent_items,
+        "recent_decay": r.recent_decay,
+    }

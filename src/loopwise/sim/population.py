@@ -8,11 +8,17 @@ source, visit frequency, price sensitivity, purchase propensity, consent) is dra
 lists chosen to look like a small Western e-commerce site. Part of the population is there on
 day 0, the rest arrives during the simulated days; every user churns after an exponential
 lifetime, so some leave before the end.
+
+Interests drift: each user's share of attention over their liked categories moves from a first
+mix (``interests``) to a second (``interests_later``) over ``drift_days`` after arrival, and a
+visit has an *intent* — one liked category drawn from the current mix, often the previous
+visit's again (:func:`session_intent`) — so what someone did last is the best guide to what they
+want next, as in a real shop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -96,9 +102,41 @@ class SimUser:
     registered: bool  # has an account and logs in at some point
     arrival_day: int
     churn_day: int  # first day they no longer visit (may lie beyond the simulated days)
+    # attention over ``liked_categories`` at arrival and after ``drift_days`` (each sums to 1)
+    interests: tuple[float, ...] = ()
+    interests_later: tuple[float, ...] = ()
+    drift_days: float = 30.0
 
     def active_on(self, day: int) -> bool:
         return self.arrival_day <= day < self.churn_day
+
+    def interest_mix(self, day: int) -> np.ndarray:
+        """Attention over ``liked_categories`` on ``day``: the arrival mix moving linearly to the
+        later one over ``drift_days`` (uniform when the user has none)."""
+        n = len(self.liked_categories)
+        if not self.interests or len(self.interests) != n:
+            return np.full(n, 1.0 / max(n, 1))
+        f = min(1.0, max(0.0, (day - self.arrival_day) / max(self.drift_days, 1e-9)))
+        mix = (1.0 - f) * np.asarray(self.interests) + f * np.asarray(self.interests_later)
+        return np.asarray(mix / mix.sum())
+
+
+#: Chance that a visit keeps the previous visit's intent (still shopping for the same thing).
+INTENT_CARRYOVER = 0.6
+
+
+def session_intent(
+    user: SimUser, day: int, previous: int | None, draws: tuple[float, float]
+) -> int:
+    """The category index a visit is about: the ``previous`` visit's with probability
+    :data:`INTENT_CARRYOVER`, else one drawn from :meth:`SimUser.interest_mix` (``draws`` are two
+    uniform numbers, so the caller keeps its random stream fixed)."""
+    liked = user.liked_categories
+    if previous is not None and previous in liked and draws[0] < INTENT_CARRYOVER:
+        return previous
+    cumulative = np.cumsum(user.interest_mix(day))
+    pick = int(np.searchsorted(cumulative, draws[1] * cumulative[-1], side="right"))
+    return int(liked[min(pick, len(liked) - 1)])
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float], size: int) -> list[str]:
@@ -182,7 +220,21 @@ def generate_population(
                 churn_day=int(arrival[u]) + max(1, int(lifetime[u])),
             )
         )
-    return users
+    # interest drift from its own stream, drawn after the rest, so tastes stay as they were
+    drift_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+    return [
+        replace(
+            user,
+            interests=_mix(drift_rng, len(user.liked_categories)),
+            interests_later=_mix(drift_rng, len(user.liked_categories)),
+            drift_days=float(drift_rng.uniform(14.0, 45.0)),
+        )
+        for user in users
+    ]
+
+
+def _mix(rng: np.random.Generator, n: int) -> tuple[float, ...]:
+    return tuple(float(x) for x in rng.dirichlet(np.full(n, 0.7)))
 
 
 def expected_sessions_per_day(user: SimUser) -> float:

@@ -204,6 +204,7 @@ class Simulation:
         neither the result nor its sessions keep messages (only the ground truth)."""
         days = self.config.days if days is None else days
         logged_in: set[int] = set()
+        intents: dict[int, int] = {}  # each user's last visit's intent (carried over)
         learner = policy if isinstance(policy, LearningPolicy) else None
         result = SimResult(messages=[], sessions=[], arms={})
         # one stream for every visit: each visit draws a fixed amount whatever the policy shows,
@@ -224,7 +225,10 @@ class Simulation:
                     slots=self.config.slots,
                     logged_in=user.index in logged_in,
                     session_key=f"{self.config.seed}:{user.id}:{day}:{k}",
+                    previous_intent=intents.get(user.index),
                 )
+                if outcome.intent is not None:
+                    intents[user.index] = outcome.intent
                 if outcome.logged_in:
                     logged_in.add(user.index)
                 if learner is not None:

@@ -9,7 +9,10 @@ The flow of a session (see :mod:`loopwise.sim.behaviour` for the probabilities):
 4. a registered visitor may log in (``identify`` with the ``userId``; later messages carry it);
 5. clicks on shown items: ``Content Clicked``, then the product ``page`` and ``Product Viewed``
    with the ``decision_id`` and ``slot``;
-6. organic product views (``page`` + ``Product Viewed``); after each view maybe ``Product Added``;
+6. organic product views (``page`` + ``Product Viewed``) about the visit's *intent* (one liked
+   category, often the previous visit's; :func:`loopwise.sim.population.session_intent`), each
+   often a neighbour of the one before (:func:`organic_views`); after each view maybe
+   ``Product Added`` (items of the intent appeal ``intent_boost`` more in this visit);
 7. a non-empty cart is checked out (``Order Completed`` with revenue and products) or abandoned.
 
 Randomness is drawn in a fixed order and the per-item draws (mood noise, add-to-cart) are made
@@ -29,6 +32,7 @@ import numpy as np
 
 from loopwise.clock import isoformat
 from loopwise.sim.behaviour import (
+    BehaviourParams,
     ChoiceModel,
     add_to_cart_probability,
     bounce_probability,
@@ -37,7 +41,7 @@ from loopwise.sim.behaviour import (
     order_probability,
 )
 from loopwise.sim.catalog import SimCatalog
-from loopwise.sim.population import SimUser
+from loopwise.sim.population import SimUser, session_intent
 
 SITE = "https://shop.example.com"
 LIBRARY = {"name": "loopwise-sim", "version": "1.0"}
@@ -127,6 +131,7 @@ class SessionOutcome:
     carted: list[int] = field(default_factory=list)
     purchased: list[int] = field(default_factory=list)
     bounced: bool = False
+    intent: int | None = None  # the category index the visit was about
     revenue: float = 0.0
     logged_in: bool = False  # at the end of the visit
     # (user id, item id, time, "view" | "cart" | "purchase") in time order
@@ -249,6 +254,7 @@ def simulate_session(
     slots: tuple[SlotAsk, ...] = DEFAULT_SLOTS,
     logged_in: bool = False,
     session_key: str | None = None,
+    previous_intent: int | None = None,
 ) -> SessionOutcome:
     """Simulate one visit starting at ``clock_start``; ``logged_in`` carries over from earlier
     visits (the site remembers the login). ``session_key`` seeds the message ids (the runner
@@ -259,22 +265,27 @@ def simulate_session(
     n_items = true_u.size
     # -- all per-session randomness, in a fixed order (common random numbers across policies)
     session_u = true_u + rng.normal(0.0, params.noise_sd, n_items)
-    would_add = rng.random(n_items) < add_to_cart_probability(
-        session_u, user.purchase_propensity, params
-    )
+    add_draws = rng.random(n_items)
     source = user.traffic_source if rng.random() < SOURCE_LOYALTY else "direct"
     referrers, query, campaign = _ARRIVALS[source]
     referrer = referrers[int(rng.integers(len(referrers)))]
     bounce_draw, login_draw, order_draw = rng.random(3)
     click_draws = rng.random(sum(ask.n for ask in slots))
     n_organic = 1 + int(rng.poisson(max(params.organic_views - 1.0, 0.0)))
-    cumulative = np.cumsum(browse_distribution(session_u, model.liked_items(user), params))
-    organic = np.searchsorted(cumulative, rng.random(n_organic) * cumulative[-1], side="right")
-    organic = np.minimum(organic, n_items - 1)
+    pick_draws = rng.random(n_organic)
     # enough think times for the longest possible visit: impressions, login, click + view +
     # add per shown item, view + add per organic view, checkout
     n_steps = len(slots) + 1 + 3 * click_draws.size + 2 * n_organic + 3
     steps = np.minimum(3.0 + rng.exponential(MEAN_STEP_SECONDS, n_steps), MAX_STEP_SECONDS)
+    intent_draws = rng.random(2)
+    follow_draws = rng.random(n_organic)
+    # -- the visit's intent: a liked category, often the previous visit's; its items appeal more
+    intent = session_intent(user, day, previous_intent, (intent_draws[0], intent_draws[1]))
+    in_intent = catalog.category_index == intent
+    session_u = session_u + params.intent_boost * in_intent
+    would_add = add_draws < add_to_cart_probability(session_u, user.purchase_propensity, params)
+    organic = organic_views(catalog, session_u, np.flatnonzero(in_intent), pick_draws,
+                            follow_draws, params)  # fmt: skip
 
     key = session_key or f"{user.id}:{isoformat(clock_start)}"
     out = _Emitter(user, clock_start, key, np.round(steps * 1000.0), referrer, query, campaign)
@@ -296,6 +307,7 @@ def simulate_session(
     outcome = SessionOutcome(
         user_id=user.id, day=day, arm=response.arm, decision_id=response.decision_id
     )
+    outcome.intent = intent
     decision = {"decision_id": response.decision_id} if response.decision_id else {}
 
     shown: list[tuple[str, int, int]] = []  # (slot, position, item index)
@@ -387,6 +399,38 @@ def simulate_session(
     outcome.messages = out.messages
     outcome.logged_in = out.user_id is not None
     return outcome
+
+
+def organic_views(
+    catalog: SimCatalog,
+    session_utility: np.ndarray,
+    intent_items: np.ndarray,
+    pick_draws: np.ndarray,
+    follow_draws: np.ndarray,
+    params: BehaviourParams,
+) -> np.ndarray:
+    """The item indices a visitor browses to by themselves, in order: the first from
+    :func:`browse_distribution` over the intent's items; each next one, with probability
+    ``params.follow_share``, a neighbour of the previous view (softmax over the intent's items of
+    ``follow_similarity · v_prev · v_i + U_i / τ``: same tags, same look), else a fresh draw like
+    the first. This is the order inside a session that sequence-aware models learn from."""
+    n_items = session_utility.size
+    fresh = np.cumsum(browse_distribution(session_utility, intent_items, params))
+    views: list[int] = []
+    for j, draw in enumerate(pick_draws):
+        if views and intent_items.size > 1 and follow_draws[j] < params.follow_share:
+            prev = views[-1]
+            candidates = intent_items[intent_items != prev]
+            similarity = catalog.item_vectors[candidates] @ catalog.item_vectors[prev]
+            logits = params.follow_similarity * similarity
+            logits = logits + session_utility[candidates] / params.browse_temperature
+            weights = np.cumsum(np.exp(logits - logits.max()))
+            pick = int(np.searchsorted(weights, draw * weights[-1], side="right"))
+            views.append(int(candidates[min(pick, candidates.size - 1)]))
+        else:
+            pick = int(np.searchsorted(fresh, draw * fresh[-1], side="right"))
+            views.append(min(pick, n_items - 1))
+    return np.asarray(views, dtype=np.int64)
 
 
 def _login(out: _Emitter, user: SimUser) -> None:
