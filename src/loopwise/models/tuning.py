@@ -21,10 +21,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
@@ -39,6 +38,9 @@ from loopwise.models.metrics import hit_matrix, ndcg_batch
 from loopwise.models.popularity import PopularityModel
 from loopwise.models.sequence import Recency, TransitionModel, user_rows, uses_recent
 from loopwise.models.split import relevant_items, validation_split
+
+if TYPE_CHECKING:  # imported on first tuning: Optuna costs start-up time
+    import optuna
 
 TUNABLE_MODELS: tuple[str, ...] = ("als", "ease", "item_knn", "transitions")
 GAP_CHOICES: tuple[float | None, ...] = (600.0, 3600.0, 86_400.0, None)
@@ -107,7 +109,14 @@ class Validation:
         return cls(train, relevant)
 
 
+def _optuna() -> Any:
+    import optuna
+
+    return optuna
+
+
 def _quiet() -> None:
+    optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna").setLevel(logging.WARNING)
 
@@ -205,6 +214,7 @@ def build(name: str, params: Mapping[str, Any], seed: int, **extra: Any) -> Reco
 
 def _study(seed: int) -> optuna.Study:
     _quiet()
+    optuna = _optuna()
     return optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True)
     )
@@ -251,7 +261,7 @@ def tune_model(
 
     spent = _run(study, objective, seconds, max_trials)
     best = study.best_trial
-    params = _suggest(optuna.trial.FixedTrial(best.params), name)
+    params = _suggest(_optuna().trial.FixedTrial(best.params), name)
     default = study.trials[0].value or 0.0
     return TuneResult({name: params}, default, float(best.value or 0.0), len(study.trials), spent)
 
