@@ -44,9 +44,11 @@ def test_over_the_limit_is_429_with_retry_after(client: TestClient, engine: Fake
     response = client.get("/v1/items", headers=bearer(SERVER))
     assert response.status_code == 429
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.headers["retry-after"] == "10"
+    # a token comes back every 10 s; the time the requests took counts (a loaded machine: 9)
+    assert response.headers["retry-after"] in {"9", "10"}
     body = response.json()
-    assert body["retry_after"] == 10 and "rate_limits" in body["detail"]
+    assert body["retry_after"] == int(response.headers["retry-after"])
+    assert "rate_limits" in body["detail"]
     assert SERVER not in response.text
     # another key has its own bucket; 0 = unlimited
     assert all(client.get("/v1/items", headers=bearer(ADMIN)).status_code == 200 for _ in range(20))
