@@ -97,6 +97,8 @@ class PostgresUnitOfWork(CommitCallbacks, _Stores):
     def __init__(self, conn: Connection, partitions: Partitions) -> None:
         CommitCallbacks.__init__(self)
         _Stores.__init__(self, lambda: nullcontext(conn), pooled=False, partitions=partitions)
+        # the open transaction's connection, for work no store covers (projection claims)
+        self.connection = conn
 
 
 class _Session:
@@ -179,6 +181,7 @@ class PostgresStorage(_Stores):
         if run_migrations:
             migrate(url, schema)
         self._url = url
+        self.url = url  # libpq's URL (it may carry a password: never logged)
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             url,
             min_size=1,
