@@ -35,6 +35,7 @@ CONFIG_ENV = "LOOPWISE_SERVE_WORKER"  # the worker processes' settings (JSON), s
 WAIT_APPLIED = "applied"
 _MAX_PEEK_BYTES = 1024 * 1024
 PROBLEM_JSON = "application/problem+json"
+WORKER_HEALTHCHECK_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +240,9 @@ def run_workers(
         access_log=False,  # access logs would carry user ids in paths and client IPs
         http=f"{__name__}:WorkerHttpProtocol",
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+        # a worker opening its engine (imports, caches) can hold the GIL past uvicorn's 5 s
+        # health check on a busy machine; it would be killed and started again, forever
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 
