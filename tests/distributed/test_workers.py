@@ -63,9 +63,7 @@ def test_wait_applied_reads_your_writes_on_the_other_worker(pair: tuple[Server, 
     decision = a.decide("erin", wait="applied")
     assert decision["profile_id"] == profile_id_for("erin")
     assert (a.profile("erin") or {}).get("item_views") == 2
-    bad = a.request(
-        "POST", "/v1/decide", params={"wait": "later"}, json={"user": {"user_id": "x"}}
-    )
+    bad = a.request("POST", "/v1/decide", params={"wait": "later"}, json={"user": {"user_id": "x"}})
     assert bad.status_code == 400
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert bad.json()["field"] == "wait"
@@ -118,7 +116,7 @@ def test_an_erasure_on_one_worker_leaves_no_trace_on_either(
             ("segment_history", "profile_id"),
         ):
             count = conn.execute(
-                f"SELECT count(*) FROM {table} WHERE {column} = %s",  # noqa: S608 - fixed names
+                f"SELECT count(*) FROM {table} WHERE {column} = %s",
                 [pid],
             ).fetchone()
             assert count == (0,), table
