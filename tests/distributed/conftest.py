@@ -117,14 +117,14 @@ class Server:
             json={"user": {"user_id": user}, "slots": [{"slot": "hero"}]},
         )
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def profile(self, user: str) -> dict[str, Any] | None:
         response = self.request("GET", f"/v1/profiles/{user}")
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
-        return response.json()["profile"]  # type: ignore[no-any-return]
+        return response.json()["profile"]
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
