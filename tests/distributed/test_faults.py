@@ -35,6 +35,9 @@ from tests.distributed.conftest import (
     start_server,
 )
 
+# real processes start in ~20 s each on a busy 2-core machine
+pytestmark = pytest.mark.timeout(600)
+
 USERS = [f"load-{n}" for n in range(40)]
 BATCH = 25
 

@@ -19,6 +19,9 @@ from tests.distributed.conftest import (
     start_server,
 )
 
+# real processes start in ~20 s each on a busy 2-core machine
+pytestmark = pytest.mark.timeout(600)
+
 FRESHNESS_BOUND_S = 1.0  # docs/scale.md: applied on every worker within this
 
 
