@@ -23,6 +23,7 @@ from benchmarks import (
     bench_memory,
     bench_models,
     bench_results,
+    bench_scale,
     bench_startup,
     bench_storage,
 )
@@ -97,6 +98,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_storage.markdown,
         quick={"batches": 40, "rounds": 1},
         full={"batches": 500, "rounds": 3},
+    ),
+    Benchmark(
+        "scale",
+        bench_scale.run,
+        bench_scale.markdown,
+        quick={"batches": 30, "decides": 300, "trials": 20},
+        full={"batches": 300, "decides": 3000, "trials": 200},
     ),
     Benchmark(
         "models",

@@ -168,7 +168,13 @@ def build(
     profiles = ProfileService(storage, views, compiled, items, clock)
     decide = DecideService(storage, views, compiled, items, strategies, clock, seed=seed)
     edge_exposures = EdgeExposureService(decide, views, compiled, clock)
-    experiments = ExperimentService(storage, compiled, decide.flush)
+    experiments = ExperimentService(
+        storage,
+        compiled,
+        decide.flush,
+        # other workers change exposures too: results rebuild from the store when this old
+        max_age_seconds=scale.results_max_age_s if scale is not None else None,
+    )
     clusters = ClusterService(storage, workspace_service, clock)
     replay = ReplayService(
         storage,

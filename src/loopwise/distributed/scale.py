@@ -207,6 +207,10 @@ class Leader:
 class ScaleOut:
     """The pieces a worker among several needs, built once per process."""
 
+    # experiment results: other workers move exposure totals too, so a worker's running
+    # aggregates are rebuilt from the exposure store when older than this
+    results_max_age_s = 5.0
+
     def __init__(self, redis_url: str, storage: Storage) -> None:
         url = getattr(storage, "url", None)
         if getattr(storage, "kind", "") != "postgres" or url is None:
