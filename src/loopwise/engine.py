@@ -285,6 +285,9 @@ class Engine:
     def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
         return self.services.experiments.results(key, segment)
 
+    def experiment_results_over_time(self, key: str) -> dict[str, Any]:
+        return self.services.experiments.results_over_time(key)
+
     def interactions(self) -> list[Interaction]:
         return list(interactions_from_logged(self.storage.events.iter()))
 

@@ -66,6 +66,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/models/rollback"): "admin",
     ("GET", "/v1/experiments"): "server",
     ("GET", "/v1/experiments/{key}/results"): "server",
+    ("GET", "/v1/experiments/{key}/results/over-time"): "server",
     ("GET", "/v1/consent/{user_id}"): "server",
     ("PUT", "/v1/consent/{user_id}"): "server",
     ("GET", "/v1/consent/{user_id}/history"): "server",

@@ -182,6 +182,10 @@ class ExperimentsPort(KeysPort, Protocol):
         """Raises NotFound for an unknown experiment or segment."""
         ...
 
+    def experiment_results_over_time(self, key: str) -> dict[str, Any]:
+        """Per day of first exposure, the lift so far. Raises NotFound for an unknown key."""
+        ...
+
 
 class ModelsPort(KeysPort, Protocol):
     def train_models(self, wait: bool = True) -> dict[str, Any]:
