@@ -100,18 +100,18 @@ BENCHMARKS: list[Benchmark] = [
         full={"batches": 500, "rounds": 3},
     ),
     Benchmark(
-        "scale",
-        bench_scale.run,
-        bench_scale.markdown,
-        quick={"batches": 30, "decides": 300, "trials": 20},
-        full={"batches": 300, "decides": 3000, "trials": 200},
-    ),
-    Benchmark(
         "models",
         bench_models.run,
         bench_models.markdown,
         quick={"quick": True},
         full={"quick": False},
+    ),
+    Benchmark(
+        "scale",
+        bench_scale.run,
+        bench_scale.markdown,
+        quick={"batches": 30, "decides": 300, "trials": 20},
+        full={"batches": 300, "decides": 3000, "trials": 200},
     ),
 ]
 
