@@ -85,11 +85,11 @@ class Services:
     scale: ScaleOut | None = None  # one worker among several (loopwise.distributed)
 
     def close(self) -> None:
-        if self.scale is not None:
-            self.scale.stop()
         self.watcher.stop()
         self.models.stop()
         self.checkpointer.stop()
+        if self.scale is not None:  # after the last checkpoint, which the leader saves
+            self.scale.stop()
         self.storage.close()
 
 

@@ -56,6 +56,8 @@ def test_what_one_worker_notes_the_other_drops(buses: tuple[ChangeBus, ChangeBus
 def test_acknowledged_message_ids_are_known(buses: tuple[ChangeBus, ChangeBus]) -> None:
     one, two = buses
     one.start()
+    assert two.known(["m1"]) == set()  # not connected yet: no Redis round trip at all
+    two.start()
     one.remember(["m1", "m2"])
     eventually(lambda: two.known(["m1", "m2", "m3"]) == {"m1", "m2"}, timeout=5)
 

@@ -180,7 +180,7 @@ class ChangeBus:
 
     def known(self, message_ids: Sequence[str]) -> set[str]:
         """The ids acknowledged recently (an empty set when Redis does not answer)."""
-        if not message_ids:
+        if not message_ids or not self.connected:  # no Redis: no waiting for it either
             return set()
         keys = [self._message_key(m) for m in message_ids]
         try:

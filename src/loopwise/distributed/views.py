@@ -192,7 +192,8 @@ class ItemStatsFollower:
         if checkpoint > position:
             self._reload()
             position = self._view.position
-        folded = self._view.fold_in(self._store.observations(position))
+        # read first, then fold under the statistics' lock (decide reads them meanwhile)
+        folded = self._view.fold_in(list(self._store.observations(position)))
         if folded and self._checkpoint_position() > position:
             self._reload()  # a checkpoint dropped rows while we read: start from it
         return folded
