@@ -138,6 +138,24 @@ def test_a_new_event_after_the_erasure_starts_afresh(pair: tuple[Server, Server]
     assert profile is not None and profile["item_views"] == 1  # nothing from before erasure
 
 
+def test_consent_withdrawn_on_one_worker_gates_ingest_on_the_other(
+    pair: tuple[Server, Server], schema: str
+) -> None:
+    a, b = pair
+    assert b.track("ines", "sku-1", "ines-1").status_code == 200  # b: "nobody chose" so far?
+    body = {"categories": {"personalization": False, "analytics": False}, "source": "banner"}
+    withdrawn = a.request("PUT", "/v1/consent/ines", json=body)
+    assert withdrawn.status_code == 200, withdrawn.text
+    # the very next event on the other worker is gated: not stored, not in the profile
+    assert b.track("ines", "sku-2", "ines-2").status_code == 200
+    with pg(schema) as conn:
+        stored = conn.execute(
+            "SELECT message_id FROM events WHERE message_id LIKE 'ines-%' ORDER BY 1"
+        ).fetchall()
+    assert stored == [("ines-1",)]
+    assert (b.profile("ines") or {}).get("item_views") == 1
+
+
 def test_several_workers_from_one_serve(schema: str, tmp_path: Path) -> None:
     server = start_server(tmp_path, schema_url(schema), REDIS_URL, workers=2, name="w2")
     with running(server):
