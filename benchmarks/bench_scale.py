@@ -119,6 +119,7 @@ def ingest(url: str, bodies: list[bytes]) -> dict[str, Any]:
     return {
         "events_per_s": events / elapsed,
         "non_200": sum(1 for s in statuses if s != 200),
+        "statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))},
         "generator_cores": cpu / elapsed,
     }
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -20,7 +22,7 @@ from loopwise.distributed.claims import (
 from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.postgres import PostgresStorage, migrate
 from loopwise.storage.postgres.migrate import migrations
-from tests.distributed.conftest import PG_URL, eventually, pg
+from tests.distributed.conftest import PG_URL, pg
 
 
 @pytest.fixture
@@ -35,58 +37,96 @@ def two(schema: str) -> Iterator[tuple[PostgresStorage, PostgresStorage]]:
 
 def test_partitions_are_stable_and_spread() -> None:
     assert partition_of("p_abc") == partition_of("p_abc")
-    spread = {partition_of(profile_id_for(f"user-{n}")) for n in range(2000)}
-    assert len(spread) > PARTITIONS * 0.9
+    spread = {partition_of(profile_id_for(f"user-{n}")) for n in range(20_000)}
+    # uniform hashing puts 20,000 ids in ~17,200 of 65,536 partitions
+    assert len(spread) > 16_000
     assert all(0 <= p < PARTITIONS for p in spread)
 
 
-def test_a_partition_held_by_one_worker_is_busy_for_the_other_until_it_commits(
+@contextmanager
+def holding(storage: PostgresStorage, claims: PartitionClaims, parts: list[int]) -> Iterator[None]:
+    """``storage``'s writer inside a job that claimed ``parts``, until the block ends; jobs
+    submitted to it meanwhile run later in the same transaction."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold(uow: object) -> None:
+        claims.claim(uow, parts)  # type: ignore[arg-type]
+        held.set()
+        release.wait(timeout=30)
+
+    future = storage.submit(hold)
+    assert held.wait(timeout=30)
+    try:
+        yield
+    finally:
+        release.set()
+        future.result(timeout=30)
+
+
+def test_a_transactions_first_job_waits_for_a_partition_held_elsewhere(
     two: tuple[PostgresStorage, PostgresStorage],
 ) -> None:
     first, second = two
     claims = PartitionClaims()
-    holding, release = threading.Event(), threading.Event()
+    with holding(first, claims, [7, 8]):
+        second.write(lambda uow: claims.claim(uow, [9, 10]))  # others are free
+        waiting = second.submit(lambda uow: claims.claim(uow, [8, 9]))
+        time.sleep(0.3)
+        assert not waiting.done()  # it holds nothing, so it may wait: no cycle possible
+    waiting.result(timeout=30)  # through once the first worker committed
+    assert claims.busy == 0
 
-    def hold(uow: object) -> None:
-        claims.claim(uow, [7, 8])  # type: ignore[arg-type]
-        holding.set()
+
+@contextmanager
+def one_transaction(storage: PostgresStorage) -> Iterator[None]:
+    """What is submitted inside the block runs as one group commit, in order, after it."""
+    started, release = threading.Event(), threading.Event()
+
+    def gate(uow: object) -> None:
+        started.set()
         release.wait(timeout=30)
 
-    held = first.submit(hold)
-    assert holding.wait(timeout=30)
-    with pytest.raises(PartitionBusy) as busy:
-        second.write(lambda uow: claims.claim(uow, [8, 9]))
-    assert busy.value.partitions == [8]
-    second.write(lambda uow: claims.claim(uow, [9, 10]))  # others are free
-    # a retried claim goes through once the first worker's transaction is over
-    retried = retrying(lambda: second.submit(lambda uow: claims.claim(uow, [8])))
-    eventually(lambda: claims.busy >= 3, timeout=10)  # tried, busy, tried again, busy
-    assert not retried.done()
-    release.set()
-    held.result(timeout=30)
-    retried.result(timeout=30)  # went through once the first worker committed
+    future = storage.submit(gate)
+    assert started.wait(timeout=30)
+    try:
+        yield
+    finally:
+        release.set()
+        future.result(timeout=30)
 
 
-def test_a_failed_claim_releases_what_it_took(two: tuple[PostgresStorage, PostgresStorage]) -> None:
+def test_a_later_job_skips_a_busy_partition_and_releases_what_it_took(
+    two: tuple[PostgresStorage, PostgresStorage],
+) -> None:
     first, second = two
     claims = PartitionClaims()
-    holding, release = threading.Event(), threading.Event()
+    with holding(first, claims, [20]):
+        with one_transaction(second):
+            second.submit(lambda uow: claims.claim(uow, [30]))  # the transaction's first job
+            blocked = second.submit(lambda uow: claims.claim(uow, [19, 20]))
+        with pytest.raises(PartitionBusy) as busy:
+            blocked.result(timeout=30)  # did not wait: it would hold 30 while waiting
+        assert busy.value.partitions == [20]
+        # 19 was rolled back with the job's savepoint: free again at once (this job runs after
+        # the hold in the first worker's transaction, so it skips rather than waits)
+        freed = first.submit(lambda uow: claims.claim(uow, [19]))
+    freed.result(timeout=30)
+    assert claims.busy == 1
 
-    def hold(uow: object) -> None:
-        claims.claim(uow, [20])  # type: ignore[arg-type]
-        holding.set()
-        release.wait(timeout=30)
 
-    held = first.submit(hold)
-    assert holding.wait(timeout=30)
-    blocked = second.submit(lambda uow: claims.claim(uow, [19, 20]))  # takes 19, misses 20
-    with pytest.raises(PartitionBusy):
-        blocked.result(timeout=30)
-    # 19 was rolled back with the job's savepoint: the first worker can take it at once
-    holding_19 = first.submit(lambda uow: claims.claim(uow, [19]))
-    release.set()
-    held.result(timeout=30)
-    holding_19.result(timeout=30)
+def test_a_busy_job_is_retried_until_it_goes_through(
+    two: tuple[PostgresStorage, PostgresStorage],
+) -> None:
+    first, second = two
+    claims = PartitionClaims()
+    with holding(first, claims, [40]):
+        with one_transaction(second):
+            second.submit(lambda uow: claims.claim(uow, [41]))
+            retried = retrying(lambda: second.submit(lambda uow: claims.claim(uow, [40])))
+        time.sleep(0.3)
+        assert not retried.done()  # busy, then waiting as the first job of a new transaction
+    retried.result(timeout=30)
+    assert claims.busy == 1
 
 
 def test_claim_people_follows_a_merge_committed_elsewhere(

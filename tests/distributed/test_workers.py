@@ -70,6 +70,10 @@ def test_wait_applied_reads_your_writes_on_the_other_worker(pair: tuple[Server, 
     assert bad.status_code == 400
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert bad.json()["field"] == "wait"
+    anonymous = a.client.post(
+        "/v1/decide", params={"wait": "applied"}, json={"user": {"user_id": "erin"}}
+    )
+    assert anonymous.status_code == 401  # no key: the route refuses, nothing was read for it
 
 
 def test_a_segment_edited_on_one_worker_applies_on_the_other(pair: tuple[Server, Server]) -> None:

@@ -8,11 +8,14 @@ workers never fold the same profile at once, and the second one folds on top of 
 committed: one profile's events are applied in commit order, and (the message-id dedupe running
 in the same transaction) exactly once.
 
-``SKIP LOCKED`` never waits: a partition held by another worker's open transaction makes the job
-fail with :class:`PartitionBusy` (rolled back to its savepoint; the rest of the group commit goes
-on) and the caller runs it again a moment later (:func:`retrying`). Waiting instead would hold
-this worker's group commit, with its own claims and the log-position lock, while waiting for
-another worker that may be waiting for us: a deadlock. Row locks taken after a savepoint are
+Waiting is safe only for a job that holds no lock: the first job of its transaction (a group
+commit) waits for busy partitions, in partition order, up to :data:`WAIT_FIRST_MS`. Every later
+job of the transaction uses ``SKIP LOCKED``: a busy partition makes it fail with
+:class:`PartitionBusy` (rolled back to its savepoint, the rest of the group commit goes on) and
+the caller submits it again a moment later (:func:`retrying`), when it is likely the first job
+of the next transaction. A later job that waited would hold its transaction's earlier claims
+(and the log-position lock) while waiting for a worker that may be waiting for it: a deadlock.
+Since only lock-free jobs ever wait, no cycle can form. Row locks taken after a savepoint are
 released when the job is rolled back to it, so a failed claim leaves nothing held.
 """
 
@@ -26,6 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import psycopg
+
 from loopwise.errors import StorageUnavailable
 from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.postgres.base import MIGRATION_LOCK, Connection
@@ -35,7 +40,8 @@ from loopwise.storage.stores import UnitOfWork
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-PARTITIONS = 256
+PARTITIONS = 65_536  # every worker of a deployment must use the same number
+WAIT_FIRST_MS = 2000
 RETRY_FOR_SECONDS = 10.0  # a job whose partitions stay busy this long fails with a 503
 _FIRST_BACKOFF_S = 0.002
 _MAX_BACKOFF_S = 0.05
@@ -65,11 +71,13 @@ def ensure_table(url: str, schema: str | None) -> None:
             "CREATE TABLE IF NOT EXISTS projection_partitions ("
             "part integer PRIMARY KEY, claims bigint NOT NULL DEFAULT 0)"
         )
-        conn.execute(
-            "INSERT INTO projection_partitions (part) SELECT generate_series(0, %s) "
-            "ON CONFLICT DO NOTHING",
-            [PARTITIONS - 1],
-        )
+        row = conn.execute("SELECT count(*) FROM projection_partitions").fetchone()
+        if row is None or int(row[0]) < PARTITIONS:
+            conn.execute(
+                "INSERT INTO projection_partitions (part) SELECT generate_series(0, %s) "
+                "ON CONFLICT DO NOTHING",
+                [PARTITIONS - 1],
+            )
 
 
 def _connection(uow: UnitOfWork) -> Connection:
@@ -90,19 +98,36 @@ class PartitionClaims:
         wanted = sorted(set(partitions))
         if not wanted:
             return
-        rows = (
-            _connection(uow)
-            .execute(
+        conn = _connection(uow)
+        if getattr(uow, "first_in_transaction", False):
+            got = self._wait_for(conn, wanted)
+        else:
+            rows = conn.execute(
                 "SELECT part FROM projection_partitions WHERE part = ANY(%s) "
                 "ORDER BY part FOR UPDATE SKIP LOCKED",
                 [wanted],
-            )
-            .fetchall()
-        )
-        got = {int(row[0]) for row in rows}
+            ).fetchall()
+            got = {int(row[0]) for row in rows}
         if len(got) != len(wanted):
             self.busy += 1
             raise PartitionBusy(set(wanted) - got)
+
+    def _wait_for(self, conn: Connection, wanted: list[int]) -> set[int]:
+        """The first job of a transaction holds no lock, so it can wait for the partitions
+        without closing a cycle (every job that waits holds nothing): it waits, up to
+        :data:`WAIT_FIRST_MS`, in partition order. Jobs after it skip instead."""
+        try:
+            with conn.pipeline():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{WAIT_FIRST_MS}ms"])
+                cursor = conn.execute(
+                    "SELECT part FROM projection_partitions WHERE part = ANY(%s) "
+                    "ORDER BY part FOR UPDATE",
+                    [wanted],
+                )
+                conn.execute("SELECT set_config('lock_timeout', '0', true)")
+            return {int(row[0]) for row in cursor.fetchall()}
+        except psycopg.errors.LockNotAvailable:
+            return set()  # the job's savepoint is rolled back; it is submitted again
 
     def claim_people(self, uow: UnitOfWork, identifiers: Sequence[str]) -> set[str]:
         """Claim the partitions of every profile ``identifiers`` resolve to (or would start),

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopwise.errors import ValidationFailed
@@ -113,6 +114,23 @@ class WorkerApp:
                 return
         await self.app(scope, receive, send)
 
+    def _decides_for_anyone(self, scope: Scope) -> bool | None:
+        """True for a key that may decide for anyone, False for the browser's write key, None
+        for no valid key."""
+        from loopwise.api.auth import key_from_headers
+        from loopwise.api.keys import KeyKind, has_scope
+        from loopwise.api.keys import Scope as KeyScope
+        from loopwise.errors import LoopwiseError
+
+        try:
+            key = key_from_headers(Headers(scope=scope))
+        except LoopwiseError:
+            return None
+        kind: KeyKind | None = self.engine.keys.authenticate(key) if key else None
+        if kind is None:
+            return None
+        return has_scope(kind, KeyScope.DECIDE)
+
     async def _decide_applied(
         self, wait: list[str], scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -146,7 +164,9 @@ class WorkerApp:
             if not message.get("more_body") or size > _MAX_PEEK_BYTES:
                 break
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        identifiers = _people(body)
+        # only for a caller the route will let decide (it answers everyone else with a 401):
+        # a server or admin key for anyone, the browser's write key for its anonymous id
+        identifiers = _people(body, everyone=self._decides_for_anyone(scope))
         scale = getattr(self.engine.services, "scale", None)
         if identifiers and scale is not None:
             await run_in_threadpool(scale.forget_person, *identifiers)
@@ -159,9 +179,11 @@ class WorkerApp:
         await self.app(scope, replay, send)
 
 
-def _people(body: bytes) -> list[str]:
+def _people(body: bytes, *, everyone: bool | None) -> list[str]:
     """The user and anonymous ids a decide body names (invalid bodies: none; the route says
-    what is wrong with them)."""
+    what is wrong with them); ``everyone`` False: only the anonymous id, None: nobody."""
+    if everyone is None:
+        return []
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -169,7 +191,8 @@ def _people(body: bytes) -> list[str]:
     user = parsed.get("user") if isinstance(parsed, dict) else None
     if not isinstance(user, dict):
         return []
-    found = [user.get(k) for k in ("user_id", "userId", "anonymous_id", "anonymousId")]
+    names = ("user_id", "userId", "anonymous_id", "anonymousId") if everyone else ()
+    found = [user.get(k) for k in (*names, "anonymous_id", "anonymousId")]
     return [value for value in found if isinstance(value, str) and value]
 
 
