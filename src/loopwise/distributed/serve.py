@@ -193,7 +193,7 @@ def _people(body: bytes, *, everyone: bool | None) -> list[str]:
         return []
     names = ("user_id", "userId", "anonymous_id", "anonymousId") if everyone else ()
     found = [user.get(k) for k in (*names, "anonymous_id", "anonymousId")]
-    return [value for value in found if isinstance(value, str) and value]
+    return list(dict.fromkeys(value for value in found if isinstance(value, str) and value))
 
 
 def build_worker_app(config: WorkerConfig) -> WorkerApp:
