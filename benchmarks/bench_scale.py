@@ -271,6 +271,22 @@ def markdown(result: dict[str, Any]) -> list[str]:
             f"{decide_row['generator_cores']:.2f} | "
             f"{ingest_row['non_200'] + decide_row['non_200']} |"
         )
+    by_workers = {(row["workers"], "PostgreSQL" in row["mode"]): row for row in result["rows"]}
+    one, two, sqlite = (
+        by_workers.get((1, True)),
+        by_workers.get((2, True)),
+        by_workers.get((1, False)),
+    )
+    if one and two and sqlite:
+        lines += [
+            "",
+            "2 workers / 1 worker: ingest "
+            f"x{two['ingest']['events_per_s'] / one['ingest']['events_per_s']:.2f}, decide "
+            f"x{two['decide']['decisions_per_s'] / one['decide']['decisions_per_s']:.2f}. "
+            "PostgreSQL + Redis (1 worker) / SQLite: ingest "
+            f"{one['ingest']['events_per_s'] / sqlite['ingest']['events_per_s']:.2f}, decide "
+            f"{one['decide']['decisions_per_s'] / sqlite['decide']['decisions_per_s']:.2f}.",
+        ]
     fresh = result.get("freshness")
     if fresh:
         lines += [
