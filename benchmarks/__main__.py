@@ -27,6 +27,7 @@ from benchmarks import (
     bench_models,
     bench_ope,
     bench_results,
+    bench_scale,
     bench_scores,
     bench_sequence,
     bench_startup,
@@ -152,6 +153,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_sequence.markdown,
         quick={"quick": True},
         full={"quick": False},
+    ),
+    Benchmark(
+        "scale",
+        bench_scale.run,
+        bench_scale.markdown,
+        quick={"batches": 30, "decides": 300, "trials": 20},
+        full={"batches": 300, "decides": 3000, "trials": 200},
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -123,8 +124,36 @@ def serve(
             "get 503 and are closed (0: the open-file limit less 256).",
         ),
     ] = ServerLimits.max_connections,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="LOOPWISE_DATABASE_URL",
+            help="postgresql://user@host/db (?schema=NAME) to store in PostgreSQL instead of "
+            "the data directory's SQLite file.",
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="LOOPWISE_REDIS_URL",
+            help="redis://host:6379/0: share cache invalidation, dedupe and workspace changes "
+            "with every other worker and host on the same PostgreSQL (docs/scale.md).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            envvar="LOOPWISE_WORKERS",
+            help="Worker processes (more than 1 needs --database-url postgresql://... and "
+            "--redis-url).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (and the sample store) on SQLite."""
+    """Run the HTTP API (and the sample store): on SQLite in one process, or as one or more
+    workers on PostgreSQL + Redis."""
     import uvicorn
 
     from loopwise.api.app import create_app
@@ -145,10 +174,23 @@ def serve(
         limits.check()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    from loopwise.distributed.serve import WorkerConfig, check_options, run_workers
+
+    problem = check_options(database_url, redis_url, workers)
+    if problem is not None:
+        raise typer.BadParameter(problem)
     open_files = raise_open_file_limit()
     try:
         clock = EventTimeClock() if event_time_clock else system_clock
-        engine, new_keys = Engine.open(data_dir, workspace, clock=clock)
+        engine, new_keys = Engine.open(
+            data_dir,
+            workspace,
+            clock=clock,
+            database_url=database_url,
+            # several workers: this process only prepares (migrates, keys, workspace, items)
+            redis_url=redis_url if workers == 1 else None,
+            watch=workers == 1,
+        )
     except LoopwiseError as exc:
         raise fail(exc) from None
     conflict = engine.services.workspace.file_conflict
@@ -156,7 +198,7 @@ def serve(
         console.print(
             f"[yellow]workspace:[/yellow] {conflict.message()}", markup=True, highlight=False
         )
-    if engine.start_retraining():
+    if workers == 1 and engine.start_retraining():
         console.print(
             f"  retraining:  every {engine.workspace.training.retrain_every_minutes:g} minutes"
         )
@@ -165,10 +207,13 @@ def serve(
     console.print(
         f"[bold]Loopwise {__version__}[/bold] — workspace [cyan]{engine.workspace.workspace}[/cyan]"
     )
+    where = engine.storage.health().get("database") if database_url else None
     console.print(
-        f"  data:        {data_dir.resolve()} ({counts['events']} events, "
+        f"  data:        {where or data_dir.resolve()} ({counts['events']} events, "
         f"{counts['profiles']} profiles, {counts['items']} items)"
     )
+    if redis_url or workers > 1:
+        console.print(f"  workers:     {workers}, sharing changes through Redis (docs/scale.md)")
     console.print(f"  API docs:    {base}/docs   (OpenAPI: {base}/openapi.json)")
     console.print(f"  sample page: {base}/sample")
     console.print(f"  console:     {base}/ui")
@@ -204,9 +249,25 @@ def serve(
         f"{limits.max_concurrent_requests} requests and "
         f"{limits.connection_cap(open_files):,} connections at once"
     )
+    if workers > 1:
+        engine.close()
+        config = WorkerConfig(
+            data_dir=str(data_dir.resolve()),
+            workspace=str(workspace.resolve()) if workspace else None,
+            database_url=database_url,
+            redis_url=redis_url,
+            event_time_clock=event_time_clock,
+            limits=asdict(limits),
+        )
+        run_workers(config, host=host, port=port, workers=workers, log_level=log_level)
+        return
     retention = DailyRetention(engine.run_retention).start()
     engine.start_journeys()  # journeys on the engine's clock, and the outbox's delivery
     app = ConcurrencyLimit(create_app(engine), limits.max_concurrent_requests, limits.retry_after)
+    if redis_url:  # wait=applied on decide, as every worker of several answers it
+        from loopwise.distributed.serve import WorkerApp
+
+        app = WorkerApp(app, engine, lambda: None)  # type: ignore[assignment]
     try:
         uvicorn.run(
             app,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loopwise.api.keys import KeyRing
 from loopwise.bandits.service import BanditService
@@ -52,6 +53,9 @@ from loopwise.views.item_stats import Checkpointer, ItemStatsView
 from loopwise.views.profiles import ProfileView
 from loopwise.workspace.compiled import CompiledWorkspace
 from loopwise.workspace.service import WorkspaceService
+
+if TYPE_CHECKING:
+    from loopwise.distributed.scale import ScaleOut
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ class Services:
     channels: Channels
     bandits: BanditService
     scores: ScoreService
+    scale: ScaleOut | None = None  # one worker among several (loopwise.distributed)
 
     def close(self) -> None:
         self.journeys.stop()
@@ -99,6 +104,8 @@ class Services:
         self.watcher.stop()
         self.models.stop()
         self.checkpointer.stop()
+        if self.scale is not None:  # after the last checkpoint, which the leader saves
+            self.scale.stop()
         self.storage.close()
 
 
@@ -143,16 +150,20 @@ def build(
     seed: int | None = None,
     data_dir: Path | None = None,
     watch: bool = False,
+    scale: ScaleOut | None = None,
 ) -> Services:
     strategies = strategies or StrategyRegistry.default()
     limit = workspace.profiles.cache_profiles
-    views = Views(
-        profiles=ProfileView(storage.profiles, limit),
-        identities=IdentityView(storage.identities, 4 * limit),
-        consent=ConsentView(storage.consent, limit),
-        exposures=ExposureView(storage.exposures, limit),
-        item_stats=ItemStatsView(new_item_stats(workspace)),
-    )
+    if scale is not None:  # shared views: changes told to and heard from the other workers
+        views = scale.views(storage, limit, new_item_stats(workspace))
+    else:
+        views = Views(
+            profiles=ProfileView(storage.profiles, limit),
+            identities=IdentityView(storage.identities, 4 * limit),
+            consent=ConsentView(storage.consent, limit),
+            exposures=ExposureView(storage.exposures, limit),
+            item_stats=ItemStatsView(new_item_stats(workspace)),
+        )
     live_scores = LiveScores()
     workspace_service = WorkspaceService(storage, workspace, strategies, clock, live_scores)
     catalog = CatalogService(storage)
@@ -164,10 +175,13 @@ def build(
         return catalog.items
 
     projector = Projector(views, compiled, items)
-    privacy = PrivacyService(storage, views, lambda: workspace_service.workspace.privacy, clock)
-    ingest = IngestService(
-        storage, views, projector, privacy, lambda: workspace_service.workspace.privacy, clock
-    )
+    privacy_settings = lambda: workspace_service.workspace.privacy  # noqa: E731
+    if scale is not None:  # folds and erasures claim the projection partitions they touch
+        privacy = scale.privacy(storage, views, privacy_settings, clock)
+        ingest = scale.ingest(storage, views, projector, privacy, privacy_settings, clock)
+    else:
+        privacy = PrivacyService(storage, views, privacy_settings, clock)
+        ingest = IngestService(storage, views, projector, privacy, privacy_settings, clock)
     profiles = ProfileService(storage, views, compiled, items, clock)
     bandits = BanditService(
         storage,
@@ -181,7 +195,13 @@ def build(
         storage, views, compiled, items, strategies, clock, seed=seed, bandits=bandits
     )
     edge_exposures = EdgeExposureService(decide, views, compiled, clock)
-    experiments = ExperimentService(storage, compiled, decide.flush)
+    experiments = ExperimentService(
+        storage,
+        compiled,
+        decide.flush,
+        # other workers change exposures too: results rebuild from the store when this old
+        max_age_seconds=scale.results_max_age_s if scale is not None else None,
+    )
     clusters = ClusterService(storage, workspace_service, clock)
     replay = ReplayService(
         storage,
@@ -237,12 +257,13 @@ def build(
     def save_checkpoint(checkpoint: Checkpoint) -> None:
         storage.write(lambda uow: uow.item_stats.save_checkpoint(checkpoint))
 
-    checkpointer = Checkpointer(views.item_stats, save_checkpoint, clock)
+    save = scale.checkpoint_saver(save_checkpoint) if scale is not None else save_checkpoint
+    checkpointer = Checkpointer(views.item_stats, save, clock)
     watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh, scores.refresh])
     if watch:
         checkpointer.start()
         watcher.start()
-    return Services(
+    services = Services(
         storage=storage,
         strategies=strategies,
         keys=keys if keys is not None else KeyRing(),
@@ -267,7 +288,11 @@ def build(
         channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
         bandits=bandits,
         scores=scores,
+        scale=scale,
     )
+    if scale is not None:
+        scale.start(services, lambda: new_item_stats(workspace_service.workspace))
+    return services
 
 
 def _load_item_stats(storage: Storage, views: Views, replay: ReplayService, clock: Clock) -> None:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
@@ -35,6 +35,9 @@ from loopwise.projection.replay import Rebuilt
 from loopwise.storage.health import probed_health
 from loopwise.storage.stores import Storage
 from loopwise.workspace.service import open_workspace
+
+if TYPE_CHECKING:
+    from loopwise.distributed.scale import ScaleOut
 
 __all__ = ["Engine", "IngestResult"]
 
@@ -64,12 +67,13 @@ class Engine(
         data_dir: Path | None = None,
         watch: bool = False,
         geolocator: Geolocator | None = None,
+        scale: ScaleOut | None = None,
     ) -> None:
         # the bundled country table unless told otherwise (open() adds a city database)
         self.geolocator = geolocator if geolocator is not None else CountryDatabase()
         self.services: Services = build(
             workspace, storage, keys=keys, clock=clock, strategies=strategies, seed=seed,
-            data_dir=data_dir, watch=watch,
+            data_dir=data_dir, watch=watch, scale=scale,
         )  # fmt: skip
         self.storage, self.keys, self.clock = storage, self.services.keys, clock
         self.models, self.strategies = self.services.models, self.services.strategies
@@ -84,22 +88,29 @@ class Engine(
         environ: Mapping[str, str] | None = None,
         database_url: str | None = None,
         watch: bool = True,
+        redis_url: str | None = None,
     ) -> tuple[Engine, dict[str, str]]:
         """Open (or create) a data directory (SQLite unless ``database_url`` names another
-        backend). Returns the engine and any keys generated now (to print once)."""
+        backend; with ``redis_url`` too, as one worker among several: loopwise.distributed).
+        Returns the engine and any keys generated now (to print once)."""
         from loopwise.storage import open_storage
 
         data_dir.mkdir(parents=True, exist_ok=True)
         environ = os.environ if environ is None else environ
         storage = open_storage(database_url, data_dir)
+        scale: ScaleOut | None = None
         try:
+            if redis_url:
+                from loopwise.distributed import scale as scale_out
+
+                scale = scale_out.ScaleOut(redis_url, storage)
             keys, new_keys = KeyRing.load_or_create(data_dir, environ)
             path = workspace_file or SAMPLE_WORKSPACE
             choice = open_workspace(storage, path, clock)
             workspace = choice.workspace
             engine = cls(
                 workspace, storage, keys=keys, clock=clock, data_dir=data_dir, watch=watch,
-                geolocator=open_geolocator(environ),
+                geolocator=open_geolocator(environ), scale=scale,
             )  # fmt: skip
             engine.services.workspace.file_conflict = choice.conflict
             if workspace.items:

@@ -20,7 +20,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loopwise.errors import PROBLEM_BASE, LoopwiseError, NotFound, Unauthorized, ValidationFailed
+from loopwise.errors import (
+    PROBLEM_BASE,
+    LoopwiseError,
+    NotFound,
+    StorageUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+
+STORAGE_RETRY_AFTER = "1"  # seconds, on every 503 storage-unavailable problem
 
 log = logging.getLogger("loopwise.api")
 
@@ -108,6 +117,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def problem_response(error: LoopwiseError, instance: str) -> ProblemResponse:
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if isinstance(error, Unauthorized) else None
+    if isinstance(error, StorageUnavailable):  # the database is back within seconds, or failed
+        headers = {"Retry-After": STORAGE_RETRY_AFTER}
     return ProblemResponse(error.to_problem(instance), status_code=error.status, headers=headers)
 
 

@@ -24,6 +24,11 @@ class PostgresItemStatsStore(Table):
         )
         return None if row is None else Checkpoint(int(row[0]), bytes(row[1]), utc(row[2]))
 
+    def checkpoint_position(self) -> int:
+        """The position the stored checkpoint covers (0: none), without reading its data."""
+        value = self._one("SELECT position FROM checkpoints WHERE name = %s", [CHECKPOINT_NAME])
+        return 0 if value is None else int(value)
+
     def observations(self, after: int = 0) -> Iterator[Observation]:
         return observations(
             self._paged(

@@ -102,6 +102,10 @@ class PostgresUnitOfWork(CommitCallbacks, _Stores):
     def __init__(self, conn: Connection, partitions: Partitions) -> None:
         CommitCallbacks.__init__(self)
         _Stores.__init__(self, lambda: nullcontext(conn), pooled=False, partitions=partitions)
+        # the open transaction's connection, for work no store covers (projection claims)
+        self.connection = conn
+        # the transaction's first job: it holds no lock yet (projection claims may wait then)
+        self.first_in_transaction = False
 
 
 class _Session:
@@ -112,15 +116,20 @@ class _Session:
         self._schema = schema
         self._conn = connect(url, schema, name=WRITER_NAME)
         self.partitions = Partitions()
+        self._jobs = 0  # jobs handed a unit of work in the open transaction
 
     def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self._conn, self.partitions)
+        self._jobs += 1
+        unit = PostgresUnitOfWork(self._conn, self.partitions)
+        unit.first_in_transaction = self._jobs == 1
+        return unit
 
     @property
     def in_transaction(self) -> bool:
         return not self._conn.broken and self._conn.info.transaction_status in _OPEN
 
     def begin(self) -> None:
+        self._jobs = 0
         if self._conn.broken or self._conn.closed:
             self._reconnect()
         try:
@@ -184,6 +193,7 @@ class PostgresStorage(_Stores):
         if run_migrations:
             migrate(url, schema)
         self._url = url
+        self.url = url  # libpq's URL (it may carry a password: never logged)
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             url,
             min_size=1,
