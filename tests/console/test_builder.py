@@ -38,6 +38,7 @@ def test_the_pricing_page_and_california_segment() -> None:
         Row("traffic_source", "in", "paid"),
         Row("lifecycle", "in", "customer"),
         Row("engagement", "gte", "70"),
+        Row("score", "gte", "0.75", "convert"),
         Row("affinity", "gt", "1.5", "running"),
         Row("purchases", "gte", "2"),
         Row("cart", "not_empty"),
@@ -53,6 +54,14 @@ def test_every_kind_compiles_and_reads_back_as_the_same_row(row: Row) -> None:
     back = rows_from_condition(condition)
     assert back is not None
     assert build_condition(back[0], back[1]) == condition
+
+
+def test_a_score_row_is_the_seeds_high_value_condition() -> None:
+    condition = build_condition([Row("score", "gte", "0.75", "convert")], "all")
+    assert condition == {"profile.scores.convert": {"$gte": 0.75}}
+    matches = compile_condition(condition)
+    assert matches({"profile": {"scores": {"convert": 0.8}}})
+    assert not matches({"profile": {"scores": {"convert": 0.5}}})
 
 
 def test_bad_rows_name_the_row_and_field() -> None:

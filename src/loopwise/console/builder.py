@@ -81,6 +81,14 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("engagement", "Engagement score (0-100)", "profile.engagement", "number"),
     Kind(
+        "score",
+        "Predictive score (0-1)",
+        "profile.scores.{name}",
+        "number",
+        True,
+        hint="A score of the workspace, e.g. convert or churn",
+    ),
+    Kind(
         "affinity",
         "Interest score for a category",
         "profile.affinity.categories.{name}",
