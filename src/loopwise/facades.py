@@ -165,8 +165,9 @@ class ModelsFacade(_Facade):
         if tune_seconds is not None:
             settings = settings.model_copy(update={"tune_seconds": tune_seconds})
         return services.models.train(
-            self.interactions, items, settings, wait=wait, progress=progress
-        )
+            self.interactions, items, settings, wait=wait, progress=progress,
+            segments_of=services.profiles.membership,
+        )  # fmt: skip
 
     def model_versions(self) -> dict[str, Any]:
         return self.services.models.versions(

@@ -158,3 +158,21 @@ def test_catalog_text_without_a_word_the_vectorizer_keeps_leaves_content_out() -
     assert "hybrid" in trained.models and "content" not in trained.models
     with pytest.raises(ValidationFailed, match="content model"):
         train(synthetic(), letters, TrainingSettings(models=["content"], min_interactions=10))
+
+
+def test_holdout_metrics_per_segment_cover_its_people_only() -> None:
+    settings = TrainingSettings(min_interactions=10)
+    # even users in "evens"; the first 20 users (5 per taste group) also in "early"; one person
+    # in "tiny" (too few held-out people to show)
+    segments = {f"u{u}": {"evens"} if u % 2 == 0 else set() for u in range(80)}
+    for u in range(20):
+        segments[f"u{u}"].add("early")
+    segments["u1"].add("tiny")
+    trained = train(synthetic(users=80), None, settings, segments_of=lambda p: segments[p])
+    metrics = trained.metadata["metrics"]
+    assert set(metrics["segments"]) == {"evens", "early"}
+    assert metrics["segments"]["evens"]["users"] == 40
+    assert metrics["segments"]["early"]["users"] == 20
+    hybrid = metrics["segments"]["evens"]["hybrid"]
+    assert 0 < hybrid["ndcg@10"] <= 1 and 0 < hybrid["recall@20"] <= 1
+    assert "segments" not in train(synthetic(users=80), None, settings).metadata["metrics"]

@@ -55,9 +55,13 @@ PROGRESS = TrainingProgress()
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """``{model: {metric: value}}`` (or flat) as rows, for any shape the trainer writes."""
+    """The holdout metrics (``{"models": {model: {metric: value}}, "split": ...}``) as
+    ``(model, metric, value)`` rows; also an older flat ``{model: {metric: value}}``."""
+    per_model = metrics.get("models") if isinstance(metrics.get("models"), dict) else metrics
     rows: list[tuple[str, str, Any]] = []
-    for name, value in metrics.items():
+    for name, value in per_model.items():
+        if name in ("split", "segments", "skipped"):
+            continue
         if isinstance(value, dict):
             for metric, number in value.items():
                 if not isinstance(number, dict):
@@ -67,11 +71,26 @@ def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return rows
 
 
+def _segment_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per segment: its held-out people and each model's metrics over them (one row per
+    segment and model)."""
+    rows: list[dict[str, Any]] = []
+    for segment, found in sorted((metrics.get("segments") or {}).items()):
+        for model, values in found.items():
+            if isinstance(values, dict):
+                rows.append(
+                    {"segment": segment, "users": found.get("users"), "model": model, **values}
+                )
+    return rows
+
+
 @router.get("/ui/models")
 def models(request: Request, person: Annotated[SignedIn, Depends(VIEWER)]) -> Response:
     listing = console_of(request).engine.model_versions()
     for version in listing.get("versions", []):
         version["metric_rows"] = _metric_rows(version.get("metrics") or {})
+        version["segment_rows"] = _segment_rows(version.get("metrics") or {})
+        version["skipped"] = (version.get("metrics") or {}).get("skipped")
     return render(request, "models.html", listing=listing, progress=PROGRESS.read())
 
 

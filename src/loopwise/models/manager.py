@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,8 +112,10 @@ class ModelManager:
         *,
         wait: bool = True,
         progress: Progress | None = None,
+        segments_of: Callable[[str], Collection[str]] | None = None,
     ) -> dict[str, Any]:
-        """Train, store and serve a new version. ``wait=True`` returns the new version's
+        """Train, store and serve a new version. ``segments_of`` (a profile's segments now)
+        breaks the holdout metrics down per segment. ``wait=True`` returns the new version's
         metadata; ``wait=False`` checks the data, starts a background thread and returns
         ``{"status": "running", ...}`` (follow it with :meth:`status`). Conflict if a training
         is running; NotEnoughData (409) below ``settings.min_interactions``."""
@@ -134,10 +136,10 @@ class ModelManager:
             self._lock.release()
             raise
         if wait:
-            return self._run(store, data, items, settings, progress)
+            return self._run(store, data, items, settings, progress, segments_of)
         thread = threading.Thread(
             target=self._run_logged,
-            args=(store, data, items, settings, progress),
+            args=(store, data, items, settings, progress, segments_of),
             name="loopwise-train",
             daemon=True,
         )
@@ -151,11 +153,12 @@ class ModelManager:
         items: Mapping[str, Item],
         settings: TrainingSettings,
         progress: Progress | None = None,
+        segments_of: Callable[[str], Collection[str]] | None = None,
     ) -> dict[str, Any]:
         """Runs with ``self._lock`` held; releases it."""
         try:
             started: datetime = self.clock()
-            trained = train(data, items, settings, progress=progress)
+            trained = train(data, items, settings, progress=progress, segments_of=segments_of)
             version = store.save(trained, started)
             self.install(ModelBundle(trained, version.name))
             self._status = {
@@ -178,9 +181,10 @@ class ModelManager:
         items: Mapping[str, Item],
         settings: TrainingSettings,
         progress: Progress | None = None,
+        segments_of: Callable[[str], Collection[str]] | None = None,
     ) -> None:
         try:
-            self._run(store, data, items, settings, progress)
+            self._run(store, data, items, settings, progress, segments_of)
         except Exception:
             log.exception("background training failed")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -241,11 +241,14 @@ def holdout_metrics(
     names: Sequence[str],
     seed: int = 0,
     k: int = 10,
+    segments_of: Callable[[str], Collection[str]] | None = None,
 ) -> dict[str, Any]:
     """Metrics of exactly the configured models (same weights, decay and hybrid) on a per-user
     temporal holdout: the last 20 % of each user's interactions (users with 5+), trained on the
     rest, all items ranked with the user's training items excluded. ``{"skipped": why}`` when
-    no user has a new item in their held-out part."""
+    no user has a new item in their held-out part. ``segments_of`` (a profile id's segments
+    now) adds ``segments``: per segment with at least :data:`MIN_SEGMENT_USERS` held-out
+    people, each model's ndcg@k and recall@2k over them."""
     split = temporal_split(interactions)
     relevant = {u: s for u, s in relevant_items(split).items() if s}
     if not relevant:
@@ -277,6 +280,10 @@ def holdout_metrics(
     rel = csr_matrix((np.ones(len(r_rows), dtype=np.float32), (r_rows, r_cols)), shape=rows.shape)
     n_relevant = np.asarray([len(relevant[u]) for u in users], dtype=np.int64)
     out: dict[str, Any] = {}
+    masks = _segment_masks(users, segments_of) if segments_of is not None else {}
+    by_segment: dict[str, dict[str, Any]] = {
+        segment: {"users": int(mask.sum())} for segment, mask in masks.items()
+    }
     for name, model in models.items():
         model_rows, recent = rows, None
         if isinstance(model, HybridModel):
@@ -297,14 +304,44 @@ def holdout_metrics(
             tops.append(top)
         top = np.concatenate(tops)
         hits = hit_matrix(top, rel)
+        ndcg = ndcg_batch(hits, n_relevant, k)
+        recall = recall_batch(hits, n_relevant, 2 * k)
+        for segment, mask in masks.items():
+            by_segment[segment][name] = {
+                f"ndcg@{k}": float(ndcg[mask].mean()),
+                f"recall@{2 * k}": float(recall[mask].mean()),
+            }
         out[name] = {
-            f"ndcg@{k}": float(ndcg_batch(hits, n_relevant, k).mean()),
-            f"recall@{2 * k}": float(recall_batch(hits, n_relevant, 2 * k).mean()),
+            f"ndcg@{k}": float(ndcg.mean()),
+            f"recall@{2 * k}": float(recall.mean()),
             f"precision@{k}": float(precision_batch(hits, k).mean()),
             f"map@{k}": float(ap_batch(hits, n_relevant, k).mean()),
             f"coverage@{k}": coverage(top[:, :k], rows.shape[1]),
         }
-    return {"models": out, "split": split.stats()}
+    result: dict[str, Any] = {"models": out, "split": split.stats()}
+    if segments_of is not None:
+        result["segments"] = by_segment
+    return result
+
+
+MIN_SEGMENT_USERS = 20  # fewer held-out people in a segment: too noisy to show
+
+
+def _segment_masks(
+    users: Sequence[str], segments_of: Callable[[str], Collection[str]]
+) -> dict[str, np.ndarray]:
+    """Per segment (sorted) with enough held-out people, a boolean mask over ``users``."""
+    members: dict[str, list[int]] = {}
+    for row, user in enumerate(users):
+        for segment in segments_of(user):
+            members.setdefault(segment, []).append(row)
+    masks = {}
+    for segment in sorted(members):
+        if len(members[segment]) >= MIN_SEGMENT_USERS:
+            mask = np.zeros(len(users), dtype=bool)
+            mask[members[segment]] = True
+            masks[segment] = mask
+    return masks
 
 
 def train(
@@ -316,6 +353,7 @@ def train(
     evaluate_holdout: bool = True,
     progress: Progress | None = None,
     now: datetime | None = None,
+    segments_of: Callable[[str], Collection[str]] | None = None,
 ) -> TrainedModels:
     """Fit the configured models on ``interactions``. Raises :class:`NotEnoughData` below
     ``settings.min_interactions`` and ValidationFailed for an impossible configuration.
@@ -344,7 +382,9 @@ def train(
     if evaluate_holdout:
         if progress is not None:
             progress("holdout", steps - 1, steps)
-        metrics = holdout_metrics(interactions, items, settings, names, seed)
+        metrics = holdout_metrics(
+            interactions, items, settings, names, seed, segments_of=segments_of
+        )
     if progress is not None:
         progress("done", steps, steps)
     stamps = [it.timestamp for it in interactions]
