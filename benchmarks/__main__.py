@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_channels,
     bench_decide,
     bench_freshness,
     bench_http,
@@ -97,6 +98,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_storage.markdown,
         quick={"batches": 40, "rounds": 1},
         full={"batches": 500, "rounds": 3},
+    ),
+    Benchmark(
+        "channels",
+        bench_channels.run,
+        bench_channels.markdown,
+        quick={"profiles": 5_000, "items": 2_000, "requests": 300},
+        full={"profiles": 100_000, "items": 10_000, "requests": 2_000},
     ),
     Benchmark(
         "models",

@@ -10,6 +10,7 @@ import typer
 from loopwise import __version__
 from loopwise.api.keys_cli import keys_app
 from loopwise.api.server_limits import ServerLimits
+from loopwise.channels.cli import decide_batch_command
 from loopwise.cli_options import (
     DEFAULT_DATA_DIR,
     DataDir,
@@ -54,6 +55,7 @@ app.command("demo")(demo)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(users_app, name="users")
 app.command("history")(history_command)
+app.command("decide-batch")(decide_batch_command)
 
 
 @app.command()

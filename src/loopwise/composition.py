@@ -18,6 +18,7 @@ from pathlib import Path
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
+from loopwise.channels.service import Channels, build_channels
 from loopwise.clock import Clock, EventTimeClock
 from loopwise.config import Workspace
 from loopwise.decide.edge_exposures import EdgeExposureService
@@ -78,6 +79,7 @@ class Services:
     models: ModelManager
     checkpointer: Checkpointer
     watcher: ChangeWatcher
+    channels: Channels
 
     def close(self) -> None:
         self.watcher.stop()
@@ -209,6 +211,7 @@ def build(
         models=models,
         checkpointer=checkpointer,
         watcher=watcher,
+        channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
     )
 
 

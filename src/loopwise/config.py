@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.channels.settings import ChannelSettings, check_channel_references
 from loopwise.decide.prerender import PrerenderSettings
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
@@ -154,6 +155,11 @@ class Workspace(BaseModel):
     slots: list[Slot] = Field(default_factory=list)
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     experiments: list[ExperimentConfig] = Field(default_factory=list)
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings,
+        description="Campaign decisions (decide-batch: consent, frequency caps) and search "
+        "reranking weights (docs/channels.md).",
+    )
 
     @field_validator("saved_groups")
     @classmethod
@@ -212,6 +218,9 @@ class Workspace(BaseModel):
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
         self._check_experiments()
+        check_channel_references(
+            self.channels, slot_keys, self.privacy.consent_categories, TRAINABLE_MODELS
+        )
         return self
 
     def _check_experiments(self) -> None:

@@ -21,7 +21,13 @@ from loopwise.decide.strategies import StrategyRegistry
 from loopwise.events.geolocation import CountryDatabase, Geolocator, open_geolocator
 from loopwise.events.normalize import Locate
 from loopwise.events.schema import Event
-from loopwise.facades import CatalogFacade, ModelsFacade, PrivacyFacade, WorkspaceFacade
+from loopwise.facades import (
+    CatalogFacade,
+    ChannelsFacade,
+    ModelsFacade,
+    PrivacyFacade,
+    WorkspaceFacade,
+)
 from loopwise.projection.ingest import IngestResult
 from loopwise.projection.replay import Rebuilt
 from loopwise.storage.health import probed_health
@@ -31,7 +37,7 @@ from loopwise.workspace.service import open_workspace
 __all__ = ["Engine", "IngestResult"]
 
 
-class Engine(PrivacyFacade, CatalogFacade, WorkspaceFacade, ModelsFacade):
+class Engine(PrivacyFacade, CatalogFacade, WorkspaceFacade, ModelsFacade, ChannelsFacade):
     """Ingest -> profiles -> segments -> decide, with the feedback loop, on one storage. The
     delegations by domain (privacy, catalog, workspace, models) are in :mod:`loopwise.facades`."""
 

@@ -1,4 +1,5 @@
-"""The engine facade's delegations, one mixin per domain: privacy, catalog, workspace, models.
+"""The engine facade's delegations, one mixin per domain: privacy, catalog, workspace, models,
+channels.
 
 Each mixin only forwards to its service (:class:`~loopwise.composition.Services`), so
 ``Engine`` (``loopwise/engine.py``) stays a short file about opening and closing the engine and
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from loopwise.catalog.items import Item
+from loopwise.channels.batch import Campaign, DecideBatchRequest
+from loopwise.channels.rerank import RerankRequest
 from loopwise.composition import Services
 from loopwise.models.interactions import Interaction, interactions_from_logged
 from loopwise.models.training import Progress
@@ -140,6 +143,9 @@ class ModelsFacade(_Facade):
     def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
         return self.services.experiments.results(key, segment)
 
+    def experiment_results_over_time(self, key: str) -> dict[str, Any]:
+        return self.services.experiments.results_over_time(key)
+
     def interactions(self) -> list[Interaction]:
         return list(interactions_from_logged(self.services.storage.events.iter()))
 
@@ -173,3 +179,16 @@ class ModelsFacade(_Facade):
             "profiles": storage.profiles.count(),
             "items": len(self.services.catalog.items),
         }
+
+
+class ChannelsFacade(_Facade):
+    """Campaigns and search reranking (:mod:`loopwise.channels`, docs/channels.md)."""
+
+    def decide_batch(self, request: DecideBatchRequest) -> Campaign:
+        """A validated campaign: iterate its ``rows()`` to decide the audience."""
+        return self.services.channels.batch.prepare(request)
+
+    def rerank(
+        self, request: RerankRequest, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        return self.services.channels.rerank.rerank(request, headers)

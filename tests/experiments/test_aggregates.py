@@ -88,3 +88,36 @@ def test_incremental_statistics_equal_a_summary_from_scratch() -> None:
     vip = aggregates.summary(config, "vip")
     assert sum(vip.users.values()) == sum(1 for e in current.values() if "vip" in e.segments)
     storage.close()
+
+
+def test_results_by_day_of_exposure_accumulate_to_the_overall_summary() -> None:
+    rng = random.Random(5)
+    storage = MemoryStorage()
+    config = experiment()
+    people = [
+        Exposure(
+            "exp",
+            f"p{n}",
+            rng.choice(["control", "personalized"]),
+            T0 + timedelta(hours=7 * n),
+            after={"Order Completed": (float(rng.random() < 0.3), 5.0)},
+        )
+        for n in range(40)
+    ]
+    storage.write(lambda uow: [uow.exposures.insert(e) for e in people[:20]])
+    aggregates = ExperimentAggregates(storage.exposures)
+    aggregates.changed(people[20:])  # before the first build: ignored, the store is read
+    aggregates.summary(config)
+    aggregates.changed(people[20:])
+    days = aggregates.cumulative_by_day(config)
+    expected_days = sorted({e.exposed_at.date() for e in people})
+    assert [d for d, _ in days] == expected_days
+    for day, summary in days:
+        upto = [e for e in people if e.exposed_at.date() <= day]
+        scratch = summarize(config, [exposure_outcome(config, e) for e in upto])
+        assert summary.users == scratch.users
+        got = summary.moments["personalized"]["purchase"]
+        want = scratch.moments["personalized"]["purchase"]
+        assert (got.n, got.positive) == (want.n, want.positive)
+    assert days[-1][1].users == aggregates.summary(config).users
+    storage.close()

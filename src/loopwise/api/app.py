@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopwise import __version__
 from loopwise.api import (
     routes_admin,
+    routes_channels,
     routes_compat,
     routes_consent,
     routes_decide,
@@ -61,6 +62,8 @@ def body_limit(path: str) -> int:
         return MAX_REQUEST_BYTES
     if path == "/v1/decide":
         return MAX_DECIDE_BYTES
+    if path in routes_channels.PATHS:  # an audience of user ids, a page of search results
+        return MAX_ADMIN_BYTES
     if path.startswith("/v1/admin/"):
         return MAX_ADMIN_BYTES
     if path.startswith("/v1/items"):
@@ -161,6 +164,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         )
         components = schema.setdefault("components", {})
         _add_models(components.setdefault("schemas", {}), routes_decide.OPENAPI_MODELS)
+        _add_models(components["schemas"], routes_channels.OPENAPI_MODELS)
         components["securitySchemes"] = {
             "basic": {"type": "http", "scheme": "basic", "description": "Key as username."},
             "bearer": {"type": "http", "scheme": "bearer", "description": "The API key."},
@@ -230,6 +234,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_ingest,
         routes_compat,
         routes_decide,
+        routes_channels,
         routes_edge,
         routes_profiles,
         routes_consent,

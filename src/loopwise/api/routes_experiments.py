@@ -56,3 +56,21 @@ def experiment_results(
     ] = None,
 ) -> dict[str, Any]:
     return _engine(request).experiment_results(key, segment)
+
+
+@router.get(
+    "/v1/experiments/{key}/results/over-time",
+    summary="How the lift built up, per day of first exposure",
+    description=(
+        "Scope: read_profiles (server or admin key). For each day people were first exposed (the "
+        "last 60), each arm's lift over the control per metric with its 95% interval, over "
+        "everyone first exposed on or before that day, with their totals to date."
+    ),
+    responses=problem_responses(401, 403, 404),
+)
+def experiment_results_over_time(
+    key: str,
+    request: Request,
+    _: Annotated[KeyKind, Depends(require(Scope.READ_PROFILES))],
+) -> dict[str, Any]:
+    return _engine(request).experiment_results_over_time(key)

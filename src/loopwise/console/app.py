@@ -31,6 +31,7 @@ from loopwise.console import (
 from loopwise.console.assets import static_response
 from loopwise.console.background import Background
 from loopwise.console.census import SegmentCensus
+from loopwise.console.consent_history import ConsentHistory
 from loopwise.console.ledger import LedgerReader
 from loopwise.console.people import People, SignedIn, SignInRefused, SlowDown
 from loopwise.console.pulse import Pulse
@@ -65,7 +66,10 @@ class Console:
             services.clock,
         )
         self.ledger = LedgerReader(services.privacy, services.decide, services.clock)
-        self.background = Background([self.census.count_now, self.ledger.count_now])
+        self.consent_history = ConsentHistory(services.storage)
+        self.background = Background(
+            [self.census.count_now, self._record_consent, self.ledger.count_now]
+        )
         self.census.on_definitions_changed = self.background.wake
         # told after commit: segment entries and exits, and workspace changes
         services.projector.listeners.append(self.census.on_effects)
@@ -73,6 +77,10 @@ class Console:
         self.pulse = Pulse(metrics) if metrics is not None else None
         self.data_dir: Path | None = services.models.data_dir
         self._started = False
+
+    def _record_consent(self) -> None:
+        if self.census.last is not None:
+            self.consent_history.record(self.census.last)
 
     def start(self) -> None:
         """Start the background readers (once): the census, the ledger and the pulse."""

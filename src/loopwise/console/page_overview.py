@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from loopwise.clock import parse_timestamp
+from loopwise.console.page_segments import COLOURS
 from loopwise.console.people import SignedIn
 from loopwise.console.web import VIEWER, ConsoleRoute, console_of, render
 from loopwise.errors import LoopwiseError
@@ -177,6 +178,49 @@ def holdout_chart(result: dict[str, Any]) -> dict[str, Any] | None:
     return interval_chart(labels, points, bars, "lift vs holdout, %")
 
 
+def lift_over_time_chart(over_time: dict[str, Any]) -> dict[str, Any] | None:
+    """The personalized arm's lift per holdout metric by day of first exposure: the estimate as a
+    line and its 95% interval as a band, so a marketer sees whether the lift holds up."""
+    days = over_time.get("days") or []
+    if len(days) < 2:
+        return None
+    labels = [row["date"][5:] for row in days]
+    keys = [metric["key"] for metric in days[-1]["metrics"]]
+    datasets: list[dict[str, Any]] = []
+    for i, key in enumerate(keys):
+        colour = COLOURS[i % len(COLOURS)]
+        estimate, low, high = [], [], []
+        for row in days:
+            metric = next((m for m in row["metrics"] if m["key"] == key), None)
+            lift = metric["results"][0]["lift"] if metric and metric["results"] else None
+            estimate.append(round(lift["relative"] * 100, 2) if lift else None)
+            low.append(round(lift["ci_low"] * 100, 2) if lift else None)
+            high.append(round(lift["ci_high"] * 100, 2) if lift else None)
+        band = {"borderWidth": 0, "pointRadius": 0, "spanGaps": True}
+        datasets += [
+            {"label": f"{key} lift, %", "data": estimate, "borderColor": colour,
+             "backgroundColor": colour, "spanGaps": True},
+            {"label": f"{key} 95% low", "data": low, **band},
+            {"label": f"{key} 95% interval", "data": high, "fill": "-1",
+             "backgroundColor": colour + "33", **band},
+        ]  # fmt: skip
+    if not any(v is not None for d in datasets for v in d["data"]):
+        return None
+    return {
+        "type": "line",
+        "data": {"labels": labels, "datasets": datasets},
+        "options": {
+            "plugins": {
+                "title": {
+                    "display": True,
+                    "text": "Lift vs holdout by day of first exposure (everyone up to that day), %",
+                }
+            },
+            "scales": {"y": {"title": {"display": True, "text": "%"}}},
+        },
+    }
+
+
 def interval_chart(
     labels: list[str], points: list[float], bars: list[list[float]], title: str
 ) -> dict[str, Any]:
@@ -211,6 +255,11 @@ def overview(request: Request, person: Annotated[SignedIn, Depends(VIEWER)]) -> 
     console = console_of(request)
     results = experiment_results(console)
     holdout = next((r for e, r in results if e["key"] == HOLDOUT_KEY and r is not None), None)
+    over_time = (
+        console.services.experiments.results_over_time(HOLDOUT_KEY, flush=False)
+        if holdout
+        else None
+    )
     census = console.census.last
     return render(
         request,
@@ -219,6 +268,7 @@ def overview(request: Request, person: Annotated[SignedIn, Depends(VIEWER)]) -> 
         experiments=[(e, r) for e, r in results if e["key"] != HOLDOUT_KEY],
         holdout=holdout,
         holdout_chart=holdout_chart(holdout) if holdout else None,
+        lift_chart=lift_over_time_chart(over_time) if over_time else None,
         alerts=alerts(console, results),
         profiles=census.profiles if census else None,
         counted_at=census.counted_at if census else None,

@@ -1,5 +1,6 @@
 """``/ui/privacy``: consent rates per category and region (effective consent: explicit choices,
-else the regional default) and their changes over time, the audit chain's verification, erasure
+else the regional default), now and per day since the console started counting, the explicit
+choices' changes over time, the audit chain's verification, erasure
 receipts, and the retention settings."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from loopwise.console.consent_history import region_chart
 from loopwise.console.ledger import CONSENT_DAYS
 from loopwise.console.page_segments import COLOURS
 from loopwise.console.people import SignedIn
@@ -83,4 +85,10 @@ def privacy(request: Request, person: Annotated[SignedIn, Depends(VIEWER)]) -> R
         census=census,
         ledger=ledger,
         chart=changes_chart(ledger, categories),
+        region_charts=_region_charts(console.consent_history.read(), categories),
     )
+
+
+def _region_charts(history: dict[str, Any], categories: list[str]) -> list[tuple[str, Any]]:
+    charts = [(c, region_chart(history, c)) for c in categories]
+    return [(c, chart) for c, chart in charts if chart is not None]

@@ -304,8 +304,8 @@ async def save_json(
         if not isinstance(document, dict):
             raise ValueError("not an object")
         check_unique_keys(form.get("slot_json", ""), "slot_json")
-    except ValidationFailed as error:
-        return _page(request, key, error=error, status_code=400, draft=form.get("slot_json"))
+    except ValidationFailed as duplicate:
+        return _page(request, key, error=duplicate, status_code=400, draft=form.get("slot_json"))
     except ValueError as exc:
         error = ValidationFailed(f"The slot is not a JSON object ({exc}).", field="slot_json")
         return _page(request, key, error=error, status_code=400, draft=form.get("slot_json"))

@@ -18,12 +18,17 @@ CATALOG_ORDER = "no activity recorded yet, showing a mix from every category"
 TRENDING = "trending: interest is rising fast"
 RECENTLY_VIEWED = "you viewed this recently"
 TOGETHER = "often viewed or bought together with items you looked at"
+BOUGHT_WITH_CART = "often bought together with what is in your cart"
 NEW_ARRIVAL = "new arrival"
 RANDOM = "random pick, to discover what you like"
 
 
 def popular_in_segment(segment: str) -> str:
     return f"popular with people like you (segment {segment})"
+
+
+def complements_category(category: str) -> str:
+    return f"goes with what is in your cart: popular in {category}"
 
 
 def popular_in_category(category: str) -> str:

@@ -15,6 +15,7 @@ import copy
 import threading
 import time
 from collections.abc import Iterable
+from datetime import date
 
 from loopwise.experiments.results import Moments, Summary, UserOutcome
 from loopwise.experiments.settings import ExperimentConfig, MetricConfig
@@ -61,6 +62,21 @@ class _Live:
             },
         )
         self.segment_users: dict[str, dict[str, int]] = {}
+        # the same statistics per day of first exposure (overall only): results over time
+        self.by_day: dict[date, Summary] = {}
+
+    def _day(self, day: date) -> Summary:
+        found = self.by_day.get(day)
+        if found is None:
+            experiment = self.experiment
+            found = Summary(
+                users={arm.key: 0 for arm in experiment.arms},
+                moments={
+                    a.key: {m.key: Moments() for m in experiment.metrics} for a in experiment.arms
+                },
+            )
+            self.by_day[day] = found
+        return found
 
     def apply(self, exposure: Exposure, sign: int) -> None:
         outcome = exposure_outcome(self.experiment, exposure)
@@ -68,12 +84,15 @@ class _Live:
         if outcome.arm not in summary.users:  # an arm removed from the workspace since
             return
         summary.users[outcome.arm] += sign
+        daily = self._day(exposure.exposed_at.date())
+        daily.users[outcome.arm] += sign
         for segment in outcome.segments:
             counts = self.segment_users.setdefault(segment, {})
             counts[outcome.arm] = counts.get(outcome.arm, 0) + sign
         for metric in self.experiment.metrics:
             y, x = outcome.values.get(metric.key, (0.0, 0.0))
             _update(summary.moments[outcome.arm][metric.key], y, x, sign)
+            _update(daily.moments[outcome.arm][metric.key], y, x, sign)
             for segment in outcome.segments:
                 arms = summary.by_segment.setdefault(segment, {})
                 _update(
@@ -89,6 +108,16 @@ def _update(moments: Moments, y: float, x: float, sign: int) -> None:
     moments.sum_x2 += sign * x * x
     moments.sum_xy += sign * x * y
     moments.positive += sign * (y > 0)
+
+
+def _add(into: Moments, other: Moments) -> None:
+    into.n += other.n
+    into.sum_y += other.sum_y
+    into.sum_y2 += other.sum_y2
+    into.sum_x += other.sum_x
+    into.sum_x2 += other.sum_x2
+    into.sum_xy += other.sum_xy
+    into.positive += other.positive
 
 
 class ExperimentAggregates:
@@ -126,6 +155,30 @@ class ExperimentAggregates:
                 if arm in moments:
                     moments[arm].update(copy.deepcopy(per_metric))
             return Summary(users=users, moments=moments)
+
+    def cumulative_by_day(self, experiment: ExperimentConfig) -> list[tuple[date, Summary]]:
+        """Per day of first exposure (oldest first), the statistics of everyone first exposed
+        on or before it: how the result built up as people arrived (each person with their
+        totals to date, as GrowthBook's by-exposure-date view)."""
+        with self._lock:
+            live = self._current(experiment)
+            days = sorted(live.by_day)
+            running = Summary(
+                users={arm.key: 0 for arm in experiment.arms},
+                moments={
+                    a.key: {m.key: Moments() for m in experiment.metrics} for a in experiment.arms
+                },
+            )
+            out: list[tuple[date, Summary]] = []
+            for day in days:
+                daily = live.by_day[day]
+                for arm, count in daily.users.items():
+                    running.users[arm] = running.users.get(arm, 0) + count
+                for arm, per_metric in daily.moments.items():
+                    for key, moments in per_metric.items():
+                        _add(running.moments[arm][key], moments)
+                out.append((day, copy.deepcopy(running)))
+            return out
 
     # -- after commit ---------------------------------------------------------------------------
     def changed(self, added: Iterable[Exposure], removed: Iterable[Exposure] = ()) -> None:

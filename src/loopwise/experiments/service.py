@@ -109,3 +109,31 @@ class ExperimentService:
             self._flush()  # exposures queued behind replies are committed (and counted)
         summary = self.aggregates.summary(experiment, segment)
         return report(experiment, summary, segment=segment)
+
+    def results_over_time(self, key: str, *, days: int = 60, flush: bool = True) -> dict[str, Any]:
+        """Per day of first exposure (the last ``days`` days with exposures), each non-control
+        arm's lift per metric with its interval, over everyone exposed up to that day."""
+        experiment = self.experiment(key)
+        if flush:
+            self._flush()
+        rows = []
+        for day, summary in self.aggregates.cumulative_by_day(experiment)[-days:]:
+            result = report(experiment, summary)
+            rows.append(
+                {
+                    "date": day.isoformat(),
+                    "users": dict(summary.users),
+                    "metrics": [
+                        {
+                            "key": metric["key"],
+                            "results": [
+                                {"arm": row["arm"], "lift": row.get("lift")}
+                                for row in metric["results"]
+                                if row["arm"] != result["control"]
+                            ],
+                        }
+                        for metric in result["metrics"]
+                    ],
+                }
+            )
+        return {"experiment": experiment.key, "control": experiment.control_key, "days": rows}
