@@ -24,10 +24,12 @@ from loopwise.events.schema import Event
 from loopwise.facades import (
     CatalogFacade,
     ChannelsFacade,
+    LearningFacade,
     ModelsFacade,
     PrivacyFacade,
     WorkspaceFacade,
 )
+from loopwise.journeys.facade import JourneysFacade
 from loopwise.projection.ingest import IngestResult
 from loopwise.projection.replay import Rebuilt
 from loopwise.storage.health import probed_health
@@ -37,9 +39,18 @@ from loopwise.workspace.service import open_workspace
 __all__ = ["Engine", "IngestResult"]
 
 
-class Engine(PrivacyFacade, CatalogFacade, WorkspaceFacade, ModelsFacade, ChannelsFacade):
+class Engine(
+    PrivacyFacade,
+    CatalogFacade,
+    WorkspaceFacade,
+    ModelsFacade,
+    ChannelsFacade,
+    JourneysFacade,
+    LearningFacade,
+):
     """Ingest -> profiles -> segments -> decide, with the feedback loop, on one storage. The
-    delegations by domain (privacy, catalog, workspace, models) are in :mod:`loopwise.facades`."""
+    delegations by domain (privacy, catalog, workspace, models, channels, learning) are in
+    :mod:`loopwise.facades`, the journeys' in :mod:`loopwise.journeys.facade`."""
 
     def __init__(
         self,

@@ -10,12 +10,14 @@ same method names. New code may call the services directly (``engine.services.pr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from loopwise.catalog.items import Item
 from loopwise.channels.batch import Campaign, DecideBatchRequest
 from loopwise.channels.rerank import RerankRequest
 from loopwise.composition import Services
+from loopwise.journeys import facade as journeys
 from loopwise.models.interactions import Interaction, interactions_from_logged
 from loopwise.models.training import Progress
 from loopwise.workspace.history import Applied, Author, change_summary
@@ -29,20 +31,25 @@ class PrivacyFacade(_Facade):
     """Consent, erasure, export, retention (:class:`~loopwise.privacy.service.PrivacyService`)."""
 
     def profile_view(self, identifier: str) -> dict[str, Any] | None:
-        return self.services.profiles.view(identifier)
+        view = self.services.profiles.view(identifier)
+        return journeys.with_journey_history(self.services, view)
 
     def erase_profile(self, identifier: str) -> dict[str, Any]:
         return self.services.privacy.erase(identifier)
 
     def export_profile(self, identifier: str) -> dict[str, Any]:
-        return self.services.privacy.export(identifier, self.services.profiles.view)
+        document = self.services.privacy.export(identifier, self.services.profiles.view)
+        document["journeys"] = journeys.journey_history_of(self.services, identifier)
+        return document
 
     def get_consent(self, user_id: str, country: str | None = None) -> dict[str, Any]:
         return self.services.privacy.get_consent(user_id, country, self.services.profiles.country)
 
     def put_consent(self, user_id: str, body: Any) -> dict[str, Any]:
         self.services.privacy.put_consent(user_id, body)
-        return self.get_consent(user_id)
+        state = self.get_consent(user_id)
+        journeys.drop_withdrawn_sends(self.services, user_id, state)
+        return state
 
     def consent_history(self, user_id: str) -> list[dict[str, Any]]:
         return self.services.privacy.consent_history(user_id)
@@ -192,3 +199,33 @@ class ChannelsFacade(_Facade):
         self, request: RerankRequest, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         return self.services.channels.rerank.rerank(request, headers)
+
+
+class LearningFacade(_Facade):
+    """Bandit state, off-policy evaluation and predictive scores (:mod:`loopwise.bandits`,
+    :mod:`loopwise.ope`, :mod:`loopwise.scores`)."""
+
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Off-policy evaluation from the decision log (docs/ope.md)."""
+        from loopwise.ope.service import OpeService, parse_request
+
+        services = self.services
+        services.decide.flush()
+        service = OpeService(
+            services.storage, lambda: services.workspace.compiled, services.bandits
+        )
+        return service.run(parse_request(document))
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return self.services.bandits.snapshot()
+
+    def train_scores(self) -> dict[str, Any]:
+        return self.services.scores.train()
+
+    def evaluate_scores(
+        self, version: str | None = None, output: Path | None = None
+    ) -> dict[str, Any]:
+        return self.services.scores.evaluate(version, output)
+
+    def score_versions(self) -> dict[str, Any]:
+        return self.services.scores.versions()

@@ -28,8 +28,10 @@ from loopwise.api import (
     routes_experiments,
     routes_ingest,
     routes_items,
+    routes_journeys,
     routes_models,
     routes_profiles,
+    routes_scores,
     routes_system,
 )
 from loopwise.api.cors import CorsMiddleware
@@ -241,8 +243,10 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_items,
         routes_admin,
         routes_models,
+        routes_scores,
         routes_system,
         routes_experiments,
+        routes_journeys,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGES_MODULE) is not None:
