@@ -163,7 +163,100 @@ def raw_sqlite(bodies: list[bytes]) -> dict[str, Any]:
     return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed}
 
 
-def run(batches: int = 400, concurrency: int = 8) -> dict[str, Any]:
+# where the writer thread's time goes: (label, cProfile's name for the function)
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("consent gate", "projection/ingest.py", "gate"),
+    ("load the snapshot (identities, profiles, exposures)", "projection/projector.py", "load"),
+    ("fold: the profile reducer", "profiles/reducer.py", "reduce"),
+    ("fold: segment membership (attributes + conditions)", "workspace/compiled.py", "membership"),
+    ("fold: the rest (identity, observations, effects)", "projection/fold.py", "fold"),
+    ("write the effects (records encoded, SQL)", "projection/projector.py", "write"),
+    ("publish to the views after commit", "projection/projector.py", "publish"),
+    ("commit (fsync)", "sqlite/storage.py", "commit"),
+)
+
+
+def writer_profile(bodies: list[bytes], *, shares: bool = True) -> dict[str, Any]:
+    """The same batches through the engine in process (8 threads parse and submit, as the HTTP
+    handlers do): the writer thread's CPU per event (``time.thread_time``, no profiler), the
+    parsing threads' CPU per event, then the same again under cProfile on the writer thread
+    for the share of each stage (cProfile inflates code with many small calls)."""
+    import cProfile
+    import pstats
+    import threading
+
+    from loopwise.clock import system_clock
+    from loopwise.engine import Engine
+    from loopwise.events.normalize import parse_request
+    from loopwise.storage import writer
+
+    def measure(profiler: cProfile.Profile | None) -> tuple[float, float]:
+        busy, parsing = [0.0], [0.0]
+        lock = threading.Lock()
+        original = writer.GroupCommitWriter._run_batch
+
+        def timed(self: Any, session: Any, batch: Any) -> None:
+            start = time.thread_time()
+            if profiler is not None:
+                profiler.enable()
+            try:
+                original(self, session, batch)
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+                busy[0] += time.thread_time() - start
+
+        with tempfile.TemporaryDirectory() as tmp:
+            engine, _ = Engine.open(Path(tmp) / "data", watch=False)
+
+            def one(index: int) -> None:
+                start = time.thread_time()
+                events = parse_request(
+                    orjson.loads(bodies[index]), kind="batch", received_at=system_clock()
+                )
+                with lock:
+                    parsing[0] += time.thread_time() - start
+                engine.submit_ingest(events).result()
+
+            one(0)
+            writer.GroupCommitWriter._run_batch = timed  # type: ignore[method-assign]
+            try:
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(one, range(1, len(bodies))))
+            finally:
+                writer.GroupCommitWriter._run_batch = original  # type: ignore[method-assign]
+                engine.close()
+        events = (len(bodies) - 1) * 100
+        return busy[0] / events * 1e6, parsing[0] / events * 1e6
+
+    writer_us, parse_us = measure(None)
+    if not shares:
+        return {"writer_us_per_event": writer_us, "parse_us_per_event": parse_us, "shares": {}}
+    profiler = cProfile.Profile()
+    measure(profiler)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(tt for (_, _, name), (_, _, tt, _, _) in stats.items()) or 1.0
+    cumulative: dict[str, float] = {}
+    for label, path, function in STAGES:
+        cumulative[label] = sum(
+            ct
+            for (file, _, name), (_, _, _, ct, _) in stats.items()
+            if name == function and file.endswith(path)
+        )
+    # the fold's own line excludes what the reducer and membership rows already count
+    rest = "fold: the rest (identity, observations, effects)"
+    cumulative[rest] -= (
+        cumulative["fold: the profile reducer"]
+        + cumulative["fold: segment membership (attributes + conditions)"]
+    )
+    return {
+        "writer_us_per_event": writer_us,
+        "parse_us_per_event": parse_us,
+        "shares": {label: ct / total for label, ct in cumulative.items()},
+    }
+
+
+def run(batches: int = 400, concurrency: int = 8, profile_batches: int = 100) -> dict[str, Any]:
     bodies = make_batches(batches + 1)
     raw = raw_sqlite(bodies)
     http = http_ingest(bodies, concurrency)
@@ -172,6 +265,7 @@ def run(batches: int = 400, concurrency: int = 8) -> dict[str, Any]:
         "raw_sqlite": raw,
         "ratio_to_raw": http["events_per_s"] / raw["events_per_s"],
         "concurrency": concurrency,
+        "profile": writer_profile(bodies[: profile_batches + 1]),
     }
 
 

@@ -901,3 +901,6 @@ def test_numeric_comparisons_agree_with_js_compare(op: str, value: Any) -> None:
     assert matches({"profile": {"x": value}}) == (js_compare(value, 3) in accept)
     deep = compile_condition({"profile.a.x": {op: 3}})
     assert deep({"profile": {"a": {"x": value}}}) == (js_compare(value, 3) in accept)
+    deeper = compile_condition({"profile.a.b.x": {op: 3}})
+    assert deeper({"profile": {"a": {"b": {"x": value}}}}) == (js_compare(value, 3) in accept)
+    assert deeper({"profile": {"a": [{"b": {"x": value}}]}}) == (js_compare(None, 3) in accept)

@@ -10,7 +10,7 @@ the precision of :func:`loopwise.clock.isoformat`, so a record round-trips exact
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
@@ -205,7 +205,8 @@ class Profile:
         new.path_daily = {name: dict(days) for name, days in self.path_daily.items()}
         new.session_campaign = dict(self.session_campaign)
         new.campaigns = list(self.campaigns)
-        new.scores_memo = None  # derived from a state: the copy is a new state
+        for name, fresh in _FRESH_FIELDS:  # derived fields (memos) start over, as in __init__
+            setattr(new, name, fresh())
         return new
 
     # -- storage -----------------------------------------------------------------------------
@@ -490,6 +491,29 @@ def _scalar_copier() -> Callable[[Profile, Profile], None]:
 
 _copy_scalars = _scalar_copier()
 _new_profile = object.__new__
+_COPIED_CONTAINERS = frozenset(
+    {
+        "anonymous_ids", "daily_counts", "recently_viewed", "recently_viewed_at",
+        "affinity_items", "affinity_categories", "affinity_tags", "purchased_items",
+        "cart_items", "traits", "page_daily", "path_daily", "session_campaign", "campaigns",
+    }
+)  # fmt: skip
+
+
+def _fresh(spec: Any) -> Callable[[], Any]:
+    if spec.default_factory is not MISSING:
+        factory: Callable[[], Any] = spec.default_factory
+        return factory
+    default = spec.default
+    return lambda: default
+
+
+# every other field (a memo of derived values) gets its default in a copy
+_FRESH_FIELDS: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
+    (spec.name, _fresh(spec))
+    for spec in fields(Profile)
+    if spec.name not in _SCALAR_FIELDS and spec.name not in _COPIED_CONTAINERS
+)
 
 
 # every ``profile.*`` attribute by the group :meth:`Profile.attributes` computes it in

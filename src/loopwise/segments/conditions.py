@@ -370,7 +370,18 @@ def _leaf(path: str, test: Predicate) -> Callable[[Any], bool]:
             return test(get(obj))
 
         return leaf_three
-    return lambda obj: test(get(obj))
+
+    def leaf_deep(obj: Any) -> bool:
+        current = obj
+        for key in keys:
+            if type(current) is not dict:
+                return test(get(obj))
+            current = current.get(key)
+            if current is None:
+                return test(None)
+        return test(current)
+
+    return leaf_deep
 
 
 _NUMBER_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
