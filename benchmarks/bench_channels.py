@@ -98,11 +98,14 @@ def known_population(profiles: int, items: int, data_dir: Path) -> tuple[Engine,
 def campaign(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
     run = engine.decide_batch(DecideBatchRequest.model_validate(body))
     rows = 0
+    cpu = time.process_time()
     for _ in run.rows():
         rows += 1
+    cpu = time.process_time() - cpu  # every thread's: the deciding one and the writer's
     summary = run.summary.to_dict()
     summary["rows"] = rows
     summary["people_per_s"] = rows / max(run.summary.seconds, 1e-9)
+    summary["people_per_cpu_s"] = rows / max(cpu, 1e-9)
     return summary
 
 
@@ -127,18 +130,24 @@ def rerank_requests(
 
 
 def timed(calls: list[Any], call: Any) -> dict[str, float]:
+    """Wall and CPU milliseconds per call (CPU: this thread's, so a busy machine's waits for a
+    core are left out)."""
     for request in calls[: min(100, len(calls))]:  # warm caches
         call(request)
-    timings = []
+    timings, cpu = [], []
     for request in calls:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         call(request)
         timings.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - start_cpu) * 1000)
     timings.sort()
+    cpu.sort()
     return {
         "p50_ms": percentile(timings, 0.5),
         "p99_ms": percentile(timings, 0.99),
         "mean_ms": sum(timings) / len(timings),
+        "cpu_p50_ms": percentile(cpu, 0.5),
+        "cpu_p99_ms": percentile(cpu, 0.99),
     }
 
 
@@ -182,11 +191,13 @@ def markdown(r: dict[str, Any]) -> list[str]:
         skipped = ", ".join(f"{k} {v}" for k, v in b["skipped"].items()) or "none"
         return (
             f"| {name} | {b['audience']:,} | {b['decided']:,} | {skipped} | "
-            f"{b['seconds']:.2f} | **{b['people_per_s']:,.0f}** |"
+            f"{b['seconds']:.2f} | **{b['people_per_s']:,.0f}** | {b['people_per_cpu_s']:,.0f} |"
         )
 
     rr, ref = r["rerank"], r["decide_reference"]
-    lowest = min(r[k]["people_per_s"] for k in ("batch_list", "batch_block", "batch_segment"))
+    runs = ("batch_list", "batch_block", "batch_segment")
+    lowest = min(r[k]["people_per_s"] for k in runs)
+    lowest_cpu = min(r[k]["people_per_cpu_s"] for k in runs)
     return [
         "## channels, in-process: decide-batch people per second, rerank latency",
         "",
@@ -195,26 +206,29 @@ def markdown(r: dict[str, Any]) -> list[str]:
         "check still runs per person); decisions logged in chunks of 500, each chunk's rows out",
         f"once its write committed. Setup (population + item_knn training): {r['setup_s']:.0f} s.",
         "",
-        "| run | audience | decided | skipped | seconds | people/s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| run | audience | decided | skipped | seconds | people/s | people per CPU-second |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         batch_row("users → `newsletter` (3 items, category_affinity)", r["batch_list"]),
         batch_row("users → `email-hero` (block, segment rule)", r["batch_block"]),
         batch_row("users → `newsletter` again (all over the cap)", r["batch_capped"]),
         batch_row("segment `buyer` → `newsletter` (every profile evaluated)", r["batch_segment"]),
         "",
-        _goal(lowest >= 5000, "≥ 5,000 people per second"),
+        _goal(lowest >= 5000, "≥ 5,000 people per second (wall clock)"),
+        _goal(lowest_cpu >= 5000, "≥ 5,000 people per CPU-second"),
+        "People per CPU-second counts the process's CPU time (the deciding thread and the",
+        "writer's): what one free core does, whatever else the machine runs.",
         "",
         f"Rerank of 100 candidates (95 known, 5 unknown; {r['requests']:,} requests, random "
         "people; item_knn model blended in: "
         f"{rr['model_reasons']} of 50 checked replies carry a model reason), against the same "
         "run's 3-slot decide page:",
         "",
-        "| call | p50 ms | p99 ms | mean ms |",
-        "| --- | --- | --- | --- |",
+        "| call | p50 ms | p99 ms | mean ms | CPU p50 ms | CPU p99 ms |",
+        "| --- | --- | --- | --- | --- | --- |",
         f"| rerank, 100 candidates | {rr['p50_ms']:.3f} | {rr['p99_ms']:.3f} | "
-        f"{rr['mean_ms']:.3f} |",
+        f"{rr['mean_ms']:.3f} | {rr['cpu_p50_ms']:.3f} | {rr['cpu_p99_ms']:.3f} |",
         f"| decide, 3-slot page (reference) | {ref['p50_ms']:.3f} | {ref['p99_ms']:.3f} | "
-        f"{ref['mean_ms']:.3f} |",
+        f"{ref['mean_ms']:.3f} | {ref['cpu_p50_ms']:.3f} | {ref['cpu_p99_ms']:.3f} |",
         "",
         _goal(rr["p99_ms"] <= 5.0, "rerank p99 ≤ 5 ms for 100 candidates"),
         "",
