@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_bandits,
     bench_channels,
     bench_decide,
     bench_freshness,
     bench_http,
     bench_ingest,
+    bench_journeys,
     bench_memory,
     bench_models,
+    bench_ope,
     bench_results,
     bench_startup,
     bench_storage,
@@ -100,6 +103,13 @@ BENCHMARKS: list[Benchmark] = [
         full={"batches": 500, "rounds": 3},
     ),
     Benchmark(
+        "journeys",
+        bench_journeys.run,
+        bench_journeys.markdown,
+        quick={"people": 5_000},
+        full={"people": 100_000},
+    ),
+    Benchmark(
         "channels",
         bench_channels.run,
         bench_channels.markdown,
@@ -112,6 +122,20 @@ BENCHMARKS: list[Benchmark] = [
         bench_models.markdown,
         quick={"quick": True},
         full={"quick": False},
+    ),
+    Benchmark(
+        "bandits",
+        bench_bandits.run,
+        bench_bandits.markdown,
+        quick={"visitors": 1500, "requests": 300, "warm": 300, "log": 1000},
+        full={"visitors": 6000, "requests": 2000, "warm": 1000, "log": 5000},
+    ),
+    Benchmark(
+        "ope",
+        bench_ope.run,
+        bench_ope.markdown,
+        quick={"decisions": 1000, "bootstrap": 200},
+        full={"decisions": 5000, "bootstrap": 1000},
     ),
 ]
 

@@ -13,9 +13,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from loopwise.api.keys import KeyRing
+from loopwise.bandits.service import BanditService
 from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
 from loopwise.channels.service import Channels, build_channels
@@ -26,6 +28,9 @@ from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.service import DecideService
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.service import ExperimentService
+from loopwise.journeys.delivery import DeliveryWorker
+from loopwise.journeys.service import JourneyService
+from loopwise.journeys.wiring import EnginePorts
 from loopwise.models.manager import ModelManager
 from loopwise.privacy.service import PrivacyService
 from loopwise.profiles.service import ProfileService
@@ -79,9 +84,14 @@ class Services:
     models: ModelManager
     checkpointer: Checkpointer
     watcher: ChangeWatcher
+    journeys: JourneyService
+    delivery: DeliveryWorker
     channels: Channels
+    bandits: BanditService
 
     def close(self) -> None:
+        self.journeys.stop()
+        self.delivery.stop()
         self.watcher.stop()
         self.models.stop()
         self.checkpointer.stop()
@@ -154,7 +164,17 @@ def build(
         storage, views, projector, privacy, lambda: workspace_service.workspace.privacy, clock
     )
     profiles = ProfileService(storage, views, compiled, items, clock)
-    decide = DecideService(storage, views, compiled, items, strategies, clock, seed=seed)
+    bandits = BanditService(
+        storage,
+        clock,
+        window=lambda: timedelta(
+            hours=workspace_service.workspace.attribution.conversion_window_hours
+        ),
+    )
+    bandits.rebuild()
+    decide = DecideService(
+        storage, views, compiled, items, strategies, clock, seed=seed, bandits=bandits
+    )
     edge_exposures = EdgeExposureService(decide, views, compiled, clock)
     experiments = ExperimentService(storage, compiled, decide.flush)
     clusters = ClusterService(storage, workspace_service, clock)
@@ -168,10 +188,24 @@ def build(
         on_replaced=experiments.aggregates.clear,
     )
     models = ModelManager(strategies, data_dir, clock)
+    journeys = JourneyService(storage, views, compiled, items, clock)
+    engine_ports = EnginePorts(
+        storage, views, privacy, lambda: workspace_service.workspace.privacy, decide, ingest,
+        clock,
+    )  # fmt: skip
+    delivery = DeliveryWorker(
+        storage, lambda: workspace_service.workspace.webhooks, engine_ports.person,
+        engine_ports.decide, engine_ports.identify,
+    )  # fmt: skip
 
     # who is told what, after commit
     projector.listeners.append(experiments.on_effects)
     decide.exposure_listeners.append(experiments.on_exposures)
+    projector.hooks.append(journeys)  # journey state and outbox in the ingest job's unit of work
+    journeys.exposure_listeners.append(experiments.on_exposures)
+    journeys.delivery_listeners.append(delivery.wake)
+    decide.decision_listeners.append(bandits.on_decision)
+    projector.listeners.append(bandits.on_effects)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -211,7 +245,10 @@ def build(
         models=models,
         checkpointer=checkpointer,
         watcher=watcher,
+        journeys=journeys,
+        delivery=delivery,
         channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
+        bandits=bandits,
     )
 
 

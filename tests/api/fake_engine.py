@@ -245,6 +245,20 @@ class FakeEngine:
             for key, r in self.experiments.items()
         ]
 
+    def list_journeys(self) -> list[dict[str, Any]]:
+        return [{"key": "cart"}]
+
+    def journey(self, key: str) -> dict[str, Any]:
+        if key != "cart":
+            raise NotFound(f'No journey "{key}".', field="key")
+        return {"key": "cart", "steps": []}
+
+    def outbox(self, status: str | None, limit: int) -> dict[str, Any]:
+        return {"counts": {"pending": 0}}
+
+    def retry_delivery(self, delivery_id: int) -> dict[str, Any]:
+        raise NotFound(f"No dead delivery {delivery_id}.", field="delivery_id")
+
     def experiment_results(self, key: str, segment: str | None = None) -> dict[str, Any]:
         if key not in self.experiments:
             raise NotFound(f'No experiment "{key}".', field="key")
@@ -265,6 +279,13 @@ class FakeEngine:
         if not self.cluster_calls:
             return {"published": False, "clusters": [], "warnings": []}
         return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}
+
+    # -- off-policy evaluation and bandits (routes_admin) ----------------------------------------
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        return {"policy": document.get("policy"), "estimates": {}}
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return []
 
     # -- trained models (routes_models) --------------------------------------------------------
     def train_models(self, wait: bool = True) -> dict[str, Any]:

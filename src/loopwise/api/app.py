@@ -28,6 +28,7 @@ from loopwise.api import (
     routes_experiments,
     routes_ingest,
     routes_items,
+    routes_journeys,
     routes_models,
     routes_profiles,
     routes_system,
@@ -243,6 +244,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_models,
         routes_system,
         routes_experiments,
+        routes_journeys,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGES_MODULE) is not None:

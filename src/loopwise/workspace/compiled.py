@@ -13,14 +13,16 @@ from typing import Any
 
 import orjson
 
+from loopwise.bandits.settings import BANDIT
 from loopwise.config import Workspace
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConditionError, ConfigError
 from loopwise.experiments.settings import ExperimentConfig
+from loopwise.journeys.compiled import journey_experiments
 from loopwise.models.serving import MODEL_STRATEGIES
 from loopwise.profiles.model import AFFINITY_TABLES, Profile
 from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_cluster_key
-from loopwise.segments.conditions import CompiledCondition, compile_condition
+from loopwise.segments.conditions import CompiledCondition, compile_condition, referenced_paths
 from loopwise.segments.registry import SegmentRegistry
 
 
@@ -62,7 +64,10 @@ class CompiledWorkspace:
         for i, experiment in enumerate(workspace.experiments):
             self.experiments.setdefault(experiment.slot, []).append(experiment)
             for j, arm in enumerate(experiment.arms):
-                if arm.strategy is not None and arm.strategy not in known_strategies:
+                slot_kind = self.slots[experiment.slot].kind
+                block_bandit = arm.strategy == BANDIT and slot_kind == "block"
+                unknown = arm.strategy is not None and arm.strategy not in known_strategies
+                if unknown and not block_bandit:
                     raise ConfigError(
                         f'Experiment "{experiment.key}" arm "{arm.key}" uses unknown strategy '
                         f'"{arm.strategy}". Known strategies: {", ".join(strategies.names())}.',
@@ -90,10 +95,24 @@ class CompiledWorkspace:
             or f"affinity.{t}" in conditions
             or '"profile.affinity"' in conditions
         )
+        # the profile.* attributes some segment condition reads (None: the whole namespace)
+        paths = set()
+        for definition in self.registry.definitions:
+            paths |= referenced_paths(definition.condition, workspace.saved_groups)
+        profile_paths = [p.split(".") for p in paths if p.split(".", 1)[0] == "profile"]
+        self._condition_keys: frozenset[str] | None = (
+            None
+            if any(len(p) < 2 for p in profile_paths)
+            else frozenset(p[1] for p in profile_paths)
+        )
         # experiment -> event names its metrics read (what the projector totals per person)
         self.metric_events: dict[str, frozenset[str]] = {
             e.key: frozenset(m.event for m in e.metrics if m.event)
-            for e in [*workspace.experiments, self.holdout]
+            for e in [
+                *workspace.experiments,
+                self.holdout,
+                *journey_experiments(workspace.journeys),
+            ]
         }
 
     def with_clusters(self, clusters: ClusterModel | None) -> CompiledWorkspace:
@@ -115,10 +134,10 @@ class CompiledWorkspace:
         """The segments a profile state is in, evaluated at its own last event: the one
         definition live ingest, restart and replay share (so they agree)."""
         at = profile.last_seen
-        values = profile.attributes(at, self.settings, self._condition_tables)
+        values = profile.attributes(at, self.settings, self._condition_tables, self._condition_keys)
         if self.clusters is not None:
             values[CLUSTER_ATTRIBUTE] = self.clusters.assign(profile.attributes(at, self.settings))
-        return frozenset(self.registry.evaluate({"profile": values, "context": {}}))
+        return frozenset(self.registry.evaluate_without_context(values))
 
     def unpublished_cluster_rules(self) -> list[str]:
         """Rules that target a cluster key the published model does not have."""
