@@ -109,6 +109,28 @@ def campaign(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def one_by_one(engine: Engine, users: list[str], slot: str) -> dict[str, Any]:
+    """The reference: the same slot for the same people through ``/v1/decide``'s path, one
+    request each (each decision its own write job)."""
+    requests = [
+        DecideRequest.model_validate({"user": {"user_id": u}, "slots": [{"slot": slot}]})
+        for u in users
+    ]
+    start, cpu = time.perf_counter(), time.process_time()
+    for request in requests:
+        engine.decide(request)
+    engine.services.decide.flush()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "audience": len(users),
+        "decided": len(users),
+        "skipped": {},
+        "seconds": seconds,
+        "people_per_s": len(users) / seconds,
+        "people_per_cpu_s": len(users) / cpu,
+    }
+
+
 def rerank_requests(
     engine: Engine, users: list[str], count: int, rng: random.Random
 ) -> list[RerankRequest]:
@@ -163,6 +185,7 @@ def run(profiles: int = 100_000, items: int = 10_000, requests: int = 2000) -> d
             result["batch_list"] = campaign(engine, {"slot": "newsletter", **audience})
             result["batch_block"] = campaign(engine, {"slot": "email-hero", **audience})
             result["batch_capped"] = campaign(engine, {"slot": "newsletter", **audience})
+            result["decide_one_slot"] = one_by_one(engine, users, "newsletter")
             uncapped = {"batch": {"frequency_cap": {"per_day": 0}}, "rerank": {"model": "item_knn"}}
             engine.replace_workspace({**workspace_document(), "channels": uncapped})
             result["batch_segment"] = campaign(
@@ -212,11 +235,18 @@ def markdown(r: dict[str, Any]) -> list[str]:
         batch_row("users → `email-hero` (block, segment rule)", r["batch_block"]),
         batch_row("users → `newsletter` again (all over the cap)", r["batch_capped"]),
         batch_row("segment `buyer` → `newsletter` (every profile evaluated)", r["batch_segment"]),
+        batch_row("reference: `/v1/decide` of `newsletter`, one person each", r["decide_one_slot"]),
         "",
         _goal(lowest >= 5000, "≥ 5,000 people per second (wall clock)"),
         _goal(lowest_cpu >= 5000, "≥ 5,000 people per CPU-second"),
         "People per CPU-second counts the process's CPU time (the deciding thread and the",
-        "writer's): what one free core does, whatever else the machine runs.",
+        "writer's): what one free core does, whatever else the machine runs. A campaign costs",
+        "per person what one single-slot decide costs (the reference row: same slot, same",
+        "people): it is the same decision (profile attributes now, every segment condition,",
+        "the rules, the strategy, experiment arms), logged in chunks instead of one write job",
+        "each. What stands in the way of 5,000 per second on one core (0.2 ms a person): the",
+        "attributes and the ~30 segment conditions evaluated in Python for every person, and",
+        "the strategy itself (category_affinity walks the popularity ranking).",
         "",
         f"Rerank of 100 candidates (95 known, 5 unknown; {r['requests']:,} requests, random "
         "people; item_knn model blended in: "
