@@ -260,7 +260,12 @@ def markdown(r: dict[str, Any]) -> list[str]:
         f"| decide, 3-slot page (reference) | {ref['p50_ms']:.3f} | {ref['p99_ms']:.3f} | "
         f"{ref['mean_ms']:.3f} | {ref['cpu_p50_ms']:.3f} | {ref['cpu_p99_ms']:.3f} |",
         "",
-        _goal(rr["p99_ms"] <= 5.0, "rerank p99 ≤ 5 ms for 100 candidates"),
+        _goal(rr["p99_ms"] <= 5.0, "rerank p99 ≤ 5 ms for 100 candidates (wall clock)"),
+        _goal(rr["cpu_p99_ms"] <= 5.0, "rerank CPU p99 ≤ 5 ms for 100 candidates"),
+        "On a loaded machine the wall-clock p99 is the wait for a core (see the reference's);",
+        "the CPU columns are the work. The reply is built as plain JSON (a hundred validated",
+        "item models cost more than the ranking); the model's share is one fold-in over the",
+        "catalog per request.",
         "",
     ]
 
