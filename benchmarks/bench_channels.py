@@ -98,12 +98,37 @@ def known_population(profiles: int, items: int, data_dir: Path) -> tuple[Engine,
 def campaign(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
     run = engine.decide_batch(DecideBatchRequest.model_validate(body))
     rows = 0
+    cpu = time.process_time()
     for _ in run.rows():
         rows += 1
+    cpu = time.process_time() - cpu  # every thread's: the deciding one and the writer's
     summary = run.summary.to_dict()
     summary["rows"] = rows
     summary["people_per_s"] = rows / max(run.summary.seconds, 1e-9)
+    summary["people_per_cpu_s"] = rows / max(cpu, 1e-9)
     return summary
+
+
+def one_by_one(engine: Engine, users: list[str], slot: str) -> dict[str, Any]:
+    """The reference: the same slot for the same people through ``/v1/decide``'s path, one
+    request each (each decision its own write job)."""
+    requests = [
+        DecideRequest.model_validate({"user": {"user_id": u}, "slots": [{"slot": slot}]})
+        for u in users
+    ]
+    start, cpu = time.perf_counter(), time.process_time()
+    for request in requests:
+        engine.decide(request)
+    engine.services.decide.flush()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "audience": len(users),
+        "decided": len(users),
+        "skipped": {},
+        "seconds": seconds,
+        "people_per_s": len(users) / seconds,
+        "people_per_cpu_s": len(users) / cpu,
+    }
 
 
 def rerank_requests(
@@ -127,18 +152,24 @@ def rerank_requests(
 
 
 def timed(calls: list[Any], call: Any) -> dict[str, float]:
+    """Wall and CPU milliseconds per call (CPU: this thread's, so a busy machine's waits for a
+    core are left out)."""
     for request in calls[: min(100, len(calls))]:  # warm caches
         call(request)
-    timings = []
+    timings, cpu = [], []
     for request in calls:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         call(request)
         timings.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - start_cpu) * 1000)
     timings.sort()
+    cpu.sort()
     return {
         "p50_ms": percentile(timings, 0.5),
         "p99_ms": percentile(timings, 0.99),
         "mean_ms": sum(timings) / len(timings),
+        "cpu_p50_ms": percentile(cpu, 0.5),
+        "cpu_p99_ms": percentile(cpu, 0.99),
     }
 
 
@@ -154,6 +185,7 @@ def run(profiles: int = 100_000, items: int = 10_000, requests: int = 2000) -> d
             result["batch_list"] = campaign(engine, {"slot": "newsletter", **audience})
             result["batch_block"] = campaign(engine, {"slot": "email-hero", **audience})
             result["batch_capped"] = campaign(engine, {"slot": "newsletter", **audience})
+            result["decide_one_slot"] = one_by_one(engine, users, "newsletter")
             uncapped = {"batch": {"frequency_cap": {"per_day": 0}}, "rerank": {"model": "item_knn"}}
             engine.replace_workspace({**workspace_document(), "channels": uncapped})
             result["batch_segment"] = campaign(
@@ -182,11 +214,13 @@ def markdown(r: dict[str, Any]) -> list[str]:
         skipped = ", ".join(f"{k} {v}" for k, v in b["skipped"].items()) or "none"
         return (
             f"| {name} | {b['audience']:,} | {b['decided']:,} | {skipped} | "
-            f"{b['seconds']:.2f} | **{b['people_per_s']:,.0f}** |"
+            f"{b['seconds']:.2f} | **{b['people_per_s']:,.0f}** | {b['people_per_cpu_s']:,.0f} |"
         )
 
     rr, ref = r["rerank"], r["decide_reference"]
-    lowest = min(r[k]["people_per_s"] for k in ("batch_list", "batch_block", "batch_segment"))
+    runs = ("batch_list", "batch_block", "batch_segment")
+    lowest = min(r[k]["people_per_s"] for k in runs)
+    lowest_cpu = min(r[k]["people_per_cpu_s"] for k in runs)
     return [
         "## channels, in-process: decide-batch people per second, rerank latency",
         "",
@@ -195,28 +229,43 @@ def markdown(r: dict[str, Any]) -> list[str]:
         "check still runs per person); decisions logged in chunks of 500, each chunk's rows out",
         f"once its write committed. Setup (population + item_knn training): {r['setup_s']:.0f} s.",
         "",
-        "| run | audience | decided | skipped | seconds | people/s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| run | audience | decided | skipped | seconds | people/s | people per CPU-second |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         batch_row("users → `newsletter` (3 items, category_affinity)", r["batch_list"]),
         batch_row("users → `email-hero` (block, segment rule)", r["batch_block"]),
         batch_row("users → `newsletter` again (all over the cap)", r["batch_capped"]),
         batch_row("segment `buyer` → `newsletter` (every profile evaluated)", r["batch_segment"]),
+        batch_row("reference: `/v1/decide` of `newsletter`, one person each", r["decide_one_slot"]),
         "",
-        _goal(lowest >= 5000, "≥ 5,000 people per second"),
+        _goal(lowest >= 5000, "≥ 5,000 people per second (wall clock)"),
+        _goal(lowest_cpu >= 5000, "≥ 5,000 people per CPU-second"),
+        "People per CPU-second counts the process's CPU time (the deciding thread and the",
+        "writer's): what one free core does, whatever else the machine runs. A campaign costs",
+        "per person what one single-slot decide costs (the reference row: same slot, same",
+        "people): it is the same decision (profile attributes now, every segment condition,",
+        "the rules, the strategy, experiment arms), logged in chunks instead of one write job",
+        "each. What stands in the way of 5,000 per second on one core (0.2 ms a person): the",
+        "attributes and the ~30 segment conditions evaluated in Python for every person, and",
+        "the strategy itself (category_affinity walks the popularity ranking).",
         "",
         f"Rerank of 100 candidates (95 known, 5 unknown; {r['requests']:,} requests, random "
         "people; item_knn model blended in: "
         f"{rr['model_reasons']} of 50 checked replies carry a model reason), against the same "
         "run's 3-slot decide page:",
         "",
-        "| call | p50 ms | p99 ms | mean ms |",
-        "| --- | --- | --- | --- |",
+        "| call | p50 ms | p99 ms | mean ms | CPU p50 ms | CPU p99 ms |",
+        "| --- | --- | --- | --- | --- | --- |",
         f"| rerank, 100 candidates | {rr['p50_ms']:.3f} | {rr['p99_ms']:.3f} | "
-        f"{rr['mean_ms']:.3f} |",
+        f"{rr['mean_ms']:.3f} | {rr['cpu_p50_ms']:.3f} | {rr['cpu_p99_ms']:.3f} |",
         f"| decide, 3-slot page (reference) | {ref['p50_ms']:.3f} | {ref['p99_ms']:.3f} | "
-        f"{ref['mean_ms']:.3f} |",
+        f"{ref['mean_ms']:.3f} | {ref['cpu_p50_ms']:.3f} | {ref['cpu_p99_ms']:.3f} |",
         "",
-        _goal(rr["p99_ms"] <= 5.0, "rerank p99 ≤ 5 ms for 100 candidates"),
+        _goal(rr["p99_ms"] <= 5.0, "rerank p99 ≤ 5 ms for 100 candidates (wall clock)"),
+        _goal(rr["cpu_p99_ms"] <= 5.0, "rerank CPU p99 ≤ 5 ms for 100 candidates"),
+        "On a loaded machine the wall-clock p99 is the wait for a core (see the reference's);",
+        "the CPU columns are the work. The reply is built as plain JSON (a hundred validated",
+        "item models cost more than the ranking); the model's share is one fold-in over the",
+        "catalog per request.",
         "",
     ]
 

@@ -65,3 +65,15 @@ def test_the_section_round_trips_through_the_document() -> None:
     again = parse_workspace(workspace.document())
     assert again.channels == workspace.channels
     assert again.channels.rerank.weights.model == 2.0
+
+
+def test_a_workspace_without_marketing_loads_and_its_campaigns_decide_nobody() -> None:
+    from loopwise.privacy import consent as privacy_consent
+
+    document = channel_document()
+    document["privacy"] = {"consent_categories": ["analytics", "personalization", "pricing"]}
+    workspace = parse_workspace(document)
+    granted = privacy_consent.granted(
+        privacy_consent.EMPTY, workspace.channels.batch.consent, "US", workspace.privacy
+    )
+    assert granted is False

@@ -141,7 +141,10 @@ def check_channel_references(
                 f"{', '.join(slot_keys) or 'none'}.",
                 field=f"channels.batch.frequency_cap.slots.{key}",
             )
-    if settings.batch.consent not in categories:
+    # only a category the workspace chose is checked: a workspace without marketing still
+    # loads, and its campaigns decide nobody (no one can have consented to it)
+    chosen = "consent" in settings.batch.model_fields_set
+    if chosen and settings.batch.consent not in categories:
         raise ConfigError(
             f'channels.batch.consent "{settings.batch.consent}" is not a consent category; use '
             f"one of {', '.join(categories)} or add it to privacy.consent_categories.",
