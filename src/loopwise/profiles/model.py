@@ -205,6 +205,7 @@ class Profile:
         new.path_daily = {name: dict(days) for name, days in self.path_daily.items()}
         new.session_campaign = dict(self.session_campaign)
         new.campaigns = list(self.campaigns)
+        new.scores_memo = None  # a new state: its scores are computed for it (scores/serving.py)
         return new
 
     # -- storage -----------------------------------------------------------------------------
