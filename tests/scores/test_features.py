@@ -80,3 +80,16 @@ def test_a_new_profile_state_never_inherits_the_old_states_scores() -> None:
     assert unscored == profile
     assert Profile.from_record(profile.to_record()).scores_memo is None
     assert "scores_memo" not in str(profile.to_record())
+
+
+def test_the_feature_attributes_hold_everything_the_features_read() -> None:
+    profile = _profile()
+    settings = ProfileSettings()
+    everything = profile.attributes(profile.last_seen, settings)
+    spec = fit_spec([everything])
+    assert np.array_equal(
+        spec.vector(scoring_attributes(profile, settings)), spec.vector(everything)
+    )
+    assert np.array_equal(
+        spec.vector_by_name(scoring_attributes(profile, settings)), spec.vector(everything)
+    )
