@@ -146,19 +146,13 @@ def run(users: int = 3000, days: int = 42, seed: int = 11, repeats: int = 3) -> 
     start = time.perf_counter()
     for x in vectors:
         for booster in boosters:
-            booster.predict(x.reshape(1, -1), raw_score=True)
+            booster.predict(x.reshape(1, -1), raw_score=True, num_threads=1)
     lightgbm_ms = (time.perf_counter() - start) / len(vectors) * 1000.0
-    agree = max(
-        float(
-            np.max(
-                np.abs(
-                    model.forest.raw(x)
-                    - [b.predict(x.reshape(1, -1), raw_score=True)[0] for b in boosters]
-                )
-            )
-        )
-        for x in vectors[:100]
-    )
+
+    def lightgbm_raw(x: np.ndarray) -> list[float]:
+        return [b.predict(x.reshape(1, -1), raw_score=True, num_threads=1)[0] for b in boosters]
+
+    agree = max(float(np.max(np.abs(model.forest.raw(x) - lightgbm_raw(x)))) for x in vectors[:100])
     return {
         "users": users,
         "days": days,

@@ -119,6 +119,7 @@ class Engine(
                     item_file if item_file.is_absolute() else path.parent / item_file
                 )
             engine.models.load_current(workspace.training.keep_versions)
+            engine.services.scores.load_current()  # numpy only: no LightGBM at start-up
         except BaseException:
             storage.close()
             raise

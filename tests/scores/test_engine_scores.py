@@ -6,6 +6,8 @@ versions, through the library, the CLI and HTTP."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -339,3 +341,23 @@ def test_admin_api_lists_and_evaluates_versions(shop: Shop) -> None:
     assert bad.json()["field"] == "version"
     unknown = client.post("/v1/admin/scores/evaluate", headers=admin, json={"version": "v99-x"})
     assert unknown.status_code == 404
+
+
+def test_an_engine_opened_on_a_trained_data_dir_serves_without_lightgbm(shop: Shop) -> None:
+    """Start-up loads the current version as numpy arrays; LightGBM is imported only for an
+    explanation (and training)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from loopwise.engine import Engine\n"
+        f"engine, _ = Engine.open(Path({str(shop.data_dir)!r}), Path({str(shop.workspace)!r}), "
+        f"environ={ENV!r}, watch=False)\n"
+        "print(engine.services.scores.live.version, 'lightgbm' in sys.modules)\n"
+        "engine.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    version, imported = out.stdout.split()
+    assert version == served_model(shop).version
+    assert imported == "False"

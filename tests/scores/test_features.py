@@ -67,3 +67,29 @@ def test_spec_round_trips_and_describes_its_columns() -> None:
     assert describe("events_7d.page") == "pages viewed in the last 7 days"
     assert describe("events_30d.Order Completed") == '"Order Completed" events in the last 30 days'
     assert describe("affinity.categories.shoes") == 'your interest in "shoes"'
+
+
+def test_a_new_profile_state_never_inherits_the_old_states_scores() -> None:
+    profile = _profile()
+    profile.scores_memo = (object(), ProfileSettings(), {"convert": 0.9})
+    assert profile.copy().scores_memo is None
+    later = reduce(profile, _event("page", T0 + timedelta(days=3)), ProfileSettings(), {})
+    assert later.scores_memo is None
+    # and it plays no part in comparing profile states (replay equals live)
+    unscored = _profile()
+    assert unscored == profile
+    assert Profile.from_record(profile.to_record()).scores_memo is None
+    assert "scores_memo" not in str(profile.to_record())
+
+
+def test_the_feature_attributes_hold_everything_the_features_read() -> None:
+    profile = _profile()
+    settings = ProfileSettings()
+    everything = profile.attributes(profile.last_seen, settings)
+    spec = fit_spec([everything])
+    assert np.array_equal(
+        spec.vector(scoring_attributes(profile, settings)), spec.vector(everything)
+    )
+    assert np.array_equal(
+        spec.vector_by_name(scoring_attributes(profile, settings)), spec.vector(everything)
+    )

@@ -23,6 +23,33 @@ from loopwise.profiles.settings import ProfileSettings
 #: the affinity tables features read: categories only (segment evaluation always decays it,
 #: so the attributes a membership evaluation computes serve the scores too)
 FEATURE_TABLES: tuple[str, ...] = ("categories",)
+#: the ``profile.*`` attributes features read (Profile.attributes computes only their groups:
+#: page and path windows and traits are left out)
+FEATURE_KEYS: frozenset[str] = frozenset(
+    {
+        "known",
+        "last_seen",
+        "days_since_first_seen",
+        "sessions",
+        "page_views",
+        "events",
+        "events_7d",
+        "events_30d",
+        "recently_viewed",
+        "item_views",
+        "affinity",
+        "purchases",
+        "revenue",
+        "average_order_value",
+        "purchased_items",
+        "cart",
+        "device",
+        "traffic_source",
+        "campaigns",
+        "lifecycle",
+        "engagement",
+    }
+)
 TOP_EVENT_NAMES = 12
 TOP_CATEGORIES = 12
 LIFECYCLES = ("prospect", "customer", "repeat_customer", "churned")
@@ -35,7 +62,7 @@ Extract = Callable[[Mapping[str, Any]], float]
 def scoring_attributes(profile: Profile, settings: ProfileSettings) -> dict[str, Any]:
     """The attributes a score reads: ``profile.*`` as of the profile's last event (what
     segment membership is evaluated at, so a score changes when the person does something)."""
-    return profile.attributes(profile.last_seen, settings, FEATURE_TABLES)
+    return profile.attributes(profile.last_seen, settings, FEATURE_TABLES, FEATURE_KEYS)
 
 
 def _number(value: Any) -> float:

@@ -72,17 +72,15 @@ class ScoreModel:
         self.keys = [d.key for d in self.definitions]
         self.calibrators = [Calibrator.from_json(e["calibrator"]) for e in entries]
         self._model_text = [str(e["model"]) for e in entries]
-        import lightgbm
-
-        boosters = [lightgbm.Booster(model_str=text) for text in self._model_text]
-        for booster in boosters:
-            if booster.num_feature() != len(self.spec):
+        trees = [e.get("trees") or _dump(str(e["model"])) for e in entries]
+        for tree in trees:
+            if int(tree["num_features"]) != len(self.spec):
                 raise ValueError(
-                    f"a score model of version {version} reads {booster.num_feature()} "
+                    f"a score model of version {version} reads {tree['num_features']} "
                     f"features, its spec has {len(self.spec)}"
                 )
-        self.forest = Forest.from_dumps([b.dump_model() for b in boosters])
-        self._boosters = boosters
+        self.forest = Forest.from_dumps(trees)
+        self._boosters: list[Any] | None = None  # LightGBM, loaded for the first explanation
         self._explain_lock = threading.Lock()
 
     def definition(self, key: str) -> ScoreDefinition | None:
@@ -113,7 +111,12 @@ class ScoreModel:
         ``pred_contrib``; positive raises the score)."""
         index = self.keys.index(key)
         with self._explain_lock:  # a Booster is not safe to predict from several threads
-            shap = self._boosters[index].predict(x.reshape(1, -1), pred_contrib=True)[0]
+            if self._boosters is None:
+                import lightgbm  # only explanations need it: serving reads the trees
+
+                self._boosters = [lightgbm.Booster(model_str=t) for t in self._model_text]
+            booster = self._boosters[index]
+            shap = booster.predict(x.reshape(1, -1), pred_contrib=True, num_threads=1)[0]
         values = np.asarray(shap[:-1])  # the last column is the expected value
         order = np.argsort(-np.abs(values), kind="stable")
         names = self.spec.names
@@ -123,6 +126,15 @@ class ScoreModel:
                 break
             out.append(Contribution(names[i], describe(names[i]), float(x[i]), float(values[i])))
         return tuple(out)
+
+
+def _dump(model_text: str) -> dict[str, Any]:
+    """The served trees of a version stored before they were kept beside the model text."""
+    import lightgbm
+
+    booster = lightgbm.Booster(model_str=model_text)
+    dump = booster.dump_model()
+    return {"num_features": booster.num_feature(), "tree_info": dump["tree_info"]}
 
 
 class LiveScores:

@@ -34,14 +34,16 @@ class NotEnoughExamples(Conflict):
 @dataclass
 class TrainedScore:
     definition: ScoreDefinition
-    model: str  # LightGBM's model text
+    model: str  # LightGBM's model text (explanations load it)
     calibrator: calibration.Calibrator
     report: dict[str, Any]
+    trees: dict[str, Any] = field(default_factory=dict)  # the trees serving reads (no LightGBM)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "definition": self.definition.model_dump(mode="json"),
             "model": self.model,
+            "trees": self.trees,
             "calibrator": self.calibrator.to_json(),
         }
 
@@ -147,7 +149,19 @@ def train_one(
             "importance": _importance(booster, names),
         }
     )
-    return TrainedScore(definition, booster.model_to_string(), calibrator, result)
+    return TrainedScore(
+        definition, booster.model_to_string(), calibrator, result, served_trees(booster)
+    )
+
+
+def served_trees(booster: lightgbm.Booster) -> dict[str, Any]:
+    """What :class:`~loopwise.scores.forest.Forest` reads of a model: its feature count and each
+    tree's structure (from ``dump_model``), so serving needs no LightGBM."""
+    dump = booster.dump_model()
+    return {
+        "num_features": booster.num_feature(),
+        "tree_info": [{"tree_structure": t["tree_structure"]} for t in dump["tree_info"]],
+    }
 
 
 def _window(times: np.ndarray) -> dict[str, Any]:

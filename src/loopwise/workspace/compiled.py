@@ -21,6 +21,7 @@ from loopwise.experiments.settings import ExperimentConfig
 from loopwise.journeys.compiled import journey_experiments
 from loopwise.models.serving import MODEL_STRATEGIES
 from loopwise.profiles.model import AFFINITY_TABLES, Profile
+from loopwise.scores.features import FEATURE_KEYS
 from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_cluster_key
 from loopwise.segments.conditions import CompiledCondition, compile_condition, referenced_paths
 from loopwise.segments.registry import SegmentRegistry
@@ -165,8 +166,10 @@ class CompiledWorkspace:
         definition live ingest, restart and replay share (so they agree)."""
         at = profile.last_seen
         scores = self.scores is not None and self.scores.model is not None
-        # a served score reads every attribute (its features); else only what conditions read
-        keys = None if scores else self._condition_keys
+        # what conditions read, and with a served model what its features read
+        keys = self._condition_keys
+        if scores and keys is not None:
+            keys = keys | FEATURE_KEYS
         values = profile.attributes(at, self.settings, self._condition_tables, keys)
         if self.clusters is not None:
             values[CLUSTER_ATTRIBUTE] = self.clusters.assign(profile.attributes(at, self.settings))
