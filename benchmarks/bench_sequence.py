@@ -246,6 +246,8 @@ def main() -> None:
     result = run(args.quick, args.tune_seconds)
     machine = describe()
     command = "python -m benchmarks.bench_sequence" + (" --quick" if args.quick else "")
+    if args.tune_seconds is not None:
+        command += f" --tune-seconds {args.tune_seconds:g}"
     head = [
         f"- date: {machine['date']}",
         f"- machine: {machine['cpu']}, {machine['memory']}, {machine['platform']}",

@@ -166,7 +166,8 @@ class ModelBundle:
         model = self.models.get(name)
         if not (uses_recent(model) or isinstance(model, HybridModel)):
             return None
-        recency = model.recency if isinstance(model, HybridModel) else Recency()
+        # a hybrid pickled before sequence-awareness has no recency: the defaults
+        recency = getattr(model, "recency", None) or Recency()
         ids = profile_ids(profile, "recently_viewed") + profile_ids(profile, "cart.items")
         return recent_row_from_ids(ids, self.index, self.n_items, recency)
 
