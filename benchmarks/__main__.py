@@ -17,14 +17,17 @@ from typing import Any
 
 from benchmarks import (
     bench_bandits,
+    bench_channels,
     bench_decide,
     bench_freshness,
     bench_http,
     bench_ingest,
+    bench_journeys,
     bench_memory,
     bench_models,
     bench_ope,
     bench_results,
+    bench_scores,
     bench_startup,
     bench_storage,
 )
@@ -101,6 +104,20 @@ BENCHMARKS: list[Benchmark] = [
         full={"batches": 500, "rounds": 3},
     ),
     Benchmark(
+        "journeys",
+        bench_journeys.run,
+        bench_journeys.markdown,
+        quick={"people": 5_000},
+        full={"people": 100_000},
+    ),
+    Benchmark(
+        "channels",
+        bench_channels.run,
+        bench_channels.markdown,
+        quick={"profiles": 5_000, "items": 2_000, "requests": 300},
+        full={"profiles": 100_000, "items": 10_000, "requests": 2_000},
+    ),
+    Benchmark(
         "models",
         bench_models.run,
         bench_models.markdown,
@@ -120,6 +137,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_ope.markdown,
         quick={"decisions": 1000, "bootstrap": 200},
         full={"decisions": 5000, "bootstrap": 1000},
+    ),
+    Benchmark(
+        "scores",
+        bench_scores.run,
+        bench_scores.markdown,
+        quick={"users": 400, "days": 28, "repeats": 2},
+        full={"users": 3000, "days": 42, "repeats": 3},
     ),
 ]
 

@@ -11,6 +11,7 @@ from loopwise import __version__
 from loopwise.api.keys_cli import keys_app
 from loopwise.api.server_limits import ServerLimits
 from loopwise.bandits.cli import bandits_app
+from loopwise.channels.cli import decide_batch_command
 from loopwise.cli_options import (
     DEFAULT_DATA_DIR,
     DataDir,
@@ -24,10 +25,12 @@ from loopwise.console.cli import users_app
 from loopwise.errors import LoopwiseError
 from loopwise.experiments.cli import stats_app
 from loopwise.experiments.report_cli import experiments_app
+from loopwise.journeys.cli import journeys_app
 from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
 from loopwise.ope.cli import ope_command
 from loopwise.privacy.cli import audit_app, retention_app
+from loopwise.scores.cli import evaluate_scores_command, train_scores_command
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
 from loopwise.storage.cli import backup_command, migrate_command
@@ -46,18 +49,22 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(journeys_app, name="journeys")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("ope")(ope_command)
 app.add_typer(bandits_app, name="bandits")
+app.command("train-scores")(train_scores_command)
+app.command("evaluate-scores")(evaluate_scores_command)
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(users_app, name="users")
 app.command("history")(history_command)
+app.command("decide-batch")(decide_batch_command)
 
 
 @app.command()
@@ -198,6 +205,7 @@ def serve(
         f"{limits.connection_cap(open_files):,} connections at once"
     )
     retention = DailyRetention(engine.run_retention).start()
+    engine.start_journeys()  # journeys on the engine's clock, and the outbox's delivery
     app = ConcurrencyLimit(create_app(engine), limits.max_concurrent_requests, limits.retry_after)
     try:
         uvicorn.run(

@@ -62,6 +62,16 @@ def parse_timestamp(value: object) -> datetime | None:
     return dt.astimezone(UTC)
 
 
+_ISO_TEXT: dict[datetime, str] = {}
+_ISO_TEXT_LIMIT = 4096  # a batch's received_at and timestamps are formatted several times each
+
+
 def isoformat(dt: datetime) -> str:
     """UTC ISO 8601 with millisecond precision and a 'Z' suffix, as on the wire."""
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = _ISO_TEXT.get(dt)
+    if text is None:
+        text = dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if len(_ISO_TEXT) >= _ISO_TEXT_LIMIT:
+            _ISO_TEXT.clear()
+        _ISO_TEXT[dt] = text
+    return text

@@ -21,13 +21,17 @@ from pydantic import (
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.bandits.settings import BANDIT
+from loopwise.channels.settings import ChannelSettings, check_channel_references
 from loopwise.decide.prerender import PrerenderSettings
 from loopwise.decide.slots import Slot
 from loopwise.errors import ConfigError
 from loopwise.events.limits import MAX_JSON_DEPTH, format_loc, too_deep
 from loopwise.experiments.settings import ExperimentConfig, HoldoutConfig
+from loopwise.journeys.spec import JourneyConfig, ReferenceError_, WebhookSettings, check_references
+from loopwise.journeys.templates import expand as expand_journey_template
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
+from loopwise.scores.spec import ScoreSettings, check_score_references
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
@@ -145,6 +149,10 @@ class Workspace(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     prerender: PrerenderSettings = Field(default_factory=PrerenderSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    scores: ScoreSettings = Field(
+        default_factory=ScoreSettings,
+        description="Predictive scores (profile.scores.*): `loopwise train-scores`.",
+    )
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, Any] = Field(
         default_factory=dict,
@@ -155,6 +163,24 @@ class Workspace(BaseModel):
     slots: list[Slot] = Field(default_factory=list)
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     experiments: list[ExperimentConfig] = Field(default_factory=list)
+    journeys: list[JourneyConfig] = Field(
+        default_factory=list, description="Triggered journeys (docs/journeys.md)."
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="Where journey and segment webhooks go."
+    )
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings,
+        description="Campaign decisions (decide-batch: consent, frequency caps) and search "
+        "reranking weights (docs/channels.md).",
+    )
+
+    @field_validator("journeys", mode="before")
+    @classmethod
+    def _journey_templates(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [expand_journey_template(entry, f"journeys[{i}]") for i, entry in enumerate(value)]
 
     @field_validator("saved_groups")
     @classmethod
@@ -220,6 +246,22 @@ class Workspace(BaseModel):
                             field=f"slots[{i}].rules[{j}].segments[{k}]",
                         )
         self._check_experiments()
+        try:
+            check_references(
+                self.journeys,
+                self.webhooks,
+                known,
+                set(slot_keys),
+                set(self.privacy.consent_categories),
+            )
+        except ReferenceError_ as exc:
+            raise ConfigError(f"{exc}.", field=exc.field) from None
+        except ValueError as exc:
+            raise ConfigError(f"{exc}.", field="journeys") from None
+        check_channel_references(
+            self.channels, slot_keys, self.privacy.consent_categories, TRAINABLE_MODELS
+        )
+        check_score_references(self.scores, self.segments, self.slots)
         return self
 
     def _check_experiments(self) -> None:
@@ -267,7 +309,12 @@ class Workspace(BaseModel):
                     )
 
     def experiment(self, key: str) -> ExperimentConfig | None:
-        return next((e for e in self.experiments if e.key == key), None)
+        found = next((e for e in self.experiments if e.key == key), None)
+        if found is None and key.startswith("journey-"):
+            from loopwise.journeys.compiled import journey_experiments
+
+            found = next((e for e in journey_experiments(self.journeys) if e.key == key), None)
+        return found
 
     def all_segments(self) -> list[SegmentDefinition]:
         builtins = list(BUILTIN_SEGMENTS) if self.builtin_segments else []

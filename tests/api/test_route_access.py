@@ -33,6 +33,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/m"): PUBLIC,  # analytics-next's own delivery metrics, not stored
     ("POST", "/v1/decide"): "write",  # public decide: for the caller only (see public_decide)
     ("GET", "/v1/decisions/{decision_id}"): "server",
+    ("POST", "/v1/decide/batch"): "server",  # a campaign's audience (docs/channels.md)
+    ("POST", "/v1/rerank"): "server",  # search results in personal order
     ("GET", "/v1/edge/bundle"): "server",
     ("GET", "/v1/projects/{write_key}/settings"): PUBLIC,
     ("GET", "/sourceConfig"): PUBLIC,
@@ -66,8 +68,15 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/train"): "admin",
     ("GET", "/v1/admin/models"): "admin",
     ("POST", "/v1/admin/models/rollback"): "admin",
+    ("POST", "/v1/admin/scores/train"): "admin",
+    ("GET", "/v1/admin/scores"): "admin",
+    ("POST", "/v1/admin/scores/evaluate"): "admin",
     ("GET", "/v1/experiments"): "server",
     ("GET", "/v1/experiments/{key}/results"): "server",
+    ("GET", "/v1/journeys"): "server",
+    ("GET", "/v1/journeys/{key}"): "server",
+    ("GET", "/v1/admin/outbox"): "admin",
+    ("POST", "/v1/admin/outbox/{delivery_id}/retry"): "admin",
     ("GET", "/v1/experiments/{key}/results/over-time"): "server",
     ("GET", "/v1/consent/{user_id}"): "server",
     ("PUT", "/v1/consent/{user_id}"): "server",

@@ -64,7 +64,7 @@ def test_only_runs_the_chosen_benchmark(tmp_path: Path, monkeypatch: pytest.Monk
     names = [b.name for b in BENCHMARKS]
     assert names == [
         "decide", "http", "ingest", "freshness", "startup", "results", "memory", "storage",
-        "models", "bandits", "ope",
+        "journeys", "channels", "models", "bandits", "ope", "scores",
     ]  # fmt: skip
     out = tmp_path / "RESULTS.md"
     bench = next(b for b in BENCHMARKS if b.name == "memory")
@@ -75,3 +75,13 @@ def test_only_runs_the_chosen_benchmark(tmp_path: Path, monkeypatch: pytest.Monk
     assert "`python -m benchmarks --quick --only memory`" in text
     assert "- note: test run" in text
     assert "## memory per profile" in text and "## decide" not in text
+
+
+def test_the_channels_run_renders_its_tables(tmp_path: Path) -> None:
+    from benchmarks import bench_channels
+
+    result = bench_channels.run(profiles=40, items=220, requests=5)
+    assert result["batch_list"]["decided"] == 40
+    assert result["batch_capped"]["skipped"] == {"frequency_cap": 40}
+    text = "\n".join(bench_channels.markdown(result))
+    assert "| rerank, 100 candidates |" in text and "people/s" in text

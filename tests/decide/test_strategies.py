@@ -89,6 +89,7 @@ def ids(items: list[ScoredItem]) -> list[str]:
 def test_registry_holds_the_builtins_and_hot_swaps() -> None:
     assert REGISTRY.names() == [
         "category_affinity",
+        "complements",
         "new_arrivals",
         "popular",
         "random",

@@ -264,3 +264,32 @@ def test_copy_carries_every_field_and_shares_no_containers() -> None:
         value = getattr(profile, name)
         if isinstance(value, list | dict) and value:
             assert getattr(clone, name) is not value, name
+
+
+def test_every_attribute_has_a_group() -> None:
+    from loopwise.profiles.model import ATTRIBUTE_GROUP
+
+    assert set(ATTRIBUTE_GROUP) == PROFILE_KEYS
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        frozenset({"purchases"}),
+        frozenset({"cart", "engagement", "lifecycle"}),
+        frozenset({"affinity", "traits", "events_7d", "device", "sessions"}),
+        frozenset({"unknown_attribute"}),
+        frozenset(PROFILE_KEYS),
+    ],
+)
+def test_attributes_limited_to_keys_are_the_full_values(keys: frozenset[str]) -> None:
+    profile = build(
+        view(0),
+        ev("track", "Product Added", 60, properties={"product_id": "sku-1", "price": 5}),
+        ev("identify", None, 120, traits={"plan": "pro"}),
+    )
+    now = T0 + timedelta(days=3)
+    full = profile.attributes(now, SETTINGS)
+    limited = profile.attributes(now, SETTINGS, keys=keys)
+    assert set(keys) & PROFILE_KEYS <= set(limited)
+    assert {k: full[k] for k in limited} == limited

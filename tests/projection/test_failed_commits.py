@@ -99,7 +99,7 @@ def test_healthz_says_which_part_fails_and_recovers(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    import loopwise.engine as engine_module
+    import loopwise.storage.health as engine_module
     from loopwise.api.app import create_app
 
     monkeypatch.setattr(engine_module, "HEALTH_PROBE_SECONDS", 3600.0)
@@ -120,7 +120,7 @@ def test_healthz_says_which_part_fails_and_recovers(
 
 
 def test_an_idle_server_probes_whether_writes_work_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    import loopwise.engine as engine_module
+    import loopwise.storage.health as engine_module
     from loopwise.storage.memory import MemoryStorage
 
     storage = MemoryStorage()

@@ -868,3 +868,36 @@ def test_arbitrary_input_compiles_or_raises_condition_error(
 def test_exists_partitions(flag: bool, value: Any) -> None:
     attrs = {"a": value}
     assert compile_condition({"a": {"$exists": flag}})(attrs) is ((value is not None) is flag)
+
+
+def test_referenced_paths_through_combinators_and_saved_groups() -> None:
+    from loopwise.segments.conditions import referenced_paths
+
+    groups = {
+        "g": {"type": "condition", "condition": {"profile.traits.plan": "pro"}},
+        "l": {"type": "list", "attributeKey": "profile.user_id", "values": ["u"]},
+    }
+    condition = {
+        "$or": [{"profile.cart.items": {"$size": 1}}, {"$not": {"context.country": "DE"}}],
+        "$nor": [{"$savedGroup": {"id": "g"}}, {"$savedGroup": {"id": "l"}}],
+        "profile.sessions": {"$gt": 1},
+    }
+    assert referenced_paths(condition, groups) == {
+        "profile.cart.items",
+        "context.country",
+        "profile.traits.plan",
+        "profile.user_id",
+        "profile.sessions",
+    }
+
+
+@pytest.mark.parametrize("value", [3, 3.0, 2.5, -1, float("nan"), "3", "x", None, True, [3]])
+@pytest.mark.parametrize("op", ["$gt", "$gte", "$lt", "$lte"])
+def test_numeric_comparisons_agree_with_js_compare(op: str, value: Any) -> None:
+    from loopwise.segments.conditions import js_compare
+
+    accept = {"$lt": (-1,), "$lte": (-1, 0), "$gt": (1,), "$gte": (1, 0)}[op]
+    matches = compile_condition({"profile.x": {op: 3}})
+    assert matches({"profile": {"x": value}}) == (js_compare(value, 3) in accept)
+    deep = compile_condition({"profile.a.x": {op: 3}})
+    assert deep({"profile": {"a": {"x": value}}}) == (js_compare(value, 3) in accept)

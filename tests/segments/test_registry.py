@@ -162,3 +162,32 @@ def test_the_docs_state_the_segment_key_rule_the_code_enforces() -> None:
     for key in ("_x", "-x", "Upper", "a" * 101):
         with pytest.raises(ValidationError):
             SegmentDefinition(key=key, name="X", condition={})
+
+
+WITHOUT_CONTEXT_CASES = [
+    {"context.country": {"$exists": False}},
+    {"context.country": "DE"},
+    {"context": {"$exists": True}},
+    {"context": {}},
+    {"$not": {"context.device.type": "mobile"}},
+    {"$nor": [{"context.country": "DE"}, {"profile.sessions": {"$gt": 1}}]},
+    {"$or": [{"context.country": "DE"}, {"profile.sessions": {"$gt": 1}}]},
+    {"$and": [{"context.x": None}, {"profile.sessions": 2}]},
+    {"profile.items": {"$elemMatch": {"context": "a"}}},
+    {"profile.items": {"$elemMatch": {"context.b": {"$exists": True}}}},
+]
+
+
+@pytest.mark.parametrize("condition", WITHOUT_CONTEXT_CASES)
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_evaluation_without_context_equals_evaluation_with_an_empty_one(
+    condition: dict[str, Any], sessions: int
+) -> None:
+    from loopwise.segments.builtin import BUILTIN_SEGMENTS
+
+    definitions = [SegmentDefinition(key="case", name="Case", condition=condition)]
+    registry = SegmentRegistry([*BUILTIN_SEGMENTS, *definitions])
+    items = [{"context": "a"}, {"context": {"b": 1}}] if sessions == 2 else [{"x": 1}]
+    profile = {"sessions": sessions, "items": items, "device": {"type": "mobile"}}
+    expected = registry.evaluate({"profile": profile, "context": {}})
+    assert registry.evaluate_without_context(profile) == expected

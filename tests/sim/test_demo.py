@@ -49,6 +49,9 @@ def test_in_process_demo_measures_the_experiment_from_the_engine(tmp_path: Path)
     assert sum(result.cache.values()) == 3 * result.visits
     assert result.cache["live"] >= result.visits
     assert result.cache["hit"] > 0 and result.cache_hit_ratio < 2 / 3
+    # the cart-abandonment journey's holdout is measured by the experiments engine
+    journey_arms = {arm["key"]: arm["users"] for arm in result.journey["arms"]}
+    assert set(journey_arms) == {"holdout", "journey"} and journey_arms["journey"] > 0
 
 
 def test_demo_command_over_http_writes_the_report(tmp_path: Path) -> None:

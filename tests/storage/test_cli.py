@@ -21,7 +21,10 @@ def test_migrate_a_postgresql_schema_then_find_it_up_to_date(pg_schema: str) -> 
     try:
         first = runner.invoke(app, ["migrate", "--database-url", PG_URL, "--schema", schema])
         assert first.exit_code == 0, first.output
-        assert f"(schema {schema}): applied migration 0001, migration 0002." in first.output
+        assert (
+            f"(schema {schema}): applied migration 0001, migration 0002, migration 0003."
+            in first.output
+        )
         again = runner.invoke(
             app, ["migrate", "--schema", schema], env={"LOOPWISE_DATABASE_URL": PG_URL}
         )
@@ -36,7 +39,7 @@ def test_migrate_a_postgresql_schema_then_find_it_up_to_date(pg_schema: str) -> 
 def test_migrate_a_sqlite_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "schema version 2" in result.output and (tmp_path / "loopwise.db").exists()
+    assert "schema version 3" in result.output and (tmp_path / "loopwise.db").exists()
     named = runner.invoke(app, ["migrate", "--database-url", f"sqlite:///{tmp_path}/other.db"])
     assert named.exit_code == 0 and (tmp_path / "other.db").exists()
 

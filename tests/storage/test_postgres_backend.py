@@ -57,10 +57,10 @@ def in_schema(schema: str, query: str, params: Any = None) -> list[Any]:
 
 # -- migrations ---------------------------------------------------------------------------------
 def test_migrate_creates_the_schema_once_and_records_each_version(fresh_schema: str) -> None:
-    assert migrate(PG_URL, fresh_schema) == [1, 2]
+    assert migrate(PG_URL, fresh_schema) == [1, 2, 3]
     assert migrate(PG_URL, fresh_schema) == []
     rows = in_schema(fresh_schema, "SELECT version, name FROM schema_migrations ORDER BY version")
-    assert rows == [(1, "initial"), (2, "console")]
+    assert rows == [(1, "initial"), (2, "console"), (3, "journeys")]
     tables = {
         row[0]
         for row in in_schema(
@@ -80,8 +80,8 @@ def test_workers_starting_at_once_migrate_exactly_once(fresh_schema: str) -> Non
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: start(), range(4)))
-    assert sorted(results) == [[], [], [], [1, 2]]
-    assert in_schema(fresh_schema, "SELECT count(*) FROM schema_migrations") == [(2,)]
+    assert sorted(results) == [[], [], [], [1, 2, 3]]
+    assert in_schema(fresh_schema, "SELECT count(*) FROM schema_migrations") == [(3,)]
 
 
 def test_a_newer_schema_is_refused(fresh_schema: str) -> None:

@@ -47,7 +47,7 @@ def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
         assert reopened.identities.resolve(["u1"]) == {"u1": "p1"}
         assert reopened.exposures.get("exp", "p1") == Exposure("exp", "p1", "a", T0)
         assert reopened.config.get("workspace") == {"slots": ["hero"]}
-        assert reopened.config.meta("schema_version") == "2"
+        assert reopened.config.meta("schema_version") == "3"
         assert reopened.write(lambda uow: uow.events.append([make_event("m2")], ["p2"])) == [None]
         assert reopened.warnings == []
     finally:
@@ -135,7 +135,7 @@ def test_a_round_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     conn.close()
     storage = SqliteStorage(path)
     try:
-        assert storage.config.meta("schema_version") == "2"
+        assert storage.config.meta("schema_version") == "3"
         assert storage.config.meta(REBUILD_ITEM_STATS_META) == "1"  # no checkpoint in v1
         profile = storage.profiles.get("p1")
         assert profile is not None and profile.last_seen == at(5)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopwise import __version__
 from loopwise.api import (
     routes_admin,
+    routes_channels,
     routes_compat,
     routes_consent,
     routes_decide,
@@ -27,8 +28,10 @@ from loopwise.api import (
     routes_experiments,
     routes_ingest,
     routes_items,
+    routes_journeys,
     routes_models,
     routes_profiles,
+    routes_scores,
     routes_system,
 )
 from loopwise.api.cors import CorsMiddleware
@@ -61,6 +64,8 @@ def body_limit(path: str) -> int:
         return MAX_REQUEST_BYTES
     if path == "/v1/decide":
         return MAX_DECIDE_BYTES
+    if path in routes_channels.PATHS:  # an audience of user ids, a page of search results
+        return MAX_ADMIN_BYTES
     if path.startswith("/v1/admin/"):
         return MAX_ADMIN_BYTES
     if path.startswith("/v1/items"):
@@ -161,6 +166,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         )
         components = schema.setdefault("components", {})
         _add_models(components.setdefault("schemas", {}), routes_decide.OPENAPI_MODELS)
+        _add_models(components["schemas"], routes_channels.OPENAPI_MODELS)
         components["securitySchemes"] = {
             "basic": {"type": "http", "scheme": "basic", "description": "Key as username."},
             "bearer": {"type": "http", "scheme": "bearer", "description": "The API key."},
@@ -230,14 +236,17 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_ingest,
         routes_compat,
         routes_decide,
+        routes_channels,
         routes_edge,
         routes_profiles,
         routes_consent,
         routes_items,
         routes_admin,
         routes_models,
+        routes_scores,
         routes_system,
         routes_experiments,
+        routes_journeys,
     ):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGES_MODULE) is not None:

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
 from loopwise.api.keys import KeyRing
 from loopwise.catalog.items import Item
+from loopwise.channels.batch import Campaign, DecideBatchRequest
+from loopwise.channels.rerank import RerankRequest
 from loopwise.decide.edge_exposures import EdgeExposuresRequest
 from loopwise.decide.request import DecideRequest, DecideResponse
 from loopwise.errors import UnsupportedMediaType
@@ -89,6 +91,22 @@ class DecidePort(KeysPort, Protocol):
     def decide(self, request: DecideRequest, headers: Mapping[str, str]) -> DecideResponse: ...
 
     def get_decision(self, decision_id: str) -> dict[str, Any] | None: ...
+
+
+class ChannelsPort(KeysPort, Protocol):
+    """Campaign decisions and search reranking (api/routes_channels.py)."""
+
+    @property
+    def settings_country_header(self) -> str | None: ...
+
+    def decide_batch(self, request: DecideBatchRequest) -> Campaign:
+        """Validates against the live workspace (ValidationFailed naming the field); the
+        campaign decides as its ``rows()`` are read."""
+        ...
+
+    def rerank(self, request: RerankRequest, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The reply, shaped as ``channels.rerank.RerankResponse``."""
+        ...
 
 
 class ProfilesPort(KeysPort, Protocol):
@@ -223,6 +241,7 @@ class EnginePort(
     EdgePort,
     HealthPort,
     EdgeSettingsPort,
+    ChannelsPort,
     Protocol,
 ):
     """Everything the HTTP app needs, for ``create_app``; each route module sees the engine
@@ -261,6 +280,8 @@ def check_json_headers(headers: Mapping[str, str]) -> None:
 
 
 async def read_json(request: Request) -> Any:
-    """The request's JSON body (uncompressed; the body-size limit was enforced on receipt)."""
+    """The request's JSON body (uncompressed; the body-size limit was enforced on receipt). An
+    object naming a key twice is refused (400 naming it): these are admin, workspace, catalog
+    and consent documents, where a silently dropped value would be a change nobody saw."""
     check_json_headers(request.headers)
-    return parse_json(await request.body())
+    return parse_json(await request.body(), unique_keys=True)

@@ -24,6 +24,7 @@ from loopwise.console.web import (
     render,
 )
 from loopwise.errors import ConfigError, NotFound, ValidationFailed
+from loopwise.events.limits import check_unique_keys
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.conditions import compile_condition, referenced_roots
 from loopwise.segments.registry import SegmentDefinition
@@ -114,6 +115,7 @@ def _draft(form: dict[str, str]) -> tuple[dict[str, Any], list[builder.Row], str
                 f"The condition is not valid JSON ({exc.msg} at line {exc.lineno}).",
                 field="condition_json",
             ) from None
+        check_unique_keys(form.get("condition_json", ""), "condition_json")
         if not isinstance(condition, dict):
             raise ValidationFailed("The condition must be a JSON object.", field="condition_json")
         return condition, rows, match

@@ -29,6 +29,7 @@ from loopwise.console.web import (
     render,
 )
 from loopwise.errors import LoopwiseError, NotFound, ValidationFailed
+from loopwise.events.limits import check_unique_keys
 from loopwise.workspace.history import Author
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -207,6 +208,7 @@ def _rule(form: dict[str, str], segments: list[str]) -> dict[str, Any]:
             raise ValidationFailed(
                 f"The rule's condition is not valid JSON ({exc.msg}).", field="when"
             ) from None
+        check_unique_keys(when, "when")
     then: dict[str, Any] = {}
     if form.get("variant"):
         then["variant"] = form["variant"]
@@ -301,6 +303,9 @@ async def save_json(
         document = json.loads(form.get("slot_json", ""))
         if not isinstance(document, dict):
             raise ValueError("not an object")
+        check_unique_keys(form.get("slot_json", ""), "slot_json")
+    except ValidationFailed as duplicate:
+        return _page(request, key, error=duplicate, status_code=400, draft=form.get("slot_json"))
     except ValueError as exc:
         error = ValidationFailed(f"The slot is not a JSON object ({exc}).", field="slot_json")
         return _page(request, key, error=error, status_code=400, draft=form.get("slot_json"))

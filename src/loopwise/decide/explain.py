@@ -18,12 +18,17 @@ CATALOG_ORDER = "no activity recorded yet, showing a mix from every category"
 TRENDING = "trending: interest is rising fast"
 RECENTLY_VIEWED = "you viewed this recently"
 TOGETHER = "often viewed or bought together with items you looked at"
+BOUGHT_WITH_CART = "often bought together with what is in your cart"
 NEW_ARRIVAL = "new arrival"
 RANDOM = "random pick, to discover what you like"
 
 
 def popular_in_segment(segment: str) -> str:
     return f"popular with people like you (segment {segment})"
+
+
+def complements_category(category: str) -> str:
+    return f"goes with what is in your cart: popular in {category}"
 
 
 def popular_in_category(category: str) -> str:
@@ -228,3 +233,21 @@ def describe_error(exc: BaseException) -> str:
     if len(message) > 120:
         message = message[:117] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def score_influenced(
+    key: str, label: str, value: float, factors: Sequence[tuple[str, float]]
+) -> Reason:
+    """A predictive score (``profile.scores.<key>``) made a rule fire: the disclosure, with the
+    features that moved the person's score most (SHAP values; ``factors``: (words, value))."""
+    named = ", ".join(
+        f"{words} ({'raises' if contribution > 0 else 'lowers'} it)"
+        for words, contribution in factors
+    )
+    because = f", mostly from: {named}" if named else ""
+    return Reason(
+        kind="model",
+        text=f"AI-influenced: a model estimates your likelihood of {label} at {value:.0%} "
+        f"(score {key}){because}",
+        ref=f"scores.{key}",
+    )

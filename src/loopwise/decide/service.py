@@ -35,12 +35,29 @@ from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.projection.fold import pre_exposure_totals
+from loopwise.scores import explain as score_reasons
 from loopwise.storage.records import Exposure, JsonDict
 from loopwise.storage.stores import Storage, UnitOfWork
 from loopwise.views import Views
 from loopwise.workspace.compiled import CompiledWorkspace
 
 PENDING_WAIT_SECONDS = 5.0
+
+#: Takes a decision's log record and its first exposures (``DecideService.decide(sink=...)``).
+DecisionSink = Callable[[JsonDict, list[Exposure]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a caller deciding for many people already knows about one of them (a campaign):
+    their profile id and profile, their consent, the ``context.*`` the audience shares and,
+    when it evaluated them already (a segment audience), their ``profile.*`` attributes now."""
+
+    pid: str
+    profile: Profile | None
+    consent: privacy_consent.ConsentState
+    context: Mapping[str, Any]
+    attributes: Mapping[str, Any] | None = None  # profile.* now, when already evaluated
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,24 +138,43 @@ class DecideService:
         return consent.state(dict.fromkeys(keys))
 
     def decide(
-        self, request: DecideRequest, headers: Mapping[str, str] | None = None
+        self,
+        request: DecideRequest,
+        headers: Mapping[str, str] | None = None,
+        *,
+        prepared: Prepared | None = None,
+        sink: DecisionSink | None = None,
     ) -> DecideResponse:
+        """``prepared``: what the caller already looked up (a campaign's audience: the person's
+        profile and consent, the context the audience shares); ``sink``: takes the decision
+        record and first exposures instead of the log writing them behind the reply (the caller
+        writes many at once with :meth:`log_many`)."""
         now = self._clock()
         compiled = self._compiled()
         workspace = compiled.workspace
         user = request.user
-        pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
-        profile = self._views.profiles.get(pid) if pid else None
+        pid: str | None
+        if prepared is not None:
+            pid, profile = prepared.pid, prepared.profile
+        else:
+            pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
+            profile = self._views.profiles.get(pid) if pid else None
         # a public (write-key) decide never uses another user's profile
         if profile is not None and not may_use_profile(request, profile.user_id):
             pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
-        profile_attributes = (
-            compiled.profile_attributes(profile, now) if profile is not None else {}
-        )
-        context = request_context_attributes(request.context, workspace.profiles, now, headers)
-        state = self.consent_state(user.user_id, user.anonymous_id)
+        if prepared is not None and prepared.attributes is not None and profile is not None:
+            profile_attributes = dict(prepared.attributes)
+        else:
+            profile_attributes = (
+                compiled.profile_attributes(profile, now) if profile is not None else {}
+            )
+        if prepared is not None:
+            context, state = dict(prepared.context), prepared.consent
+        else:
+            context = request_context_attributes(request.context, workspace.profiles, now, headers)
+            state = self.consent_state(user.user_id, user.anonymous_id)
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = workspace.privacy
         personal = privacy_consent.granted(state, "personalization", country, privacy)
@@ -186,6 +222,9 @@ class DecideService:
             context=context, segments=segments, now=now, pricing=pricing, impersonal=impersonal,
             overridden=frozenset(overrides),
         )  # fmt: skip
+        # a predictive score that made a rule fire is disclosed, with what moved it
+        scored = profile if profile_attributes and not impersonal else None
+        score_reasons.annotate(slots, compiled, compiled.scores, scored, segments)
         response = DecideResponse(
             decision_id="d_" + uuid.uuid4().hex,
             profile_id=pid,
@@ -198,7 +237,10 @@ class DecideService:
             arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
             served[HOLDOUT_KEY] = _Served(HOLDOUT_KEY, arm, HOLDOUT_KEY not in exposures)
         records = self._first_exposures(compiled, served, response, profile, now)
-        self._log(response, now, identified=identified, exposures=records)
+        if sink is not None:
+            sink(decision_record(response, now, identified=identified), records)
+        else:
+            self._log(response, now, identified=identified, exposures=records)
         return response
 
     # -- experiments ---------------------------------------------------------------------------
@@ -332,6 +374,29 @@ class DecideService:
         with self._pending_lock:
             self._pending[decision_id] = future
         future.add_done_callback(lambda _: self._forget_pending(decision_id))
+
+    def log_many(self, entries: list[tuple[JsonDict, list[Exposure]]]) -> Future[Any]:
+        """One write job for many decisions a sink collected (a campaign's chunk): each decision
+        record and its first exposures; ``get_decision`` waits for it like for one."""
+
+        def job(uow: UnitOfWork) -> None:
+            for record, exposures in entries:
+                uow.decisions.insert(record)
+                self._insert_exposures(uow, exposures)
+
+        ids = [str(record["decision_id"]) for record, _ in entries]
+        future = self._storage.submit(job)
+        with self._pending_lock:
+            for decision_id in ids:
+                self._pending[decision_id] = future
+
+        def forget(_: object) -> None:
+            with self._pending_lock:
+                for decision_id in ids:
+                    self._pending.pop(decision_id, None)
+
+        future.add_done_callback(forget)
+        return future
 
     def _insert_exposures(self, uow: UnitOfWork, exposures: list[Exposure]) -> list[Exposure]:
         """A first exposure is stored once (the first wins); the exposure view and the

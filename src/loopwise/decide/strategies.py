@@ -562,3 +562,109 @@ class StrategyRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._strategies
+
+
+# -- cart cross-sells (docs/channels.md) -----------------------------------------------------------
+#: How much an item sharing a category with the cart counts against a complement (a second camera
+#: is rarely the cross-sell of a camera).
+SAME_CATEGORY_WEIGHT = 0.25
+#: Score of the best item of a configured complement category, against 1 for the best
+#: bought-together item.
+CATEGORY_COMPLEMENT_WEIGHT = 0.5
+
+
+class ComplementsStrategy:
+    """Cart cross-sells: what goes with the cart *now* (``profile.cart.items``, plus
+    ``params.items`` when the page names more), never what is already in it.
+
+    Two sources, merged by score: items bought (and added, viewed) together with the cart's items
+    in the item statistics, normalised to the best one (1), items sharing a category with the
+    cart counting ``params.same_category_weight`` (0.25); and the popular items of the complement
+    categories the slot configures for the cart's categories (``params.categories``:
+    ``{camera: [memory-cards, tripods]}``), the best at ``params.category_weight`` (0.5) falling
+    by rank. The cart's items are excluded for the whole slot, its fallbacks included."""
+
+    name = "complements"
+    personal = True
+    trained = False
+
+    def __init__(self) -> None:
+        self._index = _CatalogIndex()
+
+    def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
+        explicit = ctx.params.get("items")
+        cart = [str(i) for i in explicit] if isinstance(explicit, list) else []
+        cart = list(dict.fromkeys([*cart, *profile_ids(ctx.profile, "cart.items")]))
+        ctx.exclude.update(cart)  # the slot's fallbacks must not show the cart either
+        if not cart:
+            return popular_instead(ctx, n, "your cart is empty")
+        in_cart = {c for i in cart if (item := ctx.catalog.get(i)) for c in item.categories}
+        scored: dict[str, ScoredItem] = {}
+        for candidate in self._together(ctx, n, cart, in_cart):
+            scored[candidate.item_id] = candidate
+        for candidate in self._category_complements(ctx, n, in_cart):
+            known = scored.get(candidate.item_id)
+            if known is None or candidate.score > known.score:
+                scored[candidate.item_id] = candidate
+        if not scored:
+            return popular_instead(ctx, n, "nothing is bought together with your cart yet")
+        ranked = sorted(scored.values(), key=lambda s: (-s.score, s.item_id))
+        return ranked[:n]
+
+    def _together(
+        self, ctx: StrategyContext, n: int, cart: list[str], in_cart: set[str]
+    ) -> list[ScoredItem]:
+        same = _fraction(ctx.params.get("same_category_weight"), SAME_CATEGORY_WEIGHT)
+        found: list[tuple[float, str]] = []
+        for item_id, score in ctx.stats.together(cart, limit=max(100, 10 * n)):
+            if not ctx.eligible(item_id):
+                continue
+            categories = ctx.catalog[item_id].categories
+            shares = bool(in_cart) and not in_cart.isdisjoint(categories)
+            found.append((score * (same if shares else 1.0), item_id))
+        top = max((score for score, _ in found), default=0.0)
+        if top <= 0:
+            return []
+        return [
+            ScoredItem(item_id, score / top, reason=explain.BOUGHT_WITH_CART)
+            for score, item_id in found
+            if score > 0
+        ]
+
+    def _category_complements(
+        self, ctx: StrategyContext, n: int, in_cart: set[str]
+    ) -> list[ScoredItem]:
+        mapping = ctx.params.get("categories")
+        if not isinstance(mapping, Mapping) or not in_cart:
+            return []
+        wanted: list[str] = []
+        for category in sorted(in_cart):
+            targets = mapping.get(category)
+            if isinstance(targets, list):
+                wanted += [str(t) for t in targets if str(t) not in in_cart]
+        if not wanted:
+            return []
+        weight = _fraction(ctx.params.get("category_weight"), CATEGORY_COMPLEMENT_WEIGHT)
+        index = self._index.refresh(ctx.catalog)
+        out: list[ScoredItem] = []
+        for category in dict.fromkeys(wanted):
+            pool = [i for i in index.by_category.get(category, ()) if ctx.eligible(i)]
+            popularity = ctx.stats.scores(pool, ctx.now)
+            order = sorted(range(len(pool)), key=lambda k: (-popularity[pool[k]], k))[:n]
+            best = [pool[k] for k in order]
+            text = explain.complements_category(category)
+            out += [
+                ScoredItem(item_id, weight / (1 + rank), reason=text)
+                for rank, item_id in enumerate(best)
+            ]
+        return out
+
+
+def _fraction(value: object, default: float) -> float:
+    """A 0-1 parameter, else ``default``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return default
+    return min(1.0, max(0.0, float(value)))
+
+
+BUILTIN_STRATEGIES = (*BUILTIN_STRATEGIES, ComplementsStrategy)

@@ -45,6 +45,9 @@ TRACK_NAMES: dict[str, EventKind] = {
     "product clicked": EventKind.CLICK,
     "content clicked": EventKind.CLICK,
     "click": EventKind.CLICK,
+    # Segment's email spec: a campaign's content (decide-batch, docs/channels.md) was seen/used
+    "email opened": EventKind.IMPRESSION,
+    "email link clicked": EventKind.CLICK,
 }
 
 

@@ -7,6 +7,7 @@ body (a "gzip bomb") can never expand beyond the request limit in memory.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -111,19 +112,73 @@ def _corrupt(reason: str) -> ValidationFailed:
     )
 
 
-def parse_json(raw: bytes) -> Any:
-    """Decode a JSON body; a decoding problem is the client's to fix, so it is a 400."""
+def parse_json(raw: bytes | str, *, unique_keys: bool = False, field: str = "body") -> Any:
+    """Decode a JSON body; a decoding problem is the client's to fix, so it is a 400.
+
+    ``unique_keys`` (admin and workspace bodies) refuses an object that names a key twice: JSON
+    parsers silently keep one of the two values, so ``{"key": "a", "key": "b"}`` would store
+    something its author did not see."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(
-            f"Body is not valid JSON: {exc}. Send a UTF-8 JSON object.", field="body"
+            f"Body is not valid JSON: {exc}. Send a UTF-8 JSON object.", field=field
         ) from exc
+    if unique_keys:
+        check_unique_keys(raw, field)
+    return value
+
+
+class _Pairs(dict[str, Any]):
+    """An object as decoded, remembering the first key it holds twice."""
+
+    duplicate: str | None = None
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
+    decoded = _Pairs(pairs)
+    if len(decoded) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                decoded.duplicate = key
+                break
+            seen.add(key)
+    return decoded
+
+
+def check_unique_keys(raw: bytes | str, field: str = "body") -> None:
+    """``ValidationFailed`` naming the path of the first key some object of valid JSON ``raw``
+    holds twice (``body.segments[2].condition.key``)."""
+    if isinstance(raw, bytes | bytearray):
+        raw = raw.decode("utf-8", "replace")
+    if not _maybe_duplicated(raw):
+        return
+    stack: list[tuple[Any, str]] = [(json.loads(raw, object_pairs_hook=_pairs), field)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, _Pairs):
+            if node.duplicate is not None:
+                raise ValidationFailed(
+                    f'The key "{node.duplicate}" appears twice in one object at {where}; JSON '
+                    "keeps only one of the values. Send each key once.",
+                    field=f"{where}.{node.duplicate}",
+                )
+            stack.extend((v, f"{where}.{k}") for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(node))))
+
+
+def _maybe_duplicated(raw: str) -> bool:
+    """False when no object can hold a key twice (a cheap pre-check: no ':' more than once)."""
+    return raw.count(":") > 1
 
 
 def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[str | int, ...] | None:
     """The location of the first object or list nested more than ``limit`` levels deep in
     ``value`` (the value itself is level 1), or None. Iterative, so any depth is safe to check."""
+    if not isinstance(value, dict | list | tuple) or _within(value, limit):
+        return None  # the common case, checked without building locations
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
     while stack:
         node, depth, loc = stack.pop()
@@ -141,6 +196,17 @@ def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[str | int, ...] |
             if isinstance(child, dict | list | tuple)
         )
     return None
+
+
+def _within(node: dict[Any, Any] | list[Any] | tuple[Any, ...], levels: int) -> bool:
+    """Whether ``node`` and what it holds nest at most ``levels`` deep (recursion is bounded by
+    ``levels``: a deeper value stops the walk)."""
+    if levels <= 0:
+        return False
+    for child in node.values() if isinstance(node, dict) else node:
+        if isinstance(child, dict | list | tuple) and not _within(child, levels - 1):
+            return False
+    return True
 
 
 def format_loc(loc: Sequence[str | int], prefix: str = "", *, max_parts: int = 8) -> str:

@@ -10,6 +10,7 @@ from loopwise.errors import NotFound
 from loopwise.experiments.aggregates import ExperimentAggregates
 from loopwise.experiments.results import report
 from loopwise.experiments.settings import HOLDOUT_KEY, ExperimentConfig
+from loopwise.journeys.compiled import journey_experiments
 from loopwise.projection.effects import Effect, ExposureChanged, ExposureRemoved
 from loopwise.storage.records import Exposure
 from loopwise.storage.stores import Storage
@@ -73,6 +74,7 @@ class ExperimentService:
         experiments = list(compiled.workspace.experiments)
         if compiled.workspace.holdout.enabled:
             experiments.append(compiled.holdout)
+        experiments += journey_experiments(compiled.workspace.journeys)  # journey holdouts
         if flush:
             self._flush()  # exposures queued behind replies are committed (and counted)
         exposed = self._storage.exposures.experiments()

@@ -7,15 +7,17 @@ training data (or whose history grew since) is scored without retraining.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-from implicit.cpu.als import AlternatingLeastSquares
-from implicit.cpu.bpr import BayesianPersonalizedRanking
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
 from loopwise.models.base import BaseRecommender, check_rows, single_blas_thread
 from loopwise.models.interactions import InteractionMatrix
+
+if TYPE_CHECKING:  # implicit costs about a second to import: only training and loading need it
+    from implicit.cpu.als import AlternatingLeastSquares
 
 
 def _cosine_neighbours(factors: np.ndarray, item_index: int) -> np.ndarray:
@@ -60,6 +62,8 @@ class ALSModel(BaseRecommender):
 
     def fit(self, matrix: InteractionMatrix, items: Mapping[str, Item] | None = None) -> None:
         with single_blas_thread():
+            from implicit.cpu.als import AlternatingLeastSquares
+
             model = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,
@@ -132,6 +136,8 @@ class BPRModel(BaseRecommender):
 
     def fit(self, matrix: InteractionMatrix, items: Mapping[str, Item] | None = None) -> None:
         with single_blas_thread():
+            from implicit.cpu.bpr import BayesianPersonalizedRanking
+
             model = BayesianPersonalizedRanking(
                 factors=self.factors,
                 learning_rate=self.learning_rate,

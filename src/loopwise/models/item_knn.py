@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight, normalize
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
@@ -46,6 +45,9 @@ class ItemKNNModel(BaseRecommender):
         self.similarity: csr_matrix | None = None
 
     def fit(self, matrix: InteractionMatrix, items: Mapping[str, Item] | None = None) -> None:
+        # implicit costs about a second to import: only training needs it
+        from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight, normalize
+
         counts = csr_matrix(matrix.matrix, dtype=np.float32)
         # the weighting of implicit's CosineRecommender / BM25Recommender, handed over as CSR
         if self.similarity_kind == "cosine":

@@ -16,6 +16,8 @@ ERASED_TABLES = (
     "outcomes",
     "exposures",
     "profiles",
+    "journey_states",
+    "outbox",
 )
 
 
@@ -30,6 +32,8 @@ def delete_profile_data(uow: UnitOfWork, profile_id: str) -> dict[str, int]:
         "outcomes": outcomes,
         "exposures": uow.exposures.delete_profile(profile_id),
         "profiles": uow.profiles.delete([profile_id]),
+        "journey_states": uow.journeys.delete_profile(profile_id),
+        "outbox": uow.outbox.delete_profile(profile_id),
     }
 
 

@@ -21,6 +21,8 @@ MAX_TEXT = 2048  # longer strings are cut: attributes stay small whatever a clie
 
 
 def as_dict(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, without the ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

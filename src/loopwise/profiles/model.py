@@ -9,8 +9,10 @@ the precision of :func:`loopwise.clock.isoformat`, so a record round-trips exact
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from operator import itemgetter
 from sys import intern
 from typing import Any
@@ -165,6 +167,9 @@ class Profile:
     path_daily: dict[str, dict[int, int]] = field(default_factory=dict)
     session_campaign: dict[str, str] = field(default_factory=dict)  # UTM of the latest session
     campaigns: list[str] = field(default_factory=list)  # campaign names, newest first, unique
+    # derived, never stored: (score model, settings, {score: probability}) of this state,
+    # remembered by loopwise.scores.serving (a published profile's state never changes)
+    scores_memo: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(cls, profile_id: str, at: datetime) -> Profile:
@@ -184,23 +189,23 @@ class Profile:
     def copy(self) -> Profile:
         """A copy whose containers can be changed without touching this profile. Trait values are
         shared: the reducer replaces them, never edits them in place."""
-        return Profile(
-            **{name: getattr(self, name) for name in _SCALAR_FIELDS},
-            anonymous_ids=list(self.anonymous_ids),
-            daily_counts={name: dict(days) for name, days in self.daily_counts.items()},
-            recently_viewed=list(self.recently_viewed),
-            recently_viewed_at=list(self.recently_viewed_at),
-            affinity_items=dict(self.affinity_items),
-            affinity_categories=dict(self.affinity_categories),
-            affinity_tags=dict(self.affinity_tags),
-            purchased_items=list(self.purchased_items),
-            cart_items=list(self.cart_items),
-            traits=dict(self.traits),
-            page_daily={name: dict(days) for name, days in self.page_daily.items()},
-            path_daily={name: dict(days) for name, days in self.path_daily.items()},
-            session_campaign=dict(self.session_campaign),
-            campaigns=list(self.campaigns),
-        )
+        new = _new_profile(Profile)
+        _copy_scalars(self, new)
+        new.anonymous_ids = list(self.anonymous_ids)
+        new.daily_counts = {name: dict(days) for name, days in self.daily_counts.items()}
+        new.recently_viewed = list(self.recently_viewed)
+        new.recently_viewed_at = list(self.recently_viewed_at)
+        new.affinity_items = dict(self.affinity_items)
+        new.affinity_categories = dict(self.affinity_categories)
+        new.affinity_tags = dict(self.affinity_tags)
+        new.purchased_items = list(self.purchased_items)
+        new.cart_items = list(self.cart_items)
+        new.traits = dict(self.traits)
+        new.page_daily = {name: dict(days) for name, days in self.page_daily.items()}
+        new.path_daily = {name: dict(days) for name, days in self.path_daily.items()}
+        new.session_campaign = dict(self.session_campaign)
+        new.campaigns = list(self.campaigns)
+        return new
 
     # -- storage -----------------------------------------------------------------------------
     def to_record(self) -> dict[str, Any]:
@@ -367,69 +372,89 @@ class Profile:
         now: datetime,
         settings: ProfileSettings,
         affinity_tables: tuple[str, ...] = AFFINITY_TABLES,
+        keys: frozenset[str] | None = None,
     ) -> dict[str, Any]:
         """The ``profile.*`` namespace (docs/internals.md) as seen at ``now``. Affinity tables
         left out of ``affinity_tables`` read as empty (segment evaluation asks only for the
-        tables some condition reads; the item table is the largest)."""
+        tables some condition reads; the item table is the largest). ``keys`` (see
+        :func:`attribute_groups`) limits the result to the groups of attributes holding them:
+        segment evaluation computes only what its conditions read."""
         now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
-        half_life = settings.affinity_half_life_days
-        affinity = {
-            t: self.decayed_affinity(t, now, half_life) if t in affinity_tables else {}
-            for t in AFFINITY_TABLES
-        }
-        top = list(affinity["categories"])[:TOP_CATEGORIES]
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "anonymous_ids": list(self.anonymous_ids),
-            "known": self.user_id is not None,
-            "first_seen": isoformat(self.first_seen),
-            "last_seen": isoformat(self.last_seen),
-            "days_since_first_seen": _days_since(self.first_seen, now),
-            "days_since_last_seen": _days_since(self.last_seen, now),
-            "sessions": self.sessions,
-            "page_views": self.page_views,
-            "events": self.events,
-            "events_7d": self.window_counts(now, 7),
-            "events_30d": self.window_counts(now, DAILY_WINDOW_DAYS),
-            "is_returning": self.sessions > 1,
-            "recently_viewed": list(self.recently_viewed),
-            "item_views": self.item_views,
-            "affinity": affinity,
-            "top_category": top[0] if top else None,
-            "top_categories": top,
-            "purchases": self.purchases,
-            "revenue": round(self.revenue, 6),
-            "average_order_value": (
+        groups = ALL_GROUPS if keys is None else attribute_groups(keys)
+        values: dict[str, Any] = {}
+        if "identity" in groups:
+            values["id"] = self.id
+            values["user_id"] = self.user_id
+            values["anonymous_ids"] = list(self.anonymous_ids)
+            values["known"] = self.user_id is not None
+        if "seen" in groups:
+            values["first_seen"] = isoformat(self.first_seen)
+            values["last_seen"] = isoformat(self.last_seen)
+            values["days_since_first_seen"] = _days_since(self.first_seen, now)
+            values["days_since_last_seen"] = _days_since(self.last_seen, now)
+        if "counters" in groups:
+            values["sessions"] = self.sessions
+            values["page_views"] = self.page_views
+            values["events"] = self.events
+        if "events_7d" in groups:
+            values["events_7d"] = self.window_counts(now, 7)
+        if "events_30d" in groups:
+            values["events_30d"] = self.window_counts(now, DAILY_WINDOW_DAYS)
+        if "counters" in groups:
+            values["is_returning"] = self.sessions > 1
+        if "items" in groups:
+            values["recently_viewed"] = list(self.recently_viewed)
+            values["item_views"] = self.item_views
+        if "affinity" in groups:
+            half_life = settings.affinity_half_life_days
+            affinity = {
+                t: self.decayed_affinity(t, now, half_life) if t in affinity_tables else {}
+                for t in AFFINITY_TABLES
+            }
+            top = list(affinity["categories"])[:TOP_CATEGORIES]
+            values["affinity"] = affinity
+            values["top_category"] = top[0] if top else None
+            values["top_categories"] = top
+        if "orders" in groups:
+            values["purchases"] = self.purchases
+            values["revenue"] = round(self.revenue, 6)
+            values["average_order_value"] = (
                 round(self.revenue / self.purchases, 6) if self.purchases else 0.0
-            ),
-            "purchased_items": list(self.purchased_items),
-            "cart": {
+            )
+            values["purchased_items"] = list(self.purchased_items)
+        if "cart" in groups:
+            values["cart"] = {
                 "items": list(self.cart_items),
                 "value": round(self.cart_value, 6),
                 "abandoned": self.cart_abandoned(now, settings),
-            },
-            "device": {
+            }
+        if "context" in groups:
+            values["device"] = {
                 "type": self.device_type,
                 "os": self.device_os,
                 "browser": self.device_browser,
-            },
-            "country": self.country,
-            "region": self.region,
-            "locale": self.locale,
-            "timezone": self.timezone,
-            "traffic_source": self.traffic_source,
-            "city": self.city,
-            "pages_7d": window_totals(self.page_daily, now, 7),
-            "pages_30d": window_totals(self.page_daily, now, DAILY_WINDOW_DAYS),
-            "page_paths_7d": window_totals(self.path_daily, now, 7),
-            "page_paths_30d": window_totals(self.path_daily, now, DAILY_WINDOW_DAYS),
-            "campaign": dict(self.session_campaign),
-            "campaigns": list(self.campaigns),
-            "traits": dict(self.traits),
-            "lifecycle": self.lifecycle(now, settings),
-            "engagement": self.engagement(now, settings),
-        }
+            }
+            values["country"] = self.country
+            values["region"] = self.region
+            values["locale"] = self.locale
+            values["timezone"] = self.timezone
+            values["traffic_source"] = self.traffic_source
+            values["city"] = self.city
+        if "pages" in groups:
+            values["pages_7d"] = window_totals(self.page_daily, now, 7)
+            values["pages_30d"] = window_totals(self.page_daily, now, DAILY_WINDOW_DAYS)
+            values["page_paths_7d"] = window_totals(self.path_daily, now, 7)
+            values["page_paths_30d"] = window_totals(self.path_daily, now, DAILY_WINDOW_DAYS)
+        if "campaign" in groups:
+            values["campaign"] = dict(self.session_campaign)
+            values["campaigns"] = list(self.campaigns)
+        if "traits" in groups:
+            values["traits"] = dict(self.traits)
+        if "lifecycle" in groups:
+            values["lifecycle"] = self.lifecycle(now, settings)
+        if "engagement" in groups:
+            values["engagement"] = self.engagement(now, settings)
+        return values
 
     def context_attributes(self) -> dict[str, Any]:
         """The last context in the shape of ``context.*`` (known values only), for evaluating
@@ -449,6 +474,54 @@ class Profile:
             "traffic_source": self.traffic_source,
         }
         return {k: v for k, v in values.items() if v is not None and v != {}}
+
+
+def _scalar_copier() -> Callable[[Profile, Profile], None]:
+    """Straight-line code copying the scalar fields (the reducer copies a profile per event;
+    a generated function is several times faster than ``dataclasses.replace`` or a loop)."""
+    lines = ["def copy_scalars(source, target):"]
+    lines += [f"    target.{name} = source.{name}" for name in _SCALAR_FIELDS]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)
+    copier: Callable[[Profile, Profile], None] = namespace["copy_scalars"]
+    return copier
+
+
+_copy_scalars = _scalar_copier()
+_new_profile = object.__new__
+
+
+# every ``profile.*`` attribute by the group :meth:`Profile.attributes` computes it in
+ATTRIBUTE_GROUP: dict[str, str] = {
+    **dict.fromkeys(("id", "user_id", "anonymous_ids", "known"), "identity"),
+    **dict.fromkeys(
+        ("first_seen", "last_seen", "days_since_first_seen", "days_since_last_seen"), "seen"
+    ),
+    **dict.fromkeys(("sessions", "page_views", "events", "is_returning"), "counters"),
+    "events_7d": "events_7d",
+    "events_30d": "events_30d",
+    **dict.fromkeys(("recently_viewed", "item_views"), "items"),
+    **dict.fromkeys(("affinity", "top_category", "top_categories"), "affinity"),
+    **dict.fromkeys(("purchases", "revenue", "average_order_value", "purchased_items"), "orders"),
+    "cart": "cart",
+    **dict.fromkeys(
+        ("device", "country", "region", "locale", "timezone", "traffic_source", "city"),
+        "context",
+    ),
+    **dict.fromkeys(("pages_7d", "pages_30d", "page_paths_7d", "page_paths_30d"), "pages"),
+    **dict.fromkeys(("campaign", "campaigns"), "campaign"),
+    "traits": "traits",
+    "lifecycle": "lifecycle",
+    "engagement": "engagement",
+}
+ALL_GROUPS = frozenset(ATTRIBUTE_GROUP.values())
+
+
+@lru_cache(maxsize=64)
+def attribute_groups(keys: frozenset[str]) -> frozenset[str]:
+    """The groups holding ``keys`` (``profile.*`` names; an unknown name, such as one a
+    clustering adds, needs none)."""
+    return frozenset(ATTRIBUTE_GROUP[k] for k in keys if k in ATTRIBUTE_GROUP)
 
 
 def window_totals(per_name: dict[str, dict[int, int]], now: datetime, days: int) -> dict[str, int]:

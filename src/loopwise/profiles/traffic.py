@@ -47,7 +47,7 @@ def host_of(url: Any) -> str | None:
 
 def query_params(url: Any) -> dict[str, str]:
     """Query parameters of ``url`` with lower-cased names (first value wins)."""
-    if not isinstance(url, str):
+    if not isinstance(url, str) or "?" not in url:  # no query (the common case): no parsing
         return {}
     try:
         pairs = parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True)

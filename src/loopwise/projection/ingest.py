@@ -88,6 +88,8 @@ class IngestService:
         anyone = self._views.consent.anyone_chose() or any(choices)
         if tracked_by_default and not anyone:
             return list(events)  # the fast path: nobody made a choice, analytics is the default
+        if not anyone:  # nobody chose: each event gets its region's default, no consent reads
+            return self._by_region(uow, events, result)
         keys_of = _ConsentKeys(uow, events)
         staged: dict[str, ConsentState] = {}
         stored = {
@@ -118,18 +120,40 @@ class IngestService:
                 kept.append(event)
                 continue
             result.anonymised += 1
-            ids = item_ids(event)
-            if ids and device_from_context(as_dict(event.context)).get("type") != "bot":
-                anonymous.append(
-                    Observation(
-                        0, classify(event).value, tuple(ids), event.timestamp, anonymous=True
-                    )
-                )
+            _anonymous_observation(event, anonymous)
+        self._observe_anonymous(uow, anonymous)
+        return kept
+
+    def _by_region(
+        self, uow: UnitOfWork, events: Sequence[Event], result: IngestResult
+    ) -> list[Event]:
+        """The gate when no one has made a choice: analytics is the default of each event's
+        region (from its context, else the person's profile; identities read only for events
+        without a country)."""
+        privacy = self._settings()
+        kept: list[Event] = []
+        anonymous: list[Observation] = []
+        keys_of: _ConsentKeys | None = None
+        regional = privacy_consent.needs_country(privacy_consent.EMPTY, "analytics", privacy)
+        for event in events:
+            country = country_from_context(event.context) if regional else None
+            if country is None and regional:
+                if keys_of is None:
+                    keys_of = _ConsentKeys(uow, events)
+                country = self._known_country(keys_of.profile_of(event))
+            if privacy_consent.granted(privacy_consent.EMPTY, "analytics", country, privacy):
+                kept.append(event)
+                continue
+            result.anonymised += 1
+            _anonymous_observation(event, anonymous)
+        self._observe_anonymous(uow, anonymous)
+        return kept
+
+    def _observe_anonymous(self, uow: UnitOfWork, anonymous: list[Observation]) -> None:
         if anonymous:
             positions = uow.item_stats.observe(anonymous)
             view = self._views.item_stats
             uow.on_commit(lambda: view.apply(anonymous, positions))
-        return kept
 
     def _known_country(self, pid: str | None) -> str | None:
         """The country on the person's profile (for events whose context has none)."""
@@ -137,6 +161,15 @@ class IngestService:
             return None
         profile = self._views.profiles.for_writer([pid])[pid].profile
         return profile.country if profile is not None else None
+
+
+def _anonymous_observation(event: Event, into: list[Observation]) -> None:
+    """What an event without analytics consent still feeds: the anonymous item counts."""
+    ids = item_ids(event)
+    if ids and device_from_context(as_dict(event.context)).get("type") != "bot":
+        into.append(
+            Observation(0, classify(event).value, tuple(ids), event.timestamp, anonymous=True)
+        )
 
 
 def _merged(states: dict[str, ConsentState], keys: Sequence[str]) -> ConsentState:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -231,9 +232,33 @@ def _padded(value: str) -> str:
 # --- paths and membership -------------------------------------------------------------------
 
 
+def _always(_obj: Any) -> bool:
+    return True
+
+
+def _not_ever(_obj: Any) -> bool:
+    return False
+
+
+def _negated(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    if check is _always:
+        return _not_ever
+    if check is _not_ever:
+        return _always
+    return lambda obj: not check(obj)
+
+
 def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
     """Conjunction as a plain loop: generator expressions cost more than the checks themselves
-    on this hot path (every segment, every profile update)."""
+    on this hot path (every segment, every profile update). Constant parts (a leaf on a namespace
+    known to be empty, see ``compile_condition``) are folded away."""
+    if any(check is _not_ever for check in checks):
+        return _not_ever
+    checks = [check for check in checks if check is not _always]
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
     if len(checks) == 2:
         first, second = checks
         return lambda obj: first(obj) and second(obj)
@@ -248,6 +273,13 @@ def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
 
 
 def _any_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    if any(check is _always for check in checks):
+        return _always
+    checks = [check for check in checks if check is not _not_ever]
+    if not checks:
+        return _not_ever
+    if len(checks) == 1:
+        return checks[0]
     if len(checks) == 2:
         first, second = checks
         return lambda obj: first(obj) or second(obj)
@@ -307,6 +339,47 @@ def path_getter(path: str) -> Callable[[Any], Any]:
     return get_dicts
 
 
+def _leaf(path: str, test: Predicate) -> Callable[[Any], bool]:
+    """``test`` on the value at ``path``: the getter inlined for paths through plain dicts, the
+    common case (every segment leaf runs per profile update), else :func:`path_getter`'s walk."""
+    get = path_getter(path)
+    keys = tuple(path.split("."))
+    if len(keys) == 2:
+        first, second = keys
+
+        def leaf_two(obj: Any) -> bool:
+            if type(obj) is dict:
+                middle = obj.get(first)
+                if type(middle) is dict:
+                    return test(middle.get(second))
+            return test(get(obj))
+
+        return leaf_two
+    if len(keys) == 3:
+        one, two, three = keys
+
+        def leaf_three(obj: Any) -> bool:
+            if type(obj) is dict:
+                a = obj.get(one)
+                if type(a) is dict:
+                    b = a.get(two)
+                    if b is None:
+                        return test(None)
+                    if type(b) is dict:
+                        return test(b.get(three))
+            return test(get(obj))
+
+        return leaf_three
+    return lambda obj: test(get(obj))
+
+
+_NUMBER_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
+
 _NO_KEY = object()
 
 
@@ -358,8 +431,13 @@ class _TooLarge(ConditionError):
 
 
 class _Compiler:
-    def __init__(self, saved_groups: SavedGroups) -> None:
+    def __init__(
+        self, saved_groups: SavedGroups, empty_roots: frozenset[str] = frozenset()
+    ) -> None:
         self.saved_groups = saved_groups
+        # namespaces the predicate will always see empty: their leaves are constants
+        self.empty_roots = empty_roots
+        self._in_elements = 0  # inside $elemMatch keys name an element's fields, not namespaces
         # groups being expanded on this branch: a group that reaches itself matches nobody
         self.visited: frozenset[str] = frozenset()
         self._groups: dict[tuple[str, frozenset[str]], tuple[Predicate, int]] = {}
@@ -402,7 +480,7 @@ class _Compiler:
             any_part = _any_of(parts)
             if key == "$or":
                 return any_part
-            return lambda obj: not any_part(obj)
+            return _negated(any_part)
         if key == "$not":
             if not isinstance(value, Mapping):
                 raise ConditionError(
@@ -410,13 +488,14 @@ class _Compiler:
                     f'Write {{"$not": {{"profile.country": "US"}}}}.',
                     field=path,
                 )
-            inner = self.condition(value, path)
-            return lambda obj: not inner(obj)
+            return _negated(self.condition(value, path))
         if key == "$savedGroup":
             return self.saved_group(value, path)
-        get = path_getter(key)
-        test = self.value(value, path)
-        return lambda obj: test(get(obj))
+        leaf = _leaf(key, self.value(value, path))
+        root = key.split(".", 1)[0]
+        if root in self.empty_roots and not self._in_elements:
+            return _always if leaf({root: {}}) else _not_ever
+        return leaf
 
     def value(self, condition: Any, path: str, insensitive: bool = False) -> Predicate:
         """A condition on one value: a literal (JS-coerced equality) or an operator object."""
@@ -428,7 +507,15 @@ class _Compiler:
         if isinstance(condition, bool):
             return lambda v: v is not None and js_truthy(v) == condition
         if _is_number(condition):
-            return lambda v: js_number(v) == condition
+            number = condition
+
+            def equals_number(v: Any) -> bool:
+                kind = type(v)
+                if kind is int or kind is float:  # the common case: js_number(v) is v
+                    return bool(v == number)
+                return js_number(v) == number
+
+            return equals_number
         if condition is None:
             return lambda v: v is None
         if isinstance(condition, Mapping) and _is_operator_object(condition):
@@ -564,7 +651,21 @@ class _Compiler:
     def relational(self, op: str, arg: Any, path: str) -> Predicate:
         _require_scalar(op, arg, path)
         accept = {"$lt": (-1,), "$lte": (-1, 0), "$gt": (1,), "$gte": (1, 0)}[op]
-        return lambda v: js_compare(v, arg) in accept
+        if not (type(arg) is int or type(arg) is float) or arg != arg:
+            return lambda v: js_compare(v, arg) in accept
+        # a number against a number, the common case, without js_compare's calls; a NaN value
+        # compares false either way
+        compare = _NUMBER_COMPARE[op]
+
+        def relation(v: Any) -> bool:
+            kind = type(v)
+            if kind is int or kind is float:
+                return compare(v, arg)
+            if v is None:  # a missing attribute compares as 0
+                return compare(0, arg)
+            return js_compare(v, arg) in accept
+
+        return relation
 
     def version(self, op: str, arg: Any, path: str) -> Predicate:
         if not (isinstance(arg, str) or _is_number(arg)):
@@ -622,7 +723,11 @@ class _Compiler:
                 f'{{"$elemMatch": {{"name": "x"}}}}.',
                 field=path,
             )
-        check = self.value(arg, path) if _is_operator_object(arg) else self.condition(arg, path)
+        self._in_elements += 1
+        try:
+            check = self.value(arg, path) if _is_operator_object(arg) else self.condition(arg, path)
+        finally:
+            self._in_elements -= 1
         return lambda v: isinstance(v, list | tuple) and any(x is not None and check(x) for x in v)
 
     def size(self, arg: Any, path: str) -> Predicate:
@@ -746,14 +851,17 @@ def compile_condition(
     saved_groups: SavedGroups | None = None,
     *,
     field_prefix: str = "",
+    empty_roots: frozenset[str] = frozenset(),
 ) -> CompiledCondition:
     """Check ``condition`` once and return a fast predicate over an attributes dict.
 
     ``saved_groups`` (group id -> values) is read now: recompile when the groups change.
     ``field_prefix`` is prepended to the path of a :class:`ConditionError` (e.g.
-    ``slots[2].rules[0].when``) so the caller's document path is reported.
+    ``slots[2].rules[0].when``) so the caller's document path is reported. ``empty_roots``
+    names namespaces the predicate will only ever see empty (``context`` when segment
+    membership is evaluated outside a request): their leaves are folded to constants.
     """
-    compiler = _Compiler(saved_groups or {})
+    compiler = _Compiler(saved_groups or {}, empty_roots)
     return compiler.condition(condition, field_prefix)
 
 
@@ -781,6 +889,12 @@ def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) ->
     """Top-level namespaces (first path segment, e.g. ``profile``, ``context``) a condition reads,
     through ``$and``/``$or``/``$nor``/``$not`` and the saved groups it references; tells whether a
     segment depends on the request."""
+    return {path.split(".", 1)[0] for path in referenced_paths(condition, saved_groups)}
+
+
+def referenced_paths(condition: Any, saved_groups: SavedGroups | None = None) -> set[str]:
+    """Every attribute path (``profile.cart.items``) a condition reads, through
+    ``$and``/``$or``/``$nor``/``$not`` and the saved groups it references."""
     groups = saved_groups or {}
     roots: set[str] = set()
     expanded: set[str] = set()
@@ -798,7 +912,7 @@ def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) ->
             elif key == "$savedGroup":
                 group(value)
             elif isinstance(key, str):
-                roots.add(key.split(".", 1)[0])
+                roots.add(key)
 
     def group(reference: Any) -> None:
         if not isinstance(reference, Mapping) or not isinstance(reference.get("id"), str):
@@ -809,7 +923,7 @@ def referenced_roots(condition: Any, saved_groups: SavedGroups | None = None) ->
         if entry.get("type") == "list":
             key = reference.get("attributeKey", entry.get("attributeKey"))
             if isinstance(key, str):
-                roots.add(key.split(".", 1)[0])
+                roots.add(key)
         elif entry.get("type") == "condition" and reference["id"] not in expanded:
             expanded.add(reference["id"])
             walk(entry.get("condition"))

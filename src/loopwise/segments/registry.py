@@ -22,6 +22,7 @@ from loopwise.segments.conditions import (
 from loopwise.validation import invalid_at
 
 SEGMENT_KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+_CONTEXT = frozenset({"context"})
 
 
 def check_operators(condition: Any, path: str = "") -> None:
@@ -106,6 +107,17 @@ class SegmentRegistry:
         self._context = [(k, c) for k, c in self._all if reads_context[k]]
         self._profile = [(k, c) for k, c in self._all if not reads_context[k]]
         self._by_key = by_key
+        # every segment compiled again for an empty context (membership outside a request):
+        # context leaves fold to constants, so "context, else the profile" reads the profile
+        self._without_context = [
+            (
+                key,
+                compile_condition(by_key[key].condition, saved_groups, empty_roots=_CONTEXT)
+                if reads_context[key]
+                else check,
+            )
+            for key, check in self._all
+        ]
 
     @property
     def definitions(self) -> list[SegmentDefinition]:
@@ -134,6 +146,11 @@ class SegmentRegistry:
     def evaluate(self, attributes: Mapping[str, Any]) -> list[str]:
         """Keys of every segment whose condition matches ``{"profile": ..., "context": ...}``."""
         return [key for key, matches in self._all if matches(attributes)]
+
+    def evaluate_without_context(self, profile: Mapping[str, Any]) -> list[str]:
+        """``evaluate({"profile": profile, "context": {}})``, faster."""
+        attributes = {"profile": profile, "context": {}}
+        return [key for key, matches in self._without_context if matches(attributes)]
 
     def evaluate_profile(self, attributes: Mapping[str, Any]) -> list[str]:
         return [key for key, matches in self._profile if matches(attributes)]

@@ -153,6 +153,15 @@ def print_result(result: DemoResult) -> None:
         )
     print_table(truth, console)
     console.print(f"[bold]verdict:[/bold] {result.results.get('verdict', 'none')}")
+    journey = {a["key"]: a.get("users", 0) for a in result.journey.get("arms", [])}
+    row = treatment_row(result.journey, "converted") if result.journey else None
+    lift = "-" if row is None else row.get("note") or lift_text(row)
+    console.print(
+        f"cart-abandonment journey: {journey.get('journey', 0)} people in it, "
+        f"{journey.get('holdout', 0)} held out; conversion lift against the holdout: {lift} "
+        "(the simulated shoppers do not read reminders, so expect none)",
+        highlight=False,
+    )
     cache = result.cache
     console.print(
         f"pre-render cache: {cache.get('hit', 0)} of {sum(cache.values())} slot decisions "

@@ -45,6 +45,8 @@ SLOT = "recommended"
 HERO_SLOT = "home_hero"
 PRERENDER_TTL_SECONDS = 900
 TRENDING_SLOT = "trending"
+JOURNEY = "cart_abandonment"  # a cart-abandonment journey with a 20% holdout
+JOURNEY_EXPERIMENT = f"journey-{JOURNEY}"
 # the home page as the simulated visitor sees it (the hero shows no items)
 HOME_PAGE = (SlotAsk(HERO_SLOT, 0), SlotAsk(SLOT, 4), SlotAsk(TRENDING_SLOT, 4))
 BATCH_SIZE = 100  # events per POST /v1/batch
@@ -91,6 +93,7 @@ class DemoResult:
     trainings: list[dict[str, Any]] = field(default_factory=list)  # model versions served
     # slot decisions by pre-render cache status (hit, miss, live), counted from the replies
     cache: dict[str, int] = field(default_factory=dict)
+    journey: dict[str, Any] = field(default_factory=dict)  # the journey holdout's results
 
     @property
     def cache_hit_ratio(self) -> float:
@@ -150,6 +153,22 @@ def demo_workspace(config: DemoConfig, experiment_start: datetime) -> dict[str, 
                 "default_strategy": "trending",
                 "description": "Trending now",
             },
+        ],
+        # an hour after an add to cart without an order, decide the reminder's content (the
+        # trending slot, outside the experiment) for pickup; 20% held out measure its lift
+        "journeys": [
+            {
+                "key": JOURNEY,
+                "name": "Cart abandonment",
+                "trigger": {"event": "Product Added"},
+                "steps": [
+                    {"id": "wait", "wait": "1h"},
+                    {"id": "reminder", "action": "decide", "slot": TRENDING_SLOT},
+                ],
+                "exit": [{"event": "Order Completed"}],
+                "reentry": {"allowed": True, "after": "7d"},
+                "holdout_percent": 20,
+            }
         ],
         "experiments": [
             {
@@ -295,6 +314,7 @@ def run_demo(
             found = client.results(EXPERIMENT, segment)
             if any(arm.get("users") for arm in found.get("arms", [])):
                 by_segment[segment] = found
+        journey = client.results(JOURNEY_EXPERIMENT)
     return DemoResult(
         config=config,
         results=results,
@@ -307,6 +327,7 @@ def run_demo(
         mode="in-process" if config.in_process else "HTTP",
         trainings=trainings,
         cache=dict(policy.cache),
+        journey=journey,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 from loopwise.storage.writer import GroupCommitWriter
@@ -32,3 +34,18 @@ def report(
         "ok": write == "ok" and read == "ok",
         **({"write_failed_at": failed_at} if failed_at is not None else {}),
     }
+
+
+HEALTH_PROBE_SECONDS = 5.0
+
+
+def probed_health(storage: Any) -> dict[str, Any]:
+    """``storage.health()``; writes that failed stay reported until a commit succeeds, so with
+    no traffic a probe write after ``HEALTH_PROBE_SECONDS`` tells whether the disk came back."""
+    health: dict[str, Any] = storage.health()
+    failed_at = health.get("write_failed_at")
+    if failed_at is not None and time.monotonic() - failed_at >= HEALTH_PROBE_SECONDS:
+        with contextlib.suppress(Exception):
+            storage.write(lambda uow: uow.config.put_meta("health_probe", "ok"))
+        health = storage.health()
+    return health

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from loopwise.events.schema import Event
+from loopwise.storage.journey_records import Delivery, JourneyRecord
 from loopwise.storage.records import (
     Checkpoint,
     Damaged,
@@ -401,6 +402,80 @@ class WorkspaceHistory(WorkspaceHistoryReader, Protocol):
         ...
 
 
+# -- journeys: per-person state and the outbox -------------------------------------------------
+class JourneyStoreReader(Protocol):
+    def get(self, journey: str, profile_id: str) -> JourneyRecord | None: ...
+
+    def for_profiles(self, profile_ids: Iterable[str]) -> list[JourneyRecord]:
+        """Every journey state of these profiles (any journey), by journey."""
+        ...
+
+    def due(self, at: datetime, limit: int) -> list[JourneyRecord]:
+        """States with ``due_at <= at``, soonest first, at most ``limit``."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """The soonest ``due_at`` of any state (None: nothing waits on time)."""
+        ...
+
+    def iter(self, journey: str | None = None) -> Iterator[JourneyRecord]:
+        """Every state (of one journey), by journey and profile id."""
+        ...
+
+    def count(self, journey: str | None = None) -> int: ...
+
+
+class JourneyStore(JourneyStoreReader, Protocol):
+    def put(self, records: Sequence[JourneyRecord]) -> None:
+        """Insert or replace each ``(journey, profile_id)`` state."""
+        ...
+
+    def delete(self, journey: str, profile_id: str) -> None: ...
+
+    def delete_profile(self, profile_id: str) -> int: ...
+
+
+class OutboxReader(Protocol):
+    def get(self, delivery_id: int) -> Delivery | None: ...
+
+    def due(self, at: datetime, limit: int) -> list[Delivery]:
+        """Pending deliveries whose next attempt is at or before ``at``, oldest id first."""
+        ...
+
+    def for_profile(self, profile_id: str) -> list[Delivery]:
+        """Every delivery of one profile, oldest first."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """``status -> deliveries`` (pending, delivered, dead, dropped)."""
+        ...
+
+    def list(self, status: str, limit: int = 100) -> list[Delivery]:
+        """Deliveries in ``status``, newest id first (the dead-letter list: ``dead``)."""
+        ...
+
+
+class Outbox(OutboxReader, Protocol):
+    def add(self, deliveries: Sequence[Delivery]) -> list[int]:
+        """Store new deliveries (their ``id`` is ignored); a key already stored is kept as it
+        is (0 is returned for it). Returns the ids given."""
+        ...
+
+    def update(self, delivery: Delivery) -> None:
+        """Replace the stored delivery ``delivery.id`` (status, attempts, times, payload)."""
+        ...
+
+    def drop_pending(self, profile_id: str, reason: str) -> int:
+        """Mark the profile's pending deliveries ``dropped`` (consent withdrawn); how many."""
+        ...
+
+    def reassign(self, from_profile_id: str, to_profile_id: str) -> int:
+        """After a merge every delivery of ``from_profile_id`` belongs to ``to_profile_id``."""
+        ...
+
+    def delete_profile(self, profile_id: str) -> int: ...
+
+
 # -- units of work ---------------------------------------------------------------------------------
 class UnitOfWork(Protocol):
     """One job's view of a write transaction: every store's writer, plus ``on_commit``.
@@ -449,6 +524,12 @@ class UnitOfWork(Protocol):
 
     @property
     def workspace_history(self) -> WorkspaceHistory: ...
+
+    @property
+    def journeys(self) -> JourneyStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the transaction holding this job has committed (before the
@@ -505,6 +586,12 @@ class Storage(Protocol):
 
     @property
     def workspace_history(self) -> WorkspaceHistoryReader: ...
+
+    @property
+    def journeys(self) -> JourneyStoreReader: ...
+
+    @property
+    def outbox(self) -> OutboxReader: ...
 
     def submit(self, job: Callable[[UnitOfWork], T]) -> Future[T]:
         """Queue a write job; the future resolves after its transaction committed and its

@@ -9,6 +9,8 @@ inserts it only if nothing newer was published meanwhile (``setdefault``).
 from __future__ import annotations
 
 import logging
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -24,8 +26,37 @@ log = logging.getLogger(__name__)
 Repair = Callable[[str, bool], "Profile | None"]
 
 
-# an encoded profile record (b"": no such profile), its membership and that one's generation
+# an encoded profile record (b"": no such profile; compressed once the profile left the hot
+# tier), its membership and that one's generation
 Compact = tuple[bytes, "frozenset[str] | None", int]
+
+# distinct memberships shared by every profile in them (a frozenset is ~200 bytes; most people
+# share a handful of combinations); beyond this many, new combinations are kept unshared
+SHARED_MEMBERSHIPS = 10_000
+ZLIB_LEVEL = 1  # a 2 kB record to ~0.9 kB in microseconds; decompressing is faster still
+
+
+def compressed(data: bytes) -> bytes:
+    """A record as the compact tier keeps it once its profile is no longer hot (JSON records
+    start with ``{``, zlib streams never do)."""
+    return zlib.compress(data, ZLIB_LEVEL) if data[:1] == b"{" else data
+
+
+def uncompressed(data: bytes) -> bytes:
+    return data if data[:1] == b"{" else zlib.decompress(data)
+
+
+class _HotTier(LruCache[str, "Entry"]):
+    """The decoded tier; tells the view which profile it dropped."""
+
+    def __init__(self, limit: int, evicted: Callable[[str], None]) -> None:
+        super().__init__(limit)
+        self._evicted = evicted
+
+    def popitem(self, last: bool = True) -> tuple[str, Entry]:
+        key, value = super().popitem(last)
+        self._evicted(key)
+        return key, value
 
 
 class Entry(NamedTuple):
@@ -75,9 +106,11 @@ class ProfileView:
     ):
         self._store = store
         self._compact: LruCache[str, Compact] = LruCache(limit)
-        self._hot: LruCache[str, Entry] = LruCache(
-            hot_limit if hot_limit is not None else max(1, min(limit, max(1_000, limit // 10)))
+        self._hot: LruCache[str, Entry] = _HotTier(
+            hot_limit if hot_limit is not None else max(1, min(limit, max(1_000, limit // 10))),
+            self._compress,
         )
+        self._memberships: dict[frozenset[str], frozenset[str]] = {}
         self._repair = repair
         self._generation = 0  # bumped when segment definitions change
         self.pending = Pending()
@@ -100,11 +133,32 @@ class ProfileView:
         if not data:
             return Entry(None, None, generation)
         try:
-            profile = codec.decode_data(pid, data)
-        except codec.DamagedProfile:
+            profile = codec.decode_data(pid, uncompressed(data))
+        except (codec.DamagedProfile, zlib.error):
             self._compact.pop(pid, None)
             return None
         return self._hot.setdefault(pid, Entry(profile, membership, generation))
+
+    def _compress(self, pid: str) -> None:
+        """A profile left the hot tier: its record in the compact tier is compressed (the
+        writer may publish a newer one meanwhile; that one is kept as it is)."""
+        held: Compact | None = OrderedDict.get(self._compact, pid)
+        if held is None or held[0][:1] != b"{":
+            return
+        small = (compressed(held[0]), held[1], held[2])
+        with self._compact._lock:
+            if OrderedDict.get(self._compact, pid) is held:
+                OrderedDict.__setitem__(self._compact, pid, small)  # keeps its recency
+
+    def _shared(self, membership: frozenset[str] | None) -> frozenset[str] | None:
+        if membership is None:
+            return None
+        found = self._memberships.get(membership)
+        if found is not None:
+            return found
+        if len(self._memberships) < SHARED_MEMBERSHIPS:
+            self._memberships[membership] = membership
+        return membership
 
     def _keep(self, pid: str, entry: Entry, data: bytes) -> Entry:
         """Cache what a reader loaded, unless something newer was published meanwhile."""
@@ -175,6 +229,7 @@ class ProfileView:
     def remember_membership(self, pid: str, profile: Profile, membership: frozenset[str]) -> None:
         """Keep a membership evaluated for the cached state (not for a newer one)."""
         cached = self._hot.get(pid)
+        membership = self._shared(membership) or membership
         if cached is not None and cached.profile is profile:
             self._hot[pid] = Entry(profile, membership, self._generation)
             compact = self._compact.get(pid)
@@ -187,6 +242,7 @@ class ProfileView:
     ) -> None:
         """A committed state (``data``: its encoded record, when the writer has it)."""
         encoded = data if data is not None else codec.encode(profile).data
+        membership = self._shared(membership)
         self._compact[profile.id] = (encoded, membership, self._generation)
         self._hot[profile.id] = Entry(profile, membership, self._generation)
 
@@ -207,6 +263,7 @@ class ProfileView:
     def forget_memberships(self) -> None:
         """The segments changed: every cached membership is re-evaluated on next use."""
         self._generation += 1
+        self._memberships = {}
 
     def __len__(self) -> int:
         return len(self._compact)

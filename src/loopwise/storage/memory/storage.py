@@ -28,6 +28,7 @@ from loopwise.storage.memory.events import MemoryEventLog
 from loopwise.storage.memory.exposures import MemoryExposureStore
 from loopwise.storage.memory.identities import MemoryIdentityStore
 from loopwise.storage.memory.item_stats import MemoryItemStatsStore
+from loopwise.storage.memory.journeys import MemoryJourneyStore, MemoryOutbox
 from loopwise.storage.memory.profiles import MemoryProfileStore
 from loopwise.storage.memory.segment_history import MemorySegmentHistory
 from loopwise.storage.memory.sessions import MemorySessionStore
@@ -56,6 +57,8 @@ class _Stores:
         self.users = MemoryUserStore(db)
         self.sessions = MemorySessionStore(db)
         self.workspace_history = MemoryWorkspaceHistory(db)
+        self.journeys = MemoryJourneyStore(db)
+        self.outbox = MemoryOutbox(db)
 
 
 class MemoryUnitOfWork(CommitCallbacks, _Stores):

@@ -35,6 +35,12 @@ SCHEMA: Mapping[str, Mapping[str, int]] = {
     "users": {},  # email -> (role, password_hash, created_at, disabled, failed_logins, last_failed)
     "sessions": {"email": 0},  # token_hash -> (email, csrf, created_at, expires_at, revoked)
     "workspace_history": {},  # revision -> (at, actor, source, comment, document, diff)
+    "journey_states": {
+        "journey": 0,
+        "profile_id": 1,
+    },  # (journey, pid) -> (journey, pid, due, blob)
+    # id -> (key, profile_id, status, next_attempt_at, created_at, attempts, done_at, blob)
+    "outbox": {"key": 0, "profile_id": 1, "status": 2},
 }
 
 

@@ -32,6 +32,7 @@ from loopwise.storage.postgres.events import PostgresEventLog
 from loopwise.storage.postgres.exposures import PostgresExposureStore
 from loopwise.storage.postgres.identities import PostgresIdentityStore
 from loopwise.storage.postgres.item_stats import PostgresItemStatsStore
+from loopwise.storage.postgres.journeys import PostgresJourneyStore, PostgresOutbox
 from loopwise.storage.postgres.migrate import (
     CONNECT_TIMEOUT_S,
     configure,
@@ -65,6 +66,8 @@ PERSONAL_TABLES = (
     "decisions",
     "outcomes",
     "segment_history",
+    "journey_states",
+    "outbox",
 )
 WRITER_NAME = "loopwise-writer"  # application_name, as pg_stat_activity shows it
 READER_NAME = "loopwise-read"
@@ -89,6 +92,8 @@ class _Stores:
         self.users = PostgresUserStore(connect, pooled=pooled)
         self.sessions = PostgresSessionStore(connect, pooled=pooled)
         self.workspace_history = PostgresWorkspaceHistory(connect, pooled=pooled)
+        self.journeys = PostgresJourneyStore(connect, pooled=pooled)
+        self.outbox = PostgresOutbox(connect, pooled=pooled)
 
 
 class PostgresUnitOfWork(CommitCallbacks, _Stores):

@@ -16,7 +16,7 @@ from loopwise.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: journey states and the outbox
 BUSY_TIMEOUT_MS = 5000
 REBUILD_ITEM_STATS_META = "item_stats_rebuild"  # set by the v1 migration
 
@@ -39,10 +39,13 @@ TABLES = (
     "users",
     "sessions",
     "workspace_history",
+    "journey_states",
+    "outbox",
 )
 # tables added after version 2 first shipped: a database without them is upgraded silently
 LATER_TABLES = frozenset(
     {"item_observations", "checkpoints", "revisions", "users", "sessions", "workspace_history"}
+    | {"journey_states", "outbox"}  # version 3
 )
 
 SCHEMA = """
@@ -142,6 +145,28 @@ CREATE TABLE IF NOT EXISTS workspace_history (
     document BLOB NOT NULL,
     diff BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS journey_states (
+    journey TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    due_at TEXT,
+    record BLOB NOT NULL,
+    PRIMARY KEY (journey, profile_id)
+);
+CREATE INDEX IF NOT EXISTS journey_states_profile_id ON journey_states (profile_id);
+CREATE INDEX IF NOT EXISTS journey_states_due ON journey_states (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT UNIQUE NOT NULL,
+    profile_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    done_at TEXT,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_profile_id ON outbox (profile_id);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 """
 
 
@@ -171,13 +196,15 @@ def configure_writer(conn: sqlite3.Connection, path: Path) -> list[str]:
         if "meta" in before:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = None if row is None else str(row[0])
-        if version is not None and version not in ("1", SCHEMA_VERSION):
+        if version is not None and version not in ("1", "2", SCHEMA_VERSION):
             raise StorageUnavailable(
                 f"{path} has storage schema version {version}, this Loopwise reads versions 1 "
-                f"and {SCHEMA_VERSION}; upgrade Loopwise or point it at another database file."
+                f"to {SCHEMA_VERSION}; upgrade Loopwise or point it at another database file."
             )
         if version == "1" and "profiles" in before:
             _migrate_from_v1(conn)
+        if version == "2":
+            log.info("migrating the database from storage schema 2 to 3 (journeys, outbox)")
         for statement in SCHEMA.split(";\n"):
             if statement.strip():
                 conn.execute(statement)

@@ -27,6 +27,7 @@ from loopwise.storage.sqlite.events import SqliteEventLog
 from loopwise.storage.sqlite.exposures import SqliteExposureStore
 from loopwise.storage.sqlite.identities import SqliteIdentityStore
 from loopwise.storage.sqlite.item_stats import SqliteItemStatsStore
+from loopwise.storage.sqlite.journeys import SqliteJourneyStore, SqliteOutbox
 from loopwise.storage.sqlite.profiles import SqliteProfileStore
 from loopwise.storage.sqlite.schema import BUSY_TIMEOUT_MS, configure_writer
 from loopwise.storage.sqlite.segment_history import SqliteSegmentHistory
@@ -57,6 +58,8 @@ class _Stores:
         self.users = SqliteUserStore(connect)
         self.sessions = SqliteSessionStore(connect)
         self.workspace_history = SqliteWorkspaceHistory(connect)
+        self.journeys = SqliteJourneyStore(connect)
+        self.outbox = SqliteOutbox(connect)
 
 
 class SqliteUnitOfWork(CommitCallbacks, _Stores):

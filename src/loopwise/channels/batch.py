@@ -1,0 +1,502 @@
+"""Campaign decisions: one slot decided for a whole audience (the content of an email).
+
+``POST /v1/decide/batch`` and ``loopwise decide-batch`` decide a slot for everyone in a segment or
+in a list of users, the way ``/v1/decide`` decides it for one page view (profile, segments, rules,
+strategies, experiment arms, the holdout, consent to personalization), with two more gates:
+
+- **consent**: only people who consented to ``channels.batch.consent`` (``marketing``) are
+  decided; the others get a ``skipped`` row (``no_consent``), so nobody is emailed by mistake;
+- **frequency cap**: at most ``channels.batch.frequency_cap`` campaign decisions per person per
+  slot in any 24 hours (``frequency_cap``). The cap counts the campaign decisions in the decision
+  log (so it holds across runs, restarts and processes that ran before this one) plus those of
+  this run; campaigns on one slot run one at a time in a process.
+
+Every decision is logged (a chunk of them per write job, durable before its rows are given out),
+under the person and marked ``channel: campaign`` with the campaign's name, so opens and clicks
+sent back with its ``decision_id`` (``Email Opened``, ``Email Link Clicked``, or any impression
+and click event) attribute to it, and a purchase within the attribution window does too.
+
+Segment audiences: every stored profile of a known person (a user id: someone to send to) whose
+profile, evaluated now, is in the segment; anonymous profiles are left out and counted.
+User audiences: user ids (or ``{user_id, anonymous_id}``); a person Loopwise never saw is decided
+too when their consent says so (``PUT /v1/consent/{user_id}``), from popular content.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from loopwise.catalog.items import Item
+from loopwise.clock import Clock, parse_timestamp
+from loopwise.decide.request import DecideRequest, DecideUser, SlotDecision, SlotRequest
+from loopwise.decide.service import DecideService, Prepared
+from loopwise.decide.slots import SLUG_PATTERN
+from loopwise.errors import ValidationFailed
+from loopwise.events.limits import MAX_ID_CHARS
+from loopwise.privacy import consent as privacy_consent
+from loopwise.profiles import codec
+from loopwise.profiles.context import request_context_attributes
+from loopwise.profiles.identity import profile_id_for
+from loopwise.profiles.model import Profile
+from loopwise.segments.conditions import compile_condition
+from loopwise.storage.records import Exposure, JsonDict
+from loopwise.storage.stores import Storage
+from loopwise.views import Views
+from loopwise.workspace.compiled import CompiledWorkspace
+
+#: People decided per write job (their rows are given out once it committed).
+CHUNK = 500
+#: People one HTTP request may list (larger audiences: a segment, several requests, the CLI).
+MAX_USERS = 10_000
+CAP_WINDOW = timedelta(hours=24)
+CHANNEL = "campaign"
+
+Status = Literal["decided", "skipped"]
+SkipReason = Literal["no_consent", "frequency_cap"]
+
+
+class BatchUser(BaseModel):
+    """One person of a user audience."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
+    anonymous_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
+
+    @model_validator(mode="after")
+    def _some_id(self) -> Self:
+        if self.user_id is None and self.anonymous_id is None:
+            raise ValueError("give user_id or anonymous_id (or both)")
+        return self
+
+
+class DecideBatchRequest(BaseModel):
+    """Body of ``POST /v1/decide/batch``: one slot, and a segment or a list of users."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot: str = Field(min_length=1, max_length=100, description="Slot key from the workspace.")
+    segment: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Everyone (known) in it now."
+    )
+    users: list[BatchUser] | None = Field(
+        default=None,
+        min_length=1,
+        description=f"People: user ids, or {{user_id, anonymous_id}} objects (over HTTP 1 to "
+        f"{MAX_USERS}; the CLI reads any number from a file).",
+        json_schema_extra={"maxItems": MAX_USERS},
+    )
+    n: int | None = Field(default=None, ge=1, le=100, description="List slots: items per person.")
+    campaign: str = Field(
+        default="campaign",
+        pattern=SLUG_PATTERN,
+        max_length=100,
+        description="The campaign's name, logged with each decision.",
+    )
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Segment-style context shared by the whole audience (e.g. campaign UTM).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_ids(cls, data: Any) -> Any:
+        """A bare string in ``users`` is a user id."""
+        if isinstance(data, dict) and isinstance(data.get("users"), list):
+            users = [{"user_id": u} if isinstance(u, str) else u for u in data["users"]]
+            data = {**data, "users": users}
+        return data
+
+    @model_validator(mode="after")
+    def _one_audience(self) -> Self:
+        if (self.segment is None) == (self.users is None):
+            raise ValueError("give exactly one audience: segment or users")
+        return self
+
+    def audience_users(self) -> list[BatchUser]:
+        return list(self.users or ())
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a run did, counted."""
+
+    slot: str
+    campaign: str
+    audience: int = 0
+    decided: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    anonymous: int = 0  # segment audiences: profiles without a user id, left out
+    damaged: int = 0  # segment audiences: stored profiles that could not be read
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "campaign": self.campaign,
+            "audience": self.audience,
+            "decided": self.decided,
+            "skipped": dict(sorted(self.skipped.items())),
+            "anonymous_left_out": self.anonymous,
+            "damaged_left_out": self.damaged,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    user_id: str | None
+    anonymous_id: str | None
+    pid: str
+    profile: Profile | None
+    attributes: Mapping[str, Any] | None = None  # profile.* now (segment audiences)
+
+
+Row = dict[str, Any]
+
+
+class Campaign:
+    """One validated run; iterate :meth:`rows` (once) for the output, then read ``summary``."""
+
+    def __init__(
+        self,
+        service: BatchService,
+        request: DecideBatchRequest,
+        compiled: CompiledWorkspace,
+        people: Iterator[_Person],
+        now: datetime,
+        timer: Callable[[], float],
+        summary: Summary,
+    ) -> None:
+        self._service = service
+        self.request = request
+        self._compiled = compiled
+        self._people = people
+        self._now = now
+        self._timer = timer
+        self.summary = summary
+        # the audience's shared context.* (the campaign's UTM...), built once
+        self._context = request_context_attributes(
+            request.context, compiled.workspace.profiles, now
+        )
+
+    def rows(self) -> Iterator[Row]:
+        """Every person's row, in audience order, a chunk at a time: a chunk's rows come out
+        once its decisions are durable. The slot's campaigns wait for each other here."""
+        start = self._timer()
+        lock = self._service.slot_lock(self.request.slot)
+        with lock:
+            counts = self._service.cap_counts(self.request.slot, self._now)
+            pending: tuple[Future[Any] | None, list[Row]] | None = None
+            for chunk in _chunks(self._people, CHUNK):
+                rows, entries = self._decide_chunk(chunk, counts)
+                future = self._service.decide.log_many(entries) if entries else None
+                if pending is not None:
+                    yield from _when_durable(*pending)
+                pending = (future, rows)
+            if pending is not None:
+                yield from _when_durable(*pending)
+        self.summary.seconds = self._timer() - start
+
+    def _decide_chunk(
+        self, chunk: list[_Person], counts: Counter[str]
+    ) -> tuple[list[Row], list[tuple[JsonDict, list[Exposure]]]]:
+        compiled, request, summary = self._compiled, self.request, self.summary
+        workspace = compiled.workspace
+        settings = workspace.channels.batch
+        cap = settings.frequency_cap.cap(request.slot)
+        privacy = workspace.privacy
+        decide = self._service.decide
+        slots = [SlotRequest.model_construct(slot=request.slot, n=request.n, filters=None)]
+        rows: list[Row] = []
+        entries: list[tuple[JsonDict, list[Exposure]]] = []
+
+        def sink(record: JsonDict, exposures: list[Exposure]) -> None:
+            entries.append((record, exposures))
+
+        for person in chunk:
+            summary.audience += 1
+            row: Row = {"user_id": person.user_id, "profile_id": person.pid}
+            if person.anonymous_id is not None and person.user_id is None:
+                row["anonymous_id"] = person.anonymous_id
+            state = decide.consent_state(person.user_id, person.anonymous_id)
+            country = person.profile.country if person.profile is not None else None
+            if not privacy_consent.granted(state, settings.consent, country, privacy):
+                rows.append(_skipped(row, "no_consent", summary))
+                continue
+            if cap and counts[person.pid] >= cap:
+                rows.append(_skipped(row, "frequency_cap", summary))
+                continue
+            body = DecideRequest.model_construct(
+                user=DecideUser.model_construct(
+                    user_id=person.user_id, anonymous_id=person.anonymous_id, user_token=None
+                ),
+                context=request.context,
+                slots=slots,
+            )
+            prepared = Prepared(person.pid, person.profile, state, self._context, person.attributes)
+            response = decide.decide(body, prepared=prepared, sink=sink)
+            record = entries[-1][0]
+            # under the person whatever their analytics choice: the frequency cap counts it
+            record["profile_id"] = response.profile_id
+            record["channel"] = CHANNEL
+            record["campaign"] = request.campaign
+            counts[response.profile_id] += 1
+            summary.decided += 1
+            row["status"] = "decided"
+            row["decision_id"] = response.decision_id
+            row["slot"] = _slot_json(response.slots[0])
+            rows.append(row)
+        return rows, entries
+
+
+def _skipped(row: Row, reason: SkipReason, summary: Summary) -> Row:
+    summary.skipped[reason] += 1
+    row["status"] = "skipped"
+    row["reason"] = reason
+    return row
+
+
+def _slot_json(decision: SlotDecision) -> dict[str, Any]:
+    return decision.model_dump(mode="json", exclude_none=True)
+
+
+def _when_durable(future: Future[Any] | None, rows: list[Row]) -> Iterator[Row]:
+    if future is not None:
+        future.result()  # a failed write raises: no row of an unlogged decision goes out
+    yield from rows
+
+
+def _chunks(people: Iterator[_Person], size: int) -> Iterator[list[_Person]]:
+    chunk: list[_Person] = []
+    for person in people:
+        chunk.append(person)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class BatchService:
+    """Validates campaign requests and runs them (see the module docstring)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        views: Views,
+        decide: DecideService,
+        compiled: Callable[[], CompiledWorkspace],
+        catalog: Callable[[], Mapping[str, Item]],
+        clock: Clock,
+        timer: Callable[[], float],
+    ) -> None:
+        self._storage = storage
+        self._views = views
+        self.decide = decide
+        self._compiled = compiled
+        self._catalog = catalog
+        self._clock = clock
+        self._timer = timer
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def slot_lock(self, slot: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(slot, threading.Lock())
+
+    def prepare(self, request: DecideBatchRequest) -> Campaign:
+        """Check the request against the live workspace (ValidationFailed naming the field);
+        nothing is decided until the campaign's rows are read."""
+        compiled = self._compiled()
+        if request.slot not in compiled.slots:
+            known = sorted(compiled.slots)
+            raise ValidationFailed(
+                f"Unknown slot {request.slot!r}. Known slots: {', '.join(known) or 'none'}. Fix "
+                "the key or define the slot in the workspace.",
+                field="slot",
+                known_slots=known,
+            )
+        now = self._clock()
+        people: Iterator[_Person]
+        summary = Summary(slot=request.slot, campaign=request.campaign)
+        if request.segment is not None:
+            people = self._segment(compiled, request.segment, request.context, now, summary)
+        else:
+            people = self._users(request.audience_users())
+        return Campaign(self, request, compiled, people, now, self._timer, summary)
+
+    # -- audiences -----------------------------------------------------------------------------
+    def _users(self, users: Sequence[BatchUser]) -> Iterator[_Person]:
+        identities, profiles = self._views.identities, self._views.profiles
+        for user in users:
+            pid = identities.resolve_user(user.user_id, user.anonymous_id)
+            profile = profiles.get(pid) if pid else None
+            if pid is None:
+                pid = profile_id_for(user.user_id or user.anonymous_id or "")
+            yield _Person(user.user_id, user.anonymous_id, pid, profile)
+
+    def _segment(
+        self,
+        compiled: CompiledWorkspace,
+        key: str,
+        context: Mapping[str, Any],
+        now: datetime,
+        summary: Summary,
+    ) -> Iterator[_Person]:
+        definition = compiled.registry.get(key)
+        if definition is None:
+            known = sorted(d.key for d in compiled.registry.definitions)
+            raise ValidationFailed(
+                f"Unknown segment {key!r}. Known segments: {', '.join(known)}.",
+                field="segment",
+            )
+        condition = compile_condition(definition.condition, compiled.workspace.saved_groups)
+        attributes_context = request_context_attributes(context, compiled.workspace.profiles, now)
+        return self._members(compiled, condition, attributes_context, now, summary)
+
+    def _members(
+        self,
+        compiled: CompiledWorkspace,
+        condition: Callable[[Mapping[str, Any]], bool],
+        context: Mapping[str, Any],
+        now: datetime,
+        summary: Summary,
+    ) -> Iterator[_Person]:
+        for record in self._storage.profiles.iter():
+            try:
+                profile = codec.decode(record)
+            except codec.DamagedProfile:
+                summary.damaged += 1
+                continue
+            if profile.user_id is None:
+                summary.anonymous += 1
+                continue
+            attributes = compiled.profile_attributes(profile, now)
+            if condition({"profile": attributes, "context": context}):
+                yield _Person(profile.user_id, None, profile.id, profile, attributes)
+
+    # -- the frequency cap ---------------------------------------------------------------------
+    def cap_counts(self, slot: str, now: datetime) -> Counter[str]:
+        """Campaign decisions per profile for ``slot`` in the 24 hours before ``now``, from the
+        decision log (waiting for this process's pending writes first)."""
+        self.decide.flush()
+        counts: Counter[str] = Counter()
+        since = now - CAP_WINDOW
+        for record in self._storage.decisions.iter(since):
+            if record.get("channel") != CHANNEL or not record.get("profile_id"):
+                continue
+            at = parse_timestamp(record.get("created_at"))
+            if at is None or at < since or at > now:
+                continue
+            if any(s.get("slot") == slot for s in record.get("slots") or ()):
+                counts[str(record["profile_id"])] += 1
+        return counts
+
+
+# -- output files ------------------------------------------------------------------------------
+CSV_COLUMNS = (
+    "user_id",
+    "profile_id",
+    "status",
+    "reason",
+    "decision_id",
+    "variant",
+    "items",
+    "content",
+)
+
+
+def csv_row(row: Row) -> dict[str, str]:
+    slot = row.get("slot") or {}
+    variant = slot.get("variant") or {}
+    return {
+        "user_id": row.get("user_id") or "",
+        "profile_id": row.get("profile_id") or "",
+        "status": row.get("status") or "",
+        "reason": row.get("reason") or "",
+        "decision_id": row.get("decision_id") or "",
+        "variant": variant.get("id", ""),
+        "items": " ".join(item["id"] for item in slot.get("items") or ()),
+        "content": orjson.dumps(variant["content"]).decode() if variant.get("content") else "",
+    }
+
+
+def write_rows(rows: Iterable[Row], path: Path, format: str | None = None) -> int:
+    """Write rows as JSON Lines or CSV (from the suffix unless ``format`` says); returns how
+    many were written. Rows stream through: the file grows as the audience is decided."""
+    kind = (format or path.suffix.lstrip(".")).lower()
+    if kind not in ("jsonl", "csv"):
+        raise ValidationFailed(
+            f"Cannot write {path.name!r}: name the output file .jsonl or .csv.", field="out"
+        )
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        if kind == "jsonl":
+            for row in rows:
+                out.write(orjson.dumps(row).decode() + "\n")
+                count += 1
+        else:
+            writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(csv_row(row))
+                count += 1
+    return count
+
+
+def read_users(path: Path) -> list[BatchUser]:
+    """A user file: one user id per line (``.txt`` and the like), a CSV with a ``user_id``
+    column, or JSON Lines of ``{"user_id": ...}`` / ``{"anonymous_id": ...}``."""
+    text = path.read_text(encoding="utf-8-sig")
+    users: list[BatchUser] = []
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None or "user_id" not in reader.fieldnames:
+            raise ValidationFailed(
+                f"{path.name}: a CSV user file needs a user_id column.", field="users"
+            )
+        for line, record in enumerate(reader, start=2):
+            value = (record.get("user_id") or "").strip()
+            if value:
+                users.append(_user(value, path, line))
+        return users
+    for line, raw in enumerate(text.splitlines(), start=1):
+        raw = raw.strip()
+        if not raw:
+            continue
+        if suffix in (".jsonl", ".ndjson"):
+            try:
+                document = orjson.loads(raw)
+                users.append(BatchUser.model_validate(document, strict=True))
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                raise ValidationFailed(
+                    f"{path.name}:{line}: not a user object ({str(exc).splitlines()[0]}); "
+                    'write {"user_id": "..."} per line.',
+                    field=f"users[{line - 1}]",
+                ) from None
+        else:
+            users.append(_user(raw, path, line))
+    return users
+
+
+def _user(value: str, path: Path, line: int) -> BatchUser:
+    if len(value) > MAX_ID_CHARS:
+        raise ValidationFailed(
+            f"{path.name}:{line}: the user id is over {MAX_ID_CHARS} characters.",
+            field=f"users[{line - 1}]",
+        )
+    return BatchUser(user_id=value)

@@ -1,0 +1,68 @@
+"""A journey through the engine: the ingest job moves its state and queues its sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopwise.profiles.identity import profile_id_for
+from tests.journeys.conftest import T0, cart_journey, hours, ingest, message, sends
+
+
+def test_a_cart_abandoner_gets_one_reminder_after_the_wait(make_engine: Any) -> None:
+    engine = make_engine([cart_journey()])
+    ingest(engine, message("u1", T0))
+    assert sends(engine) == []
+    ingest(engine, message("u2", T0 + hours(2), "Product Viewed"))  # the clock moves past 1 h
+    found = sends(engine)
+    assert len(found) == 1
+    assert found[0].profile_id == profile_id_for("u1")
+    assert found[0].created_at == T0 + hours(1)
+    ingest(engine, message("u2", T0 + hours(30), "Product Viewed"))
+    assert len(sends(engine)) == 1
+    show = engine.services.journeys.show("cart")
+    steps = {s["id"]: s for s in show["steps"]}
+    assert steps["wait"]["entered"] == 1 and steps["wait"]["waiting"] == 0
+    assert steps["reminder"]["sent"] == 1
+    assert show["entered"] == 1 and show["exited"] == 1
+
+
+def test_buying_first_means_no_reminder(make_engine: Any) -> None:
+    engine = make_engine([cart_journey()])
+    ingest(engine, message("u1", T0), message("u1", T0 + hours(0.5), "Order Completed"))
+    ingest(engine, message("u2", T0 + hours(3), "Product Viewed"))
+    assert sends(engine) == []
+    show = engine.services.journeys.show("cart")
+    assert show["converted"] == 1
+
+
+def test_no_marketing_consent_no_journey(make_engine: Any) -> None:
+    engine = make_engine([cart_journey()])
+    ingest(engine, message("u1", T0, marketing=False), message("u3", T0, marketing=None))
+    ingest(engine, message("u2", T0 + hours(3), "Product Viewed"))
+    assert sends(engine) == []
+
+
+def test_win_back_after_inactivity_and_a_segment_trigger(make_engine: Any) -> None:
+    win_back = {"key": "win", "template": "win_back", "endpoint": "crm", "wait": "30d"}
+    buyer = {
+        "key": "buyer",
+        "trigger": {"segment_entered": "buyer"},
+        "steps": [{"id": "hello", "action": "webhook", "endpoint": "crm"}],
+    }
+    engine = make_engine([win_back, buyer])
+    ingest(engine, message("u1", T0, "Order Completed", revenue=30.0))
+    ingest(engine, message("u2", T0 + hours(24 * 10), "Product Viewed"))
+    assert sends(engine, "win") == []
+    assert len(sends(engine, "buyer")) == 1  # entered segment buyer with the order
+    ingest(engine, message("u2", T0 + hours(24 * 31), "Product Viewed"))
+    found = sends(engine, "win")
+    assert [d.profile_id for d in found] == [profile_id_for("u1")]
+    assert found[0].created_at == T0 + hours(24 * 30)
+    # still away 14 days later: the second message; u2 never bought, so never entered
+    ingest(engine, message("u3", T0 + hours(24 * 45), "Product Viewed"))
+    found = sends(engine, "win")
+    assert [d.profile_id for d in found] == [profile_id_for("u1")] * 2
+    assert [d.created_at for d in found] == [T0 + hours(24 * 30), T0 + hours(24 * 44)]
+    history = engine.profile_view("u1")
+    assert history is not None
+    assert {j["journey"] for j in history["journeys"]["journeys"]} == {"win", "buyer"}
