@@ -64,7 +64,7 @@ def test_only_runs_the_chosen_benchmark(tmp_path: Path, monkeypatch: pytest.Monk
     names = [b.name for b in BENCHMARKS]
     assert names == [
         "decide", "http", "ingest", "freshness", "startup", "results", "memory", "storage",
-        "channels", "models",
+        "journeys", "channels", "models",
     ]  # fmt: skip
     out = tmp_path / "RESULTS.md"
     bench = next(b for b in BENCHMARKS if b.name == "memory")
@@ -85,3 +85,14 @@ def test_the_channels_run_renders_its_tables(tmp_path: Path) -> None:
     assert result["batch_capped"]["skipped"] == {"frequency_cap": 40}
     text = "\n".join(bench_channels.markdown(result))
     assert "| rerank, 100 candidates |" in text and "people/s" in text
+
+
+def test_the_journeys_benchmark_runs_and_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import bench_journeys
+
+    result = bench_journeys.run(people=30, batch=10)
+    assert result["waiting"] == 30 and result["sent"] == 30
+    assert result["delivered"] == result["received"] == 30
+    assert "| webhooks delivered to a local receiver | 30 |" in "\n".join(
+        bench_journeys.markdown(result)
+    )
