@@ -33,6 +33,7 @@ def workspace(path: Path, url: str) -> Path:
     return path
 
 
+@pytest.mark.timeout(600)  # real processes / days of simulation: slow on a busy machine
 def test_journeys_over_http_and_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, SECRET)
     receiver = Receiver(SECRET, fail_first=1).start()

@@ -67,6 +67,7 @@ def _delivered_in_db(db: Path) -> set[str]:
         conn.close()
 
 
+@pytest.mark.timeout(600)  # real processes / days of simulation: slow on a busy machine
 def test_kill_9_with_1000_sends_pending_loses_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

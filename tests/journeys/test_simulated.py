@@ -96,6 +96,7 @@ def plain() -> Iterator[tuple[Engine, list[dict[str, Any]], Simulation]]:
     engine.close()
 
 
+@pytest.mark.timeout(600)  # real processes / days of simulation: slow on a busy machine
 def test_cart_abandoners_get_exactly_one_reminder_unless_they_buy_first(plain: Any) -> None:
     engine, messages, _ = plain
     end = max(at(m) for m in messages)
@@ -122,6 +123,7 @@ def test_cart_abandoners_get_exactly_one_reminder_unless_they_buy_first(plain: A
     assert {s["id"]: s["sent"] for s in journey["steps"]}["reminder"] == expected
 
 
+@pytest.mark.timeout(600)  # real processes / days of simulation: slow on a busy machine
 def test_quiet_hours_holdout_and_the_journeys_lift_report() -> None:
     journey = cart(quiet_hours={"start": "20:00", "end": "09:00"}, holdout_percent=30)
     engine, messages, _ = run([journey])
@@ -158,6 +160,7 @@ def test_quiet_hours_holdout_and_the_journeys_lift_report() -> None:
         engine.close()
 
 
+@pytest.mark.timeout(600)  # real processes / days of simulation: slow on a busy machine
 def test_frequency_caps_hold_across_journeys() -> None:
     browse = {
         "key": "browse",
