@@ -57,7 +57,8 @@ PROGRESS = TrainingProgress()
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """The holdout metrics (``{"models": {model: {metric: value}}, "split": ...}``) as
     ``(model, metric, value)`` rows; also an older flat ``{model: {metric: value}}``."""
-    per_model = metrics.get("models") if isinstance(metrics.get("models"), dict) else metrics
+    nested = metrics.get("models")
+    per_model: dict[str, Any] = nested if isinstance(nested, dict) else metrics
     rows: list[tuple[str, str, Any]] = []
     for name, value in per_model.items():
         if name in ("split", "segments", "skipped"):
