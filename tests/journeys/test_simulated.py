@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,16 +24,22 @@ from loopwise.clock import EventTimeClock, parse_timestamp
 from loopwise.config import Workspace
 from loopwise.engine import Engine
 from loopwise.sim.demo import HOME_PAGE, DemoConfig, EnginePolicy, InProcessClient, demo_workspace
+from loopwise.sim.behaviour import DEFAULT_PARAMS
 from loopwise.sim.runner import SimConfig, Simulation
 from loopwise.storage.memory import MemoryStorage
 from tests.journeys.conftest import ENDPOINT
 
 WAIT = timedelta(hours=1)
 USERS, DAYS = 400, 4
+# keener shoppers than the simulator's realistic default (about 3% of visits order): enough
+# carts and orders in 400 people over 4 days to exercise the journey's every branch
+SHOPPERS = replace(DEFAULT_PARAMS, cart_bias=-5.5, order_bias=-0.8)
 
 
 def run(journeys: list[dict[str, Any]]) -> tuple[Engine, list[dict[str, Any]], Simulation]:
-    sim = Simulation(SimConfig(seed=11, n_users=USERS, days=DAYS, slots=HOME_PAGE))
+    sim = Simulation(
+        SimConfig(seed=11, n_users=USERS, days=DAYS, slots=HOME_PAGE, behaviour=SHOPPERS)
+    )
     document = demo_workspace(DemoConfig(days=DAYS, users=USERS), sim.config.start)
     document.pop("items")
     document["journeys"] = journeys
