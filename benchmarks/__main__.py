@@ -28,6 +28,7 @@ from benchmarks import (
     bench_ope,
     bench_results,
     bench_scale,
+    bench_scores,
     bench_startup,
     bench_storage,
 )
@@ -137,6 +138,13 @@ BENCHMARKS: list[Benchmark] = [
         bench_ope.markdown,
         quick={"decisions": 1000, "bootstrap": 200},
         full={"decisions": 5000, "bootstrap": 1000},
+    ),
+    Benchmark(
+        "scores",
+        bench_scores.run,
+        bench_scores.markdown,
+        quick={"users": 400, "days": 28, "repeats": 2},
+        full={"users": 3000, "days": 42, "repeats": 3},
     ),
     Benchmark(
         "scale",

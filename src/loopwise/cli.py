@@ -31,6 +31,7 @@ from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
 from loopwise.ope.cli import ope_command
 from loopwise.privacy.cli import audit_app, retention_app
+from loopwise.scores.cli import evaluate_scores_command, train_scores_command
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
 from loopwise.storage.cli import backup_command, migrate_command
@@ -56,6 +57,8 @@ app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("ope")(ope_command)
 app.add_typer(bandits_app, name="bandits")
+app.command("train-scores")(train_scores_command)
+app.command("evaluate-scores")(evaluate_scores_command)
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,9 +35,12 @@ from loopwise.journeys.wiring import EnginePorts
 from loopwise.models.manager import ModelManager
 from loopwise.privacy.service import PrivacyService
 from loopwise.profiles.service import ProfileService
+from loopwise.projection.effects import Effect
 from loopwise.projection.ingest import IngestService
-from loopwise.projection.projector import Projector
+from loopwise.projection.projector import Projector, profile_states
 from loopwise.projection.replay import ReplayService
+from loopwise.scores.service import ScoreService
+from loopwise.scores.serving import LiveScores
 from loopwise.segments.service import ClusterService
 from loopwise.storage.records import Checkpoint
 from loopwise.storage.sqlite.schema import REBUILD_ITEM_STATS_META
@@ -92,6 +95,7 @@ class Services:
     delivery: DeliveryWorker
     channels: Channels
     bandits: BanditService
+    scores: ScoreService
     scale: ScaleOut | None = None  # one worker among several (loopwise.distributed)
 
     def close(self) -> None:
@@ -160,7 +164,8 @@ def build(
             exposures=ExposureView(storage.exposures, limit),
             item_stats=ItemStatsView(new_item_stats(workspace)),
         )
-    workspace_service = WorkspaceService(storage, workspace, strategies, clock)
+    live_scores = LiveScores()
+    workspace_service = WorkspaceService(storage, workspace, strategies, clock, live_scores)
     catalog = CatalogService(storage)
 
     def compiled() -> CompiledWorkspace:
@@ -217,6 +222,7 @@ def build(
         storage, lambda: workspace_service.workspace.webhooks, engine_ports.person,
         engine_ports.decide, engine_ports.identify,
     )  # fmt: skip
+    scores = ScoreService(storage, compiled, items, live_scores, data_dir, clock)
 
     # who is told what, after commit
     projector.listeners.append(experiments.on_effects)
@@ -226,6 +232,17 @@ def build(
     journeys.delivery_listeners.append(delivery.wake)
     decide.decision_listeners.append(bandits.on_decision)
     projector.listeners.append(bandits.on_effects)
+
+    def rescore(effects: Sequence[Effect]) -> None:  # scores follow committed profile changes
+        live_scores.on_profiles(profile_states(effects).values(), compiled().settings)
+
+    def scores_swapped() -> None:
+        if compiled().conditions_read_scores:
+            views.profiles.forget_memberships()
+        decide.prerender.invalidate()
+
+    projector.listeners.append(rescore)
+    live_scores.listeners.append(scores_swapped)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -242,7 +259,7 @@ def build(
 
     save = scale.checkpoint_saver(save_checkpoint) if scale is not None else save_checkpoint
     checkpointer = Checkpointer(views.item_stats, save, clock)
-    watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh])
+    watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh, scores.refresh])
     if watch:
         checkpointer.start()
         watcher.start()
@@ -270,6 +287,7 @@ def build(
         delivery=delivery,
         channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
         bandits=bandits,
+        scores=scores,
         scale=scale,
     )
     if scale is not None:

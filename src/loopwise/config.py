@@ -31,6 +31,7 @@ from loopwise.journeys.spec import JourneyConfig, ReferenceError_, WebhookSettin
 from loopwise.journeys.templates import expand as expand_journey_template
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
+from loopwise.scores.spec import ScoreSettings, check_score_references
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
@@ -148,6 +149,10 @@ class Workspace(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     prerender: PrerenderSettings = Field(default_factory=PrerenderSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    scores: ScoreSettings = Field(
+        default_factory=ScoreSettings,
+        description="Predictive scores (profile.scores.*): `loopwise train-scores`.",
+    )
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, Any] = Field(
         default_factory=dict,
@@ -256,6 +261,7 @@ class Workspace(BaseModel):
         check_channel_references(
             self.channels, slot_keys, self.privacy.consent_categories, TRAINABLE_MODELS
         )
+        check_score_references(self.scores, self.segments, self.slots)
         return self
 
     def _check_experiments(self) -> None:

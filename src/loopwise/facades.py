@@ -10,6 +10,7 @@ same method names. New code may call the services directly (``engine.services.pr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from loopwise.catalog.items import Item
@@ -201,7 +202,8 @@ class ChannelsFacade(_Facade):
 
 
 class LearningFacade(_Facade):
-    """Bandit state and off-policy evaluation (:mod:`loopwise.bandits`, :mod:`loopwise.ope`)."""
+    """Bandit state, off-policy evaluation and predictive scores (:mod:`loopwise.bandits`,
+    :mod:`loopwise.ope`, :mod:`loopwise.scores`)."""
 
     def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
         """Off-policy evaluation from the decision log (docs/ope.md)."""
@@ -216,3 +218,14 @@ class LearningFacade(_Facade):
 
     def bandit_state(self) -> list[dict[str, Any]]:
         return self.services.bandits.snapshot()
+
+    def train_scores(self) -> dict[str, Any]:
+        return self.services.scores.train()
+
+    def evaluate_scores(
+        self, version: str | None = None, output: Path | None = None
+    ) -> dict[str, Any]:
+        return self.services.scores.evaluate(version, output)
+
+    def score_versions(self) -> dict[str, Any]:
+        return self.services.scores.versions()

@@ -35,6 +35,7 @@ from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.projection.fold import pre_exposure_totals
+from loopwise.scores import explain as score_reasons
 from loopwise.storage.records import Exposure, JsonDict
 from loopwise.storage.stores import Storage, UnitOfWork
 from loopwise.views import Views
@@ -221,6 +222,9 @@ class DecideService:
             context=context, segments=segments, now=now, pricing=pricing, impersonal=impersonal,
             overridden=frozenset(overrides),
         )  # fmt: skip
+        # a predictive score that made a rule fire is disclosed, with what moved it
+        scored = profile if profile_attributes and not impersonal else None
+        score_reasons.annotate(slots, compiled, compiled.scores, scored, segments)
         response = DecideResponse(
             decision_id="d_" + uuid.uuid4().hex,
             profile_id=pid,

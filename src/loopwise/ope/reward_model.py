@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from loopwise.ope.data import LoggedData
 
@@ -45,6 +44,8 @@ def fit_reward_model(data: LoggedData, *, c: float = 1.0, seed: int = 12345) -> 
     if n == 0 or reward.min() == reward.max():
         constant = float(reward[0]) if n else 0.0
         return RewardModel(np.full((n, k), constant), "constant")
+    from sklearn.linear_model import LogisticRegression  # imported on first use (start-up)
+
     model = LogisticRegression(C=c, max_iter=1000, random_state=seed)
     model.fit(_design(data, data.action), reward)
     coef = model.coef_.ravel()
