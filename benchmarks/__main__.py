@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_bandits,
     bench_channels,
     bench_decide,
     bench_freshness,
@@ -24,7 +25,9 @@ from benchmarks import (
     bench_journeys,
     bench_memory,
     bench_models,
+    bench_ope,
     bench_results,
+    bench_scores,
     bench_startup,
     bench_storage,
 )
@@ -120,6 +123,27 @@ BENCHMARKS: list[Benchmark] = [
         bench_models.markdown,
         quick={"quick": True},
         full={"quick": False},
+    ),
+    Benchmark(
+        "bandits",
+        bench_bandits.run,
+        bench_bandits.markdown,
+        quick={"visitors": 1500, "requests": 300, "warm": 300, "log": 1000},
+        full={"visitors": 6000, "requests": 2000, "warm": 1000, "log": 5000},
+    ),
+    Benchmark(
+        "ope",
+        bench_ope.run,
+        bench_ope.markdown,
+        quick={"decisions": 1000, "bootstrap": 200},
+        full={"decisions": 5000, "bootstrap": 1000},
+    ),
+    Benchmark(
+        "scores",
+        bench_scores.run,
+        bench_scores.markdown,
+        quick={"users": 400, "days": 28, "repeats": 2},
+        full={"users": 3000, "days": 42, "repeats": 3},
     ),
 ]
 

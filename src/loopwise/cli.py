@@ -10,6 +10,7 @@ import typer
 from loopwise import __version__
 from loopwise.api.keys_cli import keys_app
 from loopwise.api.server_limits import ServerLimits
+from loopwise.bandits.cli import bandits_app
 from loopwise.channels.cli import decide_batch_command
 from loopwise.cli_options import (
     DEFAULT_DATA_DIR,
@@ -27,7 +28,9 @@ from loopwise.experiments.report_cli import experiments_app
 from loopwise.journeys.cli import journeys_app
 from loopwise.models.cli import evaluate_app
 from loopwise.models.train_cli import models_app, train_command
+from loopwise.ope.cli import ope_command
 from loopwise.privacy.cli import audit_app, retention_app
+from loopwise.scores.cli import evaluate_scores_command, train_scores_command
 from loopwise.segments.cli import cluster_app
 from loopwise.sim.cli import demo
 from loopwise.storage.cli import backup_command, migrate_command
@@ -51,6 +54,10 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
+app.command("ope")(ope_command)
+app.add_typer(bandits_app, name="bandits")
+app.command("train-scores")(train_scores_command)
+app.command("evaluate-scores")(evaluate_scores_command)
 app.command("migrate")(migrate_command)
 app.command("backup")(backup_command)
 app.command("demo")(demo)

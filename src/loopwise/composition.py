@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from loopwise.api.keys import KeyRing
+from loopwise.bandits.service import BanditService
 from loopwise.catalog.items import Item
 from loopwise.catalog.service import CatalogService
 from loopwise.channels.service import Channels, build_channels
@@ -32,9 +34,12 @@ from loopwise.journeys.wiring import EnginePorts
 from loopwise.models.manager import ModelManager
 from loopwise.privacy.service import PrivacyService
 from loopwise.profiles.service import ProfileService
+from loopwise.projection.effects import Effect
 from loopwise.projection.ingest import IngestService
-from loopwise.projection.projector import Projector
+from loopwise.projection.projector import Projector, profile_states
 from loopwise.projection.replay import ReplayService
+from loopwise.scores.service import ScoreService
+from loopwise.scores.serving import LiveScores
 from loopwise.segments.service import ClusterService
 from loopwise.storage.records import Checkpoint
 from loopwise.storage.sqlite.schema import REBUILD_ITEM_STATS_META
@@ -85,6 +90,8 @@ class Services:
     journeys: JourneyService
     delivery: DeliveryWorker
     channels: Channels
+    bandits: BanditService
+    scores: ScoreService
 
     def close(self) -> None:
         self.journeys.stop()
@@ -146,7 +153,8 @@ def build(
         exposures=ExposureView(storage.exposures, limit),
         item_stats=ItemStatsView(new_item_stats(workspace)),
     )
-    workspace_service = WorkspaceService(storage, workspace, strategies, clock)
+    live_scores = LiveScores()
+    workspace_service = WorkspaceService(storage, workspace, strategies, clock, live_scores)
     catalog = CatalogService(storage)
 
     def compiled() -> CompiledWorkspace:
@@ -161,7 +169,17 @@ def build(
         storage, views, projector, privacy, lambda: workspace_service.workspace.privacy, clock
     )
     profiles = ProfileService(storage, views, compiled, items, clock)
-    decide = DecideService(storage, views, compiled, items, strategies, clock, seed=seed)
+    bandits = BanditService(
+        storage,
+        clock,
+        window=lambda: timedelta(
+            hours=workspace_service.workspace.attribution.conversion_window_hours
+        ),
+    )
+    bandits.rebuild()
+    decide = DecideService(
+        storage, views, compiled, items, strategies, clock, seed=seed, bandits=bandits
+    )
     edge_exposures = EdgeExposureService(decide, views, compiled, clock)
     experiments = ExperimentService(storage, compiled, decide.flush)
     clusters = ClusterService(storage, workspace_service, clock)
@@ -184,6 +202,7 @@ def build(
         storage, lambda: workspace_service.workspace.webhooks, engine_ports.person,
         engine_ports.decide, engine_ports.identify,
     )  # fmt: skip
+    scores = ScoreService(storage, compiled, items, live_scores, data_dir, clock)
 
     # who is told what, after commit
     projector.listeners.append(experiments.on_effects)
@@ -191,6 +210,19 @@ def build(
     projector.hooks.append(journeys)  # journey state and outbox in the ingest job's unit of work
     journeys.exposure_listeners.append(experiments.on_exposures)
     journeys.delivery_listeners.append(delivery.wake)
+    decide.decision_listeners.append(bandits.on_decision)
+    projector.listeners.append(bandits.on_effects)
+
+    def rescore(effects: Sequence[Effect]) -> None:  # scores follow committed profile changes
+        live_scores.on_profiles(profile_states(effects).values(), compiled().settings)
+
+    def scores_swapped() -> None:
+        if compiled().conditions_read_scores:
+            views.profiles.forget_memberships()
+        decide.prerender.invalidate()
+
+    projector.listeners.append(rescore)
+    live_scores.listeners.append(scores_swapped)
 
     def workspace_changed(before: CompiledWorkspace, after: CompiledWorkspace) -> None:
         if before.registry.definitions != after.registry.definitions:
@@ -206,7 +238,7 @@ def build(
         storage.write(lambda uow: uow.item_stats.save_checkpoint(checkpoint))
 
     checkpointer = Checkpointer(views.item_stats, save_checkpoint, clock)
-    watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh])
+    watcher = ChangeWatcher(storage, [workspace_service.refresh, catalog.refresh, scores.refresh])
     if watch:
         checkpointer.start()
         watcher.start()
@@ -233,6 +265,8 @@ def build(
         journeys=journeys,
         delivery=delivery,
         channels=build_channels(storage, views, decide, compiled, items, strategies, clock),
+        bandits=bandits,
+        scores=scores,
     )
 
 

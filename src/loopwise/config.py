@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from loopwise.api.edge_settings import CorsSettings, RateLimitSettings
+from loopwise.bandits.settings import BANDIT
 from loopwise.channels.settings import ChannelSettings, check_channel_references
 from loopwise.decide.prerender import PrerenderSettings
 from loopwise.decide.slots import Slot
@@ -30,6 +31,7 @@ from loopwise.journeys.spec import JourneyConfig, ReferenceError_, WebhookSettin
 from loopwise.journeys.templates import expand as expand_journey_template
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.settings import ProfileSettings
+from loopwise.scores.spec import ScoreSettings, check_score_references
 from loopwise.segments.builtin import BUILTIN_SEGMENTS
 from loopwise.segments.clusters import is_cluster_key
 from loopwise.segments.registry import SegmentDefinition
@@ -147,6 +149,10 @@ class Workspace(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     prerender: PrerenderSettings = Field(default_factory=PrerenderSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    scores: ScoreSettings = Field(
+        default_factory=ScoreSettings,
+        description="Predictive scores (profile.scores.*): `loopwise train-scores`.",
+    )
     builtin_segments: bool = Field(True, description="Include the built-in segments.")
     saved_groups: dict[str, Any] = Field(
         default_factory=dict,
@@ -216,6 +222,13 @@ class Workspace(BaseModel):
                 owner=f'Segment "{segment.key}"',
             )
         for i, slot in enumerate(self.slots):
+            for k, seg in enumerate(slot.bandit.segments if slot.bandit else ()):
+                if seg not in known and not is_cluster_key(seg):
+                    raise ConfigError(
+                        f'Slot "{slot.key}" bandit learns per unknown segment "{seg}". Use one '
+                        f"of: {', '.join(sorted(known))}.",
+                        field=f"slots[{i}].bandit.segments[{k}]",
+                    )
             for j, rule in enumerate(slot.rules):
                 check_group_references(
                     self.saved_groups,
@@ -248,6 +261,7 @@ class Workspace(BaseModel):
         check_channel_references(
             self.channels, slot_keys, self.privacy.consent_categories, TRAINABLE_MODELS
         )
+        check_score_references(self.scores, self.segments, self.slots)
         return self
 
     def _check_experiments(self) -> None:
@@ -271,10 +285,13 @@ class Workspace(BaseModel):
             for j, arm in enumerate(experiment.arms):
                 where = f"experiments[{i}].arms[{j}]"
                 if slot.kind == "block":
+                    if arm.strategy == BANDIT and arm.variant is None:
+                        continue  # the slot's bandit (its settings, else the defaults) serves
                     if arm.variant is None:
                         raise ConfigError(
                             f'Slot "{slot.key}" is a block slot: arm "{arm.key}" must give '
-                            "variant: <a variant id of the slot> instead of a strategy.",
+                            "variant: <a variant id of the slot> (or strategy: bandit) instead "
+                            "of a strategy.",
                             field=f"{where}.variant",
                         )
                     if slot.variant(arm.variant) is None:

@@ -24,6 +24,7 @@ from loopwise.events.schema import Event
 from loopwise.facades import (
     CatalogFacade,
     ChannelsFacade,
+    LearningFacade,
     ModelsFacade,
     PrivacyFacade,
     WorkspaceFacade,
@@ -39,10 +40,17 @@ __all__ = ["Engine", "IngestResult"]
 
 
 class Engine(
-    PrivacyFacade, CatalogFacade, WorkspaceFacade, ModelsFacade, ChannelsFacade, JourneysFacade
+    PrivacyFacade,
+    CatalogFacade,
+    WorkspaceFacade,
+    ModelsFacade,
+    ChannelsFacade,
+    JourneysFacade,
+    LearningFacade,
 ):
     """Ingest -> profiles -> segments -> decide, with the feedback loop, on one storage. The
-    delegations by domain (privacy, catalog, workspace, models) are in :mod:`loopwise.facades`."""
+    delegations by domain (privacy, catalog, workspace, models, channels, learning) are in
+    :mod:`loopwise.facades`, the journeys' in :mod:`loopwise.journeys.facade`."""
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ same method names. New code may call the services directly (``engine.services.pr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from loopwise.catalog.items import Item
@@ -198,3 +199,33 @@ class ChannelsFacade(_Facade):
         self, request: RerankRequest, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         return self.services.channels.rerank.rerank(request, headers)
+
+
+class LearningFacade(_Facade):
+    """Bandit state, off-policy evaluation and predictive scores (:mod:`loopwise.bandits`,
+    :mod:`loopwise.ope`, :mod:`loopwise.scores`)."""
+
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Off-policy evaluation from the decision log (docs/ope.md)."""
+        from loopwise.ope.service import OpeService, parse_request
+
+        services = self.services
+        services.decide.flush()
+        service = OpeService(
+            services.storage, lambda: services.workspace.compiled, services.bandits
+        )
+        return service.run(parse_request(document))
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return self.services.bandits.snapshot()
+
+    def train_scores(self) -> dict[str, Any]:
+        return self.services.scores.train()
+
+    def evaluate_scores(
+        self, version: str | None = None, output: Path | None = None
+    ) -> dict[str, Any]:
+        return self.services.scores.evaluate(version, output)
+
+    def score_versions(self) -> dict[str, Any]:
+        return self.services.scores.versions()

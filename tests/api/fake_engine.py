@@ -55,6 +55,7 @@ class FakeEngine:
     settings_cors: CorsSettings = field(default_factory=CorsSettings)
     settings_rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     model_history: list[str] = field(default_factory=list)
+    score_history: list[str] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
     revisions: list[dict[str, Any]] = field(default_factory=list)  # documents, oldest first
     authors: list[Author] = field(default_factory=list)
@@ -280,6 +281,13 @@ class FakeEngine:
             return {"published": False, "clusters": [], "warnings": []}
         return {"published": True, **self.cluster(*self.cluster_calls[-1]), "warnings": []}
 
+    # -- off-policy evaluation and bandits (routes_admin) ----------------------------------------
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        return {"policy": document.get("policy"), "estimates": {}}
+
+    def bandit_state(self) -> list[dict[str, Any]]:
+        return []
+
     # -- trained models (routes_models) --------------------------------------------------------
     def train_models(self, wait: bool = True) -> dict[str, Any]:
         from loopwise.errors import Conflict
@@ -296,6 +304,19 @@ class FakeEngine:
             "current": self.model_history[-1] if self.model_history else None,
             "versions": [{"version": v} for v in reversed(self.model_history)],
         }
+
+    # -- predictive scores (routes_scores) -----------------------------------------------------
+    def train_scores(self) -> dict[str, Any]:
+        self.score_history.append(f"v{len(self.score_history) + 1}")
+        return {"version": self.score_history[-1], "scores": ["convert"], "report": {}}
+
+    def score_versions(self) -> dict[str, Any]:
+        return {"versions": [{"version": v} for v in reversed(self.score_history)]}
+
+    def evaluate_scores(self, version: str | None = None, output: Any = None) -> dict[str, Any]:
+        if not self.score_history or (version and version not in self.score_history):
+            raise NotFound("No score model version; train one first.", field="version")
+        return {"version": version or self.score_history[-1], "report": {}}
 
     def rollback_models(self, version: str | None = None) -> dict[str, Any]:
         from loopwise.errors import Conflict

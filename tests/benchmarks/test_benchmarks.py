@@ -64,7 +64,7 @@ def test_only_runs_the_chosen_benchmark(tmp_path: Path, monkeypatch: pytest.Monk
     names = [b.name for b in BENCHMARKS]
     assert names == [
         "decide", "http", "ingest", "freshness", "startup", "results", "memory", "storage",
-        "journeys", "channels", "models",
+        "journeys", "channels", "models", "bandits", "ope", "scores",
     ]  # fmt: skip
     out = tmp_path / "RESULTS.md"
     bench = next(b for b in BENCHMARKS if b.name == "memory")

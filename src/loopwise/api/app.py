@@ -31,6 +31,7 @@ from loopwise.api import (
     routes_journeys,
     routes_models,
     routes_profiles,
+    routes_scores,
     routes_system,
 )
 from loopwise.api.cors import CorsMiddleware
@@ -242,6 +243,7 @@ def create_app(engine: EnginePort) -> FastAPI:
         routes_items,
         routes_admin,
         routes_models,
+        routes_scores,
         routes_system,
         routes_experiments,
         routes_journeys,

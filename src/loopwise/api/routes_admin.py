@@ -13,7 +13,7 @@ storage run in the thread pool so the event loop keeps serving ingest and decide
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
@@ -295,3 +295,44 @@ async def cluster(request: Request) -> dict[str, Any]:
 )
 def get_clusters(request: Request) -> dict[str, Any]:
     return _engine(request).clusters()
+
+
+# -- off-policy evaluation and bandits -------------------------------------------------------------
+class OpePort(Protocol):
+    def run_ope(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Estimate a candidate policy from the decision log (``loopwise.ope.service``)."""
+        ...
+
+    def bandit_state(self) -> list[dict[str, Any]]: ...
+
+
+def _ope_engine(request: Request) -> OpePort:
+    return cast(OpePort, request.app.state.engine)
+
+
+@router.post(
+    "/v1/admin/ope",
+    summary="Off-policy evaluation of a candidate policy for a block slot",
+    description=(
+        "IPS, self-normalised IPS and doubly robust estimates (with 95% bootstrap intervals) of "
+        "the click (or conversion) rate a candidate policy would have got, from the slot's "
+        "logged decisions and outcomes. `policy` is `uniform`, `logged`, `bandit`, "
+        "`variant:<id>` or a document `{variants: {id: p}, segments: {key: {id: p}}}`. A "
+        "candidate that shows variants the logging policy never showed (zero support), or a "
+        "period with no decisions, is a 422. docs/ope.md"
+    ),
+    responses=problem_responses(400, 401, 403, 404, 415, 422),
+    openapi_extra=_OBJECT_BODY,
+)
+async def ope(request: Request) -> dict[str, Any]:
+    document = await read_object(request)
+    return await run_in_threadpool(_ope_engine(request).run_ope, document)
+
+
+@router.get(
+    "/v1/admin/bandits",
+    summary="What each bandit has learned",
+    description="Per bandit slot and bucket: each variant's decisions, successes and rate.",
+)
+def bandits(request: Request) -> dict[str, Any]:
+    return {"bandits": _ope_engine(request).bandit_state()}

@@ -53,7 +53,7 @@ class PagePreview:
 def compile_draft(services: Services, document: dict[str, Any]) -> CompiledWorkspace:
     """A whole workspace document compiled as the engine would (ConfigError when invalid)."""
     live = services.workspace.compiled
-    return CompiledWorkspace(parse_workspace(document), live.strategies, live.clusters)
+    return CompiledWorkspace(parse_workspace(document), live.strategies, live.clusters, live.scores)
 
 
 def preview_page(

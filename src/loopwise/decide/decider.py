@@ -20,6 +20,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from loopwise.bandits.explain import bandit_reasons
+from loopwise.bandits.service import BanditService
+from loopwise.bandits.settings import BANDIT, BanditSettings
 from loopwise.catalog.items import Item
 from loopwise.decide import explain
 from loopwise.decide.filters import ItemFilters, build_filter
@@ -109,6 +112,7 @@ class Decider:
         *,
         saved_groups: SavedGroups | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        bandits: BanditService | None = None,
     ) -> None:
         self.slots = dict(slots)
         self.strategies = strategies
@@ -116,6 +120,7 @@ class Decider:
         self.stats = stats
         self._rules = {key: CompiledRules(slot.rules, saved_groups) for key, slot in slots.items()}
         self._timer = timer
+        self.bandits = bandits
 
     def decide_slots(
         self,
@@ -164,7 +169,14 @@ class Decider:
             if override is not None:
                 reasons.append(override.reason)
             if slot.kind == "block":
-                decisions.append(_block(request.slot, slot, rule, reasons, override))
+                if self._bandit_serves(slot, rule, override):
+                    decisions.append(
+                        self._bandit_block(
+                            request.slot, slot, rule, reasons, profile, context, segments, rng
+                        )
+                    )
+                else:
+                    decisions.append(_block(request.slot, slot, rule, reasons, override))
                 continue
             filters = slot.filters.merged(rule.then.filters if rule else None).merged(
                 request.filters
@@ -280,6 +292,55 @@ class Decider:
             propensity=min((item.propensity for item in items), default=1.0),
             ai_influenced=ai_influenced,
             reasons=reasons,
+        )
+
+    def _bandit_serves(self, slot: Slot, rule: Rule | None, override: SlotOverride | None) -> bool:
+        """An experiment arm's bandit, else the slot's bandit unless a rule picks the variant."""
+        if self.bandits is None:
+            return False
+        if override is not None and (override.variant is not None or override.strategy):
+            return override.strategy == BANDIT
+        if slot.strategy != BANDIT:
+            return False
+        return rule is None or rule.then.variant is None
+
+    def _bandit_block(
+        self,
+        key: str,
+        slot: Slot,
+        rule: Rule | None,
+        reasons: list[Reason],
+        profile: Mapping[str, Any],
+        context: Mapping[str, Any],
+        segments: Sequence[str],
+        rng: random.Random,
+    ) -> SlotDecision:
+        """The bandit draws the variant; the decision carries the exact propensity and the
+        bandit's trace (logged with the decision, read back by learning and OPE)."""
+        assert self.bandits is not None
+        settings = slot.bandit or BanditSettings()
+        choice = self.bandits.choose(
+            key,
+            settings,
+            [v.id for v in slot.variants],
+            [v.weight for v in slot.variants],
+            profile=profile,
+            context=context,
+            segments=segments,
+            rng=rng,
+        )
+        variant = slot.variant(choice.variant) or slot.default_variant_model()
+        reasons.extend(bandit_reasons(choice, settings))
+        return SlotDecision(
+            slot=key,
+            kind="block",
+            variant=DecidedVariant(id=variant.id, content=variant.content),
+            rule=rule.id if rule is not None else None,
+            strategy=BANDIT,
+            propensity=choice.propensity,
+            ai_influenced=True,
+            reasons=reasons,
+            bandit=choice.trace,
         )
 
     def _personal(self, name: str) -> bool:

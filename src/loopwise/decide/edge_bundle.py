@@ -57,6 +57,8 @@ def _edge_rule(rule: Rule, context_segments: set[str]) -> dict[str, Any] | None:
 
 
 def _edge_slot(slot: Slot, context_segments: set[str]) -> dict[str, Any] | None:
+    if slot.strategy == "bandit":
+        return None  # a bandit draws and learns in the engine: the slot goes to the API
     ordered = sorted(
         enumerate(slot.rules), key=lambda pair: (-pair[1].priority, -pair[1].specificity, pair[0])
     )

@@ -233,3 +233,21 @@ def describe_error(exc: BaseException) -> str:
     if len(message) > 120:
         message = message[:117] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def score_influenced(
+    key: str, label: str, value: float, factors: Sequence[tuple[str, float]]
+) -> Reason:
+    """A predictive score (``profile.scores.<key>``) made a rule fire: the disclosure, with the
+    features that moved the person's score most (SHAP values; ``factors``: (words, value))."""
+    named = ", ".join(
+        f"{words} ({'raises' if contribution > 0 else 'lowers'} it)"
+        for words, contribution in factors
+    )
+    because = f", mostly from: {named}" if named else ""
+    return Reason(
+        kind="model",
+        text=f"AI-influenced: a model estimates your likelihood of {label} at {value:.0%} "
+        f"(score {key}){because}",
+        ref=f"scores.{key}",
+    )

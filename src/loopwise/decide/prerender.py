@@ -247,6 +247,8 @@ class PrerenderCache:
 
 def recipe_for(slot: Slot) -> _Recipe | None:
     """What a slot's decision reads, or None when it depends on the person (never cached)."""
+    if slot.strategy == "bandit":
+        return None  # drawn afresh for every decision, and learning
     paths: set[str] = set()
     for rule in slot.rules:
         _read_paths(rule.when, paths)

@@ -184,6 +184,12 @@ class SlotDecision(BaseModel):
         description="True when a trained model or the person's own data chose the items.",
     )
     reasons: list[Reason] = Field(default_factory=list)
+    bandit: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        description="A bandit's trace (its distribution, bucket, features): logged with the "
+        "decision for learning and off-policy evaluation, not sent to clients.",
+    )
 
 
 CacheStatus = Literal["hit", "miss", "live"]

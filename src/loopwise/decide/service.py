@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from loopwise.api.public_decide import may_use_profile, unlinked_profile_id
+from loopwise.bandits.service import BanditService
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
@@ -33,6 +35,7 @@ from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.projection.fold import pre_exposure_totals
+from loopwise.scores import explain as score_reasons
 from loopwise.storage.records import Exposure, JsonDict
 from loopwise.storage.stores import Storage, UnitOfWork
 from loopwise.views import Views
@@ -77,8 +80,10 @@ class DecideService:
         clock: Clock,
         *,
         seed: int | None = None,
+        bandits: BanditService | None = None,
     ) -> None:
         self._storage = storage
+        self._bandits = bandits
         self._views = views
         self._compiled = compiled
         self._catalog = catalog
@@ -90,6 +95,8 @@ class DecideService:
         self._pending_lock = threading.Lock()
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
+        # told of each logged decision after it is committed (bandits count their trials)
+        self.decision_listeners: list[Callable[[JsonDict], None]] = []
         self.decider = self.new_decider()
         self.prerender = PrerenderCache(
             lambda: self._compiled().workspace.prerender, lambda: self._clock().timestamp()
@@ -104,6 +111,7 @@ class DecideService:
             self._catalog(),
             self._views.item_stats.stats,
             saved_groups=compiled.workspace.saved_groups,
+            bandits=self._bandits,
         )
 
     def refresh(self) -> None:
@@ -214,6 +222,9 @@ class DecideService:
             context=context, segments=segments, now=now, pricing=pricing, impersonal=impersonal,
             overridden=frozenset(overrides),
         )  # fmt: skip
+        # a predictive score that made a rule fire is disclosed, with what moved it
+        scored = profile if profile_attributes and not impersonal else None
+        score_reasons.annotate(slots, compiled, compiled.scores, scored, segments)
         response = DecideResponse(
             decision_id="d_" + uuid.uuid4().hex,
             profile_id=pid,
@@ -350,9 +361,13 @@ class DecideService:
         exposure view learns of it after commit."""
         record = decision_record(response, now, identified=identified)
 
+        listeners = list(self.decision_listeners)
+
         def job(uow: UnitOfWork) -> None:
             uow.decisions.insert(record)
             self._insert_exposures(uow, exposures)
+            for listener in listeners:
+                uow.on_commit(partial(listener, record))
 
         decision_id = response.decision_id
         future = self._storage.submit(job)
@@ -453,6 +468,7 @@ def decision_record(response: DecideResponse, now: datetime, *, identified: bool
                 "propensity": s.propensity,
                 "ai_influenced": s.ai_influenced,
                 "reasons": [r.model_dump(mode="json") for r in s.reasons],
+                **({"bandit": s.bandit} if s.bandit is not None else {}),
             }
             for s in response.slots
         ],

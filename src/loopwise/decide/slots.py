@@ -12,6 +12,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loopwise.bandits.settings import BANDIT, BanditSettings
 from loopwise.decide.filters import ItemFilters
 from loopwise.decide.rules import LIST_ACTION_FIELDS, SLUG_PATTERN, Rule
 from loopwise.validation import invalid_at
@@ -65,6 +66,15 @@ class Slot(BaseModel):
         default=None,
         description="Block slots: variant shown when no rule matches (default: the first).",
     )
+    strategy: Literal["fixed", "bandit"] | None = Field(
+        default=None,
+        description="Block slots: fixed (the default: the rule's or default variant) or bandit "
+        "(a bandit learns which variant works; rules that pick a variant still win). "
+        "docs/bandits.md",
+    )
+    bandit: BanditSettings | None = Field(
+        default=None, description="Block slots with strategy bandit: its settings."
+    )
     n: int = Field(default=4, ge=1, le=100, description="List slots: how many items to show.")
     default_strategy: str = Field(
         default="popular",
@@ -108,6 +118,7 @@ class Slot(BaseModel):
             )
         if self.kind == "block":
             self._check_block()
+            self._check_bandit()
         else:
             self._check_list()
         return self
@@ -151,7 +162,31 @@ class Slot(BaseModel):
                     variant,
                 )
 
+    def _check_bandit(self) -> None:
+        if self.bandit is not None and self.strategy != BANDIT:
+            raise invalid_at(
+                "Slot", ("bandit",), "bandit settings need strategy: bandit", self.strategy
+            )
+        if self.strategy != BANDIT:
+            return
+        floor = (self.bandit or BanditSettings()).floor
+        if floor * len(self.variants) > 1.0:
+            raise invalid_at(
+                "Slot",
+                ("bandit", "floor"),
+                f"a floor of {floor:g} for {len(self.variants)} variants is more than 100%; "
+                f"use at most {1 / len(self.variants):.4g}",
+                floor,
+            )
+
     def _check_list(self) -> None:
+        if self.strategy == BANDIT or self.bandit is not None:
+            raise invalid_at(
+                "Slot",
+                ("strategy",),
+                "strategy: bandit applies to block slots; list slots use default_strategy",
+                self.strategy,
+            )
         if self.variants:
             raise invalid_at(
                 "Slot",

@@ -15,6 +15,7 @@ from typing import Any
 _HIDDEN = frozenset({"variant", "filter"})
 # The order in which a reason kind makes the one-line summary (first present wins).
 _SUMMARY_ORDER = ("consent", "holdout", "rule", "strategy", "segment", "cold_start")
+SCORE_REF_PREFIX = "scores."  # reasons of predictive scores (loopwise.scores.explain)
 
 
 def _after_colon(text: str) -> str:
@@ -66,6 +67,12 @@ def plain_reason(reason: Mapping[str, Any]) -> str | None:
 def _summary(reasons: Sequence[Mapping[str, Any]], ai: bool) -> str:
     by_kind: dict[str, str] = {}
     for reason in reasons:
+        # a predictive score that made the rule fire says more than the rule's own words
+        if (
+            str(reason.get("ref", "")).startswith(SCORE_REF_PREFIX)
+            and reason.get("kind") == "model"
+        ):
+            return str(reason.get("text", ""))
         text = plain_reason(reason)
         if text is not None:
             by_kind.setdefault(str(reason.get("kind")), text)

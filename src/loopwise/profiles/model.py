@@ -167,6 +167,9 @@ class Profile:
     path_daily: dict[str, dict[int, int]] = field(default_factory=dict)
     session_campaign: dict[str, str] = field(default_factory=dict)  # UTM of the latest session
     campaigns: list[str] = field(default_factory=list)  # campaign names, newest first, unique
+    # derived, never stored: (score model, settings, {score: probability}) of this state,
+    # remembered by loopwise.scores.serving (a published profile's state never changes)
+    scores_memo: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(cls, profile_id: str, at: datetime) -> Profile:

@@ -54,6 +54,15 @@ def demo(
             "experiment then starts on day 2 (0 = never; use with a model --strategy).",
         ),
     ] = 0,
+    bandit_visitors: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Also run the bandit-vs-A/B/n simulation (in process) with this many visitors "
+            "and add its regret curve to the report (default: --users, at most 6000; 0 = skip; "
+            "docs/bandits.md).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate shoppers against a live engine with a personalized-vs-popular experiment."""
     config = DemoConfig(
@@ -91,7 +100,20 @@ def demo(
             except LoopwiseError as exc:
                 raise fail(exc) from None
     print_result(result)
-    report.write_text(render_html(result), encoding="utf-8")
+    bandits = None
+    if bandit_visitors is None:
+        bandit_visitors = min(users, 6000)
+    if bandit_visitors:
+        from loopwise.bandits.simulate import simulate
+
+        console.print(f"bandit vs A/B/n: {bandit_visitors} visitors (in process)...")
+        bandits = simulate(bandit_visitors, seed)
+        rates = bandits.expected_rate
+        console.print(
+            f"  bandit {rates['bandit']:.2%} vs A/B/n {rates['ab']:.2%} click rate "
+            f"({bandits.gain:+.1%}); regret {bandits.to_dict()['final_regret']}"
+        )
+    report.write_text(render_html(result, bandits), encoding="utf-8")
     console.print(f"report: {report.resolve()}")
     if json_out is not None:
         document = {"results": result.results, "segments": result.by_segment}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from loopwise.bandits.settings import BANDIT
 from loopwise.config import Workspace
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.errors import ConditionError, ConfigError
@@ -24,6 +25,11 @@ from loopwise.segments.clusters import CLUSTER_ATTRIBUTE, ClusterModel, is_clust
 from loopwise.segments.conditions import CompiledCondition, compile_condition, referenced_paths
 from loopwise.segments.registry import SegmentRegistry
 
+if TYPE_CHECKING:
+    from loopwise.scores.serving import LiveScores
+
+SCORES_ATTRIBUTE = "scores"  # profile.scores.<key> (loopwise.scores)
+
 
 class CompiledWorkspace:
     """The parts derived from a workspace (and the published clusters)."""
@@ -33,10 +39,12 @@ class CompiledWorkspace:
         workspace: Workspace,
         strategies: StrategyRegistry,
         clusters: ClusterModel | None = None,
+        scores: LiveScores | None = None,
     ) -> None:
         self.workspace = workspace
         self.strategies = strategies
         self.clusters = clusters
+        self.scores = scores  # the served score model's holder (swapped without recompiling)
         cluster_segments = clusters.segments() if clusters is not None else []
         self.registry = SegmentRegistry(
             workspace.all_segments() + cluster_segments, workspace.saved_groups
@@ -63,7 +71,10 @@ class CompiledWorkspace:
         for i, experiment in enumerate(workspace.experiments):
             self.experiments.setdefault(experiment.slot, []).append(experiment)
             for j, arm in enumerate(experiment.arms):
-                if arm.strategy is not None and arm.strategy not in known_strategies:
+                slot_kind = self.slots[experiment.slot].kind
+                block_bandit = arm.strategy == BANDIT and slot_kind == "block"
+                unknown = arm.strategy is not None and arm.strategy not in known_strategies
+                if unknown and not block_bandit:
                     raise ConfigError(
                         f'Experiment "{experiment.key}" arm "{arm.key}" uses unknown strategy '
                         f'"{arm.strategy}". Known strategies: {", ".join(strategies.names())}.',
@@ -101,6 +112,10 @@ class CompiledWorkspace:
             if any(len(p) < 2 for p in profile_paths)
             else frozenset(p[1] for p in profile_paths)
         )
+        # segments that read predictive scores need them to evaluate membership
+        self._conditions_read_scores = f'"profile.{SCORES_ATTRIBUTE}' in conditions or (
+            '"profile"' in conditions and f'"{SCORES_ATTRIBUTE}' in conditions
+        )
         # experiment -> event names its metrics read (what the projector totals per person)
         self.metric_events: dict[str, frozenset[str]] = {
             e.key: frozenset(m.event for m in e.metrics if m.event)
@@ -112,7 +127,25 @@ class CompiledWorkspace:
         }
 
     def with_clusters(self, clusters: ClusterModel | None) -> CompiledWorkspace:
-        return CompiledWorkspace(self.workspace, self.strategies, clusters)
+        return CompiledWorkspace(self.workspace, self.strategies, clusters, self.scores)
+
+    @property
+    def conditions_read_scores(self) -> bool:
+        """Some segment reads ``profile.scores``: memberships depend on the served model."""
+        return self._conditions_read_scores
+
+    def _add_scores(
+        self, profile: Profile, attributes: dict[str, Any], at_last_event: bool = False
+    ) -> None:
+        """``profile.scores`` into ``attributes`` (when a score model is served). Scores are as
+        of the profile's last event; ``at_last_event``: ``attributes`` are of that moment, so
+        the scores' features are read from them instead of computed again."""
+        if self.scores is not None:
+            values = self.scores.attribute(
+                profile, self.settings, attributes if at_last_event else None
+            )
+            if values is not None:
+                attributes[SCORES_ATTRIBUTE] = values
 
     def experiment(self, key: str) -> ExperimentConfig | None:
         if key == self.holdout.key:
@@ -124,15 +157,25 @@ class CompiledWorkspace:
         attributes = profile.attributes(at, self.settings)
         if self.clusters is not None:
             attributes[CLUSTER_ATTRIBUTE] = self.clusters.assign(attributes)
+        self._add_scores(profile, attributes)  # as of the profile's last event
         return attributes
 
     def membership(self, profile: Profile) -> frozenset[str]:
         """The segments a profile state is in, evaluated at its own last event: the one
         definition live ingest, restart and replay share (so they agree)."""
         at = profile.last_seen
-        values = profile.attributes(at, self.settings, self._condition_tables, self._condition_keys)
+        scores = self.scores is not None and self.scores.model is not None
+        # a served score reads every attribute (its features); else only what conditions read
+        keys = None if scores else self._condition_keys
+        values = profile.attributes(at, self.settings, self._condition_tables, keys)
         if self.clusters is not None:
             values[CLUSTER_ATTRIBUTE] = self.clusters.assign(profile.attributes(at, self.settings))
+        # a changed profile's scores are computed here, from the same attributes (membership
+        # is evaluated for every state the fold produces): remembered on the profile
+        if scores:
+            self._add_scores(profile, values, at_last_event=True)
+            if not self._conditions_read_scores:
+                values.pop(SCORES_ATTRIBUTE, None)
         return frozenset(self.registry.evaluate_without_context(values))
 
     def unpublished_cluster_rules(self) -> list[str]:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -42,6 +42,9 @@ CLUSTERS_REVISION = "clusters"
 SECTIONS = ("slots", "segments", "experiments")
 RETRIES = 20  # another worker saved first: recompute on its revision, this many times at most
 
+if TYPE_CHECKING:
+    from loopwise.scores.serving import LiveScores
+
 log = logging.getLogger(__name__)
 
 Listener = Callable[[CompiledWorkspace, CompiledWorkspace], None]  # (before, after)
@@ -55,6 +58,7 @@ class WorkspaceService:
         workspace: Workspace,
         strategies: StrategyRegistry,
         clock: Clock = system_clock,
+        scores: LiveScores | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -62,7 +66,7 @@ class WorkspaceService:
         self.listeners: list[Listener] = []
         # set at start-up when the workspace file and live changes disagree (see open_workspace)
         self.file_conflict: FileConflict | None = None
-        self._compiled = CompiledWorkspace(workspace, strategies, stored_clusters(storage))
+        self._compiled = CompiledWorkspace(workspace, strategies, stored_clusters(storage), scores)
         self._revisions = storage.config.revisions()
         latest = storage.workspace_history.latest()
         document = workspace.document()
@@ -117,7 +121,10 @@ class WorkspaceService:
                 document = edit(current)
                 workspace = parse_workspace(document)
                 compiled = CompiledWorkspace(
-                    workspace, self._compiled.strategies, self._compiled.clusters
+                    workspace,
+                    self._compiled.strategies,
+                    self._compiled.clusters,
+                    self._compiled.scores,
                 )
                 stored = workspace.document()
                 try:
@@ -284,7 +291,11 @@ class WorkspaceService:
                 stored_clusters(self._storage) if changed_clusters else self._compiled.clusters
             )
             self._revisions.update(revisions)
-            self._swap(CompiledWorkspace(workspace, self._compiled.strategies, clusters))
+            self._swap(
+                CompiledWorkspace(
+                    workspace, self._compiled.strategies, clusters, self._compiled.scores
+                )
+            )
             return True
 
 
