@@ -23,8 +23,8 @@ import pytest
 from loopwise.clock import EventTimeClock, parse_timestamp
 from loopwise.config import Workspace
 from loopwise.engine import Engine
-from loopwise.sim.demo import HOME_PAGE, DemoConfig, EnginePolicy, InProcessClient, demo_workspace
 from loopwise.sim.behaviour import DEFAULT_PARAMS
+from loopwise.sim.demo import HOME_PAGE, DemoConfig, EnginePolicy, InProcessClient, demo_workspace
 from loopwise.sim.runner import SimConfig, Simulation
 from loopwise.storage.memory import MemoryStorage
 from tests.journeys.conftest import ENDPOINT
