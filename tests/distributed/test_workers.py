@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from loopwise.distributed.bus import SECOND_PASS_S
@@ -166,3 +170,31 @@ def test_several_workers_from_one_serve(schema: str, tmp_path: Path) -> None:
         for n in range(20):  # connections land on either worker
             assert server.track("ivy", f"sku-{n % 5}").status_code == 200
         assert eventually(lambda: (server.profile("ivy") or {}).get("item_views") == 20) < 1.0
+
+
+def test_the_console_signs_in_and_serves_across_workers(schema: str, tmp_path: Path) -> None:
+    """Sessions and CSRF tokens live in PostgreSQL: a sign-in on one worker holds on the
+    other (connections land on either), and `loopwise users create` reaches that database."""
+    server = start_server(tmp_path, schema_url(schema), REDIS_URL, workers=2, name="console")
+    with running(server):
+        created = subprocess.run(
+            [sys.executable, "-m", "loopwise", "users", "create", "--email", "ana@example.com",
+             "--role", "admin", "--password-stdin", "--data-dir", str(tmp_path / "data"),
+             "--database-url", schema_url(schema)],
+            input="a long pass phrase\n", capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        for _ in range(3):  # fresh connections each time: either worker answers
+            with httpx.Client(base_url=server.url, timeout=30) as browser:
+                page = browser.get("/ui/login")
+                token = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
+                assert token, page.text[:500]
+                signed = browser.post(
+                    "/ui/login",
+                    data={"login_csrf": token.group(1), "email": "ana@example.com",
+                          "password": "a long pass phrase", "next": "/ui"},
+                )  # fmt: skip
+                assert signed.status_code == 303, signed.text[:500]
+                for path in ("/ui", "/ui/segments", "/ui/privacy"):
+                    with httpx.Client(base_url=server.url, cookies=browser.cookies) as other:
+                        assert other.get(path).status_code == 200, path

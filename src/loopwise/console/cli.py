@@ -29,12 +29,23 @@ users_app = typer.Typer(
 )
 
 
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="LOOPWISE_DATABASE_URL",
+        help="PostgreSQL URL when the server runs on PostgreSQL (default: the data directory's "
+        "SQLite file).",
+    ),
+]
+
+
 @contextmanager
-def _people(data_dir: Path) -> Iterator[People]:
+def _people(data_dir: Path, database_url: str | None = None) -> Iterator[People]:
     from loopwise.storage import open_storage
 
     try:
-        storage = open_storage(None, data_dir)
+        storage = open_storage(database_url, data_dir)
     except LoopwiseError as exc:
         raise fail(exc) from None
     try:
@@ -55,21 +66,26 @@ def create(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Create a console user."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _people(data_dir) as people:
+    with _people(data_dir, database_url) as people:
         user = people.create(email, role, password)
     console.print(f"Created {user.role} {user.email}; they sign in at /ui/login.")
 
 
 @users_app.command("list")
-def list_users(data_dir: DataDir = DEFAULT_DATA_DIR, json_out: JsonFlag = False) -> None:
+def list_users(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    json_out: JsonFlag = False,
+    database_url: DatabaseUrl = None,
+) -> None:
     """List console users with their role and live sessions."""
-    with _people(data_dir) as people:
+    with _people(data_dir, database_url) as people:
         rows = [
             {
                 "email": user.email,
@@ -95,8 +111,9 @@ def list_users(data_dir: DataDir = DEFAULT_DATA_DIR, json_out: JsonFlag = False)
 def revoke(
     email: Annotated[str, typer.Argument(help="The user to remove.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a user and end every session they have."""
-    with _people(data_dir) as people:
+    with _people(data_dir, database_url) as people:
         ended = people.revoke(email)
     console.print(f"Revoked {email.strip().lower()}; {ended} live sessions ended.")
