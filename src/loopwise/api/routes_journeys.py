@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Protocol, cast
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.requests import Request
 
 from loopwise.api.auth import require
@@ -82,6 +82,9 @@ def outbox(
     responses=problem_responses(401, 403, 404),
 )
 def retry_delivery(
-    delivery_id: int, request: Request, _: Annotated[KeyKind, Depends(require(Scope.ADMIN))]
+    # ids are SQLite/PostgreSQL 64-bit integers: a larger one is a 400, not an overflow
+    delivery_id: Annotated[int, Path(ge=1, le=2**62, description="The delivery's id.")],
+    request: Request,
+    _: Annotated[KeyKind, Depends(require(Scope.ADMIN))],
 ) -> dict[str, Any]:
     return _engine(request).retry_delivery(delivery_id)
