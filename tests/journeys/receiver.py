@@ -3,7 +3,9 @@ idempotency key, and fails the first attempts of every key on purpose (HTTP 503)
 
 In process: ``Receiver(secret, fail_first=1).start()``; as its own process (the kill -9 test):
 ``python -m tests.journeys.receiver --port P --secret S --fail-first 1 --log FILE``. The log has
-one JSON line per request: key, attempt, status, whether the signature held.
+one JSON line per request: key, attempt, status, whether the signature held. A request whose body
+ends before its Content-Length (the sender died mid-send) is logged as ``truncated`` and not
+answered: its signature cannot hold, and that is the sender's crash, not a signing defect.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 key = self.headers.get(IDEMPOTENCY_HEADER) or ""
+                if len(body) < length:
+                    receiver.record_truncated(key, self.headers.get(ATTEMPT_HEADER))
+                    self.close_connection = True
+                    return
                 signature = self.headers.get(SIGNATURE_HEADER) or ""
                 status = receiver.handle(key, signature, body, self.headers.get(ATTEMPT_HEADER))
                 self.send_response(status)
@@ -81,6 +87,14 @@ class Receiver:
                 self._log.write(json.dumps(entry) + "\n")
                 self._log.flush()
         return status
+
+    def record_truncated(self, key: str, attempt: str | None) -> None:
+        entry = {"key": key, "attempt": attempt, "status": None, "signed": False, "truncated": True}
+        with self.lock:
+            self.requests.append(entry)
+            if self._log is not None:
+                self._log.write(json.dumps(entry) + "\n")
+                self._log.flush()
 
     def start(self) -> Receiver:
         self._thread.start()
