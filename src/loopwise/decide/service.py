@@ -93,6 +93,11 @@ class DecideService:
         self._rng_lock = threading.Lock()
         self._pending: dict[str, Future[Any]] = {}  # decision id -> its write
         self._pending_lock = threading.Lock()
+        # decisions waiting for the write job not yet started (see _log)
+        self._log_lock = threading.Lock()
+        self._log_queue: list[tuple[JsonDict, list[Exposure]]] = []
+        self._log_future: Future[Any] | None = None
+        self._log_ids: dict[int, list[str]] = {}  # id(job future) -> its decision ids
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
         # told of each logged decision after it is committed (bandits count their trials)
@@ -112,6 +117,7 @@ class DecideService:
             self._views.item_stats.stats,
             saved_groups=compiled.workspace.saved_groups,
             bandits=self._bandits,
+            frozen_catalog=True,  # the catalog service swaps its mapping, and calls refresh
         )
 
     def refresh(self) -> None:
@@ -358,22 +364,42 @@ class DecideService:
     ) -> None:
         """Written behind the reply. Without analytics consent the decision is logged under no
         profile (and never attributed). A first exposure is stored once (the first wins); the
-        exposure view learns of it after commit."""
+        exposure view learns of it after commit.
+
+        Group commit: the decision joins the queue of the write job not yet started, if there
+        is one, else it submits one. A job costs the writer far more than a decision's insert
+        does, and under load many decisions now share one."""
         record = decision_record(response, now, identified=identified)
+        decision_id = response.decision_id
+        with self._log_lock:
+            future = self._log_future
+            if future is None:  # a closed storage raises here, with nothing queued
+                future = self._log_future = self._storage.submit(self._drain_log)
+                future.add_done_callback(self._forget_drained)  # not done: it needs the lock
+            self._log_queue.append((record, exposures))
+            with self._pending_lock:
+                self._pending[decision_id] = future
+            self._log_ids.setdefault(id(future), []).append(decision_id)
 
+    def _drain_log(self, uow: UnitOfWork) -> None:
+        """The write job of :meth:`_log`: every decision queued until it started."""
+        with self._log_lock:
+            entries, self._log_queue = self._log_queue, []
+            self._log_future = None
         listeners = list(self.decision_listeners)
-
-        def job(uow: UnitOfWork) -> None:
+        for record, exposures in entries:
             uow.decisions.insert(record)
             self._insert_exposures(uow, exposures)
             for listener in listeners:
                 uow.on_commit(partial(listener, record))
 
-        decision_id = response.decision_id
-        future = self._storage.submit(job)
+    def _forget_drained(self, future: Future[Any]) -> None:
+        with self._log_lock:
+            ids = self._log_ids.pop(id(future), [])
         with self._pending_lock:
-            self._pending[decision_id] = future
-        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+            for decision_id in ids:
+                if self._pending.get(decision_id) is future:
+                    del self._pending[decision_id]
 
     def log_many(self, entries: list[tuple[JsonDict, list[Exposure]]]) -> Future[Any]:
         """One write job for many decisions a sink collected (a campaign's chunk): each decision
@@ -416,10 +442,6 @@ class DecideService:
     def store_exposures(self, exposures: list[Exposure]) -> list[Exposure]:
         """Store first exposures decided elsewhere (the edge); returns those new, once durable."""
         return self._storage.write(lambda uow: self._insert_exposures(uow, exposures))
-
-    def _forget_pending(self, decision_id: str) -> None:
-        with self._pending_lock:
-            self._pending.pop(decision_id, None)
 
     def get_decision(self, decision_id: str) -> JsonDict | None:
         with self._pending_lock:
