@@ -34,6 +34,7 @@ from loopwise.decide.request import (
     ReasonKind,
     SlotDecision,
     SlotRequest,
+    built,
 )
 from loopwise.decide.rules import CompiledRules, Rule, RuleAction
 from loopwise.decide.slots import Diversity, Slot
@@ -316,17 +317,22 @@ class Decider:
         )
         if ai_influenced:
             reasons.append(explain.ai_influenced(name, self._trained(name)))
-        return SlotDecision(
-            slot=key,
-            kind="list",
-            items=items,
-            rule=rule.id if rule is not None else None,
-            strategy=name,
-            fallback=problem is not None or bool(sources),
-            propensity=min((item.propensity for item in items), default=1.0),
-            ai_influenced=ai_influenced,
-            reasons=reasons,
-        )
+        values = {
+            "slot": key,
+            "kind": "list",
+            "variant": None,
+            "items": items,
+            "rule": rule.id if rule is not None else None,
+            "strategy": name,
+            "fallback": problem is not None or bool(sources),
+            "propensity": float(min((item.propensity for item in items), default=1.0)),
+            "ai_influenced": bool(ai_influenced),
+            "reasons": reasons,
+            "bandit": None,
+        }
+        decision = built(SlotDecision, values)
+        decision.__pydantic_fields_set__.difference_update(("variant", "bandit"))
+        return decision
 
     def _bandit_serves(self, slot: Slot, rule: Rule | None, override: SlotOverride | None) -> bool:
         """An experiment arm's bandit, else the slot's bandit unless a rule picks the variant."""
@@ -436,16 +442,16 @@ class Decider:
             if found is None:
                 found = public[item.id] = public_attributes(item)
             attributes = found
-        # every field given, already of its type: the model's validation would only copy
-        return DecidedItem.model_construct(
-            id=item.id,
-            title=item.title,
-            url=item.url,
-            image=item.image,
-            score=float(pick.score),
-            propensity=float(pick.propensity),
-            attributes=attributes,
-        )
+        values = {
+            "id": item.id,
+            "title": item.title,
+            "url": item.url,
+            "image": item.image,
+            "score": float(pick.score),
+            "propensity": float(pick.propensity),
+            "attributes": dict(attributes),
+        }
+        return built(DecidedItem, values)
 
 
 def _strategy_for(

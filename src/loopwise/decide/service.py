@@ -31,6 +31,7 @@ from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.assignment import assign, in_holdout
 from loopwise.experiments.settings import HOLDOUT_ARM, HOLDOUT_KEY, PERSONALIZED_ARM
 from loopwise.privacy import consent as privacy_consent
+from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
@@ -42,6 +43,7 @@ from loopwise.views import Views
 from loopwise.workspace.compiled import CompiledWorkspace
 
 PENDING_WAIT_SECONDS = 5.0
+MAX_REMEMBERED_DEFAULTS = 4096  # (consent category, country) pairs; countries come from requests
 
 #: Takes a decision's log record and its first exposures (``DecideService.decide(sink=...)``).
 DecisionSink = Callable[[JsonDict, list[Exposure]], None]
@@ -91,6 +93,8 @@ class DecideService:
         self._clock = clock
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
+        # (category, country) -> (privacy settings, granted by default), see granted()
+        self._defaults: dict[tuple[str, str | None], tuple[PrivacySettings, bool]] = {}
         self._pending: dict[str, Future[Any]] = {}  # decision id -> its write
         self._pending_lock = threading.Lock()
         # decisions waiting for the write job not yet started (see _log)
@@ -143,6 +147,26 @@ class DecideService:
             keys.append(profile_id_for(identifier))
         return consent.state(dict.fromkeys(keys))
 
+    def granted(
+        self,
+        state: privacy_consent.ConsentState,
+        category: str,
+        country: str | None,
+        privacy: PrivacySettings,
+    ) -> bool:
+        """``privacy.consent.granted``; for someone who chose nothing (most people) the regional
+        default, remembered per privacy settings object, category and country."""
+        if state.choices:
+            return privacy_consent.granted(state, category, country, privacy)
+        key = (category, country)
+        known = self._defaults.get(key)
+        if known is not None and known[0] is privacy:
+            return known[1]
+        value = privacy_consent.granted(state, category, country, privacy)
+        if len(self._defaults) < MAX_REMEMBERED_DEFAULTS:
+            self._defaults[key] = (privacy, value)
+        return value
+
     def decide(
         self,
         request: DecideRequest,
@@ -183,14 +207,19 @@ class DecideService:
             state = self.consent_state(user.user_id, user.anonymous_id)
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = workspace.privacy
-        personal = privacy_consent.granted(state, "personalization", country, privacy)
-        identified = privacy_consent.granted(state, "analytics", country, privacy)
+        granted = self.granted
+        personal = granted(state, "personalization", country, privacy)
+        identified = granted(state, "analytics", country, privacy)
         # experiments and the holdout measure personalization: only people who consented to it
         # (and to analytics, so their exposures and outcomes may be recorded) take part, and
         # never crawlers or headless browsers
         bot = (context.get("device") or {}).get("type") == "bot"
         eligible = personal and identified and not bot
-        exposures = self._views.exposures.of(pid) if eligible else {}
+        # stored arms matter only to the holdout and to experiments on the requested slots
+        experimented = workspace.holdout.enabled or any(
+            compiled.experiments.get(s.slot) for s in request.slots
+        )
+        exposures = self._views.exposures.of(pid) if eligible and experimented else {}
         held_out = (
             eligible
             and workspace.holdout.enabled
@@ -213,7 +242,7 @@ class DecideService:
             )
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
-        pricing = privacy_consent.granted(state, "pricing", country, privacy)
+        pricing = granted(state, "pricing", country, privacy)
 
         def decide_slots(requests: list[SlotRequest], shown: set[str]) -> list[SlotDecision]:
             return self.decider.decide_slots(
