@@ -443,3 +443,34 @@ def test_impersonal_decision_uses_popular_and_says_why(decider: Decider) -> None
     kinds = [r.kind for r in recs.reasons]
     assert "consent" in kinds
     assert any("instead of category_affinity" in t for t in texts(recs, "strategy"))
+
+
+def test_frozen_catalog_decider_gives_the_same_decisions_as_validated_models(
+    timer: FakeTimer,
+) -> None:
+    """A decider over a copy-on-write catalog (the engine's) works out accepted ids and public
+    item forms once and builds its list decisions without re-validating them: the decisions
+    equal the plain decider's, and each equals its own validated copy (fields, fields set,
+    JSON)."""
+    registry = StrategyRegistry.default()
+    slots = {raw["key"]: Slot.model_validate(raw) for raw in SLOTS if raw["key"] != "boom"}
+    catalog, stats = build_catalog(), build_stats()
+    plain = Decider(slots, registry, catalog, stats, timer=timer)
+    frozen = Decider(slots, registry, catalog, stats, timer=timer, frozen_catalog=True)
+    for _ in range(3):  # accepted ids are worked out on a filter setting's second use
+        for profile in (RUNNER, {}):
+            pages = [
+                decide(d, *(SlotRequest(slot=k) for k in slots), profile=profile)
+                for d in (plain, frozen)
+            ]
+            assert pages[0] == pages[1]
+            for decision in pages[1]:
+                again = SlotDecision.model_validate(decision.model_dump())
+                assert again == decision
+                assert again.model_dump_json() == decision.model_dump_json()
+                if decision.kind == "list":
+                    assert decision.model_fields_set == {
+                        f for f in SlotDecision.model_fields if f not in ("variant", "bandit")
+                    }
+                    for item in decision.items:
+                        assert item.model_fields_set == set(type(item).model_fields)

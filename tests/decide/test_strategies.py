@@ -10,6 +10,7 @@ from loopwise.catalog.items import Item
 from loopwise.decide.filters import ItemFilters, build_filter
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.strategies import (
+    SPLIT_AFTER,
     CategoryAffinityStrategy,
     ScoredItem,
     Strategy,
@@ -221,6 +222,68 @@ def test_category_affinity_walks_the_ranking_for_big_categories() -> None:
     cold = walker.recommend(ctx(profile=profile, stats=ItemStats()), 4)
     assert ids(cold) == ["shoe", "tights", "watch", "mat"]
     assert cold[3].reason == 'popular in your top category "yoga"'
+
+
+def _big_shop(rng: random.Random) -> tuple[dict[str, Item], ItemStats]:
+    """400 items over 6 categories (some in two), with popularity ties: small integer counts."""
+    names = ["run", "hike", "yoga", "swim", "bike", "camp"]
+    catalog: dict[str, Item] = {}
+    for n in range(400):
+        categories = tuple(dict.fromkeys(rng.sample(names, rng.choice([1, 1, 2]))))
+        stock = {"in_stock": rng.random() > 0.1, "price": rng.choice([5, 20, 80])}
+        tags = ("sale",) if rng.random() < 0.2 else ()
+        catalog[f"i{n}"] = Item(f"i{n}", categories=categories, tags=tags, attributes=stock)
+    stats = ItemStats()
+    for item_id in rng.sample(sorted(catalog), 300):
+        for _ in range(rng.randint(1, 4)):
+            stats.observe(VIEW, [item_id], NOW - timedelta(days=1))
+    return catalog, stats
+
+
+def test_category_affinity_split_walk_gives_the_ranking_walk_exactly() -> None:
+    """The ranking split by category (built once the ranking kept still) returns what the walk
+    over the whole ranking does, scores and tie order included, whatever the weights and
+    filters; and an eligibility check from the accepted ids agrees with the predicate."""
+    rng = random.Random(7)
+    catalog, stats = _big_shop(rng)
+    names = ["run", "hike", "yoga", "swim", "bike", "camp"]
+    walker = CategoryAffinityStrategy(max_pool=0)
+    for _ in range(SPLIT_AFTER):  # the split is made on the SPLIT_AFTER-th request
+        walker._by_category.of(catalog, stats)
+    assert walker._by_category.of(catalog, stats) is not None
+    plain = CategoryAffinityStrategy(max_pool=0)
+    plain._by_category.of = lambda catalog, stats: None  # type: ignore[method-assign]
+    for case in range(200):
+        affinity = {c: float(rng.choice([1, 2, 2, 3, 8])) for c in rng.sample(names, 3)}
+        profile: dict[str, Any] = {
+            "affinity": {"categories": affinity},
+            "purchased_items": rng.sample(sorted(catalog), 30),
+        }
+        filters = rng.choice([ItemFilters(), ItemFilters(tags=["sale"]), ItemFilters(price_max=20)])
+        accept, exclude = build_filter(filters, profile)
+        accepted = frozenset(i for i, item in catalog.items() if accept(item))
+        n = rng.choice([1, 4, 12, 40])
+
+        contexts = [
+            StrategyContext(
+                profile=profile,
+                context={},
+                segments=[],
+                catalog=catalog,
+                stats=stats,
+                now=NOW,
+                exclude=set(exclude),
+                accept=accept,
+                accepted=ids_,
+            )
+            for ids_ in (None, accepted, None)
+        ]
+        expected = plain.recommend(contexts[0], n)
+        assert walker.recommend(contexts[1], n) == expected, case
+        assert walker.recommend(contexts[2], n) == expected, case
+    # an event moves the ranking: the split is stale, the plain walk answers until it is redone
+    stats.observe(VIEW, ["i3"], NOW)
+    assert walker._by_category.of(catalog, stats) is None
 
 
 def test_category_affinity_fills_from_category_without_stats() -> None:

@@ -25,7 +25,7 @@ from loopwise.bandits.service import BanditService
 from loopwise.bandits.settings import BANDIT, BanditSettings
 from loopwise.catalog.items import Item
 from loopwise.decide import explain
-from loopwise.decide.filters import ItemFilters, build_filter
+from loopwise.decide.filters import AcceptedIds, ItemFilters, build_filter
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.request import (
     DecidedItem,
@@ -34,6 +34,7 @@ from loopwise.decide.request import (
     ReasonKind,
     SlotDecision,
     SlotRequest,
+    built,
 )
 from loopwise.decide.rules import CompiledRules, Rule, RuleAction
 from loopwise.decide.slots import Diversity, Slot
@@ -103,7 +104,9 @@ def public_attributes(item: Item) -> dict[str, Any]:
 
 class Decider:
     """Decides pages from one workspace's slots. Rebuild it when slots change; the catalog and
-    stats mappings are read live."""
+    stats mappings are read live. ``frozen_catalog``: the catalog object never changes in place
+    (the engine's is copy-on-write and rebuilds the decider on a change), so what the filters
+    accept of it, and each item's public form, can be worked out once."""
 
     def __init__(
         self,
@@ -115,6 +118,7 @@ class Decider:
         saved_groups: SavedGroups | None = None,
         timer: Callable[[], float] = time.perf_counter,
         bandits: BanditService | None = None,
+        frozen_catalog: bool = False,
     ) -> None:
         self.slots = dict(slots)
         self.strategies = strategies
@@ -123,6 +127,10 @@ class Decider:
         self._rules = {key: CompiledRules(slot.rules, saved_groups) for key, slot in slots.items()}
         self._timer = timer
         self.bandits = bandits
+        self._accepted = AcceptedIds(catalog) if frozen_catalog else None
+        self._public: dict[str, dict[str, Any]] | None = {} if frozen_catalog else None
+        # (slot, rule) -> merged filters, for requests without filters of their own
+        self._filters: dict[tuple[str, str | None], tuple[Rule | None, ItemFilters]] = {}
 
     def decide_slots(
         self,
@@ -180,9 +188,7 @@ class Decider:
                 else:
                     decisions.append(_block(request.slot, slot, rule, reasons, override))
                 continue
-            filters = slot.filters.merged(rule.then.filters if rule else None).merged(
-                request.filters
-            )
+            filters = self._merged_filters(request, slot, rule)
             ctx = self._context(slot, filters, rule, profile, context, segments, now, rng, override)
             ctx.exclude.update(on_page)
             decision = self._list(
@@ -194,6 +200,19 @@ class Decider:
             on_page.update(item.id for item in decision.items)
             decisions.append(decision)
         return decisions
+
+    def _merged_filters(self, request: SlotRequest, slot: Slot, rule: Rule | None) -> ItemFilters:
+        """Slot ← rule ← request filters; the first two merged once per rule (a merge validates
+        a new model)."""
+        if request.filters is not None:
+            return slot.filters.merged(rule.then.filters if rule else None).merged(request.filters)
+        key = (request.slot, rule.id if rule is not None else None)
+        cached = self._filters.get(key)
+        if cached is not None and cached[0] is rule:
+            return cached[1]
+        filters = slot.filters.merged(rule.then.filters if rule else None)
+        self._filters[key] = (rule, filters)
+        return filters
 
     def _context(
         self,
@@ -212,6 +231,7 @@ class Decider:
         if action is not None:
             exclude.update(action.exclude)
         _, params = _strategy_for(slot, action, override)
+        accepted = self._accepted.of(filters, accept) if self._accepted is not None else None
         return StrategyContext(
             profile=profile,
             context=context,
@@ -223,6 +243,7 @@ class Decider:
             rng=rng,
             exclude=exclude,
             accept=accept,
+            accepted=accepted,
         )
 
     def _list(
@@ -296,17 +317,22 @@ class Decider:
         )
         if ai_influenced:
             reasons.append(explain.ai_influenced(name, self._trained(name)))
-        return SlotDecision(
-            slot=key,
-            kind="list",
-            items=items,
-            rule=rule.id if rule is not None else None,
-            strategy=name,
-            fallback=problem is not None or bool(sources),
-            propensity=min((item.propensity for item in items), default=1.0),
-            ai_influenced=ai_influenced,
-            reasons=reasons,
-        )
+        values = {
+            "slot": key,
+            "kind": "list",
+            "variant": None,
+            "items": items,
+            "rule": rule.id if rule is not None else None,
+            "strategy": name,
+            "fallback": problem is not None or bool(sources),
+            "propensity": float(min((item.propensity for item in items), default=1.0)),
+            "ai_influenced": bool(ai_influenced),
+            "reasons": reasons,
+            "bandit": None,
+        }
+        decision = built(SlotDecision, values)
+        decision.__pydantic_fields_set__.difference_update(("variant", "bandit"))
+        return decision
 
     def _bandit_serves(self, slot: Slot, rule: Rule | None, override: SlotOverride | None) -> bool:
         """An experiment arm's bandit, else the slot's bandit unless a rule picks the variant."""
@@ -408,15 +434,24 @@ class Decider:
 
     def _item(self, pick: _Pick) -> DecidedItem:
         item = self.catalog[pick.item_id]
-        return DecidedItem(
-            id=item.id,
-            title=item.title,
-            url=item.url,
-            image=item.image,
-            score=pick.score,
-            propensity=pick.propensity,
-            attributes=public_attributes(item),
-        )
+        public = self._public
+        if public is None:
+            attributes = public_attributes(item)
+        else:  # shared by every decision that shows the item: nothing changes it afterwards
+            found = public.get(item.id)
+            if found is None:
+                found = public[item.id] = public_attributes(item)
+            attributes = found
+        values = {
+            "id": item.id,
+            "title": item.title,
+            "url": item.url,
+            "image": item.image,
+            "score": float(pick.score),
+            "propensity": float(pick.propensity),
+            "attributes": dict(attributes),
+        }
+        return built(DecidedItem, values)
 
 
 def _strategy_for(

@@ -94,6 +94,48 @@ class ItemFilters(BaseModel):
         return ItemFilters.model_validate(values)
 
 
+#: Distinct filter settings whose accepted ids are kept per catalog (request filters can vary).
+ACCEPTED_CACHE_LIMIT = 256
+
+
+class AcceptedIds:
+    """The ids of one catalog that a filter's ``accept`` takes, per filter setting: an
+    eligibility check becomes a set lookup instead of a predicate call per item. A setting is
+    worked out on its second use (a one-off request filter does not pay a catalog walk)."""
+
+    def __init__(self, catalog: Mapping[str, Item]) -> None:
+        self._catalog = catalog
+        self._sets: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._uses: dict[tuple[Any, ...], int] = {}
+
+    def of(self, filters: ItemFilters, accept: Callable[[Item], bool]) -> frozenset[str] | None:
+        key = accept_key(filters)
+        found = self._sets.get(key)
+        if found is not None or len(self._sets) >= ACCEPTED_CACHE_LIMIT:
+            return found
+        uses = self._uses.get(key, 0) + 1
+        if uses < 2:
+            if len(self._uses) < 16 * ACCEPTED_CACHE_LIMIT:
+                self._uses[key] = uses
+            return None
+        found = frozenset(i for i, item in self._catalog.items() if accept(item))
+        self._sets[key] = found
+        return found
+
+
+def accept_key(filters: ItemFilters) -> tuple[Any, ...]:
+    """What ``accept`` of :func:`build_filter` reads of the filters (not the per-person part)."""
+    return (
+        filters.in_stock,
+        tuple(filters.categories),
+        tuple(filters.exclude_categories),
+        tuple(filters.tags),
+        filters.price_min,
+        filters.price_max,
+        tuple(filters.item_types),
+    )
+
+
 def _profile_list(profile: Mapping[str, Any], key: str) -> list[str]:
     value = profile.get(key)
     if isinstance(value, list | tuple):

@@ -45,6 +45,8 @@ class DecayedScores:
         self.values: dict[str, float] = {}
         self._ranked = ranked
         self._order: list[tuple[float, str]] = []  # (-value, key), ascending
+        # bumped on every change of values or order: caches derived from the ranking key on it
+        self.version = 0
 
     def add(self, key: str, weight: float, ts: float) -> None:
         if self.origin is None:
@@ -57,6 +59,7 @@ class DecayedScores:
         old = self.values.get(key)
         new = increment if old is None else old + increment
         self.values[key] = new
+        self.version += 1
         if self._ranked:
             if old is not None:
                 index = bisect.bisect_left(self._order, (-old, key))
@@ -69,6 +72,7 @@ class DecayedScores:
         self.values = {key: value * factor for key, value in self.values.items()}
         self._order = [(value * factor, key) for value, key in self._order]
         self.origin = ts
+        self.version += 1
 
     def factor(self, ts: float) -> float:
         """Multiplier turning a stored value into its decayed value at ``ts``."""
@@ -94,6 +98,7 @@ class DecayedScores:
         self.values = {str(k): float(v) for k, v in (state.get("values") or {}).items()}
         if self._ranked:
             self._order = sorted((-value, key) for key, value in self.values.items())
+        self.version += 1
 
 
 class ItemStats:
@@ -292,6 +297,25 @@ class ItemStats:
             for negative, item_id in part:
                 yield item_id, -negative * factor
             start += chunk
+
+    def ranking(self) -> tuple[tuple[object, int], list[tuple[float, str]]]:
+        """The overall popularity ranking as it stands: its :meth:`ranking_key` and its
+        ``(-stored value, item id)`` pairs, highest first (a copy). ``-stored * factor`` (see
+        :meth:`popular_factor`) is the decayed popularity :meth:`iter_popular` yields, to the
+        same float."""
+        with self._lock:
+            scores = self._popular
+            return (scores, scores.version), scores.slice(0, len(scores.values))
+
+    def ranking_key(self) -> tuple[object, int]:
+        """Changes whenever the overall popularity ranking (or its stored values) does."""
+        scores = self._popular
+        return scores, scores.version
+
+    def popular_factor(self, at: datetime) -> float:
+        """The multiplier turning a stored popularity value into its decayed value at ``at``."""
+        with self._lock:
+            return self._popular.factor(at.timestamp())
 
     def popular(
         self, at: datetime, segment: str | None = None, limit: int = 100

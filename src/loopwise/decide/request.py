@@ -7,7 +7,7 @@ items chosen, the propensity of that choice (for offline evaluation) and human-r
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -190,6 +190,22 @@ class SlotDecision(BaseModel):
         description="A bandit's trace (its distribution, bucket, features): logged with the "
         "decision for learning and off-policy evaluation, not sent to clients.",
     )
+
+
+Built = TypeVar("Built", DecidedItem, SlotDecision)
+
+
+def built(model: type[Built], values: dict[str, Any]) -> Built:
+    """The model of ``values`` the decider made itself, every field given and already of its
+    type, without running validation (which would only copy them: several microseconds per
+    item, a real share of a campaign's per-person cost). The object is the one validation
+    makes: equal, same fields set, same JSON."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
 
 
 CacheStatus = Literal["hit", "miss", "live"]

@@ -31,6 +31,7 @@ from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.assignment import assign, in_holdout
 from loopwise.experiments.settings import HOLDOUT_ARM, HOLDOUT_KEY, PERSONALIZED_ARM
 from loopwise.privacy import consent as privacy_consent
+from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
@@ -42,6 +43,7 @@ from loopwise.views import Views
 from loopwise.workspace.compiled import CompiledWorkspace
 
 PENDING_WAIT_SECONDS = 5.0
+MAX_REMEMBERED_DEFAULTS = 4096  # (consent category, country) pairs; countries come from requests
 
 #: Takes a decision's log record and its first exposures (``DecideService.decide(sink=...)``).
 DecisionSink = Callable[[JsonDict, list[Exposure]], None]
@@ -91,8 +93,15 @@ class DecideService:
         self._clock = clock
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
+        # (category, country) -> (privacy settings, granted by default), see granted()
+        self._defaults: dict[tuple[str, str | None], tuple[PrivacySettings, bool]] = {}
         self._pending: dict[str, Future[Any]] = {}  # decision id -> its write
         self._pending_lock = threading.Lock()
+        # decisions waiting for the write job not yet started (see _log)
+        self._log_lock = threading.Lock()
+        self._log_queue: list[tuple[JsonDict, list[Exposure]]] = []
+        self._log_future: Future[Any] | None = None
+        self._log_ids: dict[int, list[str]] = {}  # id(job future) -> its decision ids
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
         # told of each logged decision after it is committed (bandits count their trials)
@@ -112,6 +121,7 @@ class DecideService:
             self._views.item_stats.stats,
             saved_groups=compiled.workspace.saved_groups,
             bandits=self._bandits,
+            frozen_catalog=True,  # the catalog service swaps its mapping, and calls refresh
         )
 
     def refresh(self) -> None:
@@ -136,6 +146,26 @@ class DecideService:
                 keys.extend(profile_id_for(i) for i in sorted(identities.members(pid)))
             keys.append(profile_id_for(identifier))
         return consent.state(dict.fromkeys(keys))
+
+    def granted(
+        self,
+        state: privacy_consent.ConsentState,
+        category: str,
+        country: str | None,
+        privacy: PrivacySettings,
+    ) -> bool:
+        """``privacy.consent.granted``; for someone who chose nothing (most people) the regional
+        default, remembered per privacy settings object, category and country."""
+        if state.choices:
+            return privacy_consent.granted(state, category, country, privacy)
+        key = (category, country)
+        known = self._defaults.get(key)
+        if known is not None and known[0] is privacy:
+            return known[1]
+        value = privacy_consent.granted(state, category, country, privacy)
+        if len(self._defaults) < MAX_REMEMBERED_DEFAULTS:
+            self._defaults[key] = (privacy, value)
+        return value
 
     def decide(
         self,
@@ -177,14 +207,19 @@ class DecideService:
             state = self.consent_state(user.user_id, user.anonymous_id)
         country = context.get("country") or (profile.country if profile is not None else None)
         privacy = workspace.privacy
-        personal = privacy_consent.granted(state, "personalization", country, privacy)
-        identified = privacy_consent.granted(state, "analytics", country, privacy)
+        granted = self.granted
+        personal = granted(state, "personalization", country, privacy)
+        identified = granted(state, "analytics", country, privacy)
         # experiments and the holdout measure personalization: only people who consented to it
         # (and to analytics, so their exposures and outcomes may be recorded) take part, and
         # never crawlers or headless browsers
         bot = (context.get("device") or {}).get("type") == "bot"
         eligible = personal and identified and not bot
-        exposures = self._views.exposures.of(pid) if eligible else {}
+        # stored arms matter only to the holdout and to experiments on the requested slots
+        experimented = workspace.holdout.enabled or any(
+            compiled.experiments.get(s.slot) for s in request.slots
+        )
+        exposures = self._views.exposures.of(pid) if eligible and experimented else {}
         held_out = (
             eligible
             and workspace.holdout.enabled
@@ -207,7 +242,7 @@ class DecideService:
             )
         with self._rng_lock:
             rng = random.Random(self._rng.getrandbits(64))
-        pricing = privacy_consent.granted(state, "pricing", country, privacy)
+        pricing = granted(state, "pricing", country, privacy)
 
         def decide_slots(requests: list[SlotRequest], shown: set[str]) -> list[SlotDecision]:
             return self.decider.decide_slots(
@@ -358,22 +393,42 @@ class DecideService:
     ) -> None:
         """Written behind the reply. Without analytics consent the decision is logged under no
         profile (and never attributed). A first exposure is stored once (the first wins); the
-        exposure view learns of it after commit."""
+        exposure view learns of it after commit.
+
+        Group commit: the decision joins the queue of the write job not yet started, if there
+        is one, else it submits one. A job costs the writer far more than a decision's insert
+        does, and under load many decisions now share one."""
         record = decision_record(response, now, identified=identified)
+        decision_id = response.decision_id
+        with self._log_lock:
+            future = self._log_future
+            if future is None:  # a closed storage raises here, with nothing queued
+                future = self._log_future = self._storage.submit(self._drain_log)
+                future.add_done_callback(self._forget_drained)  # not done: it needs the lock
+            self._log_queue.append((record, exposures))
+            with self._pending_lock:
+                self._pending[decision_id] = future
+            self._log_ids.setdefault(id(future), []).append(decision_id)
 
+    def _drain_log(self, uow: UnitOfWork) -> None:
+        """The write job of :meth:`_log`: every decision queued until it started."""
+        with self._log_lock:
+            entries, self._log_queue = self._log_queue, []
+            self._log_future = None
         listeners = list(self.decision_listeners)
-
-        def job(uow: UnitOfWork) -> None:
+        for record, exposures in entries:
             uow.decisions.insert(record)
             self._insert_exposures(uow, exposures)
             for listener in listeners:
                 uow.on_commit(partial(listener, record))
 
-        decision_id = response.decision_id
-        future = self._storage.submit(job)
+    def _forget_drained(self, future: Future[Any]) -> None:
+        with self._log_lock:
+            ids = self._log_ids.pop(id(future), [])
         with self._pending_lock:
-            self._pending[decision_id] = future
-        future.add_done_callback(lambda _: self._forget_pending(decision_id))
+            for decision_id in ids:
+                if self._pending.get(decision_id) is future:
+                    del self._pending[decision_id]
 
     def log_many(self, entries: list[tuple[JsonDict, list[Exposure]]]) -> Future[Any]:
         """One write job for many decisions a sink collected (a campaign's chunk): each decision
@@ -416,10 +471,6 @@ class DecideService:
     def store_exposures(self, exposures: list[Exposure]) -> list[Exposure]:
         """Store first exposures decided elsewhere (the edge); returns those new, once durable."""
         return self._storage.write(lambda uow: self._insert_exposures(uow, exposures))
-
-    def _forget_pending(self, decision_id: str) -> None:
-        with self._pending_lock:
-            self._pending.pop(decision_id, None)
 
     def get_decision(self, decision_id: str) -> JsonDict | None:
         with self._pending_lock:

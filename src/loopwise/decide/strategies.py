@@ -63,11 +63,17 @@ class StrategyContext:
     rng: random.Random = field(default_factory=random.Random)
     exclude: set[str] = field(default_factory=set)
     accept: Callable[[Item], bool] = lambda item: True
+    # the ids of the catalog ``accept`` takes, when the decider has them at hand (the same
+    # answer as asking ``accept``, without a call per item)
+    accepted: frozenset[str] | None = None
 
     def eligible(self, item_id: str) -> bool:
         """In the catalog, not excluded, and accepted by the filters."""
         if item_id in self.exclude:
             return False
+        accepted = self.accepted
+        if accepted is not None:
+            return item_id in accepted
         item = self.catalog.get(item_id)
         return item is not None and self.accept(item)
 
@@ -189,6 +195,57 @@ def popular_instead(
 
 
 POOL_CACHE_LIMIT = 4096  # cached category pools per catalog (top-category combinations)
+#: Requests that must see the same popularity ranking before it is split by category: a split
+#: walks the whole ranking, and on a live shop the ranking moves with every event.
+SPLIT_AFTER = 8
+
+
+CategorySlice = tuple[list[float], list[int], list[str]]  # -stored popularity, rank, id
+EMPTY_SLICE: CategorySlice = ([], [], [])
+
+
+class _RankingByCategory:
+    """The overall popularity ranking split by category: per category, its items' negated
+    stored popularity, global rank and id, in ranking order (parallel lists of atoms: a split
+    adds a few objects for the garbage collector to track, not one per item). Built for one
+    catalog object and one state of the ranking, once that state has served ``SPLIT_AFTER``
+    requests."""
+
+    def __init__(self) -> None:
+        # (catalog, size, ranking key, slices) swapped whole: readers never see a torn state
+        self._state: tuple[Mapping[str, Item] | None, int, object, dict[str, CategorySlice]] = (
+            None,
+            -1,
+            None,
+            {},
+        )
+        self._waiting: tuple[object, int] = (None, 0)  # (ranking key, requests seen)
+
+    def of(self, catalog: Mapping[str, Item], stats: ItemStats) -> dict[str, CategorySlice] | None:
+        key = stats.ranking_key()
+        source, size, built_for, slices = self._state
+        if source is catalog and size == len(catalog) and built_for == key:
+            return slices
+        waiting, seen = self._waiting
+        seen = seen + 1 if waiting == key else 1
+        self._waiting = (key, seen)
+        if seen < SPLIT_AFTER:
+            return None
+        key, order = stats.ranking()
+        slices = {}
+        for rank, (negative, item_id) in enumerate(order):
+            item = catalog.get(item_id)
+            if item is None:
+                continue
+            for category in dict.fromkeys(item.categories):
+                found = slices.get(category)
+                if found is None:
+                    found = slices[category] = ([], [], [])
+                found[0].append(negative)
+                found[1].append(rank)
+                found[2].append(item_id)
+        self._state = (catalog, len(catalog), key, slices)
+        return slices
 
 
 class _CatalogIndex:
@@ -401,6 +458,7 @@ class CategoryAffinityStrategy:
 
     def __init__(self, max_pool: int = 500) -> None:
         self._index = _CatalogIndex()
+        self._by_category = _RankingByCategory()
         self.max_pool = max_pool
 
     def recommend(self, ctx: StrategyContext, n: int) -> list[ScoredItem]:
@@ -457,6 +515,9 @@ class CategoryAffinityStrategy:
     def _walk_ranking(
         self, ctx: StrategyContext, n: int, weights: Mapping[str, float]
     ) -> list[ScoredItem]:
+        slices = self._by_category.of(ctx.catalog, ctx.stats)
+        if slices is not None:
+            return self._walk_categories(ctx, n, weights, slices)
         best: list[tuple[float, int, str, str]] = []  # min-heap of (score, -rank, id, category)
         for rank, (item_id, popularity) in enumerate(ctx.stats.iter_popular(ctx.now)):
             if len(best) >= n and popularity <= best[0][0]:
@@ -470,6 +531,48 @@ class CategoryAffinityStrategy:
                 heapq.heappush(best, entry)
             elif entry > best[0]:
                 heapq.heapreplace(best, entry)
+        return [
+            ScoredItem(item_id, score, reason=explain.popular_in_category(category))
+            for score, _, item_id, category in sorted(best, reverse=True)
+        ]
+
+    def _walk_categories(
+        self,
+        ctx: StrategyContext,
+        n: int,
+        weights: Mapping[str, float],
+        slices: Mapping[str, CategorySlice],
+    ) -> list[ScoredItem]:
+        """The walk of :meth:`_walk_ranking` over the top categories' own slices of the ranking:
+        the same best ``n`` (same scores, same tie order by global rank), without stepping over
+        the items of other categories. A category's slice stops once its weight times the next
+        popularity is below the current n-th score (strictly: an equal score with an earlier
+        rank could still come from another slice)."""
+        factor = ctx.stats.popular_factor(ctx.now)
+        catalog, category_of = ctx.catalog, self._category
+        best: list[tuple[float, int, str, str]] = []  # min-heap of (score, -rank, id, category)
+        seen: set[str] = set()
+        for own in weights:
+            weight = weights[own]
+            negatives, ranks, ids = slices.get(own, EMPTY_SLICE)
+            for negative, rank, item_id in zip(negatives, ranks, ids, strict=True):
+                popularity = -negative * factor
+                if len(best) >= n and popularity * weight < best[0][0]:
+                    break
+                if item_id in seen:
+                    continue
+                seen.add(item_id)
+                item = catalog.get(item_id)
+                if item is None or not ctx.eligible(item_id):
+                    continue
+                category = category_of(item, weights)
+                if category is None:
+                    continue
+                entry = (popularity * weights[category], -rank, item_id, category)
+                if len(best) < n:
+                    heapq.heappush(best, entry)
+                elif entry > best[0]:
+                    heapq.heapreplace(best, entry)
         return [
             ScoredItem(item_id, score, reason=explain.popular_in_category(category))
             for score, _, item_id, category in sorted(best, reverse=True)
