@@ -11,11 +11,13 @@ from loopwise.decide.filters import ItemFilters, build_filter
 from loopwise.decide.item_stats import ItemStats
 from loopwise.decide.strategies import (
     SPLIT_AFTER,
+    SPLIT_EVERY,
     CategoryAffinityStrategy,
     ScoredItem,
     Strategy,
     StrategyContext,
     StrategyRegistry,
+    _RankingByCategory,
     profile_value,
 )
 from loopwise.errors import NotFound
@@ -284,6 +286,22 @@ def test_category_affinity_split_walk_gives_the_ranking_walk_exactly() -> None:
     # an event moves the ranking: the split is stale, the plain walk answers until it is redone
     stats.observe(VIEW, ["i3"], NOW)
     assert walker._by_category.of(catalog, stats) is None
+
+
+def test_a_ranking_that_keeps_moving_is_split_at_most_once_per_split_every_requests() -> None:
+    """A shop with a trickle of events moves the ranking every few requests: splits (a few ms
+    each) stay rare, whatever the rhythm of the events."""
+    rng = random.Random(3)
+    catalog, stats = _big_shop(rng)
+    split = _RankingByCategory()
+    splits, requests = 0, 4 * SPLIT_EVERY
+    for request in range(requests):
+        if request % (SPLIT_AFTER + 1) == 0:  # the ranking moves just after each chance to split
+            stats.observe(VIEW, [rng.choice(sorted(catalog))], NOW)
+        before = split._state
+        split.of(catalog, stats)
+        splits += split._state is not before
+    assert 1 <= splits <= requests // SPLIT_EVERY
 
 
 def test_category_affinity_fills_from_category_without_stats() -> None:

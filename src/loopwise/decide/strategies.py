@@ -198,6 +198,10 @@ POOL_CACHE_LIMIT = 4096  # cached category pools per catalog (top-category combi
 #: Requests that must see the same popularity ranking before it is split by category: a split
 #: walks the whole ranking, and on a live shop the ranking moves with every event.
 SPLIT_AFTER = 8
+#: Requests between two splits at least: a split costs a few ms at 10k items, so a ranking that
+#: moves every few requests (a shop with a trickle of events) must not make every eighth
+#: request pay one; between splits the whole-ranking walk answers (same results).
+SPLIT_EVERY = 500
 
 
 CategorySlice = tuple[list[float], list[int], list[str]]  # -stored popularity, rank, id
@@ -209,7 +213,7 @@ class _RankingByCategory:
     stored popularity, global rank and id, in ranking order (parallel lists of atoms: a split
     adds a few objects for the garbage collector to track, not one per item). Built for one
     catalog object and one state of the ranking, once that state has served ``SPLIT_AFTER``
-    requests."""
+    requests and at most once per ``SPLIT_EVERY`` requests."""
 
     def __init__(self) -> None:
         # (catalog, size, ranking key, slices) swapped whole: readers never see a torn state
@@ -220,6 +224,7 @@ class _RankingByCategory:
             {},
         )
         self._waiting: tuple[object, int] = (None, 0)  # (ranking key, requests seen)
+        self._since_split = SPLIT_EVERY  # requests since the last split (the first may split)
 
     def of(self, catalog: Mapping[str, Item], stats: ItemStats) -> dict[str, CategorySlice] | None:
         key = stats.ranking_key()
@@ -229,8 +234,10 @@ class _RankingByCategory:
         waiting, seen = self._waiting
         seen = seen + 1 if waiting == key else 1
         self._waiting = (key, seen)
-        if seen < SPLIT_AFTER:
+        self._since_split += 1
+        if seen < SPLIT_AFTER or self._since_split < SPLIT_EVERY:
             return None
+        self._since_split = 0
         key, order = stats.ranking()
         slices = {}
         for rank, (negative, item_id) in enumerate(order):
