@@ -127,3 +127,38 @@ def test_order_pays_on_sequential_data_and_hybrid_beats_ease_and_als() -> None:
     assert result["hybrid"]["weights"]["transitions"] > 0
     for metrics in result["models"].values():
         assert 0 < metrics["diversity@10"] <= 1
+
+
+def test_the_tuned_half_life_and_weights_are_the_best_pair_on_validation() -> None:
+    # each half-life gets its own weight search: the pair kept is at least as good on validation
+    # as the best weights found at any single half-life of the grid
+    from benchmarks.bench_models import Scale, simulated_log
+
+    from loopwise.models.evaluate import HYBRID_COMPONENTS, make_model
+    from loopwise.models.split import relevant_items, validation_split
+
+    interactions, _ = simulated_log(Scale(600, 200, 14, 10), 2)
+    val = validation_split(interactions)
+    train = InteractionMatrix.build(val.train)
+    rows, cols = [], []
+    for user, wanted in relevant_items(val).items():
+        for item in wanted:
+            if user in train.user_index and item in train.item_index:
+                rows.append(train.user_index[user])
+                cols.append(train.item_index[item])
+    relevant = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=train.matrix.shape)
+
+    def tuned(grid: tuple[float | None, ...]) -> HybridModel:
+        hybrid = HybridModel(
+            {name: make_model(name) for name in HYBRID_COMPONENTS if name != "content"},
+            recency=Recency(grid[0]),
+            half_life_grid=grid,
+        )
+        hybrid.tune(train, relevant)
+        return hybrid
+
+    grid = (8.0, None, 24.0, 3.0)
+    every = tuned(grid)
+    alone = [tuned((h,)) for h in grid]
+    assert every.validation_ndcg is not None
+    assert every.validation_ndcg >= max(h.validation_ndcg or 0.0 for h in alone) - 1e-9

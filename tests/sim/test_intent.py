@@ -70,3 +70,43 @@ def test_rates_are_near_a_real_shop(run) -> None:  # type: ignore[no-untyped-def
     assert 0.02 < total.click_through_rate < 0.12
     assert 0.15 < total.bounces / total.sessions < 0.5
     assert 0.03 < buyers < 0.25  # people who bought in two weeks
+
+
+def test_a_visit_is_after_a_need_within_its_intent(sim: Simulation, run) -> None:  # type: ignore[no-untyped-def]
+    n_cat = len(sim.catalog.categories)
+    vectors = sim.catalog.item_vectors
+    with_need = with_other = 0.0
+    for outcome in run.sessions:
+        assert outcome.need is not None
+        assert sim.catalog.tag_category[outcome.need] == outcome.intent
+        others = [
+            int(t)
+            for t in np.flatnonzero(sim.catalog.tag_category == outcome.intent)
+            if t != outcome.need
+        ]
+        for i in (i for i in outcome.viewed if i not in outcome.clicked):
+            with_need += vectors[i, n_cat + outcome.need] > 0
+            with_other += float(np.mean(vectors[i, [n_cat + t for t in others]] > 0))
+    # views go to the need's items far more than to another tag's of the same category
+    assert with_need > 2.0 * with_other
+
+
+def test_the_need_is_often_carried_over_and_follows_tag_taste(sim: Simulation) -> None:
+    from loopwise.sim.population import NEED_CARRYOVER, session_need
+
+    user = next(u for u in sim.users if len(u.liked_categories) >= 1)
+    category = user.liked_categories[0]
+    tags = np.flatnonzero(sim.catalog.tag_category == category)
+    rng = np.random.default_rng(0)
+    carried = [
+        session_need(user, sim.catalog, category, int(tags[0]), (rng.random(), rng.random()))
+        for _ in range(2000)
+    ]
+    assert set(carried) <= set(tags.tolist())
+    assert carried.count(int(tags[0])) / len(carried) >= NEED_CARRYOVER
+    fresh = Counter(
+        session_need(user, sim.catalog, category, None, (rng.random(), rng.random()))
+        for _ in range(4000)
+    )
+    liked_most = int(tags[int(np.argmax(user.taste[len(sim.catalog.categories) + tags]))])
+    assert fresh.most_common(1)[0][0] == liked_most

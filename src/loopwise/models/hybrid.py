@@ -13,7 +13,8 @@ Order and recency (:mod:`loopwise.models.sequence`): when the training matrix ca
 log, users are scored from *recency-weighted* rows (``recency.half_life``) and sequence-aware
 components (the session :class:`~loopwise.models.sequence.TransitionModel`) from the *recent*
 row of the user's last items. The tuning also chooses the fold-in half-life from
-``half_life_grid`` (``None`` = plain rows), with the weights, on the same validation split.
+``half_life_grid`` (``None`` = plain rows): a weight search at each, the best kept, on the same
+validation split.
 """
 
 from __future__ import annotations
@@ -239,8 +240,9 @@ class HybridModel(BaseRecommender):
                     fixed[name] = parts[name]
             return parts
 
-        # weights at the configured half-life, then each other half-life with those weights;
-        # a better half-life gets its own weight search
+        # a weight search at each half-life, the best on validation kept: the best weights
+        # differ with the half-life, so a half-life tried with weights found for another can
+        # look worse than it is
         half_life = self.recency.half_life
         shortlist = _Candidates(parts_for(half_life), seen, self.k)
         weights, best = self._search(shortlist, relevant, n_relevant)
@@ -249,10 +251,9 @@ class HybridModel(BaseRecommender):
                 if candidate == half_life:
                     continue
                 shortlist = _Candidates(parts_for(candidate), seen, self.k)
-                score = shortlist.ndcg(weights, relevant, n_relevant)
-                if score > best + 1e-9:
-                    found, found_best = self._search(shortlist, relevant, n_relevant, weights)
-                    weights, best, half_life = found, max(found_best, score), candidate
+                found, found_best = self._search(shortlist, relevant, n_relevant)
+                if found_best > best + 1e-9:
+                    weights, best, half_life = found, found_best, candidate
         self.recency = Recency(half_life, self.recency.recent_items, self.recency.recent_decay)
         self.weights, self.tuned, self.validation_ndcg = weights, True, best
         return dict(weights)

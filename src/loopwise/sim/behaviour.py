@@ -41,7 +41,8 @@ showing high-utility items lifts conversion, showing low-utility items lowers it
 * **Intent**: each visit is about one liked category (:func:`loopwise.sim.population.
   session_intent`); its items get ``+ intent_boost`` utility for the visit, organic views stay
   in it and often follow from the previous view (``follow_share``, :func:`loopwise.sim.session.
-  organic_views`).
+  organic_views`); within it the visit is after a *need* (one of the category's tags,
+  :func:`loopwise.sim.population.session_need`), whose items get ``+ need_boost`` more.
 
 Rates: the constants are set so a site showing popular items sees rates of a real, healthy
 shop — about 3% of visits end in an order, 5% of shown recommendations are clicked, a quarter of
@@ -82,6 +83,7 @@ class BehaviourParams:
     order_propensity: float = 4.0  # d₂
     mean_propensity: float = 0.25  # π̄ (the population's Beta(2, 6) mean)
     intent_boost: float = 0.8  # extra utility of the visit's intent category during the visit
+    need_boost: float = 1.0  # extra utility of items with the visit's need (a tag of the intent)
     follow_share: float = 0.6  # chance an organic view follows from the previous one
     follow_similarity: float = 2.0  # weight of item similarity when following
 

@@ -12,7 +12,8 @@ lifetime, so some leave before the end.
 Interests drift: each user's share of attention over their liked categories moves from a first
 mix (``interests``) to a second (``interests_later``) over ``drift_days`` after arrival, and a
 visit has an *intent* — one liked category drawn from the current mix, often the previous
-visit's again (:func:`session_intent`) — so what someone did last is the best guide to what they
+visit's again (:func:`session_intent`) and within it a *need*, one of the category's tags
+(:func:`session_need`) — so what someone did last is the best guide to what they
 want next, as in a real shop.
 """
 
@@ -137,6 +138,32 @@ def session_intent(
     cumulative = np.cumsum(user.interest_mix(day))
     pick = int(np.searchsorted(cumulative, draws[1] * cumulative[-1], side="right"))
     return int(liked[min(pick, len(liked) - 1)])
+
+
+#: Chance that a visit about the same category as the previous one is about the same need (the
+#: same product type: still looking for running shoes, not just "sports").
+NEED_CARRYOVER = 0.7
+
+
+def session_need(
+    user: SimUser,
+    catalog: SimCatalog,
+    intent: int,
+    previous: int | None,
+    draws: tuple[float, float],
+) -> int:
+    """The tag (index into ``catalog.tags``) a visit about category ``intent`` is after: the
+    ``previous`` visit's need with probability :data:`NEED_CARRYOVER` when it is one of this
+    category's tags, else one of the category's tags drawn by the user's own tag taste
+    (softmax of their tag weights: people shop for the kinds of things they like)."""
+    tags = np.flatnonzero(catalog.tag_category == intent)
+    if previous is not None and previous in tags and draws[0] < NEED_CARRYOVER:
+        return int(previous)
+    n_cat = len(catalog.categories)
+    taste = user.taste[n_cat + tags]
+    cumulative = np.cumsum(np.exp(taste - taste.max()))
+    pick = int(np.searchsorted(cumulative, draws[1] * cumulative[-1], side="right"))
+    return int(tags[min(pick, tags.size - 1)])
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float], size: int) -> list[str]:

@@ -43,7 +43,7 @@ HOURLY_WEIGHTS = np.array(
         *(2.6, 2.5, 2.3, 2.2, 2.3, 2.6, 3.0, 3.4, 3.5, 3.0),  # 12-21
     ]
 )
-_CATALOG_KEY, _POPULATION_KEY, _SCHEDULE_KEY, _SESSION_KEY = 1, 2, 3, 4
+_CATALOG_KEY, _POPULATION_KEY, _SCHEDULE_KEY, _SESSION_KEY, _NEED_KEY = 1, 2, 3, 4, 5
 
 Interaction = tuple[str, str, datetime, str]  # (user id, item id, time, view|cart|purchase)
 DayCallback = Callable[[int, list[dict[str, Any]]], None]
@@ -205,11 +205,13 @@ class Simulation:
         days = self.config.days if days is None else days
         logged_in: set[int] = set()
         intents: dict[int, int] = {}  # each user's last visit's intent (carried over)
+        needs: dict[int, int] = {}  # and its need
         learner = policy if isinstance(policy, LearningPolicy) else None
         result = SimResult(messages=[], sessions=[], arms={})
         # one stream for every visit: each visit draws a fixed amount whatever the policy shows,
         # so runs of different policies stay in step visit by visit
         rng = np.random.default_rng([self.config.seed, _SESSION_KEY])
+        need_rng = np.random.default_rng([self.config.seed, _NEED_KEY])
         for day in range(days):
             first_of_day = len(result.sessions)
             day_messages: list[dict[str, Any]] = []
@@ -226,9 +228,13 @@ class Simulation:
                     logged_in=user.index in logged_in,
                     session_key=f"{self.config.seed}:{user.id}:{day}:{k}",
                     previous_intent=intents.get(user.index),
+                    previous_need=needs.get(user.index),
+                    need_rng=need_rng,
                 )
                 if outcome.intent is not None:
                     intents[user.index] = outcome.intent
+                if outcome.need is not None:
+                    needs[user.index] = outcome.need
                 if outcome.logged_in:
                     logged_in.add(user.index)
                 if learner is not None:

@@ -12,7 +12,9 @@ The flow of a session (see :mod:`loopwise.sim.behaviour` for the probabilities):
 6. organic product views (``page`` + ``Product Viewed``) about the visit's *intent* (one liked
    category, often the previous visit's; :func:`loopwise.sim.population.session_intent`), each
    often a neighbour of the one before (:func:`organic_views`); after each view maybe
-   ``Product Added`` (items of the intent appeal ``intent_boost`` more in this visit);
+   ``Product Added`` (items of the intent appeal ``intent_boost`` more in this visit, and items
+   with the visit's *need*, a tag of the intent, ``need_boost`` more:
+   :func:`loopwise.sim.population.session_need`);
 7. a non-empty cart is checked out (``Order Completed`` with revenue and products) or abandoned.
 
 Randomness is drawn in a fixed order and the per-item draws (mood noise, add-to-cart) are made
@@ -41,7 +43,7 @@ from loopwise.sim.behaviour import (
     order_probability,
 )
 from loopwise.sim.catalog import SimCatalog
-from loopwise.sim.population import SimUser, session_intent
+from loopwise.sim.population import SimUser, session_intent, session_need
 
 SITE = "https://shop.example.com"
 LIBRARY = {"name": "loopwise-sim", "version": "1.0"}
@@ -132,6 +134,7 @@ class SessionOutcome:
     purchased: list[int] = field(default_factory=list)
     bounced: bool = False
     intent: int | None = None  # the category index the visit was about
+    need: int | None = None  # the tag index (a product type of the intent) it was after
     revenue: float = 0.0
     logged_in: bool = False  # at the end of the visit
     # (user id, item id, time, "view" | "cart" | "purchase") in time order
@@ -255,6 +258,8 @@ def simulate_session(
     logged_in: bool = False,
     session_key: str | None = None,
     previous_intent: int | None = None,
+    previous_need: int | None = None,
+    need_rng: np.random.Generator | None = None,
 ) -> SessionOutcome:
     """Simulate one visit starting at ``clock_start``; ``logged_in`` carries over from earlier
     visits (the site remembers the login). ``session_key`` seeds the message ids (the runner
@@ -282,7 +287,12 @@ def simulate_session(
     # -- the visit's intent: a liked category, often the previous visit's; its items appeal more
     intent = session_intent(user, day, previous_intent, (intent_draws[0], intent_draws[1]))
     in_intent = catalog.category_index == intent
-    session_u = session_u + params.intent_boost * in_intent
+    # the need: a product type within the intent (its own stream, so adding it left every other
+    # draw of the run as it was)
+    need_draws = (need_rng if need_rng is not None else rng).random(2)
+    need = session_need(user, catalog, intent, previous_need, (need_draws[0], need_draws[1]))
+    has_need = catalog.item_vectors[:, len(catalog.categories) + need] > 0
+    session_u = session_u + params.intent_boost * in_intent + params.need_boost * has_need
     would_add = add_draws < add_to_cart_probability(session_u, user.purchase_propensity, params)
     organic = organic_views(catalog, session_u, np.flatnonzero(in_intent), pick_draws,
                             follow_draws, params)  # fmt: skip
@@ -308,6 +318,7 @@ def simulate_session(
         user_id=user.id, day=day, arm=response.arm, decision_id=response.decision_id
     )
     outcome.intent = intent
+    outcome.need = need
     decision = {"decision_id": response.decision_id} if response.decision_id else {}
 
     shown: list[tuple[str, int, int]] = []  # (slot, position, item index)
