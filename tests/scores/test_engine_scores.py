@@ -223,9 +223,10 @@ def test_rules_and_segments_read_scores_and_decisions_explain_them(shop: Shop) -
     for record in engine.storage.profiles.iter():
         view = engine.profile_view(record.id)
         if view is not None and view["profile"]["anonymous_ids"]:
-            people.append(
-                (view["profile"]["scores"]["convert"], view["profile"]["anonymous_ids"][0])
-            )
+            anonymous_id = view["profile"]["anonymous_ids"][0]
+            # scores steer only the decisions of people who let them personalize
+            if engine.get_consent(anonymous_id)["categories"].get("personalization"):
+                people.append((view["profile"]["scores"]["convert"], anonymous_id))
     people.sort()
     threshold = people[len(people) // 2][0]
     high, low = people[-1], people[0]
