@@ -23,6 +23,7 @@ psycopg = pytest.importorskip("psycopg")
 from psycopg import sql  # noqa: E402
 
 from loopwise.storage.postgres import PostgresStorage, migrate  # noqa: E402
+from loopwise.storage.postgres.migrate import application_name  # noqa: E402
 from loopwise.storage.postgres.storage import READER_NAME, WRITER_NAME  # noqa: E402
 
 
@@ -312,18 +313,20 @@ def test_erasure_leaves_no_row_that_mentions_the_person(pg: PostgresStorage) -> 
 
 
 # -- connections lost and found -----------------------------------------------------------------
-def terminate(name: str) -> int:
+def terminate(storage: PostgresStorage, name: str) -> int:
+    """Drop this storage's connections of one role (only its schema's: other tests running
+    beside this one on the same server keep theirs)."""
     rows = run_sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE application_name = %s AND pid <> pg_backend_pid()",
-        [name],
+        [application_name(name, storage.schema)],
     )
     return len(rows)
 
 
 def test_the_writer_reconnects_after_its_connection_is_dropped(pg: PostgresStorage) -> None:
     pg.write(lambda uow: uow.config.put_meta("k", "before"))
-    assert terminate(WRITER_NAME) >= 1
+    assert terminate(pg, WRITER_NAME) >= 1
     pg.write(lambda uow: uow.config.put_meta("k", "after"))  # no failed write in between
     assert pg.config.meta("k") == "after" and pg.health()["ok"]
 
@@ -340,7 +343,7 @@ def test_a_connection_dropped_mid_transaction_fails_its_group_then_writes_go_on(
 
     future = pg.submit(held)
     assert inside.wait(timeout=30)
-    terminate(WRITER_NAME)
+    terminate(pg, WRITER_NAME)
     release.set()
     with pytest.raises(StorageUnavailable):
         future.result(timeout=30)
@@ -353,7 +356,7 @@ def test_a_connection_dropped_mid_transaction_fails_its_group_then_writes_go_on(
 def test_reads_survive_their_pooled_connections_being_dropped(pg: PostgresStorage) -> None:
     pg.write(lambda uow: uow.config.put_meta("k", "v"))
     assert pg.config.meta("k") == "v"
-    assert terminate(READER_NAME) >= 1
+    assert terminate(pg, READER_NAME) >= 1
     assert pg.config.meta("k") == "v"
 
 

@@ -70,11 +70,21 @@ def configure(conn: Connection, schema: str | None, *, read_only: bool = False) 
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")
 
 
+def application_name(name: str, schema: str | None) -> str:
+    """What ``pg_stat_activity`` shows for a connection: its role and, when the deployment has
+    a schema of its own, that schema (several deployments share one server; PostgreSQL keeps
+    63 bytes)."""
+    return (f"{name}/{schema}" if schema else name)[:63]
+
+
 def connect(url: str, schema: str | None, *, name: str = "loopwise") -> Connection:
-    """An autocommit connection with :func:`configure`'s settings; ``name`` is the
-    ``application_name`` operators see in ``pg_stat_activity``."""
+    """An autocommit connection with :func:`configure`'s settings; ``name`` (with the schema,
+    see :func:`application_name`) is what operators see in ``pg_stat_activity``."""
     conn = psycopg.connect(
-        url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name=name
+        url,
+        autocommit=True,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        application_name=application_name(name, schema),
     )
     try:
         configure(conn, schema)

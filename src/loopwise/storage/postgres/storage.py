@@ -35,6 +35,7 @@ from loopwise.storage.postgres.item_stats import PostgresItemStatsStore
 from loopwise.storage.postgres.journeys import PostgresJourneyStore, PostgresOutbox
 from loopwise.storage.postgres.migrate import (
     CONNECT_TIMEOUT_S,
+    application_name,
     configure,
     connect,
     current_version,
@@ -201,7 +202,7 @@ class PostgresStorage(_Stores):
             kwargs={
                 "autocommit": True,
                 "connect_timeout": CONNECT_TIMEOUT_S,
-                "application_name": READER_NAME,
+                "application_name": application_name(READER_NAME, schema),
             },
             configure=lambda conn: configure(conn, schema, read_only=True),
             timeout=CONNECT_TIMEOUT_S,
