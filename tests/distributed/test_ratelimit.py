@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import redis
+
 from loopwise.api.edge_settings import RateLimit
 from loopwise.config import SAMPLE_WORKSPACE
 from loopwise.distributed.ratelimit import RedisTokenBuckets
-
 from tests.distributed.conftest import KEYS, REDIS_URL, running, schema_url, start_server
 
 LIMIT = RateLimit(per_second=0.5, burst=10)

@@ -51,7 +51,7 @@ return wait
 
 
 class RedisTokenBuckets:
-    """``TokenBuckets`` with the buckets in Redis (same ``take``); per-process when Redis is down."""
+    """``TokenBuckets`` kept in Redis (same ``take``); per-process while Redis is down."""
 
     def __init__(
         self, url: str, namespace: str, *, clock: Callable[[], float] = time.monotonic
