@@ -162,6 +162,7 @@ def start_server(
     workers: int = 1,
     name: str = "serve",
     port: int | None = None,
+    extra_args: list[str] | None = None,
 ) -> Server:
     port = port or free_port()
     data_dir = tmp / "data"  # shared by the servers of one test: keys, models
@@ -190,6 +191,7 @@ def start_server(
     ]
     if redis_url:
         command += ["--redis-url", redis_url]
+    command += extra_args or []
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True

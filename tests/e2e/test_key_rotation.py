@@ -11,7 +11,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ADMIN_KEY, WRITE_KEY, Server, free_port, stop_server
+from tests.e2e.conftest import (
+    ADMIN_KEY,
+    WRITE_KEY,
+    Server,
+    backend_args,
+    free_port,
+    stop_server,
+)
 
 
 def cli(*args: str, data_dir: Path) -> str:
@@ -33,7 +40,7 @@ def start_with_file_server_keys(data_dir: Path) -> Server:
     args = [sys.executable, "-m", "loopwise", "serve", "--port", str(port)]
     log_path = data_dir.parent / f"server-{port}.log"
     process = subprocess.Popen(
-        [*args, "--data-dir", str(data_dir)],
+        [*args, "--data-dir", str(data_dir), *backend_args(data_dir)],
         env=env,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,

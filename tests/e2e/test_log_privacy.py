@@ -29,7 +29,7 @@ BAD_KEY = "lw_server_not-a-real-key-1234"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
     running = start_server(tmp_path_factory.mktemp("logs") / "data")
     yield running
     stop_server(running)

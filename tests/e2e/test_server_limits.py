@@ -59,7 +59,7 @@ FAST_LIMITS = ("--keep-alive-timeout", "1", "--header-timeout", "1", "--body-tim
 
 
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def strict(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
     with serving(tmp_path_factory.mktemp("limits"), *FAST_LIMITS) as server:
         yield server
 

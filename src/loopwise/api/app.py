@@ -269,7 +269,10 @@ def create_app(engine: EnginePort) -> FastAPI:
     def cors() -> CorsSettings:
         return app.state.engine.settings_cors
 
-    app.add_middleware(RateLimitMiddleware, settings=rate_limits, kind_of=kind_of)
+    # with --redis-url the buckets live in Redis, so the limit holds across workers
+    scale = getattr(getattr(engine, "services", None), "scale", None)
+    buckets = getattr(scale, "rate_buckets", None)
+    app.add_middleware(RateLimitMiddleware, settings=rate_limits, kind_of=kind_of, buckets=buckets)
     app.add_middleware(CorsMiddleware, settings=cors)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

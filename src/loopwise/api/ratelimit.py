@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,6 +36,12 @@ _EXEMPT = ("/healthz", "/metrics")  # load balancers and scrapers poll these
 class _Bucket:
     tokens: float
     at: float
+
+
+class Buckets(Protocol):
+    """Where buckets live: this process (``TokenBuckets``) or Redis (loopwise.distributed)."""
+
+    def take(self, key: tuple[str, ...], limit: RateLimit) -> float: ...
 
 
 class TokenBuckets:
@@ -91,12 +98,12 @@ class RateLimitMiddleware:
         app: ASGIApp,
         settings: Callable[[], RateLimitSettings],
         kind_of: Callable[[str], KeyKind | None],
-        buckets: TokenBuckets | None = None,
+        buckets: Buckets | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.kind_of = kind_of
-        self.buckets = buckets or TokenBuckets()
+        self.buckets: Buckets = buckets or TokenBuckets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _EXEMPT or scope["method"] == "OPTIONS":

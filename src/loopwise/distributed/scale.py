@@ -224,6 +224,10 @@ class ScaleOut:
         self.storage = storage
         self.claims = PartitionClaims()
         self.bus = ChangeBus(redis_url, namespace_of(getattr(storage, "where", url), schema))
+        from loopwise.distributed.ratelimit import RedisTokenBuckets  # imports the API
+
+        # rate limits hold across workers, not per process (docs/scale.md)
+        self.rate_buckets = RedisTokenBuckets(redis_url, self.bus.namespace)
         self.leader = Leader(url, schema, CHECKPOINT_LOCK)
         self.follower: ItemStatsFollower | None = None
         self._views: Views | None = None
@@ -285,6 +289,7 @@ class ScaleOut:
             self.follower.stop()
         self.leader.stop()
         self.bus.stop()
+        self.rate_buckets.close()
 
     # -- read-your-writes ------------------------------------------------------------------------
     def forget_person(self, *identifiers: str | None) -> None:
