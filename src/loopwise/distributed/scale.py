@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import psycopg
 
+from loopwise.bandits.shared import SharedBandits
 from loopwise.clock import Clock
 from loopwise.decide.item_stats import ItemStats
 from loopwise.distributed.bus import ChangeBus, Changes, namespace_of
@@ -226,6 +227,7 @@ class ScaleOut:
         self.bus = ChangeBus(redis_url, namespace_of(getattr(storage, "where", url), schema))
         self.leader = Leader(url, schema, CHECKPOINT_LOCK)
         self.follower: ItemStatsFollower | None = None
+        self.bandits: SharedBandits | None = None
         self._views: Views | None = None
 
     # -- what composition builds with ----------------------------------------------------------
@@ -276,6 +278,7 @@ class ScaleOut:
 
         services.workspace.listeners.append(config_changed)
         services.catalog.listeners.append(config_changed)
+        self.bandits = SharedBandits(services.bandits, self.bus).start()
         self.bus.start()
         self.follower.start()
         self.leader.start()
@@ -284,6 +287,8 @@ class ScaleOut:
         if self.follower is not None:
             self.follower.stop()
         self.leader.stop()
+        if self.bandits is not None:
+            self.bandits.stop()
         self.bus.stop()
 
     # -- read-your-writes ------------------------------------------------------------------------
