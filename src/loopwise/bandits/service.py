@@ -17,6 +17,13 @@ logged after it; the decisions older than the attribution window (whose outcomes
 then become the new checkpoint, so the next start folds only the tail. Outcomes that arrive for
 a decision after it left the window are not learned by later starts (clicks come within
 seconds; conversions within the window).
+
+Shared across workers (``loopwise serve --redis-url``): every change to the state is an *op* —
+``open`` (a decision's bandit slots, trials counted), ``trial`` (counted on its impression),
+``success`` — applied here and handed to :attr:`publish`; the other workers apply them with
+:meth:`apply_remote`. Ops are idempotent per decision and slot (the flags on the open choice), so
+a duplicate is harmless; a lost one is healed by :meth:`resync`, which re-derives the state from
+the decision log (the system of record) and replays the ops that arrived while it read.
 """
 
 from __future__ import annotations
@@ -148,6 +155,9 @@ class BanditService:
         self._recent: OrderedDict[str, list[_Open]] = OrderedDict()
         self._recent_limit = recent_limit
         self.learned = 0  # successes learned online (tests and metrics)
+        self.publish: Callable[[list[JsonDict]], None] | None = None  # ops for other workers
+        self.remote_ops = 0  # ops applied from other workers
+        self._journal: list[JsonDict] | None = None  # ops applied while a resync reads the log
 
     # -- choosing ------------------------------------------------------------------------------
     def choose(
@@ -258,13 +268,14 @@ class BanditService:
         opened = self._open(record)
         if not opened:
             return
-        decision_id = str(record.get("decision_id"))
+        op: JsonDict = {
+            "op": "open",
+            "d": str(record.get("decision_id")),
+            "items": [{**_item_record(i), "counted": not i.on_impression} for i in opened],
+        }
         with self._lock:
-            for item in opened:
-                if not item.on_impression:
-                    self._trial(item)
-                    item.counted = True
-            self._remember(decision_id, opened)
+            self._apply_op(op)
+        self._send([op])
 
     def on_effects(self, effects: Sequence[object]) -> None:
         """The projection committed effects: an outcome attributed to a recent bandit decision
@@ -274,18 +285,70 @@ class BanditService:
         outcomes = [e for e in effects if isinstance(e, OutcomeAttributed)]
         if not outcomes:
             return
+        ops: list[JsonDict] = []
         with self._lock:
             for effect in outcomes:
-                for item in self._recent.get(effect.decision_id, ()):
+                for item in list(self._recent.get(effect.decision_id, ())):
                     success = counts_for(effect.outcome, item.slot, item.reward)
                     seen = success or counts_for(effect.outcome, item.slot, "impression")
+                    record = _item_record(item)
                     if seen and not item.counted:  # trials counted on impressions
-                        self._trial(item)
-                        item.counted = True
+                        ops.append({"op": "trial", "d": effect.decision_id, "item": record})
+                        self._apply_op(ops[-1])
                     if success and not item.rewarded:
-                        item.rewarded = True
-                        self._success(item)
+                        ops.append({"op": "success", "d": effect.decision_id, "item": record})
+                        self._apply_op(ops[-1])
                         self.learned += 1
+        self._send(ops)
+
+    def apply_remote(self, ops: Sequence[object]) -> None:
+        """Another worker's ops (malformed ones are skipped: the resync heals what they lose)."""
+        with self._lock:
+            for op in ops:
+                try:
+                    if isinstance(op, Mapping):
+                        self._apply_op(op)
+                        self.remote_ops += 1
+                except (KeyError, TypeError, ValueError):
+                    log.warning("ignored a malformed bandit op from another worker")
+
+    def _send(self, ops: list[JsonDict]) -> None:
+        if ops and self.publish is not None:
+            try:
+                self.publish(ops)
+            except Exception as exc:  # the others' resync catches up
+                log.warning("publishing bandit ops failed: %s", type(exc).__name__)
+
+    def _apply_op(self, op: Mapping[str, Any]) -> None:
+        """Apply one op under the lock; idempotent per decision and slot."""
+        if self._journal is not None:
+            self._journal.append(dict(op))
+        decision_id = str(op["d"])
+        if op["op"] == "open":
+            if decision_id in self._recent:
+                return
+            items = [_item_from(r) for r in op["items"]]
+            for item, record in zip(items, op["items"], strict=True):
+                if record.get("counted"):
+                    self._trial(item)
+                    item.counted = True
+            self._remember(decision_id, items)
+            return
+        wanted = _item_from(op["item"])
+        opened = self._recent.get(decision_id)
+        if opened is None:
+            opened = []
+            self._remember(decision_id, opened)
+        found = next((i for i in opened if i.slot == wanted.slot), None)
+        item = found if found is not None else wanted
+        if found is None:
+            opened.append(item)
+        if op["op"] == "trial" and not item.counted:
+            self._trial(item)
+            item.counted = True
+        elif op["op"] == "success" and not item.rewarded:
+            item.rewarded = True
+            self._success(item)
 
     def _open(self, record: Mapping[str, Any]) -> list[_Open]:
         opened: list[_Open] = []
@@ -332,9 +395,23 @@ class BanditService:
             self._recent.popitem(last=False)
 
     # -- durability ----------------------------------------------------------------------------
-    def rebuild(self) -> int:
+    def resync(self) -> int:
+        """Re-derive the state from the decision log (no checkpoint write): what heals the ops
+        another worker sent that never arrived. The ops applied meanwhile are replayed."""
+        return self.rebuild(checkpoint=False)
+
+    def rebuild(self, *, checkpoint: bool = True) -> int:
         """Load the checkpoint, fold the decisions logged after it, and checkpoint again the
         part whose outcomes are settled. Returns how many bandit decisions were folded."""
+        with self._lock:
+            self._journal = []
+        try:
+            return self._rebuild(checkpoint)
+        finally:
+            with self._lock:
+                self._journal = None  # a failed read leaves the live state as it was
+
+    def _rebuild(self, checkpoint: bool) -> int:
         stored = self._storage.config.get(CHECKPOINT_KEY)
         state = _State.from_record(stored.get("state") or {}) if stored else _State()
         since = parse_timestamp(stored.get("as_of")) if stored else None
@@ -376,12 +453,16 @@ class BanditService:
             # everything folded is settled: the next start begins at the newest decision
             settled = {"as_of": last, "folded": at_last, "state": state.to_record()}
         with self._lock:
+            journal, self._journal = self._journal or [], None
             self._state = state
             self._cache.clear()
             self._recent = recent
             while len(self._recent) > self._recent_limit:
                 self._recent.popitem(last=False)
-        if settled is not None and folded:
+            # ops applied while the log was read: those it already held are no-ops (the flags)
+            for op in journal:
+                self._apply_op(op)
+        if checkpoint and settled is not None and folded:
             try:
                 self._storage.write(lambda uow: uow.config.put(CHECKPOINT_KEY, settled))
             except Exception as exc:  # the next start folds a longer tail
@@ -436,6 +517,29 @@ class BanditService:
                     }
                 )
         return out
+
+
+def _item_record(item: _Open) -> JsonDict:
+    return {
+        "slot": item.slot,
+        "key": list(item.key),
+        "arm": item.arm,
+        "reward": item.reward,
+        "x": item.x.tolist() if item.x is not None else None,
+        "imp": item.on_impression,
+    }
+
+
+def _item_from(record: Mapping[str, Any]) -> _Open:
+    x = record.get("x")
+    return _Open(
+        slot=str(record["slot"]),
+        key=tuple(str(k) for k in record["key"]),
+        arm=str(record["arm"]),
+        reward=str(record.get("reward") or "click"),
+        x=np.asarray(x, dtype=np.float64) if isinstance(x, list) else None,
+        on_impression=bool(record.get("imp")),
+    )
 
 
 def _by_weight(weights: Sequence[float]) -> FloatArray:

@@ -20,6 +20,10 @@ Redis is a cache, so the bus plans for losing it:
   read just after: every invalidation is applied twice, at once and :data:`SECOND_PASS_S`
   later, so such a stale entry lives at most that long.
 
+Bandit deltas (:mod:`loopwise.bandits.shared`) ride the same publisher in messages of their own
+(``{"o": origin, "bandit": [...]}``): additive counts, so losing one costs freshness until the
+bandits' periodic re-derivation from PostgreSQL, never correctness.
+
 It also keeps recently acknowledged message ids (``SET ... EX``) so a retried batch whose every
 event is known is answered without a write (PostgreSQL's ``event_ids`` stays the authority).
 """
@@ -129,6 +133,8 @@ class ChangeBus:
         )
         self.apply: Handler = lambda changes: None
         self.config_changed: Callable[[], None] = lambda: None
+        self.bandit_apply: Callable[[list[object]], None] = lambda ops: None
+        self._bandit: list[object] = []
         self._pending = Changes()
         self._remember: list[str] = []
         self._cond = threading.Condition()
@@ -169,6 +175,15 @@ class ChangeBus:
                 self._pending = Changes(everything=True, config=self._pending.config)
             self._cond.notify()
 
+    def note_bandit(self, ops: Sequence[object]) -> None:
+        """Bandit deltas to send (batched with whatever else is pending)."""
+        if not ops:
+            return
+        with self._cond:
+            if len(self._bandit) < MAX_PENDING_KEYS:  # beyond: the re-derivation catches up
+                self._bandit.extend(ops)
+            self._cond.notify()
+
     def remember(self, message_ids: Sequence[str]) -> None:
         """Acknowledged message ids, for the dedupe fast path."""
         if not message_ids:
@@ -196,16 +211,19 @@ class ChangeBus:
         backoff = 0.0
         while not self._stopped.is_set():
             with self._cond:
-                if not self._pending and not self._remember:
+                if not self._pending and not self._remember and not self._bandit:
                     self._cond.wait(timeout=0.5)
                 changes, self._pending = self._pending, Changes()
                 remember, self._remember = self._remember, []
-            if not changes and not remember:
+                bandit, self._bandit = self._bandit, []
+            if not changes and not remember and not bandit:
                 continue
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 if changes:
                     pipe.publish(self.channel, changes.encode(self.origin))
+                if bandit:
+                    pipe.publish(self.channel, orjson.dumps({"o": self.origin, "bandit": bandit}))
                 for message_id in remember:
                     pipe.set(self._message_key(message_id), b"1", ex=DEDUPE_TTL_S)
                 pipe.execute()
@@ -253,6 +271,10 @@ class ChangeBus:
                     pubsub.close()
 
     def _received(self, data: bytes | str) -> None:
+        head = data[:80] if isinstance(data, bytes) else data[:80].encode()
+        if head.find(b'"bandit":') > 0:
+            self._received_bandit(data)  # {"o": origin, "bandit": [...]}: the key comes second
+            return
         try:
             origin, changes = Changes.decode(data)
         except (orjson.JSONDecodeError, TypeError, AttributeError):
@@ -268,6 +290,20 @@ class ChangeBus:
             except Exception:
                 log.exception("refreshing the workspace after a change on another worker failed")
         self._second_pass.append((time.monotonic() + SECOND_PASS_S, changes))
+
+    def _received_bandit(self, data: bytes | str) -> None:
+        try:
+            body = orjson.loads(data)
+            origin, ops = str(body.get("o", "")), list(body["bandit"])
+        except (orjson.JSONDecodeError, TypeError, AttributeError, KeyError):
+            log.warning("ignored a malformed bandit message on the change channel")
+            return
+        if origin == self.origin:
+            return
+        try:
+            self.bandit_apply(ops)
+        except Exception:
+            log.exception("applying another worker's bandit deltas failed")
 
     def _run_second_pass(self) -> None:
         if not self._second_pass:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import psycopg
 
+from loopwise.bandits.shared import SharedBandits
 from loopwise.clock import Clock
 from loopwise.decide.item_stats import ItemStats
 from loopwise.distributed.bus import ChangeBus, Changes, namespace_of
@@ -230,6 +231,7 @@ class ScaleOut:
         self.rate_buckets = RedisTokenBuckets(redis_url, self.bus.namespace)
         self.leader = Leader(url, schema, CHECKPOINT_LOCK)
         self.follower: ItemStatsFollower | None = None
+        self.bandits: SharedBandits | None = None
         self._views: Views | None = None
 
     # -- what composition builds with ----------------------------------------------------------
@@ -280,6 +282,7 @@ class ScaleOut:
 
         services.workspace.listeners.append(config_changed)
         services.catalog.listeners.append(config_changed)
+        self.bandits = SharedBandits(services.bandits, self.bus).start()
         self.bus.start()
         self.follower.start()
         self.leader.start()
@@ -288,6 +291,8 @@ class ScaleOut:
         if self.follower is not None:
             self.follower.stop()
         self.leader.stop()
+        if self.bandits is not None:
+            self.bandits.stop()
         self.bus.stop()
         self.rate_buckets.close()
 
