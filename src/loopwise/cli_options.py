@@ -65,14 +65,28 @@ def fail(exc: LoopwiseError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="LOOPWISE_DATABASE_URL",
+        help="PostgreSQL URL when the server runs on PostgreSQL (default: the data directory's "
+        "SQLite file).",
+    ),
+]
+
+
 @contextmanager
-def open_engine(data_dir: Path, workspace: Path | None) -> Iterator[Engine]:
-    """The engine on ``data_dir`` for the ``with`` block, closed after it. A LoopwiseError while
-    opening or inside the block ends the command through :func:`fail` (exit code 2)."""
+def open_engine(
+    data_dir: Path, workspace: Path | None, database_url: str | None = None
+) -> Iterator[Engine]:
+    """The engine on ``data_dir`` (its stores on PostgreSQL when ``database_url`` names it) for
+    the ``with`` block, closed after it. A LoopwiseError while opening or inside the block ends
+    the command through :func:`fail` (exit code 2)."""
     from loopwise.engine import Engine  # heavy: only commands that need it pay for the import
 
     try:
-        engine, _ = Engine.open(data_dir, workspace)
+        engine, _ = Engine.open(data_dir, workspace, database_url=database_url)
     except LoopwiseError as exc:
         raise fail(exc) from None
     try:

@@ -17,7 +17,7 @@ import yaml
 
 from loopwise.config import SAMPLE_WORKSPACE
 from tests.channels.conftest import CHANNEL_SLOTS
-from tests.e2e.conftest import SERVER_KEY, Server, start_server, stop_server
+from tests.e2e.conftest import SERVER_KEY, Server, backend_args, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +86,10 @@ def test_an_email_campaign_over_http(channels_server: Server) -> None:
 def test_the_cli_runs_a_campaign_beside_the_server(
     channels_server: Server, tmp_path: Path, backend: str
 ) -> None:
-    if backend == "postgres":
-        pytest.skip("decide-batch opens the data directory's SQLite store (no --database-url)")
     server = channels_server
+    # on PostgreSQL the CLI reaches the server's stores with --database-url, as an operator's would
+    serve_args = backend_args(server.data_dir)
+    database = serve_args[:2] if serve_args else []
     fan = f"fan-{uuid.uuid4().hex[:8]}"
     with server.client(SERVER_KEY) as client:
         client.put(f"/v1/consent/{fan}", json={"categories": {"marketing": True}})
@@ -110,8 +111,9 @@ def test_the_cli_runs_a_campaign_beside_the_server(
             "--data-dir",
             str(server.data_dir),
             "--workspace",
-            str(server.workspace),
-        ],  # type: ignore[attr-defined]
+            str(server.workspace),  # type: ignore[attr-defined]
+            *database,
+        ],
         capture_output=True,
         text=True,
         timeout=120,

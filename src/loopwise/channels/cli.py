@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from loopwise.cli_options import (
     DEFAULT_DATA_DIR,
+    DatabaseUrl,
     DataDir,
     WorkspaceFile,
     console,
@@ -41,6 +42,7 @@ def decide_batch_command(
     n: Annotated[int | None, typer.Option("--n", help="List slots: items per person.")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Decide a slot for a segment or a list of users (an email campaign): respects marketing
     consent and the frequency caps, logs every decision, streams rows into --out."""
@@ -51,7 +53,7 @@ def decide_batch_command(
     suffix = out.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise fail(ValidationFailed("Name the output file .jsonl or .csv.", field="--out"))
-    with open_engine(data_dir, workspace) as engine:
+    with open_engine(data_dir, workspace, database_url) as engine:
         people = read_users(users) if users is not None else None
         try:
             request = DecideBatchRequest(

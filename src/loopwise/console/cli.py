@@ -17,7 +17,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loopwise.cli_options import DEFAULT_DATA_DIR, DataDir, JsonFlag, console, fail
+from loopwise.cli_options import (
+    DEFAULT_DATA_DIR,
+    DatabaseUrl,
+    DataDir,
+    JsonFlag,
+    console,
+    fail,
+)
 from loopwise.clock import isoformat
 from loopwise.console.people import People
 from loopwise.errors import LoopwiseError
@@ -27,17 +34,6 @@ users_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="LOOPWISE_DATABASE_URL",
-        help="PostgreSQL URL when the server runs on PostgreSQL (default: the data directory's "
-        "SQLite file).",
-    ),
-]
 
 
 @contextmanager
