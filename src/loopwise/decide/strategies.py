@@ -208,6 +208,24 @@ CategorySlice = tuple[list[float], list[int], list[str]]  # -stored popularity, 
 EMPTY_SLICE: CategorySlice = ([], [], [])
 
 
+Candidate = tuple[float, int, str, str]  # (score, -global rank, item id, category)
+
+
+def _keep_best(best: list[Candidate], entry: Candidate, n: int) -> None:
+    """Keep ``entry`` in the min-heap ``best`` of the ``n`` best candidates so far."""
+    if len(best) < n:
+        heapq.heappush(best, entry)
+    elif entry > best[0]:
+        heapq.heapreplace(best, entry)
+
+
+def _popular_in_category(best: list[Candidate]) -> list[ScoredItem]:
+    return [
+        ScoredItem(item_id, score, reason=explain.popular_in_category(category))
+        for score, _, item_id, category in sorted(best, reverse=True)
+    ]
+
+
 class _RankingByCategory:
     """The overall popularity ranking split by category: per category, its items' negated
     stored popularity, global rank and id, in ranking order (parallel lists of atoms: a split
@@ -525,7 +543,7 @@ class CategoryAffinityStrategy:
         slices = self._by_category.of(ctx.catalog, ctx.stats)
         if slices is not None:
             return self._walk_categories(ctx, n, weights, slices)
-        best: list[tuple[float, int, str, str]] = []  # min-heap of (score, -rank, id, category)
+        best: list[Candidate] = []  # min-heap
         for rank, (item_id, popularity) in enumerate(ctx.stats.iter_popular(ctx.now)):
             if len(best) >= n and popularity <= best[0][0]:
                 break  # weights are <= 1: no later item can beat the current n-th
@@ -534,14 +552,8 @@ class CategoryAffinityStrategy:
             if category is None or not ctx.eligible(item_id):
                 continue
             entry = (popularity * weights[category], -rank, item_id, category)
-            if len(best) < n:
-                heapq.heappush(best, entry)
-            elif entry > best[0]:
-                heapq.heapreplace(best, entry)
-        return [
-            ScoredItem(item_id, score, reason=explain.popular_in_category(category))
-            for score, _, item_id, category in sorted(best, reverse=True)
-        ]
+            _keep_best(best, entry, n)
+        return _popular_in_category(best)
 
     def _walk_categories(
         self,
@@ -557,7 +569,7 @@ class CategoryAffinityStrategy:
         rank could still come from another slice)."""
         factor = ctx.stats.popular_factor(ctx.now)
         catalog, category_of = ctx.catalog, self._category
-        best: list[tuple[float, int, str, str]] = []  # min-heap of (score, -rank, id, category)
+        best: list[Candidate] = []  # min-heap
         seen: set[str] = set()
         for own in weights:
             weight = weights[own]
@@ -576,14 +588,8 @@ class CategoryAffinityStrategy:
                 if category is None:
                     continue
                 entry = (popularity * weights[category], -rank, item_id, category)
-                if len(best) < n:
-                    heapq.heappush(best, entry)
-                elif entry > best[0]:
-                    heapq.heapreplace(best, entry)
-        return [
-            ScoredItem(item_id, score, reason=explain.popular_in_category(category))
-            for score, _, item_id, category in sorted(best, reverse=True)
-        ]
+                _keep_best(best, entry, n)
+        return _popular_in_category(best)
 
     def _pick(
         self,
