@@ -38,6 +38,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import redis
@@ -99,7 +100,10 @@ class Changes:
 
     @staticmethod
     def decode(data: bytes | str) -> tuple[str, Changes]:
-        body = orjson.loads(data)
+        return Changes.from_body(orjson.loads(data))
+
+    @staticmethod
+    def from_body(body: dict[str, Any]) -> tuple[str, Changes]:
         changes = Changes(
             profiles=set(body.get("p", ())),
             identifiers=set(body.get("i", ())),
@@ -271,12 +275,12 @@ class ChangeBus:
                     pubsub.close()
 
     def _received(self, data: bytes | str) -> None:
-        head = data[:80] if isinstance(data, bytes) else data[:80].encode()
-        if head.find(b'"bandit":') > 0:
-            self._received_bandit(data)  # {"o": origin, "bandit": [...]}: the key comes second
-            return
         try:
-            origin, changes = Changes.decode(data)
+            body = orjson.loads(data)
+            if isinstance(body, dict) and "bandit" in body:
+                self._received_bandit(body)  # {"o": origin, "bandit": [...]}
+                return
+            origin, changes = Changes.from_body(body)
         except (orjson.JSONDecodeError, TypeError, AttributeError):
             log.warning("ignored a malformed message on the change channel")
             return
@@ -291,11 +295,9 @@ class ChangeBus:
                 log.exception("refreshing the workspace after a change on another worker failed")
         self._second_pass.append((time.monotonic() + SECOND_PASS_S, changes))
 
-    def _received_bandit(self, data: bytes | str) -> None:
-        try:
-            body = orjson.loads(data)
-            origin, ops = str(body.get("o", "")), list(body["bandit"])
-        except (orjson.JSONDecodeError, TypeError, AttributeError, KeyError):
+    def _received_bandit(self, body: dict[str, Any]) -> None:
+        origin, ops = str(body.get("o", "")), body["bandit"]
+        if not isinstance(ops, list):
             log.warning("ignored a malformed bandit message on the change channel")
             return
         if origin == self.origin:
