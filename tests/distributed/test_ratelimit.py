@@ -79,3 +79,31 @@ def test_the_limit_holds_across_two_workers_over_http(schema: str, tmp_path: Pat
         accepted,
         elapsed,
     )
+
+
+def test_the_redis_client_uses_tight_timeouts_and_does_not_retry_them() -> None:
+    from loopwise.distributed import ratelimit
+
+    buckets = RedisTokenBuckets("redis://127.0.0.1:1/0", "opts")
+    kwargs = buckets._redis.connection_pool.connection_kwargs
+    assert kwargs["socket_connect_timeout"] == ratelimit.CONNECT_TIMEOUT_S <= 0.01
+    assert kwargs["socket_timeout"] == ratelimit.READ_TIMEOUT_S <= 0.05
+    assert kwargs.get("retry_on_timeout") in (None, False)
+    buckets.close()
+
+
+def test_a_redis_that_never_answers_falls_back_to_local_buckets() -> None:
+    import socket
+
+    # a listener that accepts the connection and never replies: the read timeout must fire
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        buckets = RedisTokenBuckets(f"redis://127.0.0.1:{port}/0", "silent")
+        assert buckets.take(("server", "k"), LIMIT) == 0
+        assert buckets.fallbacks == 1  # the local bucket answered, the request was not failed
+        buckets.close()
+    finally:
+        silent.close()

@@ -23,6 +23,10 @@ from loopwise.api.ratelimit import TokenBuckets
 log = logging.getLogger("loopwise.distributed")
 
 RETRY_AFTER_FAILURE_S = 5.0
+# Tight timeouts for this client only: a local Redis answers the script in well under 1 ms, so a
+# connect taking 5 ms means it is unreachable; the read allows more for a loaded Redis host.
+CONNECT_TIMEOUT_S = 0.005
+READ_TIMEOUT_S = 0.02
 
 # KEYS[1] bucket; ARGV: per_second, burst. Returns the microseconds to wait (0: taken).
 _TAKE = """
@@ -57,8 +61,13 @@ class RedisTokenBuckets:
         self, url: str, namespace: str, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.prefix = f"loopwise:{namespace}:rl:"
-        # short timeouts: a request waits at most this long for a Redis that is going away
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        # a request waits at most these for a Redis that is going away, then falls back
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_timeout=READ_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            retry_on_timeout=False,
+        )
         self._take = self._redis.register_script(_TAKE)
         self._local = TokenBuckets(clock)
         self._clock = clock
