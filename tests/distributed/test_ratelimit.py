@@ -86,7 +86,7 @@ def test_the_redis_client_uses_tight_timeouts_and_does_not_retry_them() -> None:
 
     buckets = RedisTokenBuckets("redis://127.0.0.1:1/0", "opts")
     kwargs = buckets._redis.connection_pool.connection_kwargs
-    assert kwargs["socket_connect_timeout"] == ratelimit.CONNECT_TIMEOUT_S <= 0.01
+    assert kwargs["socket_connect_timeout"] == ratelimit.CONNECT_TIMEOUT_S <= 0.05
     assert kwargs["socket_timeout"] == ratelimit.READ_TIMEOUT_S <= 0.05
     assert kwargs.get("retry_on_timeout") in (None, False)
     buckets.close()

@@ -23,10 +23,11 @@ from loopwise.api.ratelimit import TokenBuckets
 log = logging.getLogger("loopwise.distributed")
 
 RETRY_AFTER_FAILURE_S = 5.0
-# Tight timeouts for this client only: a local Redis answers the script in well under 1 ms, so a
-# connect taking 5 ms means it is unreachable; the read allows more for a loaded Redis host.
-CONNECT_TIMEOUT_S = 0.005
-READ_TIMEOUT_S = 0.02
+# Tight timeouts for this client only: a local Redis answers the script in well under 1 ms, so
+# 50 ms without a connection or an answer means it is unreachable (the margin is for a loaded
+# host, where a tighter bound would fall back by mistake and split the limit across workers).
+CONNECT_TIMEOUT_S = 0.05
+READ_TIMEOUT_S = 0.05
 
 # KEYS[1] bucket; ARGV: per_second, burst. Returns the microseconds to wait (0: taken).
 _TAKE = """
