@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ import redis
 
 from loopwise.api.edge_settings import RateLimit
 from loopwise.config import SAMPLE_WORKSPACE
+from loopwise.distributed import ratelimit
 from loopwise.distributed.ratelimit import RedisTokenBuckets
 from tests.distributed.conftest import KEYS, REDIS_URL, running, schema_url, start_server
 
@@ -82,8 +84,6 @@ def test_the_limit_holds_across_two_workers_over_http(schema: str, tmp_path: Pat
 
 
 def test_the_redis_client_uses_tight_timeouts_and_does_not_retry_them() -> None:
-    from loopwise.distributed import ratelimit
-
     buckets = RedisTokenBuckets("redis://127.0.0.1:1/0", "opts")
     kwargs = buckets._redis.connection_pool.connection_kwargs
     assert kwargs["socket_connect_timeout"] == ratelimit.CONNECT_TIMEOUT_S <= 0.05
@@ -93,8 +93,6 @@ def test_the_redis_client_uses_tight_timeouts_and_does_not_retry_them() -> None:
 
 
 def test_a_redis_that_never_answers_falls_back_to_local_buckets() -> None:
-    import socket
-
     # a listener that accepts the connection and never replies: the read timeout must fire
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
