@@ -119,13 +119,13 @@ def start_pair(tmp: Path, url: str, redis_url: str) -> tuple[Server, Server]:
     put = a.request("PUT", "/v1/admin/slots/banner", key="admin", json=SLOT)
     assert put.status_code == 200, put.text
     probe: dict[str, Any] = {"user": {"user_id": "probe"}, "slots": [{"slot": "banner"}]}
-    eventually(
-        lambda: (
-            b.request("POST", "/v1/decide", json=probe).json()["slots"][0].get("variant")
-            is not None
-        ),
-        timeout=10,
-    )
+
+    def b_serves_the_slot() -> bool:
+        # until the workspace change reaches b, its decide answers 404 (unknown slot)
+        reply = b.request("POST", "/v1/decide", json=probe)
+        return reply.status_code == 200 and reply.json()["slots"][0].get("variant") is not None
+
+    eventually(b_serves_the_slot, timeout=10)
     return a, b
 
 
