@@ -209,3 +209,21 @@ def test_trials_can_count_impressions_only(clock: FixedClock) -> None:
     assert totals(engine.bandit_state()) == (5, 2)
     again = new_engine(workspace, clock, storage)  # rebuilt from the log: the same
     assert totals(again.bandit_state()) == (5, 2)
+
+
+def test_a_resync_reads_only_the_attribution_window_not_the_whole_log(clock: FixedClock) -> None:
+    storage = MemoryStorage()
+    engine = new_engine(bandit_workspace(warmup=5), clock, storage)
+    service = engine.services.bandits
+    run_loop(engine, clock, RATES, 120)
+    learned = engine.bandit_state()
+    assert service.resync() == 120  # nothing settled yet: the whole log is in the window
+    assert engine.bandit_state() == learned
+    clock.advance(3 * 24 * 3600)  # the 120 decisions leave the window: settled from now on
+    assert service.resync() == 120  # this round settles them
+    assert service.resync() == 0  # the next one starts after them
+    assert engine.bandit_state() == learned
+    run_loop(engine, clock, RATES, 30, seed=5)
+    assert service.resync() == 30  # only the window's decisions are read again
+    restarted = new_engine(bandit_workspace(warmup=5), clock, storage)
+    assert engine.bandit_state() == restarted.bandit_state()

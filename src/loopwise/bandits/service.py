@@ -158,6 +158,9 @@ class BanditService:
         self.publish: Callable[[list[JsonDict]], None] | None = None  # ops for other workers
         self.remote_ops = 0  # ops applied from other workers
         self._journal: list[JsonDict] | None = None  # ops applied while a resync reads the log
+        # the settled part of the last fold (as the checkpoint record): a resync starts here,
+        # so it reads only the attribution window, not the whole log since start-up
+        self._base: JsonDict | None = None
 
     # -- choosing ------------------------------------------------------------------------------
     def choose(
@@ -397,22 +400,26 @@ class BanditService:
     # -- durability ----------------------------------------------------------------------------
     def resync(self) -> int:
         """Re-derive the state from the decision log (no checkpoint write): what heals the ops
-        another worker sent that never arrived. The ops applied meanwhile are replayed."""
-        return self.rebuild(checkpoint=False)
+        another worker sent that never arrived. The ops applied meanwhile are replayed. It
+        starts from the settled part of the previous fold, kept in memory, so each round reads
+        the decisions of the attribution window only (their outcomes can still arrive)."""
+        return self.rebuild(checkpoint=False, from_memory=True)
 
-    def rebuild(self, *, checkpoint: bool = True) -> int:
-        """Load the checkpoint, fold the decisions logged after it, and checkpoint again the
-        part whose outcomes are settled. Returns how many bandit decisions were folded."""
+    def rebuild(self, *, checkpoint: bool = True, from_memory: bool = False) -> int:
+        """Load the checkpoint (or, with ``from_memory``, the settled part of the last fold),
+        fold the decisions logged after it, and checkpoint again the part whose outcomes are
+        settled. Returns how many bandit decisions were folded."""
         with self._lock:
             self._journal = []
+            base = self._base if from_memory else None
         try:
-            return self._rebuild(checkpoint)
+            return self._rebuild(checkpoint, base)
         finally:
             with self._lock:
                 self._journal = None  # a failed read leaves the live state as it was
 
-    def _rebuild(self, checkpoint: bool) -> int:
-        stored = self._storage.config.get(CHECKPOINT_KEY)
+    def _rebuild(self, checkpoint: bool, base: JsonDict | None) -> int:
+        stored = base if base is not None else self._storage.config.get(CHECKPOINT_KEY)
         state = _State.from_record(stored.get("state") or {}) if stored else _State()
         since = parse_timestamp(stored.get("as_of")) if stored else None
         # decisions made at exactly ``as_of`` that the checkpoint already holds
@@ -462,6 +469,10 @@ class BanditService:
             # ops applied while the log was read: those it already held are no-ops (the flags)
             for op in journal:
                 self._apply_op(op)
+            if settled is not None:
+                self._base = settled
+            elif stored and self._base is None:
+                self._base = dict(stored)
         if checkpoint and settled is not None and folded:
             try:
                 self._storage.write(lambda uow: uow.config.put(CHECKPOINT_KEY, settled))
@@ -475,6 +486,7 @@ class BanditService:
         fresh = {"as_of": isoformat(self._clock()), "folded": [], "state": {}}
         self._storage.write(lambda uow: uow.config.put(CHECKPOINT_KEY, fresh))
         with self._lock:
+            self._base = fresh
             self._state = _State()
             self._cache.clear()
             self._recent.clear()
