@@ -7,21 +7,27 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
+from loopwise.config import SAMPLE_WORKSPACE, load_workspace_file
+from loopwise.decide.service import _Logged
 from loopwise.distributed.claims import (
     PARTITIONS,
+    ClaimingWriter,
     PartitionBusy,
     PartitionClaims,
     ensure_table,
     partition_of,
     retrying,
 )
+from loopwise.engine import Engine
 from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.postgres import PostgresStorage, migrate
 from loopwise.storage.postgres.migrate import migrations
+from loopwise.storage.records import Exposure
 from tests.distributed.conftest import PG_URL, pg
 
 
@@ -153,3 +159,41 @@ def test_workers_starting_at_once_migrate_once(schema: str) -> None:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{fresh}" CASCADE')
+
+
+def test_a_claiming_write_waits_for_the_persons_partition(
+    two: tuple[PostgresStorage, PostgresStorage],
+) -> None:
+    first, second = two
+    claims = PartitionClaims()
+    writer = ClaimingWriter(second, claims)
+    person = profile_id_for("user-9")
+    with holding(first, claims, [partition_of(person)]):  # another worker folds user-9
+        written = writer.submit(["user-9"], [], lambda uow: claims.claimed)
+        time.sleep(0.3)
+        assert not written.done()
+    assert written.result(timeout=30) >= 1  # through once the other worker committed
+
+
+def test_a_first_exposure_follows_a_merge_another_worker_committed(
+    two: tuple[PostgresStorage, PostgresStorage],
+) -> None:
+    """This worker's identity view still says anon-7 is a profile of its own; another worker
+    has just linked anon-7 to user-7. The exposure (and the decision) land on user-7's
+    profile, where the experiment's results and the person's next decide read it."""
+    first, second = two
+    engine = Engine(load_workspace_file(SAMPLE_WORKSPACE), first)
+    decide = engine.services.decide
+    decide.claimed_writes = ClaimingWriter(first, PartitionClaims())
+    stale, merged = profile_id_for("anon-7"), profile_id_for("user-7")
+    second.write(lambda uow: uow.identities.link({"anon-7": merged, "user-7": merged}))
+    now = datetime.now(UTC)
+    exposure = Exposure(experiment="hero-test", profile_id=stale, arm="b", exposed_at=now)
+    record = {"decision_id": "d_merge", "profile_id": stale, "created_at": now.isoformat()}
+    decide._log(_Logged(record, [exposure], ("anon-7",)))
+    logged = engine.get_decision("d_merge")
+    assert logged is not None and logged["profile_id"] == merged
+    assert first.exposures.get("hero-test", stale) is None
+    moved = first.exposures.get("hero-test", merged)
+    assert moved is not None and moved.arm == "b"
+    engine.close()

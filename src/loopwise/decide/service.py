@@ -12,12 +12,12 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from loopwise.api.public_decide import may_use_profile, unlinked_profile_id
 from loopwise.bandits.service import BanditService
@@ -47,6 +47,30 @@ MAX_REMEMBERED_DEFAULTS = 4096  # (consent category, country) pairs; countries c
 
 #: Takes a decision's log record and its first exposures (``DecideService.decide(sink=...)``).
 DecisionSink = Callable[[JsonDict, list[Exposure]], None]
+T = TypeVar("T")
+
+
+class ClaimedWrites(Protocol):
+    """Write jobs that first claim the projection partitions of the people they touch (several
+    workers on PostgreSQL, :mod:`loopwise.distributed.claims`): a first exposure is then stored
+    while no other worker folds, merges or erases that person."""
+
+    def submit(
+        self,
+        identifiers: Sequence[str],
+        profile_ids: Sequence[str],
+        job: Callable[[UnitOfWork], T],
+    ) -> Future[T]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    """A decision waiting for its write: the log record, its first exposures, and the request's
+    identifiers (user id, anonymous id) when its profile id was resolved from them."""
+
+    record: JsonDict
+    exposures: list[Exposure]
+    identifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +123,15 @@ class DecideService:
         self._pending_lock = threading.Lock()
         # decisions waiting for the write job not yet started (see _log)
         self._log_lock = threading.Lock()
-        self._log_queue: list[tuple[JsonDict, list[Exposure]]] = []
+        self._log_queue: list[_Logged] = []
         self._log_future: Future[Any] | None = None
         self._log_ids: dict[int, list[str]] = {}  # id(job future) -> its decision ids
         # told of first exposures after they are committed (experiment results)
         self.exposure_listeners: list[Callable[[list[Exposure]], None]] = []
         # told of each logged decision after it is committed (bandits count their trials)
         self.decision_listeners: list[Callable[[JsonDict], None]] = []
+        # several workers: first exposures are written under the person's partition claim
+        self.claimed_writes: ClaimedWrites | None = None
         self.decider = self.new_decider()
         self.prerender = PrerenderCache(
             lambda: self._compiled().workspace.prerender, lambda: self._clock().timestamp()
@@ -190,8 +216,10 @@ class DecideService:
             pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
             profile = self._views.profiles.get(pid) if pid else None
         # a public (write-key) decide never uses another user's profile
+        resolved_from = tuple(i for i in (user.user_id, user.anonymous_id) if i)
         if profile is not None and not may_use_profile(request, profile.user_id):
             pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
+            resolved_from = ()
         if pid is None:
             pid = profile_id_for(user.user_id or user.anonymous_id or "")
         if prepared is not None and prepared.attributes is not None and profile is not None:
@@ -275,7 +303,12 @@ class DecideService:
         if sink is not None:
             sink(decision_record(response, now, identified=identified), records)
         else:
-            self._log(response, now, identified=identified, exposures=records)
+            logged = _Logged(
+                decision_record(response, now, identified=identified),
+                records,
+                resolved_from if prepared is None else (),
+            )
+            self._log(logged)
         return response
 
     # -- experiments ---------------------------------------------------------------------------
@@ -383,29 +416,26 @@ class DecideService:
         return records
 
     # -- the decision log ----------------------------------------------------------------------
-    def _log(
-        self,
-        response: DecideResponse,
-        now: datetime,
-        *,
-        identified: bool,
-        exposures: list[Exposure],
-    ) -> None:
+    def _log(self, logged: _Logged) -> None:
         """Written behind the reply. Without analytics consent the decision is logged under no
         profile (and never attributed). A first exposure is stored once (the first wins); the
         exposure view learns of it after commit.
 
         Group commit: the decision joins the queue of the write job not yet started, if there
         is one, else it submits one. A job costs the writer far more than a decision's insert
-        does, and under load many decisions now share one."""
-        record = decision_record(response, now, identified=identified)
-        decision_id = response.decision_id
+        does, and under load many decisions now share one. With several workers, a decision
+        with a first exposure is written by its own job under the person's partition claim
+        (:meth:`_log_claimed`)."""
+        decision_id = str(logged.record["decision_id"])
+        if logged.exposures and self.claimed_writes is not None:
+            self._log_claimed(self.claimed_writes, logged)
+            return
         with self._log_lock:
             future = self._log_future
             if future is None:  # a closed storage raises here, with nothing queued
                 future = self._log_future = self._storage.submit(self._drain_log)
                 future.add_done_callback(self._forget_drained)  # not done: it needs the lock
-            self._log_queue.append((record, exposures))
+            self._log_queue.append(logged)
             with self._pending_lock:
                 self._pending[decision_id] = future
             self._log_ids.setdefault(id(future), []).append(decision_id)
@@ -415,12 +445,46 @@ class DecideService:
         with self._log_lock:
             entries, self._log_queue = self._log_queue, []
             self._log_future = None
+        self._write_logged(uow, entries)
+
+    def _write_logged(self, uow: UnitOfWork, entries: Sequence[_Logged]) -> None:
         listeners = list(self.decision_listeners)
-        for record, exposures in entries:
-            uow.decisions.insert(record)
-            self._insert_exposures(uow, exposures)
+        for logged in entries:
+            uow.decisions.insert(logged.record)
+            self._insert_exposures(uow, logged.exposures)
             for listener in listeners:
-                uow.on_commit(partial(listener, record))
+                uow.on_commit(partial(listener, logged.record))
+
+    def _log_claimed(self, writes: ClaimedWrites, logged: _Logged) -> None:
+        """Another worker may be folding, merging or erasing this person right now, and its
+        identity view may be behind: under the claim of the person's partitions the profile id
+        is resolved again from the store, so an exposure never lands on a profile a merge has
+        just folded into another one (where nobody would read it again)."""
+        pid = logged.exposures[0].profile_id
+
+        def job(uow: UnitOfWork) -> None:
+            current = pid
+            if logged.identifiers:
+                linked = uow.identities.resolve(logged.identifiers)
+                current = next((linked[i] for i in logged.identifiers if i in linked), pid)
+            entry = logged if current == pid else _moved(logged, pid, current)
+            self._write_logged(uow, [entry])
+
+        future = writes.submit(logged.identifiers, [pid], job)
+        self._remember_pending([str(logged.record["decision_id"])], future)
+
+    def _remember_pending(self, ids: list[str], future: Future[Any]) -> None:
+        with self._pending_lock:
+            for decision_id in ids:
+                self._pending[decision_id] = future
+
+        def forget(_: object) -> None:
+            with self._pending_lock:
+                for decision_id in ids:
+                    if self._pending.get(decision_id) is future:
+                        del self._pending[decision_id]
+
+        future.add_done_callback(forget)
 
     def _forget_drained(self, future: Future[Any]) -> None:
         with self._log_lock:
@@ -440,17 +504,12 @@ class DecideService:
                 self._insert_exposures(uow, exposures)
 
         ids = [str(record["decision_id"]) for record, _ in entries]
-        future = self._storage.submit(job)
-        with self._pending_lock:
-            for decision_id in ids:
-                self._pending[decision_id] = future
-
-        def forget(_: object) -> None:
-            with self._pending_lock:
-                for decision_id in ids:
-                    self._pending.pop(decision_id, None)
-
-        future.add_done_callback(forget)
+        exposed = [e.profile_id for _, exposures in entries for e in exposures]
+        if exposed and self.claimed_writes is not None:  # a campaign's audience is resolved
+            future = self.claimed_writes.submit((), exposed, job)  # already: claim, no re-resolve
+        else:
+            future = self._storage.submit(job)
+        self._remember_pending(ids, future)
         return future
 
     def _insert_exposures(self, uow: UnitOfWork, exposures: list[Exposure]) -> list[Exposure]:
@@ -524,3 +583,12 @@ def decision_record(response: DecideResponse, now: datetime, *, identified: bool
             for s in response.slots
         ],
     }
+
+
+def _moved(logged: _Logged, old: str, new: str) -> _Logged:
+    """The decision and its first exposures under the profile id the store resolves now."""
+    record = logged.record
+    if record.get("profile_id"):  # logged under no profile without analytics consent
+        record = {**record, "profile_id": new}
+    exposures = [replace(e, profile_id=new) if e.profile_id == old else e for e in logged.exposures]
+    return _Logged(record, exposures, logged.identifiers)

@@ -35,7 +35,7 @@ from loopwise.errors import StorageUnavailable
 from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.postgres.base import MIGRATION_LOCK, Connection
 from loopwise.storage.postgres.migrate import connect
-from loopwise.storage.stores import UnitOfWork
+from loopwise.storage.stores import Storage, UnitOfWork
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -146,6 +146,32 @@ class PartitionClaims:
                 return pids
             self.claim(uow, missing)
             claimed |= missing
+
+
+class ClaimingWriter:
+    """Write jobs run under the claim of the people they touch, submitted again while the
+    partitions are busy (:func:`retrying`): how a worker stores a decision's first exposure
+    (``DecideService.claimed_writes``) without racing another worker's fold or merge."""
+
+    def __init__(self, storage: Storage, claims: PartitionClaims) -> None:
+        self._storage = storage
+        self._claims = claims
+
+    def submit(
+        self,
+        identifiers: Sequence[str],
+        profile_ids: Sequence[str],
+        job: Callable[[UnitOfWork], T],
+    ) -> Future[T]:
+        claims = self._claims
+
+        def claimed(uow: UnitOfWork) -> T:
+            held = claims.claim_people(uow, identifiers) if identifiers else set()
+            wanted = {partition_of(p) for p in profile_ids} - {partition_of(p) for p in held}
+            claims.claim(uow, wanted)
+            return job(uow)
+
+        return retrying(lambda: self._storage.submit(claimed))
 
 
 def identifiers_of(events: Iterable[Any]) -> list[str]:

@@ -30,6 +30,7 @@ from loopwise.decide.item_stats import ItemStats
 from loopwise.distributed.bus import ChangeBus, Changes, namespace_of
 from loopwise.distributed.claims import (
     RETRY_FOR_SECONDS,
+    ClaimingWriter,
     PartitionBusy,
     PartitionClaims,
     ensure_table,
@@ -283,6 +284,8 @@ class ScaleOut:
         services.workspace.listeners.append(config_changed)
         services.catalog.listeners.append(config_changed)
         self.bandits = SharedBandits(services.bandits, self.bus).start()
+        # a first exposure is stored under the person's claim (docs/scale.md)
+        services.decide.claimed_writes = ClaimingWriter(services.storage, self.claims)
         self.bus.start()
         self.follower.start()
         self.leader.start()
