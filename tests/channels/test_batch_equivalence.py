@@ -181,7 +181,7 @@ def test_conditions_read_only_some_attributes_unless_they_need_the_whole_profile
     assert _read_keys({"segments"}) is None
 
 
-def test_the_campaign_request_is_the_validated_one_and_the_collector_is_back_after() -> None:
+def test_the_campaign_request_is_the_validated_one() -> None:
     slots = [SlotRequest.model_validate({"slot": "newsletter"})]
     fast = _decide_request("u1", "a1", {"page": {"url": "/"}}, slots)
     validated = DecideRequest.model_validate(
@@ -193,14 +193,22 @@ def test_the_campaign_request_is_the_validated_one_and_the_collector_is_back_aft
     )
     assert fast == validated
     assert fast.model_dump() == validated.model_dump()
+    assert fast.model_fields_set == validated.model_fields_set
     assert fast.caller_only is False
+
+
+def test_the_cycle_collector_is_on_while_rows_go_out_and_unfrozen_after() -> None:
     engine = population()
-    campaign = engine.decide_batch(
-        DecideBatchRequest.model_validate({"slot": "newsletter", "users": USERS})
-    )
-    rows = campaign.rows()
-    next(rows)
-    assert not gc.isenabled()  # paused while the campaign runs
-    list(rows)
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    for abandon in (False, True):
+        request = DecideBatchRequest.model_validate({"slot": "newsletter", "users": USERS})
+        rows = engine.decide_batch(request).rows()
+        next(rows)
+        assert gc.isenabled()  # off only while a chunk is decided
+        assert gc.get_freeze_count() > 0  # what was alive then is not walked again
+        if abandon:
+            rows.close()
+        else:
+            assert len(list(rows)) == len(USERS) - 1
+        assert gc.isenabled() and gc.get_freeze_count() == 0
     engine.close()
