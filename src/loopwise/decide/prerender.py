@@ -147,12 +147,17 @@ class PrerenderCache:
         if not settings.enabled or any(r.slot not in slots for r in requests):
             return decide(list(requests), set()), _info({}, {}, requests, settings)
         recipes = self._recipes_of(slots)
+        if not any(r.slot in recipes for r in requests):  # every slot live (a campaign's list)
+            with self._lock:
+                self.live += len(requests)
+            statuses: dict[str, CacheStatus] = dict.fromkeys((r.slot for r in requests), "live")
+            return decide(list(requests), set()), _info(statuses, {}, requests, settings)
         member_of = frozenset(segments)
         with self._lock:
             generation = self._generation
         shown: set[str] = set()
         out: list[SlotDecision] = []
-        statuses: dict[str, CacheStatus] = {}
+        statuses = {}
         keys: dict[str, str] = {}
         run: list[SlotRequest] = []  # live slots in a row: decided in one call
 
