@@ -20,6 +20,10 @@ given; wall and process CPU seconds) and ``fit + tune`` (the default pipeline of
 train``: fit on the validation split, search weights and half-life, fit again), wall seconds,
 with the load average: the machine is shared by other work.
 
+:func:`realism` computes within-visit statistics (visit length, repeats, returns to earlier
+visits) on any log, to compare the simulator's with a real shop's (docs/models.md, "Visits
+measured against a real shop").
+
 Run alone: ``python -m benchmarks.bench_sequence [--quick]``, or ``python -m benchmarks --only
 sequence``.
 """
@@ -27,6 +31,7 @@ sequence``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -180,6 +185,90 @@ def run(quick: bool = False, tune_seconds: float | None = None) -> dict[str, Any
         ]
         budget = tune_seconds or 60.0
     return {"tune_seconds": budget, "runs": [compare(d, budget) for d in sets]}
+
+
+# --- realism: within-visit statistics of a real shop's log and of the simulator's -------------
+
+#: A visit ends after this long without a click (the usual web-analytics session timeout).
+VISIT_GAP_SECONDS = 30 * 60.0
+
+
+def visits(interactions: list[Interaction]) -> dict[str, list[list[Interaction]]]:
+    """Each user's product views (``view`` events) cut into visits at gaps of
+    :data:`VISIT_GAP_SECONDS`, in time order."""
+    by_user: dict[str, list[Interaction]] = {}
+    for it in interactions:
+        if it.event == "view":
+            by_user.setdefault(it.user, []).append(it)
+    out: dict[str, list[list[Interaction]]] = {}
+    for user, rows in by_user.items():
+        rows.sort(key=lambda it: it.timestamp)
+        cut: list[list[Interaction]] = [[rows[0]]]
+        for before, it in itertools.pairwise(rows):
+            if it.timestamp - before.timestamp > VISIT_GAP_SECONDS:
+                cut.append([])
+            cut[-1].append(it)
+        out[user] = cut
+    return out
+
+
+def realism(interactions: list[Interaction]) -> dict[str, float]:
+    """The within-visit statistics that say how much order carries, computed the same way on
+    any log (clicks only; visits cut at 30 minutes without a click):
+
+    - ``clicks_per_visit`` (mean) and ``single_click_visits`` (share of visits with one click);
+    - ``distinct_per_visit``: distinct items per visit (mean);
+    - ``consecutive_same``: share of consecutive click pairs in a visit on the same item;
+    - ``repeat_in_visit``: share of a visit's clicks on an item already clicked in it;
+    - ``from_previous_visit``: share of a visit's clicks (visits after a person's first) on items
+      they clicked in their previous visit (also split into visits up to a day after the previous
+      one and later ones), and ``from_earlier_visits`` on any earlier visit's;
+    - ``visits_per_person`` (mean over people with a click) and ``hours_between_visits``
+      (median gap between a person's consecutive visits)."""
+    cut = visits(interactions)
+    n_visits = n_single = n_clicks = n_distinct = 0
+    pairs = same = repeats = 0
+    later = from_previous = from_earlier = 0
+    within_day = [0, 0]  # clicks of visits <= 24 h after the previous one, of those on its items
+    after_day = [0, 0]
+    gaps: list[float] = []
+    for person in cut.values():
+        seen: set[str] = set()
+        previous: set[str] = set()
+        for k, visit in enumerate(person):
+            items = [it.item for it in visit]
+            n_visits += 1
+            n_single += len(items) == 1
+            n_clicks += len(items)
+            n_distinct += len(set(items))
+            pairs += len(items) - 1
+            same += sum(a == b for a, b in itertools.pairwise(items))
+            repeats += len(items) - len(set(items))
+            if k:
+                later += len(items)
+                from_previous += sum(i in previous for i in items)
+                from_earlier += sum(i in seen for i in items)
+                gaps.append((visit[0].timestamp - person[k - 1][-1].timestamp) / 3600.0)
+                tally = within_day if gaps[-1] <= 24.0 else after_day
+                tally[0] += len(items)
+                tally[1] += sum(i in previous for i in items)
+            previous = set(items)
+            seen |= previous
+    return {
+        "people": float(len(cut)),
+        "visits": float(n_visits),
+        "clicks_per_visit": n_clicks / max(n_visits, 1),
+        "single_click_visits": n_single / max(n_visits, 1),
+        "distinct_per_visit": n_distinct / max(n_visits, 1),
+        "consecutive_same": same / max(pairs, 1),
+        "repeat_in_visit": repeats / max(n_clicks, 1),
+        "from_previous_visit": from_previous / max(later, 1),
+        "from_earlier_visits": from_earlier / max(later, 1),
+        "from_previous_within_day": within_day[1] / max(within_day[0], 1),
+        "from_previous_after_day": after_day[1] / max(after_day[0], 1),
+        "visits_per_person": n_visits / max(len(cut), 1),
+        "hours_between_visits": float(np.median(gaps)) if gaps else 0.0,
+    }
 
 
 COLUMNS = ("ndcg@10", "recall@20", "coverage@10", "novelty", "diversity@10")

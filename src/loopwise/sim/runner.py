@@ -206,6 +206,9 @@ class Simulation:
         logged_in: set[int] = set()
         intents: dict[int, int] = {}  # each user's last visit's intent (carried over)
         needs: dict[int, int] = {}  # and its need
+        last_viewed: dict[int, set[int]] = {}  # the items each user viewed in their last visit
+        moved_on: dict[int, set[int]] = {}  # and those viewed before it, not in it
+        discount = self.config.behaviour.moved_on_discount
         learner = policy if isinstance(policy, LearningPolicy) else None
         result = SimResult(messages=[], sessions=[], arms={})
         # one stream for every visit: each visit draws a fixed amount whatever the policy shows,
@@ -230,7 +233,17 @@ class Simulation:
                     previous_intent=intents.get(user.index),
                     previous_need=needs.get(user.index),
                     need_rng=need_rng,
+                    moved_on=(
+                        np.fromiter(moved_on.get(user.index, ()), dtype=np.int64)
+                        if discount
+                        else None
+                    ),
                 )
+                if discount and not outcome.bounced:
+                    before = last_viewed.get(user.index, set())
+                    now = set(outcome.viewed)
+                    moved_on[user.index] = (moved_on.get(user.index, set()) | before) - now
+                    last_viewed[user.index] = now
                 if outcome.intent is not None:
                     intents[user.index] = outcome.intent
                 if outcome.need is not None:

@@ -14,7 +14,9 @@ The flow of a session (see :mod:`loopwise.sim.behaviour` for the probabilities):
    often a neighbour of the one before (:func:`organic_views`); after each view maybe
    ``Product Added`` (items of the intent appeal ``intent_boost`` more in this visit, and items
    with the visit's *need*, a tag of the intent, ``need_boost`` more:
-   :func:`loopwise.sim.population.session_need`);
+   :func:`loopwise.sim.population.session_need`); visits are as long as real ones and go back
+   to products seen earlier in them (a ``Product Viewed`` only), and products set aside in
+   visits before the previous one appeal less (``moved_on``);
 7. a non-empty cart is checked out (``Order Completed`` with revenue and products) or abandoned.
 
 Randomness is drawn in a fixed order and the per-item draws (mood noise, add-to-cart) are made
@@ -133,6 +135,7 @@ class SessionOutcome:
     carted: list[int] = field(default_factory=list)
     purchased: list[int] = field(default_factory=list)
     bounced: bool = False
+    revisits: int = 0  # organic views of a product already viewed in the visit (not in viewed)
     intent: int | None = None  # the category index the visit was about
     need: int | None = None  # the tag index (a product type of the intent) it was after
     revenue: float = 0.0
@@ -260,10 +263,13 @@ def simulate_session(
     previous_intent: int | None = None,
     previous_need: int | None = None,
     need_rng: np.random.Generator | None = None,
+    moved_on: np.ndarray | None = None,
 ) -> SessionOutcome:
     """Simulate one visit starting at ``clock_start``; ``logged_in`` carries over from earlier
     visits (the site remembers the login). ``session_key`` seeds the message ids (the runner
-    passes one that includes the simulation seed)."""
+    passes one that includes the simulation seed). ``moved_on`` are the item indices the user
+    viewed in visits before the previous one and not in it: they appeal ``moved_on_discount``
+    less in this visit (people move on from products they looked at and set aside)."""
     model = model if model is not None else ChoiceModel(catalog)
     params = model.params
     true_u = model.utilities(user)
@@ -276,14 +282,15 @@ def simulate_session(
     referrer = referrers[int(rng.integers(len(referrers)))]
     bounce_draw, login_draw, order_draw = rng.random(3)
     click_draws = rng.random(sum(ask.n for ask in slots))
-    n_organic = 1 + int(rng.poisson(max(params.organic_views - 1.0, 0.0)))
+    n_organic = organic_view_count(rng, params)
     pick_draws = rng.random(n_organic)
     # enough think times for the longest possible visit: impressions, login, click + view +
     # add per shown item, view + add per organic view, checkout
-    n_steps = len(slots) + 1 + 3 * click_draws.size + 2 * n_organic + 3
+    n_steps = len(slots) + 1 + 3 * click_draws.size + 3 * n_organic + 3
     steps = np.minimum(3.0 + rng.exponential(MEAN_STEP_SECONDS, n_steps), MAX_STEP_SECONDS)
     intent_draws = rng.random(2)
     follow_draws = rng.random(n_organic)
+    revisit_draws = rng.random((2, n_organic))
     # -- the visit's intent: a liked category, often the previous visit's; its items appeal more
     intent = session_intent(user, day, previous_intent, (intent_draws[0], intent_draws[1]))
     in_intent = catalog.category_index == intent
@@ -293,9 +300,12 @@ def simulate_session(
     need = session_need(user, catalog, intent, previous_need, (need_draws[0], need_draws[1]))
     has_need = catalog.item_vectors[:, len(catalog.categories) + need] > 0
     session_u = session_u + params.intent_boost * in_intent + params.need_boost * has_need
+    if moved_on is not None and moved_on.size:  # products set aside in visits before the last
+        session_u = session_u.copy()
+        session_u[moved_on] -= params.moved_on_discount
     would_add = add_draws < add_to_cart_probability(session_u, user.purchase_propensity, params)
     organic = organic_views(catalog, session_u, np.flatnonzero(in_intent), pick_draws,
-                            follow_draws, params)  # fmt: skip
+                            follow_draws, params, revisit_draws)  # fmt: skip
 
     key = session_key or f"{user.id}:{isoformat(clock_start)}"
     out = _Emitter(user, clock_start, key, np.round(steps * 1000.0), referrer, query, campaign)
@@ -380,7 +390,14 @@ def simulate_session(
             outcome.clicked.append(index)
             view(index, {**decision, "slot": slot})
     for index in (int(i) for i in organic):
-        if index not in outcome.viewed:
+        if index in outcome.viewed:  # back to a product seen earlier in the visit: a view only
+            out.step()
+            item = catalog.items[index]
+            out.page(f"/p/{item.id}", "Product", item.title)
+            out.track("Product Viewed", _product(catalog, index))
+            outcome.interactions.append((user.id, item.id, out.now, "view"))
+            outcome.revisits += 1
+        else:
             view(index, {})
 
     outcome.carted = list(cart)
@@ -412,6 +429,18 @@ def simulate_session(
     return outcome
 
 
+def organic_view_count(rng: np.random.Generator, params: BehaviourParams) -> int:
+    """Distinct products a visitor browses to by themselves: ``1 + NegBin`` with mean
+    ``params.organic_views`` and dispersion ``params.organic_dispersion`` (many one-product
+    visits and a long tail of long ones, as in real logs; a huge dispersion gives ``1 +
+    Poisson``)."""
+    mean = max(params.organic_views - 1.0, 0.0)
+    if mean == 0.0:
+        return 1
+    r = params.organic_dispersion
+    return 1 + int(rng.negative_binomial(r, r / (r + mean)))
+
+
 def organic_views(
     catalog: SimCatalog,
     session_utility: np.ndarray,
@@ -419,16 +448,34 @@ def organic_views(
     pick_draws: np.ndarray,
     follow_draws: np.ndarray,
     params: BehaviourParams,
+    revisit_draws: np.ndarray | None = None,
 ) -> np.ndarray:
     """The item indices a visitor browses to by themselves, in order: the first from
     :func:`browse_distribution` over the intent's items; each next one, with probability
     ``params.follow_share``, a neighbour of the previous view (softmax over the intent's items of
     ``follow_similarity · v_prev · v_i + U_i / τ``: same tags, same look), else a fresh draw like
-    the first. This is the order inside a session that sequence-aware models learn from."""
+    the first. This is the order inside a session that sequence-aware models learn from.
+
+    With ``revisit_draws`` (two rows of uniforms, one column per view), before each view after
+    the first the visitor goes back, with probability ``params.revisit_share``, to a product
+    seen before the previous one in the visit (softmax of ``U / τ`` over those: the ones they
+    liked best, to compare) and the next view follows from that one. Revisits, and fresh draws
+    that land on a product seen before, repeat an index already in the result."""
     n_items = session_utility.size
     fresh = np.cumsum(browse_distribution(session_utility, intent_items, params))
     views: list[int] = []
+    distinct: list[int] = []
     for j, draw in enumerate(pick_draws):
+        if (
+            revisit_draws is not None
+            and len(distinct) > 1
+            and revisit_draws[0, j] < params.revisit_share
+        ):
+            earlier = np.asarray([i for i in distinct if i != views[-1]])
+            logits = session_utility[earlier] / params.browse_temperature
+            weights = np.cumsum(np.exp(logits - logits.max()))
+            back = int(np.searchsorted(weights, revisit_draws[1, j] * weights[-1], side="right"))
+            views.append(int(earlier[min(back, earlier.size - 1)]))
         if views and intent_items.size > 1 and follow_draws[j] < params.follow_share:
             prev = views[-1]
             candidates = intent_items[intent_items != prev]
@@ -441,6 +488,8 @@ def organic_views(
         else:
             pick = int(np.searchsorted(fresh, draw * fresh[-1], side="right"))
             views.append(min(pick, n_items - 1))
+        if views[-1] not in distinct:
+            distinct.append(views[-1])
     return np.asarray(views, dtype=np.int64)
 
 
