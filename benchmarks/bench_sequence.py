@@ -277,9 +277,9 @@ COLUMNS = ("ndcg@10", "recall@20", "coverage@10", "novelty", "diversity@10")
 def markdown(result: dict[str, Any]) -> list[str]:
     lines = [
         "Sequence-aware recommendations (`benchmarks/bench_sequence.py`): the default hybrid "
-        "(popularity, ALS, EASE capped at its 2,000 most popular items, item-kNN and session "
-        "transitions; blend weights and fold-in half-life chosen on a validation split carved "
-        "from train) against `implicit`'s ALS and a full EASE, each tuned with Optuna "
+        "(popularity, ALS, EASE capped at its 2,000 most popular items, item-kNN, session "
+        "transitions and session kNN; blend weights and fold-in half-life chosen on a validation "
+        "split carved from train) against `implicit`'s ALS and a full EASE, each tuned with Optuna "
         f"({result['tune_seconds']:g} s per model) on the same validation split. Per-user "
         "temporal split (last 20% of each user's interactions), all items ranked, training items "
         "excluded. Data generated, nothing downloaded: a MovieLens-style log "

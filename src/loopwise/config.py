@@ -64,7 +64,15 @@ TRAINABLE_EVENTS: tuple[str, ...] = ("item_view", "click", "add_to_cart", "purch
 #: ``training.retrain_every_minutes`` upper bound: one year.
 MAX_RETRAIN_MINUTES = 525_600.0
 #: Models ``loopwise train`` can train and serve as strategies.
-TRAINABLE_MODELS: tuple[str, ...] = ("hybrid", "als", "ease", "item_knn", "transitions", "content")
+TRAINABLE_MODELS: tuple[str, ...] = (
+    "hybrid",
+    "als",
+    "ease",
+    "item_knn",
+    "transitions",
+    "session_knn",
+    "content",
+)
 
 
 class TrainingSettings(BaseModel):

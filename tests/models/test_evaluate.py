@@ -29,7 +29,8 @@ def result() -> dict[str, Any]:
 def test_result_shape(result: dict[str, Any]) -> None:
     assert set(result) == {"models", "split", "segments", "hybrid"}
     assert list(result["models"]) == [
-        "popularity", "als", "bpr", "ease", "item_knn", "transitions", "content", "hybrid",
+        "popularity", "als", "bpr", "ease", "item_knn", "transitions", "session_knn", "content",
+        "hybrid",
     ]  # fmt: skip
     assert set(result["hybrid"]) == {"weights", "half_life", "validation_ndcg"}
     for metrics in result["models"].values():

@@ -15,9 +15,12 @@ from loopwise.models.popularity import PopularityModel
 from loopwise.models.sequence import (
     MIN_FACTOR,
     Recency,
+    SessionKNNModel,
     TransitionModel,
+    _top_per_row,
     recent_row_from_ids,
     session_ids,
+    session_matrix,
     user_rows,
 )
 
@@ -79,6 +82,97 @@ def test_transitions_learn_what_comes_next_within_a_session() -> None:
     recent = recent_row_from_ids(["b"], m.item_index, m.matrix.shape[1], Recency())  # type: ignore[arg-type]
     scores = model.score_users(csr_matrix((1, m.matrix.shape[1]), dtype=np.float32), recent)
     assert int(np.argmax(scores[0])) == c
+
+
+def test_session_knn_ranks_what_similar_visits_co_viewed_first() -> None:
+    # visits about a and one of b, c, d — b, c, d as often before a as after it, sometimes with
+    # a one-off item in between — and visits about x and y; each person comes back two hours
+    # later for an unrelated z
+    rows = []
+    for u in range(12):
+        base = u * 100_000.0
+        tail = ["b", "c", "d"][u % 3]
+        visit = ["a", f"f{u}", tail] if u % 2 == 0 else [tail, "a"]
+        rows += [(f"u{u}", item, base + 60.0 * j) for j, item in enumerate(visit)]
+        rows += [(f"o{u}", "x", base + 1.0), (f"o{u}", "y", base + 61.0)]
+        rows += [(f"u{u}", "z", base + 7_200.0)]
+    m = log(*rows)
+    model = SessionKNNModel(neighbours=50, beta=0.0)
+    model.fit(m)
+    n = m.matrix.shape[1]
+    recent = recent_row_from_ids(["a"], m.item_index, n, Recency())  # type: ignore[arg-type]
+    scores = model.score_users(csr_matrix((1, n), dtype=np.float32), recent)[0]
+    ranked = [m.item_index.id_of(int(i)) for i in np.argsort(-scores, kind="stable")]
+    top3 = set([i for i in ranked if i != "a"][:3])  # a itself: seen, never recommended
+    assert top3 == {"b", "c", "d"}  # co-viewed in four visits with a each, in any position
+    assert scores[m.item_index["b"]] > scores[m.item_index["f0"]] > 0  # one visit only
+    assert scores[m.item_index["z"]] == 0.0  # after a pause: another visit
+    assert scores[m.item_index["y"]] == 0.0  # never in a visit with a
+    # without the visit gap, the later z counts as co-viewed
+    whole = SessionKNNModel(neighbours=50, beta=0.0, session_gap_seconds=None)
+    whole.fit(m)
+    assert whole.score_users(csr_matrix((1, n), dtype=np.float32), recent)[0, m.item_index["z"]] > 0
+    assert [i for i, _ in model.similar_items(m.item_index["x"], 1)] == [m.item_index["y"]]
+
+
+def test_session_knn_keeps_only_the_most_similar_sessions() -> None:
+    # query {a, b}: the sessions with both are nearer than those with a alone
+    rows = [("s1", "a", 0.0), ("s1", "b", 1.0), ("s1", "c", 2.0)]
+    rows += [(f"t{k}", "a", 0.0) for k in range(5)] + [(f"t{k}", "d", 1.0) for k in range(5)]
+    m = log(*rows)
+    n = m.matrix.shape[1]
+    recent = recent_row_from_ids(["b", "a"], m.item_index, n, Recency(recent_decay=1.0))  # type: ignore[arg-type]
+    empty = csr_matrix((1, n), dtype=np.float32)
+    one = SessionKNNModel(neighbours=1, beta=0.0)
+    one.fit(m)
+    scores = one.score_users(empty, recent)[0]
+    assert scores[m.item_index["c"]] > 0 and scores[m.item_index["d"]] == 0.0
+    every = SessionKNNModel(neighbours=10, beta=0.0)
+    every.fit(m)
+    scores = every.score_users(empty, recent)[0]
+    assert scores[m.item_index["d"]] > scores[m.item_index["c"]] > 0  # five votes beat one
+
+
+def test_session_knn_scores_one_row_as_a_batch_would() -> None:
+    # the decide path (one row, plain numpy) and the batch path (sparse products) agree
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(60):
+        t = u * 50_000.0
+        for _ in range(int(rng.integers(3, 12))):
+            t += float(rng.choice([30.0, 4_000.0]))
+            rows.append((f"u{u}", f"i{int(rng.integers(0, 25))}", t))
+    m = log(*rows)
+    model = SessionKNNModel(neighbours=7)
+    model.fit(m)
+    _, recent = user_rows(m.log, m.matrix.shape, Recency())  # type: ignore[arg-type]
+    batch = model.score_users(m.matrix, recent)
+    assert (batch > 0).any()
+    for r in range(m.shape[0]):
+        one = model.score_users(m.matrix[r], recent[r])[0]
+        np.testing.assert_allclose(one, batch[r], rtol=1e-5, atol=1e-6)
+    empty = csr_matrix((1, m.matrix.shape[1]), dtype=np.float32)
+    assert not model.score_users(empty).any()
+
+
+def test_top_per_row_matches_a_row_by_row_selection() -> None:
+    rng = np.random.default_rng(0)
+    dense = rng.random((30, 40)) * (rng.random((30, 40)) < 0.3)
+    kept = _top_per_row(csr_matrix(dense, dtype=np.float32), 4).toarray()
+    for r in range(30):
+        nz = np.flatnonzero(dense[r])
+        want = set(nz[np.argsort(-dense[r, nz])[:4]].tolist())
+        assert set(np.flatnonzero(kept[r]).tolist()) == want
+        assert np.allclose(kept[r, list(want)], dense[r, list(want)])
+
+
+def test_session_matrix_marks_each_visit_once() -> None:
+    m = log(("u", "a", 0.0), ("u", "a", 5.0), ("u", "b", 10.0), ("u", "c", 5000.0))
+    sessions = session_matrix(m.log, 3, 1800.0).toarray()  # type: ignore[arg-type]
+    a, b, c = (m.item_index[x] for x in "abc")
+    assert sessions.shape == (2, 3)
+    assert sessions[0, a] == 1.0 and sessions[0, b] == 1.0 and sessions[1, c] == 1.0
+    assert sessions.sum() == 3.0
 
 
 def test_recent_row_from_profile_ids_skips_unknown_and_repeats() -> None:

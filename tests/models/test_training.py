@@ -39,7 +39,7 @@ def test_hybrid_implies_its_components_and_metadata_describes_the_run() -> None:
     settings = TrainingSettings(min_interactions=10)
     trained = train(synthetic(), None, settings)
     assert set(trained.models) == {
-        "popularity", "als", "ease", "item_knn", "transitions", "hybrid",
+        "popularity", "als", "ease", "item_knn", "transitions", "session_knn", "hybrid",
     }  # fmt: skip
     hybrid = trained.models["hybrid"]
     assert isinstance(hybrid, HybridModel)
@@ -49,16 +49,18 @@ def test_hybrid_implies_its_components_and_metadata_describes_the_run() -> None:
     assert window["events"] == 400 and window["users"] == 40 and window["items"] == 40
     assert window["first_event"] < window["last_event"]
     assert meta["event_weights"] == settings.event_weights
-    assert meta["models"] == ["als", "ease", "item_knn", "transitions", "hybrid"]
+    assert meta["models"] == ["als", "ease", "item_knn", "transitions", "session_knn", "hybrid"]
     assert set(meta["metrics"]["models"]) == {
-        "popularity", "als", "ease", "item_knn", "transitions", "hybrid",
+        "popularity", "als", "ease", "item_knn", "transitions", "session_knn", "hybrid",
     }  # fmt: skip
     assert meta["recency"]["half_life"] in (None, 24.0, 8.0, 3.0)
     assert meta["tuning"] is None
     assert meta["metrics"]["models"]["hybrid"]["ndcg@10"] > 0
     assert meta["parameters"]["als"]["factors"] == 32  # the tuned default
     assert "implicit" in meta["libraries"] and meta["training_seconds"] >= 0
-    assert trained.strategy_names == ["als", "ease", "item_knn", "transitions", "hybrid"]
+    assert trained.strategy_names == [
+        "als", "ease", "item_knn", "transitions", "session_knn", "hybrid",
+    ]  # fmt: skip
 
 
 def test_catalog_text_adds_the_content_model(items) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ item (a test item not already in their training history); relevant items the tra
 saw still count in recall's denominator, so cold items cost models honestly. ``fit_seconds`` of
 the hybrid includes its tuning (weights and fold-in half-life on a validation split carved from
 the training part); with ``tune_seconds`` the hybrid and the tunable single models (ALS, EASE,
-item-kNN, transitions) are first tuned with Optuna (:mod:`loopwise.models.tuning`) on that
-validation split, about ``tune_seconds`` each, and ``fit_seconds`` excludes that search
+item-kNN, transitions, session kNN) are first tuned with Optuna (:mod:`loopwise.models.tuning`)
+on that validation split, about ``tune_seconds`` each, and ``fit_seconds`` excludes that search
 (``tuning`` reports it). Next to accuracy: coverage@k, novelty and intra-list diversity@k
 (:func:`loopwise.models.metrics.intra_list_diversity`).
 """
@@ -52,7 +52,13 @@ from loopwise.models.metrics import (
     recall_batch,
 )
 from loopwise.models.popularity import PopularityModel
-from loopwise.models.sequence import Recency, TransitionModel, user_rows, uses_recent
+from loopwise.models.sequence import (
+    Recency,
+    SessionKNNModel,
+    TransitionModel,
+    user_rows,
+    uses_recent,
+)
 from loopwise.models.split import Split, relevant_items, temporal_split, validation_split
 from loopwise.models.tuning import (
     TUNABLE_MODELS,
@@ -70,6 +76,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "ease",
     "item_knn",
     "transitions",
+    "session_knn",
     "content",
     "hybrid",
 )
@@ -83,6 +90,7 @@ HYBRID_COMPONENTS: tuple[str, ...] = (
     "ease",
     "item_knn",
     "transitions",
+    "session_knn",
     "content",
 )
 TEXT_MODELS = frozenset({"content", "content_embeddings"})
@@ -103,6 +111,7 @@ def make_model(name: str, seed: int = 0) -> Recommender:
         "ease": EASEModel,
         "item_knn": ItemKNNModel,
         "transitions": TransitionModel,
+        "session_knn": SessionKNNModel,
         "content": ContentModel,
     }
     if name not in factories:

@@ -7,7 +7,8 @@ text) contribute 0, so popularity carries cold-start users and content carries n
 
 Weights come from a coordinate search on a validation split carved from the training data (never
 from the test set): start from the best single component (weight 1, others 0), then, for a few
-passes, try each grid value for each component and keep it when validation nDCG@k improves.
+passes, try each grid value for each component and keep it when validation nDCG@k improves; the
+same from equal weights, and the better of the two is kept.
 
 Order and recency (:mod:`loopwise.models.sequence`): when the training matrix carries its event
 log, users are scored from *recency-weighted* rows (``recency.half_life``) and sequence-aware
@@ -274,13 +275,18 @@ class HybridModel(BaseRecommender):
             return candidates.ndcg(weights, relevant, n_relevant)
 
         if start is None:
+            # from the best single component and from equal weights, the better result kept:
+            # the search is greedy, and from the best single one alone it can stop at a local
+            # optimum (a strong sequence component shadowing the content model's cold items)
             singles = {name: objective({name: 1.0}) for name in parts}
             best_name = max(parts, key=lambda name: (singles[name], name == "popularity"))
-            weights = {name: (1.0 if name == best_name else 0.0) for name in parts}
-            best = singles[best_name]
-        else:
-            weights = {name: float(start.get(name, 0.0)) for name in parts}
-            best = objective(weights)
+            found = [
+                self._search(candidates, relevant, n_relevant, {best_name: 1.0}),
+                self._search(candidates, relevant, n_relevant, dict.fromkeys(parts, 1.0)),
+            ]
+            return max(found, key=lambda pair: pair[1])  # ties: the best single's
+        weights = {name: float(start.get(name, 0.0)) for name in parts}
+        best = objective(weights)
         for _ in range(self.passes):
             improved = False
             for name in parts:

@@ -243,6 +243,171 @@ class TransitionModel(BaseRecommender):
         return self._similar_from(scores, item_index, n)
 
 
+#: A visit ends after this long without an interaction (the usual web-analytics timeout).
+VISIT_GAP_SECONDS = 30 * 60.0
+
+
+def session_matrix(log: EventLog, n_items: int, gap_seconds: float | None) -> csr_matrix:
+    """Sessions x items, float32 CSR: 1 where the session (see :func:`session_ids`) touched the
+    item, however often."""
+    ordered = log.ordered()
+    if len(ordered) == 0:
+        return csr_matrix((0, n_items), dtype=np.float32)
+    session = session_ids(ordered, gap_seconds)
+    out = csr_matrix(
+        (np.ones(len(ordered), dtype=np.float32), (session, ordered.items)),
+        shape=(int(session[-1]) + 1, n_items),
+        dtype=np.float32,
+    )
+    out.sum_duplicates()
+    out.data[:] = 1.0
+    return out
+
+
+class SessionKNNModel(BaseRecommender):
+    """Session-based kNN (SKNN, Jannach & Ludewig 2017; Ludewig & Jannach 2018 found it as
+    strong as neural session models): what did the visits most like the person's current one
+    contain?
+
+    Fit: cut the log into sessions at pauses longer than ``session_gap_seconds`` (30 minutes,
+    the web-analytics visit) and keep the sessions x items matrix ``S`` (binary).
+
+    Score: the query is the *recent* row (the person's last items, the newest weighing most, as
+    in V-SKNN's position weights). Its similarity to every past session is ``q . s /
+    len(s) ** length_norm`` (``length_norm`` 0.5: cosine up to the query's own norm); the
+    ``neighbours`` most similar sessions vote for their items, each vote its similarity, divided
+    by ``popularity ** beta`` of the item (sessions a blockbuster is in vote less for it); the
+    query's own items score 0 (every neighbour has them: they say nothing new, and left in they
+    would top the list and squash the others in a min-max blend). Unlike
+    :class:`TransitionModel` (what came *next* within a few steps) every item co-viewed anywhere
+    in a similar visit counts, so the whole of what the visit was about is recommended; unlike
+    item-kNN over users' whole histories, co-occurrence is counted within visits only.
+
+    Defaults (30-minute gap, 100 neighbours, beta 0.3, length norm 0.5) are what ranked best on
+    validation splits carved from the training part of the generated logs (the simulator's
+    shop, the MovieLens-style logs). A row without neighbours scores 0 everywhere.
+    """
+
+    name = "session_knn"
+    uses_recent = True
+
+    def __init__(
+        self,
+        neighbours: int = 100,
+        session_gap_seconds: float | None = VISIT_GAP_SECONDS,
+        beta: float = 0.3,
+        length_norm: float = 0.5,
+    ) -> None:
+        if neighbours < 1:
+            raise ValueError("neighbours must be at least 1")
+        if session_gap_seconds is not None and not session_gap_seconds > 0:
+            raise ValueError("session_gap_seconds must be positive or None")
+        self.neighbours = neighbours
+        self.session_gap_seconds = session_gap_seconds
+        self.beta = beta
+        self.length_norm = length_norm
+        #: items x sessions, each session's column divided by ``len ** length_norm``
+        self.similarity_of: csr_matrix | None = None
+        #: sessions x items, each item's column divided by ``popularity ** beta``
+        self.votes: csr_matrix | None = None
+
+    def fit(self, matrix: InteractionMatrix, items: Mapping[str, Item] | None = None) -> None:
+        n_items = matrix.matrix.shape[1]
+        self.n_items = n_items
+        if matrix.log is None:
+            sessions = csr_matrix(matrix.matrix, dtype=np.float32)  # a user's history: a session
+            sessions.data[:] = 1.0
+        else:
+            sessions = session_matrix(matrix.log, n_items, self.session_gap_seconds)
+        lengths = np.maximum(np.diff(sessions.indptr), 1).astype(np.float32)
+        scaled = sessions.multiply(np.power(lengths, -np.float32(self.length_norm))[:, None])
+        self.similarity_of = csr_matrix(csr_matrix(scaled).T, dtype=np.float32)
+        popularity = np.maximum(np.diff(sessions.tocsc().indptr), 1).astype(np.float32)
+        votes = sessions.multiply(np.power(popularity, -np.float32(self.beta))[None, :])
+        self.votes = csr_matrix(votes, dtype=np.float32)
+
+    def score_users(self, user_items: csr_matrix, recent: csr_matrix | None = None) -> np.ndarray:
+        """Scores from ``recent`` rows when given (see the class docstring), else from
+        ``user_items`` as they are."""
+        self._require_fitted(self.votes)
+        assert self.votes is not None and self.similarity_of is not None
+        rows = check_rows(recent if recent is not None else user_items, self.n_items)
+        if rows.shape[0] == 1:
+            return self._score_row(rows)[None, :]
+        similar = _top_per_row(csr_matrix(rows @ self.similarity_of), self.neighbours)
+        scores = np.asarray((similar @ self.votes).toarray(), dtype=np.float32)
+        scores[rows.nonzero()] = 0.0  # the query's own items: in every neighbour, no news
+        return scores
+
+    def _score_row(self, row: csr_matrix) -> np.ndarray:
+        """One row's scores in plain numpy (the decide path: sparse products cost more in
+        overhead than in arithmetic at this size); the same neighbours as the batch path."""
+        assert self.votes is not None and self.similarity_of is not None
+        of, votes = self.similarity_of, self.votes
+        items, weights = row.indices, row.data
+        if items.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        starts, ends = of.indptr[items], of.indptr[items + 1]
+        at = _spans(starts, ends)
+        if at.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        # float32 like the batch path's sparse product, so both pick the same neighbours
+        sims = np.bincount(
+            of.indices[at], of.data[at] * np.repeat(weights, ends - starts), minlength=of.shape[1]
+        ).astype(np.float32)
+        sessions = np.flatnonzero(sims > 0)  # on a bool array: 5x faster than on floats
+        sims = sims[sessions]
+        keep = _top_k_positions(sims, self.neighbours)
+        sessions, sims = sessions[keep], sims[keep]
+        lo, hi = votes.indptr[sessions], votes.indptr[sessions + 1]
+        at = _spans(lo, hi)
+        scores = np.bincount(
+            votes.indices[at], votes.data[at] * np.repeat(sims, hi - lo), minlength=self.n_items
+        ).astype(np.float32)
+        scores[items] = 0.0
+        return scores
+
+    def similar_items(self, item_index: int, n: int = 10) -> list[tuple[int, float]]:
+        """What the visits with ``item_index`` in them contained."""
+        row = csr_matrix(
+            (np.ones(1, dtype=np.float32), ([0], [item_index])), shape=(1, self.n_items)
+        )
+        return self._similar_from(self.score_users(row)[0], item_index, n)
+
+
+def _spans(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, b) for a, b in zip(starts, ends)])`` without the loop."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total)
+
+
+def _top_k_positions(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest of ``values`` (ties: lower position first), ascending."""
+    if values.size <= k:
+        return np.arange(values.size)
+    threshold = np.partition(values, values.size - k)[values.size - k]
+    above = np.flatnonzero(values > threshold)
+    tied = np.flatnonzero(values == threshold)[: k - above.size]
+    return np.sort(np.concatenate([above, tied]))
+
+
+def _top_per_row(matrix: csr_matrix, k: int) -> csr_matrix:
+    """The ``k`` largest entries of each row of a CSR matrix (ties: lower column first),
+    vectorised (many short rows: the neighbour sessions of a batch of users)."""
+    m = csr_matrix(matrix, dtype=np.float32)
+    counts = np.diff(m.indptr)
+    if counts.size == 0 or counts.max() <= k:
+        return m
+    row = np.repeat(np.arange(m.shape[0]), counts)
+    order = np.lexsort((m.indices, -m.data, row))
+    starts = np.repeat(m.indptr[:-1], counts)
+    keep = order[np.arange(order.size) - starts < k]
+    keep.sort()
+    return csr_matrix((m.data[keep], (row[keep], m.indices[keep])), shape=m.shape)
+
+
 def _keep_top(matrix: csr_matrix, k: int) -> csr_matrix:
     """The ``k`` largest entries of each row (all of a row with fewer)."""
     m = csr_matrix(matrix, dtype=np.float32)

@@ -9,9 +9,11 @@ its end, so a study may overrun by one trial) or ``max_trials`` ran.
 
 - :func:`tune_hybrid` — the hybrid's component settings (ALS factors, regularization and
   confidence; EASE's L2; item-kNN's neighbours; the session transitions' window, decays,
-  popularity damping and session gap) and its recent row; each trial tunes the blend weights and
+  popularity damping and session gap; session kNN's neighbours, visit gap and popularity
+  damping) and its recent row; each trial tunes the blend weights and
   the fold-in half-life on the same validation split (:meth:`HybridModel.tune`).
-- :func:`tune_model` — one model's settings (``als``, ``ease``, ``item_knn``, ``transitions``):
+- :func:`tune_model` — one model's settings (``als``, ``ease``, ``item_knn``, ``transitions``,
+  ``session_knn``):
   the tuned baselines of ``loopwise evaluate --tune``.
 """
 
@@ -36,14 +38,22 @@ from loopwise.models.interactions import DEFAULT_EVENT_WEIGHTS, Interaction, Int
 from loopwise.models.item_knn import ItemKNNModel
 from loopwise.models.metrics import hit_matrix, ndcg_batch
 from loopwise.models.popularity import PopularityModel
-from loopwise.models.sequence import Recency, TransitionModel, user_rows, uses_recent
+from loopwise.models.sequence import (
+    Recency,
+    SessionKNNModel,
+    TransitionModel,
+    user_rows,
+    uses_recent,
+)
 from loopwise.models.split import relevant_items, validation_split
 
 if TYPE_CHECKING:  # imported on first tuning: Optuna costs start-up time
     import optuna
 
-TUNABLE_MODELS: tuple[str, ...] = ("als", "ease", "item_knn", "transitions")
+TUNABLE_MODELS: tuple[str, ...] = ("als", "ease", "item_knn", "transitions", "session_knn")
 GAP_CHOICES: tuple[float | None, ...] = (600.0, 3600.0, 86_400.0, None)
+#: Visit gaps session kNN tries (its default, 30 minutes, among them).
+VISIT_GAP_CHOICES: tuple[float | None, ...] = (600.0, 1800.0, 3600.0, None)
 
 
 @dataclass(slots=True)
@@ -166,6 +176,14 @@ def _suggest(trial: optuna.trial.BaseTrial, name: str) -> dict[str, Any]:
                 "transitions.session_gap_seconds", list(GAP_CHOICES)
             ),
         }
+    if name == "session_knn":
+        return {
+            "neighbours": trial.suggest_categorical("session_knn.neighbours", [50, 100, 300]),
+            "session_gap_seconds": trial.suggest_categorical(
+                "session_knn.session_gap_seconds", list(VISIT_GAP_CHOICES)
+            ),
+            "beta": trial.suggest_float("session_knn.beta", 0.0, 0.8),
+        }
     return {}
 
 
@@ -194,6 +212,13 @@ def _defaults(name: str) -> dict[str, Any]:
             "transitions.beta": model.beta,
             "transitions.session_gap_seconds": model.session_gap_seconds,
         }
+    if name == "session_knn":
+        assert isinstance(model, SessionKNNModel)
+        return {
+            "session_knn.neighbours": model.neighbours,
+            "session_knn.session_gap_seconds": model.session_gap_seconds,
+            "session_knn.beta": model.beta,
+        }
     return {}
 
 
@@ -205,6 +230,7 @@ def build(name: str, params: Mapping[str, Any], seed: int, **extra: Any) -> Reco
         "ease": EASEModel,
         "item_knn": ItemKNNModel,
         "transitions": TransitionModel,
+        "session_knn": SessionKNNModel,
         "content": ContentModel,
     }
     if name not in factories:
