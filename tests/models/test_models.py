@@ -139,6 +139,18 @@ def test_content_scores_new_items_without_interactions() -> None:
         ContentModel().fit(m, {})
 
 
+def test_content_scores_one_person_as_in_a_batch(matrix: InteractionMatrix) -> None:
+    model = ContentModel()
+    model.fit(matrix, catalog())
+    people = [BLOCK_A[:3], BLOCK_B[:2], []]  # the last one has no items: all zero
+    batch = model.score_users(matrix.rows_for([dict.fromkeys(p, 1.0) for p in people]))
+    for i, items in enumerate(people):
+        one = model.score_users(_row(matrix, items))
+        assert one.shape == (1, batch.shape[1])
+        np.testing.assert_allclose(one[0], batch[i], rtol=1e-5, atol=1e-6)
+    assert batch[0].max() > 0 and not batch[2].any()
+
+
 def test_hybrid_falls_back_to_popularity_for_empty_rows(matrix: InteractionMatrix) -> None:
     hybrid = HybridModel({"popularity": PopularityModel(), "als": ALSModel(factors=8)}, "tune")
     hybrid.fit(matrix)

@@ -102,9 +102,25 @@ class ContentModel(BaseRecommender):
         return csr_matrix(normalize(rows @ self.vectors), dtype=np.float32)
 
     def score_users(self, user_items: csr_matrix) -> np.ndarray:
+        if user_items.shape[0] == 1:
+            return self._score_one(user_items)
         profiles = self.user_profiles(user_items)
         assert self.vectors is not None
         return np.asarray((profiles @ self.vectors.T).toarray(), dtype=np.float32)
+
+    def _score_one(self, user_items: csr_matrix) -> np.ndarray:
+        """One person (decide's fold-in): the same scores from a dense profile — a sparse
+        matrix times a dense vector, several times faster than the sparse products and the
+        validation of ``normalize`` for a single row."""
+        self._require_fitted(self.vectors)
+        assert self.vectors is not None
+        rows = check_rows(user_items, self.n_items)
+        profile = np.asarray((rows @ self.vectors).toarray(), dtype=np.float32).ravel()
+        norm = float(np.linalg.norm(profile))
+        scores = np.asarray(self.vectors @ profile, dtype=np.float32)
+        if norm > 0:
+            scores /= norm
+        return scores.reshape(1, -1)
 
     def similar_items(self, item_index: int, n: int = 10) -> list[tuple[int, float]]:
         self._require_fitted(self.vectors)
