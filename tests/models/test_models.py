@@ -184,3 +184,15 @@ def test_normalisation_per_row() -> None:
     assert normalise_scores(scores).tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
     ranks = normalise_scores(np.array([[5.0, 1.0, 3.0]]), "rank")
     assert ranks[0].tolist() == pytest.approx([1.0, 0.0, 0.5])
+
+
+def test_one_row_normalises_exactly_as_in_a_batch() -> None:
+    rng = np.random.default_rng(3)
+    batch = rng.normal(size=(4, 50)).astype(np.float32)
+    batch[1] = 7.0  # flat
+    batch[2, 5], batch[3, 9] = np.nan, np.inf  # non-finite: the general path
+    together = normalise_scores(batch)
+    for i in range(len(batch)):
+        alone = normalise_scores(batch[i : i + 1])
+        assert np.array_equal(alone, together[i : i + 1]), i
+    assert together[0].min() == 0.0 and together[0].max() == 1.0 and not together[1].any()
