@@ -77,3 +77,16 @@ def test_cli_train_tune(tmp_path: Path) -> None:
     tuning = meta["tuning"]["hybrid"]
     assert tuning["trials"] >= 2 and tuning["best_ndcg"] >= tuning["default_ndcg"]
     assert set(meta["recency"]) == {"half_life", "recent_items", "recent_decay"}
+
+
+def test_each_search_starts_from_the_models_own_defaults() -> None:
+    import optuna
+
+    from loopwise.models.tuning import TUNED_PARAMETERS, _defaults, _suggest, build
+
+    for name, params in TUNED_PARAMETERS.items():
+        defaults = _defaults(name)
+        suggested = _suggest(optuna.trial.FixedTrial(defaults), name)
+        assert tuple(suggested) == params, name  # the table names what the search tunes
+        model = build(name, {}, 0)
+        assert all(getattr(model, p) == v for p, v in suggested.items()), name

@@ -187,39 +187,23 @@ def _suggest(trial: optuna.trial.BaseTrial, name: str) -> dict[str, Any]:
     return {}
 
 
+#: The constructor parameters each model's search tunes (:func:`_suggest`): its first trial
+#: enqueues the defaults, read off a model built without parameters.
+TUNED_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "als": ("factors", "regularization", "alpha", "iterations"),
+    "ease": ("l2",),
+    "item_knn": ("k",),
+    "transitions": ("window", "step_decay", "backward", "beta", "session_gap_seconds"),
+    "session_knn": ("neighbours", "session_gap_seconds", "beta"),
+}
+
+
 def _defaults(name: str) -> dict[str, Any]:
+    names = TUNED_PARAMETERS.get(name, ())
+    if not names:
+        return {}
     model = build(name, {}, 0)
-    if name == "als":
-        assert isinstance(model, ALSModel)
-        return {
-            "als.factors": model.factors,
-            "als.regularization": model.regularization,
-            "als.alpha": model.alpha,
-            "als.iterations": model.iterations,
-        }
-    if name == "ease":
-        assert isinstance(model, EASEModel)
-        return {"ease.l2": model.l2}
-    if name == "item_knn":
-        assert isinstance(model, ItemKNNModel)
-        return {"item_knn.k": model.k}
-    if name == "transitions":
-        assert isinstance(model, TransitionModel)
-        return {
-            "transitions.window": model.window,
-            "transitions.step_decay": model.step_decay,
-            "transitions.backward": model.backward,
-            "transitions.beta": model.beta,
-            "transitions.session_gap_seconds": model.session_gap_seconds,
-        }
-    if name == "session_knn":
-        assert isinstance(model, SessionKNNModel)
-        return {
-            "session_knn.neighbours": model.neighbours,
-            "session_knn.session_gap_seconds": model.session_gap_seconds,
-            "session_knn.beta": model.beta,
-        }
-    return {}
+    return {f"{name}.{param}": getattr(model, param) for param in names}
 
 
 def build(name: str, params: Mapping[str, Any], seed: int, **extra: Any) -> Recommender:
