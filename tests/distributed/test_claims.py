@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from loopwise.config import SAMPLE_WORKSPACE, load_workspace_file
+from loopwise.decide.request import DecideRequest
 from loopwise.decide.service import _Logged
 from loopwise.distributed.claims import (
     PARTITIONS,
@@ -196,4 +197,29 @@ def test_a_first_exposure_follows_a_merge_another_worker_committed(
     assert first.exposures.get("hero-test", stale) is None
     moved = first.exposures.get("hero-test", merged)
     assert moved is not None and moved.arm == "b"
+    engine.close()
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_a_public_decides_exposure_never_follows_its_anonymous_id_to_someone_else(
+    two: tuple[PostgresStorage, PostgresStorage], public: bool
+) -> None:
+    """Another worker linked anon-8 to user-8 after this worker resolved it. A trusted decide's
+    exposure follows the link; a write-key decide (which never proved it is user-8) keeps it
+    on the profile it decided for."""
+    first, second = two
+    engine = Engine(load_workspace_file(SAMPLE_WORKSPACE), first)
+    engine.services.decide.claimed_writes = ClaimingWriter(first, PartitionClaims())
+    anon, user = f"anon-8-{public}", f"user-8-{public}"
+    stale, merged = profile_id_for(anon), profile_id_for(user)
+    assert engine.services.views.identities.resolve(anon) is None  # what this worker knows
+    second.write(lambda uow: uow.identities.link({anon: merged, user: merged}))
+    request = DecideRequest.model_validate(
+        {"user": {"anonymous_id": anon}, "slots": [{"slot": "recommended"}]}
+    )
+    reply = engine.decide(request.for_caller_only() if public else request)
+    logged = engine.get_decision(reply.decision_id)
+    assert logged is not None
+    exposures = first.exposures.for_profiles([stale, merged])
+    assert [e.profile_id for e in exposures] == [stale if public else merged]
     engine.close()

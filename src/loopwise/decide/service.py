@@ -216,7 +216,10 @@ class DecideService:
             pid = self._views.identities.resolve_user(user.user_id, user.anonymous_id)
             profile = self._views.profiles.get(pid) if pid else None
         # a public (write-key) decide never uses another user's profile
-        resolved_from = tuple(i for i in (user.user_id, user.anonymous_id) if i)
+        # what a first exposure's profile id is resolved again from (several workers); a public
+        # (write-key) caller's anonymous id may since be linked to someone it did not prove
+        trusted = (user.user_id,) if request.caller_only else (user.user_id, user.anonymous_id)
+        resolved_from = tuple(i for i in trusted if i)
         if profile is not None and not may_use_profile(request, profile.user_id):
             pid, profile = unlinked_profile_id(user.anonymous_id or ""), None
             resolved_from = ()
