@@ -42,6 +42,12 @@ def test_in_process_demo_measures_the_experiment_from_the_engine(tmp_path: Path)
     assert truth["control"].sessions + truth["personalized"].sessions >= sum(arms.values())
     purchase = next(m for m in result.results["metrics"] if m["key"] == "purchase")
     assert {row["arm"] for row in purchase["results"]} == {"control", "personalized"}
+    # the click metric counts the simulator's content clicks: people who clicked at least once
+    click = next(m for m in result.results["metrics"] if m["key"] == "click")
+    clickers = {row["arm"]: row["conversions"] for row in click["results"]}
+    assert set(clickers) == {"control", "personalized"}
+    clicks = sum(truth[arm].clicks for arm in ("control", "personalized"))
+    assert 0 < sum(clickers.values()) <= clicks
     assert result.events > 0 and result.visits == sum(s.sessions for s in truth.values())
     # three slots a visit: the hero and trending may come from the pre-render cache (150
     # visitors over two days rarely share a key within its 15 minutes), the experiment's list

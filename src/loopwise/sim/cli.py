@@ -14,7 +14,7 @@ from rich.table import Table
 from loopwise.cli_options import console, fail
 from loopwise.cli_tables import print_table
 from loopwise.errors import LoopwiseError
-from loopwise.sim.demo import DemoConfig, DemoResult, run_demo
+from loopwise.sim.demo import CLICK_METRIC, DemoConfig, DemoResult, run_demo
 from loopwise.sim.report import (
     ARM_HEADERS,
     PRIMARY_METRIC,
@@ -121,7 +121,7 @@ def demo(
 
 
 def print_result(result: DemoResult) -> None:
-    for metric in (PRIMARY_METRIC, "revenue"):
+    for metric in (PRIMARY_METRIC, "revenue", CLICK_METRIC):
         table = Table(title=f"{metric} per exposed user (the engine's results)")
         for header in ARM_HEADERS:
             table.add_column(header)
@@ -145,11 +145,15 @@ def print_result(result: DemoResult) -> None:
             segments.add_row(key, lift_text(row), f"{p:.4f}" if isinstance(p, float) else "-")
     print_table(segments, console)
     truth = Table(title="simulator ground truth (per visit; not seen by the engine)")
-    for header in ("arm", "visits", "with an order", "rate"):
+    for header in ("arm", "visits", "with an order", "rate", "shown items clicked"):
         truth.add_column(header)
     for arm, summary in sorted(result.ground_truth.items()):
         truth.add_row(
-            arm, str(summary.sessions), str(summary.conversions), f"{summary.conversion_rate:.2%}"
+            arm,
+            str(summary.sessions),
+            str(summary.conversions),
+            f"{summary.conversion_rate:.2%}",
+            f"{summary.click_rate:.2%}",
         )
     print_table(truth, console)
     console.print(f"[bold]verdict:[/bold] {result.results.get('verdict', 'none')}")

@@ -42,6 +42,7 @@ from loopwise.sim.session import PolicyRequest, PolicyResponse, SlotAsk
 
 EXPERIMENT = "personalized-vs-popular"
 SLOT = "recommended"
+CLICK_METRIC = "click"  # the experiment's content-click conversion
 HERO_SLOT = "home_hero"
 PRERENDER_TTL_SECONDS = 900
 TRENDING_SLOT = "trending"
@@ -180,9 +181,13 @@ def demo_workspace(config: DemoConfig, experiment_start: datetime) -> dict[str, 
                     {"key": "control", "strategy": config.control_strategy},
                     {"key": "personalized", "strategy": config.personalized_strategy},
                 ],
+                # purchase is the verdict's metric; click (any content clicked after exposure,
+                # the hero's and trending's too, which both arms share) is the slot's own effect,
+                # measurable at a size where purchase conversion is not
                 "metrics": [
                     {"key": "purchase", "kind": "conversion", "event": "Order Completed"},
                     {"key": "revenue", "kind": "revenue", "event": "Order Completed"},
+                    {"key": CLICK_METRIC, "kind": "conversion", "event": "Content Clicked"},
                 ],
             }
         ],

@@ -11,12 +11,13 @@ import html
 import io
 from typing import TYPE_CHECKING, Any
 
-from loopwise.sim.demo import DemoResult
+from loopwise.sim.demo import CLICK_METRIC, DemoResult
 
 if TYPE_CHECKING:
     from loopwise.bandits.simulate import BanditSimulation
 
 PRIMARY_METRIC = "purchase"
+CONVERSION_METRICS = (PRIMARY_METRIC, CLICK_METRIC)  # shown as a share of exposed users
 
 
 def metric_results(results: dict[str, Any], metric: str) -> list[dict[str, Any]]:
@@ -129,7 +130,7 @@ def arm_rows(results: dict[str, Any], metric: str) -> list[list[str]]:
     rows = []
     for row in metric_results(results, metric):
         value = row.get("value")
-        shown = percent(value, 2) if metric == PRIMARY_METRIC else _number(value, 2)
+        shown = percent(value, 2) if metric in CONVERSION_METRICS else _number(value, 2)
         rows.append(
             [
                 str(row.get("arm")),
@@ -145,6 +146,7 @@ def arm_rows(results: dict[str, Any], metric: str) -> list[list[str]]:
 
 
 ARM_HEADERS = ["arm", "users", "conversions", "value", "lift", "p-value", "chance to win"]
+TRUTH_HEADERS = ["arm", "visits", "visits with an order", "rate", "shown items clicked"]
 
 
 def bandit_section(sim: BanditSimulation) -> list[str]:
@@ -193,7 +195,13 @@ def render_html(result: DemoResult, bandits: BanditSimulation | None = None) -> 
         if row is not None:
             segment_rows.append([key, str(users), lift_text(row), _number(row.get("p_value"), 4)])
     truth_rows = [
-        [arm, str(s.sessions), str(s.conversions), percent(s.conversion_rate, 2)]
+        [
+            arm,
+            str(s.sessions),
+            str(s.conversions),
+            percent(s.conversion_rate, 2),
+            percent(s.click_rate, 2),
+        ]
         for arm, s in sorted(result.ground_truth.items())
     ]
     config = result.config
@@ -216,6 +224,10 @@ def render_html(result: DemoResult, bandits: BanditSimulation | None = None) -> 
         _table(ARM_HEADERS, arm_rows(results, PRIMARY_METRIC)),
         "<h3>Revenue per exposed user</h3>",
         _table(ARM_HEADERS, arm_rows(results, "revenue")),
+        "<h3>Content clicked per exposed user</h3>",
+        "<p>Any content clicked after exposure: the experiment slot's direct effect (the hero "
+        "and trending, shown alike in both arms, add the same clicks to each).</p>",
+        _table(ARM_HEADERS, arm_rows(results, CLICK_METRIC)),
         f"<p>Sample ratio check: p = {_number(srm.get('p_value'), 4)} — "
         f"{'MISMATCH: do not trust these results' if srm.get('flagged') else 'no mismatch'}.</p>",
     ]
@@ -230,7 +242,7 @@ def render_html(result: DemoResult, bandits: BanditSimulation | None = None) -> 
         parts += bandit_section(bandits)
     parts += [
         "<h2>Simulator ground truth (per visit; not seen by the engine)</h2>",
-        _table(["arm", "visits", "visits with an order", "rate"], truth_rows),
+        _table(TRUTH_HEADERS, truth_rows),
         "<p>The simulator decides what simulated people do from what the engine shows them; "
         "it plants no results. The engine measures the experiment from its own exposure and "
         "event logs.</p></body></html>",

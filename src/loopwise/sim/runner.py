@@ -91,6 +91,11 @@ class ArmSummary:
         return self.conversions / self.sessions if self.sessions else 0.0
 
     @property
+    def click_rate(self) -> float:
+        """Clicks per item shown."""
+        return self.clicks / self.impressions if self.impressions else 0.0
+
+    @property
     def revenue_per_session(self) -> float:
         return self.revenue / self.sessions if self.sessions else 0.0
 
