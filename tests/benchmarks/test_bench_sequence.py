@@ -3,6 +3,8 @@ rendered (figures come from ``python -m benchmarks --only sequence``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks import bench_sequence
 
 
@@ -17,3 +19,18 @@ def test_compare_measures_baselines_and_hybrid_and_renders() -> None:
     assert run["tuning"]["ease"]["trials"] >= 1
     text = "\n".join(bench_sequence.markdown({"tune_seconds": 1.0, "runs": [run]}))
     assert "| hybrid (default) |" in text and "nDCG@10" in text
+
+
+def test_a_real_movielens_file_is_read_and_named_in_the_report(tmp_path: Path) -> None:
+    generated = bench_sequence.movielens_like(40, 200, 1_200, seed=5).interactions
+    ratings = tmp_path / "ml-100k.inter"
+    lines = [f"{i.user}\t{i.item}\t4\t{int(i.timestamp)}" for i in generated]
+    ratings.write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "\n".join(lines) + "\n"
+    )
+    data = bench_sequence.movielens(ratings)
+    assert data.name == "MovieLens (real): ml-100k.inter"
+    assert len(data.interactions) == len(generated)
+    run = bench_sequence.compare(data, tune_seconds=1.0)
+    text = "\n".join(bench_sequence.markdown({"tune_seconds": 1.0, "runs": [run]}))
+    assert "**MovieLens (real): ml-100k.inter**" in text and "not in the repository" in text

@@ -20,6 +20,15 @@ def test_movielens_100k_u_data(tmp_path: Path) -> None:
     ]
 
 
+def test_movielens_in_recboles_atomic_file_with_its_header(tmp_path: Path) -> None:
+    inter = tmp_path / "ml-100k.inter"
+    inter.write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949\n"
+    )
+    (only,) = read_movielens(inter)
+    assert (only.user, only.item, only.timestamp) == ("196", "242", 881250949.0)
+
+
 def test_movielens_1m_dat_and_csv_with_min_rating(tmp_path: Path) -> None:
     dat = tmp_path / "ratings.dat"
     dat.write_text("1::1193::5::978300760\n1::661::3::978302109\n")

@@ -165,8 +165,10 @@ def _movielens_file(path: Path) -> Path:
 def read_movielens(path: Path | str, min_rating: float | None = None) -> list[Interaction]:
     """MovieLens ratings as implicit feedback (event ``rating``, weight 1). ``path`` is a
     ratings file or a folder holding one; the format is detected from the content: tab-separated
-    ``user item rating timestamp`` (``u.data``), ``::``-separated (``ratings.dat``) or a CSV
-    with header ``userId,movieId,rating,timestamp``. ``min_rating`` drops lower ratings."""
+    ``user item rating timestamp`` (``u.data``; also with RecBole's header line
+    ``user_id:token\titem_id:token\trating:float\ttimestamp:float``, as in its ``.inter``
+    files), ``::``-separated (``ratings.dat``) or a CSV with header
+    ``userId,movieId,rating,timestamp``. ``min_rating`` drops lower ratings."""
     path = _movielens_file(Path(path))
     out: list[Interaction] = []
     separator: str | None = None
@@ -176,6 +178,8 @@ def read_movielens(path: Path | str, min_rating: float | None = None) -> list[In
                 separator = "::"
             elif "\t" in line:
                 separator = "\t"
+                if line.lower().startswith("user_id"):  # RecBole's header: user_id:token\t…
+                    continue
             elif "," in line:
                 separator = ","
                 if line.lower().startswith("userid"):
