@@ -19,6 +19,7 @@ from loopwise.models import (
 )
 from loopwise.models.hybrid import normalise_scores
 from loopwise.models.interactions import Interaction
+from loopwise.models.sequence import TransitionModel
 from tests.models import BLOCK_A, BLOCK_B, catalog, planted
 
 PERSONALISED: dict[str, Callable[[], Recommender]] = {
@@ -196,3 +197,18 @@ def test_one_row_normalises_exactly_as_in_a_batch() -> None:
         alone = normalise_scores(batch[i : i + 1])
         assert np.array_equal(alone, together[i : i + 1]), i
     assert together[0].min() == 0.0 and together[0].max() == 1.0 and not together[1].any()
+
+
+@pytest.mark.parametrize("model", [ItemKNNModel, TransitionModel])
+def test_item_to_item_models_score_one_person_as_in_a_batch(
+    matrix: InteractionMatrix, model: Callable[[], Recommender]
+) -> None:
+    fitted = model()
+    fitted.fit(matrix, catalog())
+    people = [BLOCK_A[:3], BLOCK_B[:2], []]
+    batch = fitted.score_users(matrix.rows_for([dict.fromkeys(p, 1.0) for p in people]))
+    for i, items in enumerate(people):
+        np.testing.assert_allclose(
+            fitted.score_users(_row(matrix, items))[0], batch[i], rtol=1e-6, atol=1e-7
+        )
+    assert batch[0].max() > 0 and not batch[2].any()

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
-from loopwise.models.base import BaseRecommender, check_rows
+from loopwise.models.base import BaseRecommender, check_rows, products
 from loopwise.models.interactions import InteractionMatrix
 
 FIELDS: tuple[str, ...] = ("title", "text", "categories", "tags")
@@ -115,7 +115,7 @@ class ContentModel(BaseRecommender):
         self._require_fitted(self.vectors)
         assert self.vectors is not None
         rows = check_rows(user_items, self.n_items)
-        profile = np.asarray((rows @ self.vectors).toarray(), dtype=np.float32).ravel()
+        profile = products(rows, self.vectors).ravel()
         norm = float(np.linalg.norm(profile))
         scores = np.asarray(self.vectors @ profile, dtype=np.float32)
         if norm > 0:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
-from loopwise.models.base import BaseRecommender, check_rows, single_blas_thread
+from loopwise.models.base import BaseRecommender, check_rows, products, single_blas_thread
 from loopwise.models.interactions import InteractionMatrix
 
 
@@ -64,7 +64,7 @@ class ItemKNNModel(BaseRecommender):
         self._require_fitted(self.similarity)
         assert self.similarity is not None
         rows = check_rows(user_items, self.n_items)
-        return np.asarray((rows @ self.similarity).toarray(), dtype=np.float32)
+        return products(rows, self.similarity)
 
     def similar_items(self, item_index: int, n: int = 10) -> list[tuple[int, float]]:
         """Neighbours of ``item_index`` by similarity; only its ``k`` neighbours can appear."""

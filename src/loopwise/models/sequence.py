@@ -28,7 +28,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
-from loopwise.models.base import BaseRecommender, check_rows
+from loopwise.models.base import BaseRecommender, check_rows, products, spans
 from loopwise.models.interactions import EventLog, InteractionMatrix
 
 #: The smallest recency factor of an interaction in a fold-in row.
@@ -231,7 +231,7 @@ class TransitionModel(BaseRecommender):
         self._require_fitted(self.transitions)
         assert self.transitions is not None
         rows = check_rows(recent if recent is not None else user_items, self.n_items)
-        return np.asarray((rows @ self.transitions).toarray(), dtype=np.float32)
+        return products(rows, self.transitions)
 
     def similar_items(self, item_index: int, n: int = 10) -> list[tuple[int, float]]:
         """What most often came next after ``item_index`` in a session."""
@@ -348,7 +348,7 @@ class SessionKNNModel(BaseRecommender):
         if items.size == 0:
             return np.zeros(self.n_items, dtype=np.float32)
         starts, ends = of.indptr[items], of.indptr[items + 1]
-        at = _spans(starts, ends)
+        at = spans(starts, ends)
         if at.size == 0:
             return np.zeros(self.n_items, dtype=np.float32)
         # float32 like the batch path's sparse product, so both pick the same neighbours
@@ -360,7 +360,7 @@ class SessionKNNModel(BaseRecommender):
         keep = _top_k_positions(sims, self.neighbours)
         sessions, sims = sessions[keep], sims[keep]
         lo, hi = votes.indptr[sessions], votes.indptr[sessions + 1]
-        at = _spans(lo, hi)
+        at = spans(lo, hi)
         scores = np.bincount(
             votes.indices[at], votes.data[at] * np.repeat(sims, hi - lo), minlength=self.n_items
         ).astype(np.float32)
@@ -373,14 +373,6 @@ class SessionKNNModel(BaseRecommender):
             (np.ones(1, dtype=np.float32), ([0], [item_index])), shape=(1, self.n_items)
         )
         return self._similar_from(self.score_users(row)[0], item_index, n)
-
-
-def _spans(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(a, b) for a, b in zip(starts, ends)])`` without the loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    offsets = np.cumsum(lengths) - lengths
-    return np.repeat(starts - offsets, lengths) + np.arange(total)
 
 
 def _top_k_positions(values: np.ndarray, k: int) -> np.ndarray:
