@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Plain site</title>
@@ -52,9 +52,10 @@ def start_site(
     loopwise_url: str, write_key: str, port: int = 0, pages: dict[str, str] | None = None
 ) -> Site:
     """Serve the test pages on ``port`` (0: a free one): every path (SPA routes) gets the page;
-    ``?consent=required`` makes loopwise.js wait for a consent choice before sending. ``pages``
-    maps paths to other pages (``{lw}`` and ``{key}`` replaced); ``/node_modules/...`` serves
-    the third-party clients installed under tests/e2e/clients."""
+    ``?consent=required`` makes loopwise.js wait for a consent choice before sending and
+    ``?timeout=MS`` sets how long slots may stay hidden (the script tag's ``data-timeout``);
+    ``pages`` maps paths to other pages (``{lw}`` and ``{key}`` replaced);
+    ``/node_modules/...`` serves the third-party clients installed under tests/e2e/clients."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -67,6 +68,9 @@ def start_site(
                 self._static(parts.path.removeprefix("/node_modules/"))
                 return
             consent = "data-require-consent" if "consent=required" in parts.query else ""
+            wait = parse_qs(parts.query).get("timeout")
+            if wait and wait[0].isdigit():
+                consent += f' data-timeout="{wait[0]}"'
             other = (pages or {}).get(parts.path)
             if other is not None:  # plain text with {lw} and {key}: pages hold scripts
                 body = other.replace("{lw}", loopwise_url).replace("{key}", write_key).encode()

@@ -82,8 +82,10 @@ def test_slots_fill_and_page_views_clicks_scroll_and_impressions_arrive(
     setup: tuple[Server, Site], page: Any
 ) -> None:
     server, site = setup
+    # slots may stay hidden 10 s (data-timeout), not 300 ms: a loaded test machine's decide
+    # must not leave the defaults, which this test is not about
     with page.expect_response(lambda r: r.url.endswith("/v1/decide")) as decided:
-        page.goto(site.url + "/")
+        page.goto(site.url + "/?timeout=10000")
     answer = decided.value.json()
     wait_filled(page)
     hero = page.locator("[data-loopwise-slot=hero]")
@@ -128,9 +130,11 @@ def test_a_slow_decide_leaves_the_defaults_after_the_timeout(
     _, site = setup
     held: list[Any] = []
     page.route("**/v1/decide", lambda route: held.append(route))  # never answered
-    page.goto(site.url + "/")
-    wait_filled(page)
+    page.goto(site.url + "/?timeout=4000")  # the script tag's data-timeout
+    page.wait_for_timeout(300)  # past the default 300 ms (it starts at DOMContentLoaded)
     hero = page.locator("[data-loopwise-slot=hero]")
+    assert hero.get_attribute("data-loopwise-state") is None  # still hidden: 4 s were asked
+    wait_filled(page)
     assert hero.get_attribute("data-loopwise-state") == "default"
     assert page.locator("[data-loopwise-slot=hero] h2").inner_text() == "Default headline"
     assert page.locator("[data-loopwise-slot=trending] a").inner_text() == "Default"

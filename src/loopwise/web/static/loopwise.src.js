@@ -311,9 +311,10 @@ function (W, D) {
   D.readyState == "loading" ? D.addEventListener("DOMContentLoaded", failsafe) : failsafe();
   var me = D.currentScript;
   if (me && me.getAttribute("data-write-key")) {
+    var wait = +me.getAttribute("data-timeout");  // ms slots may stay hidden (default 300)
     lw.init({ writeKey: me.getAttribute("data-write-key"),
       host: me.getAttribute("data-host") || me.src.replace(/\/[^/]*$/, ""),
-      requireConsent: me.hasAttribute("data-require-consent") });
+      requireConsent: me.hasAttribute("data-require-consent"), timeout: wait > 0 ? wait : cfg.timeout });
   }
   return lw;
 }
