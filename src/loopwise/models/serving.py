@@ -58,14 +58,16 @@ previous visit and 5% from older visits (``category_affinity``: 62%, 20%, 17%), 
 the previous visit were clicked 22-28% of the times shown against 8% for new ones and 6% for
 older ones, and the true utility of what it showed was lower (mean 2.14 above the person's
 average, ``category_affinity`` 2.66). ``seen_weight`` 1 alone (seed 7: 7.35%, 0.271, 3.40%;
-seed 11: 6.84%, 0.280, 3.10%) brings the old items back too; the previous-visit weight without
-the popularity blend gives 7.57%, 0.295, 3.45% (seed 7): more clicks, more bounces (the older
-items it drops were good ones for the person; the blend puts good ones in their place). Runs
-of one seed vary by about ±0.25 points of CTR and ±0.2 of conversion (training and time
-budgets are not deterministic); a fifth of the arm's visits are first visits (popular items,
-as with ``category_affinity``). Offline evaluation still ranks without train items, as its
-protocol says. Scoring reads one item row: a dense score vector per model and
-``numpy.argpartition`` for the top.
+seed 11: 6.84%, 0.280, 3.10%) brings the old items back too; with the blend and no view times
+it gives 7.01% / 6.59% / 7.32%, 0.272 / 0.269 / 0.262, 3.81% / 2.88% / 3.62% (the setting for a
+home page decided before any view of the visit, until the profile carries view times); the
+previous-visit weight without the popularity blend gives 7.57%, 0.295, 3.45% (seed 7): more
+clicks, more bounces (the older items it drops were good ones for the person; the blend puts
+good ones in their place). Runs of one seed vary by about ±0.25 points of CTR and ±0.2 of
+conversion (training and time budgets are not deterministic); a fifth of the arm's visits are
+first visits (popular items, as with ``category_affinity``). Offline evaluation still ranks
+without train items, as its protocol says. Scoring reads one item row: a dense score vector
+per model and ``numpy.argpartition`` for the top.
 """
 
 from __future__ import annotations
