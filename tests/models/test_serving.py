@@ -257,3 +257,130 @@ def test_items_the_model_has_no_evidence_for_are_popular_fallbacks_not_model_pic
         evidence = [p for p in picked if not p.fallback]
         assert all(p.score > 0 for p in evidence), name
         assert picked[len(evidence)].item_id == "i17"  # the top-up is by popularity
+
+
+def test_visit_items_split_the_visit_in_progress_from_the_previous_one() -> None:
+    from datetime import timedelta
+
+    from loopwise.models.serving import visit_items
+
+    def ago(minutes: float) -> str:
+        return (T0 - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+    profile = {
+        "recently_viewed": ["now1", "now2", "prev1", "prev2", "old"],
+        # 5 and 10 minutes ago: this visit; 3 hours ago: the previous one; 2 days: older
+        "recently_viewed_at": [ago(5), ago(10), ago(180), ago(205), ago(2880)],
+    }
+    assert visit_items(profile, T0) == (["now1", "now2"], ["prev1", "prev2"])
+    # between visits (the newest view 3 hours ago) nothing is in progress
+    later = {k: v[2:] for k, v in profile.items()}
+    assert visit_items(later, T0) == ([], ["prev1", "prev2"])
+    # epoch milliseconds and datetimes are view times too
+    as_ms = [(T0 - timedelta(minutes=m)).timestamp() * 1000 for m in (180, 205, 2880)]
+    assert visit_items({**later, "recently_viewed_at": as_ms}, T0) == ([], ["prev1", "prev2"])
+    # without (matching) view times there are no visits to tell apart
+    assert visit_items({"recently_viewed": ["a", "b"]}, T0) is None
+    assert visit_items({"recently_viewed": ["a", "b"], "recently_viewed_at": [ago(1)]}, T0) is None
+
+
+def test_the_previous_visits_items_keep_their_score_and_older_ones_are_discounted() -> None:
+    from datetime import timedelta
+
+    from loopwise.config import TrainingSettings
+    from loopwise.decide.item_stats import ItemStats
+    from loopwise.decide.strategies import StrategyContext
+    from loopwise.models.serving import SEEN_DISCOUNT, ModelBundle
+    from loopwise.models.training import train
+    from tests.models.test_training import synthetic
+
+    settings = TrainingSettings(min_interactions=10)
+    trained = train(synthetic(), None, settings, evaluate_holdout=False)
+    bundle = ModelBundle(trained, "v1")
+    catalog = {i: Item.from_record({"id": i}) for i in trained.item_ids}
+    viewed = ["i1", "i2", "i3", "i4", "i5", "i6"]  # one taste group's items, newest first
+    at = [T0 - timedelta(hours=2, minutes=k) for k in range(3)]  # the previous visit
+    at += [T0 - timedelta(days=3, minutes=k) for k in range(3)]  # a visit days before it
+
+    def scores(**params: float) -> dict[str, float]:
+        ctx = StrategyContext(
+            profile={"recently_viewed": viewed, "recently_viewed_at": at},
+            context={},
+            segments=[],
+            catalog=catalog,
+            stats=ItemStats(),
+            now=T0,
+            params=params,
+        )
+        picked = ModelStrategy("hybrid", bundle).recommend(ctx, len(catalog))
+        return {p.item_id: p.score for p in picked if not p.fallback}
+
+    whole = scores(seen_weight=1.0)
+    served = scores()
+    for item_id in viewed[:3]:  # the previous visit: what the person was considering
+        assert served[item_id] == pytest.approx(whole[item_id])
+    for item_id in viewed[3:]:  # set aside days ago
+        if whole.get(item_id, 0.0) > 0:
+            assert served[item_id] == pytest.approx(SEEN_DISCOUNT * whole[item_id])
+    assert any(whole.get(i, 0.0) > 0 for i in viewed[3:])
+    # previous_visit_weight discounts them like any seen item when asked to
+    same = scores(previous_visit_weight=SEEN_DISCOUNT)
+    assert all(same[i] == pytest.approx(SEEN_DISCOUNT * whole[i]) for i in viewed[:3])
+
+
+def test_the_hybrid_blends_in_popularity_within_the_persons_categories() -> None:
+    from loopwise.config import TrainingSettings
+    from loopwise.decide.item_stats import ItemStats
+    from loopwise.decide.strategies import StrategyContext
+    from loopwise.models.serving import CATEGORY_POPULARITY, ModelBundle
+    from loopwise.models.training import train
+    from tests.models.test_training import synthetic
+
+    settings = TrainingSettings(min_interactions=10)
+    trained = train(synthetic(), None, settings, evaluate_holdout=False)
+    bundle = ModelBundle(trained, "v1")
+    # the synthetic taste groups are categories: i0-i9 in g0, i10-i19 in g1, ...
+    catalog = {
+        i: Item.from_record({"id": i, "categories": [f"g{int(i[1:]) // 10}"]})
+        for i in trained.item_ids
+    }
+    stats = ItemStats()
+    stats.observe("item_view", ["i7"], T0)  # popular in the person's top category
+    for _ in range(4):
+        stats.observe("item_view", ["i15"], T0)  # more popular, in their second one (half)
+    stats.observe("purchase", ["i25"], T0)  # popular outside their categories
+    profile = {
+        "recently_viewed": ["i1", "i2", "i3", "i4", "i5"],
+        "affinity": {"categories": {"g0": 2.0, "g1": 1.0}},
+    }
+
+    def context(**params: float) -> StrategyContext:
+        return StrategyContext(
+            profile=profile, context={}, segments=[], catalog=catalog, stats=stats, now=T0,
+            params=params,
+        )  # fmt: skip
+
+    prior = bundle.category_popularity(context())
+    assert prior is not None
+    by_id = dict(zip(bundle.item_ids, prior.tolist(), strict=True))
+    # popularity x category weight (g0: 1, g1: 0.5), over the best: i15 4 x 0.5 = 2, i7 1 x 1
+    assert by_id["i15"] == pytest.approx(1.0) and by_id["i7"] == pytest.approx(0.5)
+    assert by_id["i25"] == 0.0 and by_id["i8"] == 0.0  # outside their categories; no activity
+
+    def scores(**params: float) -> dict[str, float]:
+        picked = ModelStrategy("hybrid", bundle).recommend(context(**params), len(catalog))
+        return {p.item_id: p.score for p in picked if not p.fallback}
+
+    alone, served = scores(category_popularity=0.0), scores()
+    share = CATEGORY_POPULARITY
+    for item_id in ("i7", "i15", "i8"):  # not seen: the blend, undiscounted
+        expected = (1 - share) * alone.get(item_id, 0.0) + share * by_id[item_id]
+        assert served.get(item_id, 0.0) == pytest.approx(expected, abs=1e-6)
+    assert served["i15"] > alone.get("i15", 0.0)
+    # the single models serve their own scores unless asked to blend
+    als = ModelStrategy("als", bundle).recommend(context(), len(catalog))
+    als_alone = ModelStrategy("als", bundle).recommend(context(category_popularity=0.0), 40)
+    assert [(p.item_id, p.score) for p in als] == [(p.item_id, p.score) for p in als_alone]
+    # without category interests there is nothing to blend
+    no_interests = replace(context(), profile={"recently_viewed": ["i1"]})
+    assert bundle.category_popularity(no_interests) is None
