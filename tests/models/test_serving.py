@@ -212,12 +212,12 @@ def test_seen_weight_param_reads_and_clamps() -> None:
     assert seen_weight({"seen_weight": float("nan")}) == SEEN_DISCOUNT
 
 
-def test_seen_weight_zero_hides_what_the_user_already_viewed(engine: Engine) -> None:
+def test_seen_weights_of_zero_hide_what_the_user_already_viewed(engine: Engine) -> None:
     engine.train_models()
     viewed = set(engine.profile_view("user-1")["profile"]["recently_viewed"])  # type: ignore[index]
     document = engine.workspace_document()
     slot = next(s for s in document["slots"] if s["key"] == "recs")
-    slot["strategy_params"] = {"seen_weight": 0}
+    slot["strategy_params"] = {"seen_weight": 0, "previous_visit_weight": 0}
     engine.replace_workspace(document)
     shown = {i["id"] for i in decide(engine, "user-1", n=10)["items"]}
     assert shown and not shown & viewed
@@ -259,33 +259,7 @@ def test_items_the_model_has_no_evidence_for_are_popular_fallbacks_not_model_pic
         assert picked[len(evidence)].item_id == "i17"  # the top-up is by popularity
 
 
-def test_visit_items_split_the_visit_in_progress_from_the_previous_one() -> None:
-    from datetime import timedelta
-
-    from loopwise.models.serving import visit_items
-
-    def ago(minutes: float) -> str:
-        return (T0 - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-
-    profile = {
-        "recently_viewed": ["now1", "now2", "prev1", "prev2", "old"],
-        # 5 and 10 minutes ago: this visit; 3 hours ago: the previous one; 2 days: older
-        "recently_viewed_at": [ago(5), ago(10), ago(180), ago(205), ago(2880)],
-    }
-    assert visit_items(profile, T0) == (["now1", "now2"], ["prev1", "prev2"])
-    # between visits (the newest view 3 hours ago) nothing is in progress
-    later = {k: v[2:] for k, v in profile.items()}
-    assert visit_items(later, T0) == ([], ["prev1", "prev2"])
-    # epoch milliseconds and datetimes are view times too
-    as_ms = [(T0 - timedelta(minutes=m)).timestamp() * 1000 for m in (180, 205, 2880)]
-    assert visit_items({**later, "recently_viewed_at": as_ms}, T0) == ([], ["prev1", "prev2"])
-    # without (matching) view times there are no visits to tell apart
-    assert visit_items({"recently_viewed": ["a", "b"]}, T0) is None
-    assert visit_items({"recently_viewed": ["a", "b"], "recently_viewed_at": [ago(1)]}, T0) is None
-
-
 def test_the_previous_visits_items_keep_their_score_and_older_ones_are_discounted() -> None:
-    from datetime import timedelta
 
     from loopwise.config import TrainingSettings
     from loopwise.decide.item_stats import ItemStats
@@ -299,12 +273,15 @@ def test_the_previous_visits_items_keep_their_score_and_older_ones_are_discounte
     bundle = ModelBundle(trained, "v1")
     catalog = {i: Item.from_record({"id": i}) for i in trained.item_ids}
     viewed = ["i1", "i2", "i3", "i4", "i5", "i6"]  # one taste group's items, newest first
-    at = [T0 - timedelta(hours=2, minutes=k) for k in range(3)]  # the previous visit
-    at += [T0 - timedelta(days=3, minutes=k) for k in range(3)]  # a visit days before it
+    # the first three are the previous visit's, the others a visit days before it
 
     def scores(**params: float) -> dict[str, float]:
         ctx = StrategyContext(
-            profile={"recently_viewed": viewed, "recently_viewed_at": at},
+            profile={
+                "recently_viewed": viewed,
+                "viewed_this_visit": [],
+                "viewed_last_visit": viewed[:3],
+            },
             context={},
             segments=[],
             catalog=catalog,

@@ -41,6 +41,8 @@ PROFILE_KEYS = {
     "is_returning",
     "recently_viewed",
     "item_views",
+    "viewed_this_visit",
+    "viewed_last_visit",
     "affinity",
     "top_category",
     "top_categories",
@@ -155,6 +157,34 @@ def test_event_windows_are_relative_to_now() -> None:
     assert at_day_12["events_30d"] == {"Product Viewed": 2, "page": 1}
     at_day_40 = profile.attributes(T0 + timedelta(days=40), SETTINGS)
     assert at_day_40["events_7d"] == {} and at_day_40["events_30d"] == {"Product Viewed": 1}
+
+
+def test_this_visits_and_the_last_visits_views_are_split_at_the_session_timeout() -> None:
+    def viewed(item: str, minute: float) -> Any:
+        return ev("track", "Product Viewed", minute, properties={"product_id": item})
+
+    # a visit at 0-10 min, one at 200-205 min, and one at 300 min: 30-minute timeout
+    profile = build(
+        viewed("old", 0), viewed("seen-twice", 10), viewed("prev1", 200),
+        viewed("prev2", 205), viewed("seen-twice", 206), viewed("now1", 300),
+    )  # fmt: skip
+    at = T0 + timedelta(minutes=310)
+    attrs = profile.attributes(at, SETTINGS)
+    assert attrs["viewed_this_visit"] == ["now1"]
+    # an item viewed in two visits counts in the later one
+    assert attrs["viewed_last_visit"] == ["seen-twice", "prev2", "prev1"]
+    # 40 minutes after the last view nothing is in progress: that visit is the last one
+    later = profile.attributes(T0 + timedelta(minutes=340), SETTINGS)
+    assert later["viewed_this_visit"] == [] and later["viewed_last_visit"] == ["now1"]
+    hour = ProfileSettings(session_timeout_minutes=120)  # 95 minutes apart: one visit
+    assert profile.attributes(at, hour)["viewed_this_visit"] == [
+        "now1",
+        "seen-twice",
+        "prev2",
+        "prev1",
+    ]
+    assert profile.attributes(at, hour)["viewed_last_visit"] == ["old"]
+    assert Profile.new("nobody", T0).attributes(at, SETTINGS)["viewed_last_visit"] == []
 
 
 def test_cart_abandoned_only_after_the_timeout_without_purchase() -> None:

@@ -34,15 +34,15 @@ drop what the user bought (``exclude_purchased``) and can drop what they viewed
 first — except the items of the person's *previous visit*, which keep
 ``strategy_params.previous_visit_weight`` (default :data:`PREVIOUS_VISIT_WEIGHT`): people come
 back to what they were considering last time and move on from what they looked at and set
-aside before. Visits come from the profile's ``recently_viewed_at`` (parallel to
-``recently_viewed``; views more than :data:`VISIT_GAP` apart are different visits, and the visit
-in progress at ``now`` keeps ``seen_weight``: it is in front of them); a profile without view
-times — so far ``Profile.attributes`` leaves ``recently_viewed_at`` out — gets ``seen_weight``
-for every seen item.
+aside before. The previous visit is ``profile.viewed_last_visit`` (the profile's recent views
+split where two are more than ``session_timeout_minutes`` apart); the visit in progress
+(``viewed_this_visit``) keeps ``seen_weight``: it is in front of them.
 
 Measured on the simulator (``loopwise demo --in-process --users 2000 --days 14 --strategy
 hybrid --train-every 3``: the ground truth of the personalized arm on days 1-13, CTR over both
-list slots; "after" with the view times exposed to the strategy; seeds 7 / 11 / 13):
+list slots; seeds 7 / 11 / 13; "after" measured with the view times handed to the strategy by
+the experiment's script, which ``profile.viewed_last_visit`` now carries — seed 7 through it:
+7.50%, 0.276, 3.72% over all 14 days):
 
 =========================  =====================  =====================  =====================
 personalized arm           CTR                    bounce                 visits with an order
@@ -50,7 +50,7 @@ personalized arm           CTR                    bounce                 visits 
 hybrid, before             5.64% / 5.13% / 5.95%  0.319 / 0.329 / 0.301  2.81% / 2.25% / 3.31%
 ``category_affinity``      6.67% / 6.07% / 6.97%  0.275 / 0.278 / 0.268  3.77% / 2.92% / 3.66%
 hybrid, after              7.52% / 7.03% / 7.86%  0.275 / 0.284 / 0.274  3.86% / 2.97% / 3.62%
-after, without view times  5.87% / 5.72% / 6.23%  0.294 / 0.293 / 0.294  3.22% / 2.25% / 3.31%
+no previous-visit weight   5.87% / 5.72% / 6.23%  0.294 / 0.293 / 0.294  3.22% / 2.25% / 3.31%
 =========================  =====================  =====================  =====================
 
 Before, the hybrid's home-page list held 86% items the person had never viewed, 10% from the
@@ -58,9 +58,8 @@ previous visit and 5% from older visits (``category_affinity``: 62%, 20%, 17%), 
 the previous visit were clicked 22-28% of the times shown against 8% for new ones and 6% for
 older ones, and the true utility of what it showed was lower (mean 2.14 above the person's
 average, ``category_affinity`` 2.66). ``seen_weight`` 1 alone (seed 7: 7.35%, 0.271, 3.40%;
-seed 11: 6.84%, 0.280, 3.10%) brings the old items back too; with the blend and no view times
-it gives 7.01% / 6.59% / 7.32%, 0.272 / 0.269 / 0.262, 3.81% / 2.88% / 3.62% (the setting for a
-home page decided before any view of the visit, until the profile carries view times); the
+seed 11: 6.84%, 0.280, 3.10%) brings the old items back too; with the blend and no previous-visit
+weight it gives 7.01% / 6.59% / 7.32%, 0.272 / 0.269 / 0.262, 3.81% / 2.88% / 3.62%; the
 previous-visit weight without the popularity blend gives 7.57%, 0.295, 3.45% (seed 7): more
 clicks, more bounces (the older items it drops were good ones for the person; the blend puts
 good ones in their place). Runs of one seed vary by about ±0.25 points of CTR and ±0.2 of
@@ -75,14 +74,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
 from loopwise.catalog.items import Item
-from loopwise.clock import parse_timestamp
 from loopwise.config import TRAINABLE_MODELS
 from loopwise.decide import explain
 from loopwise.decide.request import ReasonKind
@@ -121,8 +118,6 @@ PREVIOUS_VISIT_WEIGHT = 1.0
 #: categories (``category_popularity``, 0 for the other models; :meth:`ModelBundle.
 #: category_popularity`).
 CATEGORY_POPULARITY = 0.5
-#: Views at most this far apart belong to one visit (the usual web-analytics session timeout).
-VISIT_GAP = timedelta(minutes=30)
 
 
 def user_history(profile: Mapping[str, Any], weights: Mapping[str, float]) -> dict[str, float]:
@@ -162,35 +157,10 @@ def _weight_param(params: Mapping[str, Any], key: str, default: float) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
-def _view_time(value: object) -> datetime | None:
-    """A view time from the profile: a datetime, an ISO 8601 string or epoch milliseconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000.0, UTC) if value == value else None
-    return parse_timestamp(value)
-
-
-def visit_items(profile: Mapping[str, Any], now: datetime) -> tuple[list[str], list[str]] | None:
-    """``(current, previous)``: the items viewed in the visit in progress at ``now`` and in the
-    visit before it, from ``recently_viewed`` and its parallel ``recently_viewed_at``. A visit
-    ends where two views (or the newest view and ``now``) are more than :data:`VISIT_GAP`
-    apart. None when the profile has no view times for its recently viewed items."""
-    recent = profile_ids(profile, "recently_viewed")
-    times = profile_value(profile, "recently_viewed_at")
-    if not recent or not isinstance(times, list | tuple) or len(times) != len(recent):
-        return None
-    visits: list[list[str]] = [[], []]
-    edge, visit = now, 0
-    for item_id, value in zip(recent, times, strict=True):
-        at = _view_time(value)
-        if at is None:
-            break
-        if edge - at > VISIT_GAP:
-            visit += 1
-            if visit > 1:
-                break
-        visits[visit].append(item_id)
-        edge = min(edge, at)
-    return visits[0], visits[1]
+def last_visit_items(profile: Mapping[str, Any]) -> list[str]:
+    """The items the person viewed in their previous visit (``profile.viewed_last_visit``, see
+    ``Profile.visit_views``); empty for a mapping without it."""
+    return profile_ids(profile, "viewed_last_visit")
 
 
 def category_weights(profile: Mapping[str, Any], limit: int = 3) -> dict[str, float]:
@@ -484,8 +454,7 @@ class ModelStrategy:
         if prior is not None:  # within the person's categories, what many people like
             scores = np.float32(1.0 - share) * scores + np.float32(share) * prior
         # new finds first; known items may return, those of the previous visit at their own weight
-        visits = visit_items(ctx.profile, ctx.now)
-        previous = [bundle.index[i] for i in visits[1] if i in bundle.index] if visits else []
+        previous = [bundle.index[i] for i in last_visit_items(ctx.profile) if i in bundle.index]
         kept = scores[previous].copy()
         scores[row.indices] *= seen_weight(ctx.params)
         if previous:

@@ -369,6 +369,22 @@ class Profile:
         ) / w.total
         return round(min(max(100.0 * score, 0.0), 100.0), 1)
 
+    def visit_views(self, now: datetime, gap: timedelta) -> tuple[list[str], list[str]]:
+        """``(this visit, last visit)``: the recently viewed items of the visit in progress at
+        ``now`` (none when the newest view is more than ``gap`` before it) and of the visit
+        before that; a visit ends where two views are more than ``gap`` apart. An item viewed
+        in both counts in the later one (``recently_viewed`` keeps each item once)."""
+        visits: tuple[list[str], list[str]] = ([], [])
+        edge, visit = now, 0
+        for item, at in zip(self.recently_viewed, self.recently_viewed_at, strict=True):
+            if edge - at > gap:
+                visit += 1
+                if visit > 1:
+                    break
+            visits[visit].append(item)
+            edge = at
+        return visits
+
     def attributes(
         self,
         now: datetime,
@@ -407,6 +423,8 @@ class Profile:
         if "items" in groups:
             values["recently_viewed"] = list(self.recently_viewed)
             values["item_views"] = self.item_views
+            gap = timedelta(minutes=settings.session_timeout_minutes)
+            values["viewed_this_visit"], values["viewed_last_visit"] = self.visit_views(now, gap)
         if "affinity" in groups:
             half_life = settings.affinity_half_life_days
             affinity = {
@@ -525,7 +543,9 @@ ATTRIBUTE_GROUP: dict[str, str] = {
     **dict.fromkeys(("sessions", "page_views", "events", "is_returning"), "counters"),
     "events_7d": "events_7d",
     "events_30d": "events_30d",
-    **dict.fromkeys(("recently_viewed", "item_views"), "items"),
+    **dict.fromkeys(
+        ("recently_viewed", "item_views", "viewed_this_visit", "viewed_last_visit"), "items"
+    ),
     **dict.fromkeys(("affinity", "top_category", "top_categories"), "affinity"),
     **dict.fromkeys(("purchases", "revenue", "average_order_value", "purchased_items"), "orders"),
     "cart": "cart",
