@@ -192,6 +192,8 @@ class Campaign:
         self._context = request_context_attributes(
             request.context, compiled.workspace.profiles, now
         )
+        # every segment with the shared context folded in: each person pays for profile.* only
+        self._segments = (compiled.registry, compiled.registry.evaluator(self._context))
 
     def rows(self) -> Iterator[Row]:
         """Every person's row, in audience order, a chunk at a time: a chunk's rows come out
@@ -235,6 +237,7 @@ class Campaign:
         privacy = workspace.privacy
         decide = self._service.decide
         slots = [SlotRequest.model_construct(slot=request.slot, n=request.n, filters=None)]
+        segments = self._segments
         rows: list[Row] = []
         entries: list[tuple[JsonDict, list[Exposure]]] = []
 
@@ -255,7 +258,9 @@ class Campaign:
                 rows.append(_skipped(row, "frequency_cap", summary))
                 continue
             body = _decide_request(person.user_id, person.anonymous_id, request.context, slots)
-            prepared = Prepared(person.pid, person.profile, state, self._context, person.attributes)
+            prepared = Prepared(
+                person.pid, person.profile, state, self._context, person.attributes, segments
+            )
             response = decide.decide(body, prepared=prepared, sink=sink)
             record = entries[-1][0]
             # under the person whatever their analytics choice: the frequency cap counts it

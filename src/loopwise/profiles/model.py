@@ -61,6 +61,7 @@ def _saturate(value: float, half: float) -> float:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_TABLES: dict[str, Any] = {}  # a missing record entry read as empty (never changed)
 
 
 def _ms(dt: datetime) -> int:
@@ -76,7 +77,7 @@ def _opt_ms(dt: datetime | None) -> int | None:
 
 def _time(value: Any, path: str) -> datetime:
     if type(value) is int:  # version 2 records
-        return _EPOCH + timedelta(milliseconds=value)
+        return _EPOCH + timedelta(0, 0, 0, value)  # milliseconds (positional: faster)
     parsed = parse_timestamp(value)  # version 1 records kept ISO text
     if parsed is None:
         raise ValidationFailed(
@@ -268,40 +269,53 @@ class Profile:
 
     @classmethod
     def _from_record(cls, r: dict[str, Any]) -> Profile:
-        affinity = r.get("affinity", {})
-        recent = r.get("recent", [])
-        return cls(
-            id=str(r["id"]),
-            first_seen=_time(r["first_seen"], "first_seen"),
-            last_seen=_time(r["last_seen"], "last_seen"),
-            user_id=r.get("user_id"),
-            anonymous_ids=[str(a) for a in r.get("anonymous_ids", [])],
-            events=int(r.get("events", 0)),
-            sessions=int(r.get("sessions", 0)),
-            session_started_at=_opt_time(r.get("session_started_at"), "session_started_at"),
-            page_views=int(r.get("page_views", 0)),
-            item_views=int(r.get("item_views", 0)),
-            daily_counts=_days_from_record(r.get("daily")),
-            recently_viewed=[intern(str(item)) for item, _ in recent],
-            recently_viewed_at=[_time(at, "recent") for _, at in recent],
-            affinity_items=_scores(affinity.get("items")),
-            affinity_categories=_scores(affinity.get("categories")),
-            affinity_tags=_scores(affinity.get("tags")),
-            affinity_as_of=_opt_time(r.get("affinity_as_of"), "affinity_as_of"),
-            purchases=int(r.get("purchases", 0)),
-            revenue=float(r.get("revenue", 0.0)),
-            purchased_items=[intern(str(i)) for i in r.get("purchased_items", [])],
-            cart_items=[intern(str(i)) for i in r.get("cart_items", [])],
-            cart_value=float(r.get("cart_value", 0.0)),
-            cart_changed_at=_opt_time(r.get("cart_changed_at"), "cart_changed_at"),
-            last_purchase_at=_opt_time(r.get("last_purchase_at"), "last_purchase_at"),
-            traits=dict(r.get("traits", {})),
-            page_daily=_days_from_record(r.get("pages")),
-            path_daily=_days_from_record(r.get("paths")),
-            session_campaign={str(k): str(v) for k, v in r.get("session_campaign", {}).items()},
-            campaigns=[intern(str(c)) for c in r.get("campaigns", [])],
-            **{name: _interned(r.get(name)) for name in CONTEXT_FIELDS},
-        )
+        """Fields set one by one on a bare instance (as :meth:`copy` does): a campaign decodes
+        a stored profile per person, and the dataclass ``__init__`` with its 45 keyword
+        arguments and default factories costs more than most of the fields' conversions. The
+        same values, checks and errors as building it with ``cls(...)``."""
+        get = r.get
+        new = _new_profile(cls)
+        new.id = str(r["id"])
+        new.first_seen = _time(r["first_seen"], "first_seen")
+        new.last_seen = _time(r["last_seen"], "last_seen")
+        new.user_id = get("user_id")
+        new.anonymous_ids = [str(a) for a in get("anonymous_ids", ())]
+        new.events = int(get("events", 0))
+        new.sessions = int(get("sessions", 0))
+        new.session_started_at = _opt_time(get("session_started_at"), "session_started_at")
+        new.page_views = int(get("page_views", 0))
+        new.item_views = int(get("item_views", 0))
+        new.daily_counts = _days_from_record(get("daily"))
+        recent = get("recent", ())
+        new.recently_viewed = [intern(str(item)) for item, _ in recent]
+        new.recently_viewed_at = [
+            _EPOCH + timedelta(0, 0, 0, at) if type(at) is int else _time(at, "recent")
+            for _, at in recent
+        ]
+        affinity = get("affinity", _NO_TABLES)
+        new.affinity_items = _scores(affinity.get("items"))
+        new.affinity_categories = _scores(affinity.get("categories"))
+        new.affinity_tags = _scores(affinity.get("tags"))
+        new.affinity_as_of = _opt_time(get("affinity_as_of"), "affinity_as_of")
+        new.purchases = int(get("purchases", 0))
+        new.revenue = float(get("revenue", 0.0))
+        new.purchased_items = [intern(str(i)) for i in get("purchased_items", ())]
+        new.cart_items = [intern(str(i)) for i in get("cart_items", ())]
+        new.cart_value = float(get("cart_value", 0.0))
+        new.cart_changed_at = _opt_time(get("cart_changed_at"), "cart_changed_at")
+        new.last_purchase_at = _opt_time(get("last_purchase_at"), "last_purchase_at")
+        for name in CONTEXT_FIELDS:
+            setattr(new, name, _interned(get(name)))
+        new.traits = dict(get("traits", _NO_TABLES))
+        new.page_daily = _days_from_record(get("pages"))
+        new.path_daily = _days_from_record(get("paths"))
+        new.session_campaign = {
+            str(k): str(v) for k, v in get("session_campaign", _NO_TABLES).items()
+        }
+        new.campaigns = [intern(str(c)) for c in get("campaigns", ())]
+        for name, fresh in _FRESH_FIELDS:  # derived fields (memos) start as in __init__
+            setattr(new, name, fresh())
+        return new
 
     # -- attributes --------------------------------------------------------------------------
     def decayed_affinity(
@@ -398,10 +412,11 @@ class Profile:
             values["sessions"] = self.sessions
             values["page_views"] = self.page_views
             values["events"] = self.events
+        today = day_number(now)  # the windows' last day
         if "events_7d" in groups:
-            values["events_7d"] = self.window_counts(now, 7)
+            values["events_7d"] = _window(self.daily_counts, today - 6)
         if "events_30d" in groups:
-            values["events_30d"] = self.window_counts(now, DAILY_WINDOW_DAYS)
+            values["events_30d"] = _window(self.daily_counts, today - DAILY_WINDOW_DAYS + 1)
         if "counters" in groups:
             values["is_returning"] = self.sessions > 1
         if "items" in groups:
@@ -443,10 +458,11 @@ class Profile:
             values["traffic_source"] = self.traffic_source
             values["city"] = self.city
         if "pages" in groups:
-            values["pages_7d"] = window_totals(self.page_daily, now, 7)
-            values["pages_30d"] = window_totals(self.page_daily, now, DAILY_WINDOW_DAYS)
-            values["page_paths_7d"] = window_totals(self.path_daily, now, 7)
-            values["page_paths_30d"] = window_totals(self.path_daily, now, DAILY_WINDOW_DAYS)
+            week, month = today - 6, today - DAILY_WINDOW_DAYS + 1
+            values["pages_7d"] = _window(self.page_daily, week)
+            values["pages_30d"] = _window(self.page_daily, month)
+            values["page_paths_7d"] = _window(self.path_daily, week)
+            values["page_paths_30d"] = _window(self.path_daily, month)
         if "campaign" in groups:
             values["campaign"] = dict(self.session_campaign)
             values["campaigns"] = list(self.campaigns)
@@ -551,7 +567,11 @@ def attribute_groups(keys: frozenset[str]) -> frozenset[str]:
 
 def window_totals(per_name: dict[str, dict[int, int]], now: datetime, days: int) -> dict[str, int]:
     """Counts per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
-    first_day = day_number(now) - days + 1
+    return _window(per_name, day_number(now) - days + 1)
+
+
+def _window(per_name: dict[str, dict[int, int]], first_day: int) -> dict[str, int]:
+    """Counts per name on ``first_day`` and later."""
     counts: dict[str, int] = {}
     for name, per_day in per_name.items():
         total = sum(count for day, count in per_day.items() if day >= first_day)
@@ -567,6 +587,8 @@ def _days_record(per_name: dict[str, dict[int, int]]) -> dict[str, dict[str, int
 
 
 def _days_from_record(value: Any) -> dict[str, dict[int, int]]:
+    if not value:
+        return {}
     return {
         intern(str(name)): {int(day): int(count) for day, count in days.items()}
         for name, days in (value or {}).items()
@@ -574,6 +596,8 @@ def _days_from_record(value: Any) -> dict[str, dict[int, int]]:
 
 
 def _scores(values: Any) -> dict[str, float]:
+    if not values:
+        return {}
     return {intern(str(k)): float(v) for k, v in (values or {}).items()}
 
 
