@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from operator import itemgetter
 from sys import intern
 from typing import Any
 
@@ -326,10 +325,11 @@ class Profile:
         if not scores or self.affinity_as_of is None:
             return {}
         factor = decay_factor(self.affinity_as_of, now, half_life_days) * 1e6
-        # two C-level sorts (by key, then stably by score) instead of a Python key function;
-        # scores are never negative, so adding 0.5 and truncating rounds to 6 decimals
-        ranked = sorted(sorted(scores.items()), key=itemgetter(1), reverse=True)
-        return {key: int(score * factor + 0.5) / 1e6 for key, score in ranked}
+        # two C-level sorts of the keys (by key, then stably by score) instead of a Python key
+        # function; scores are never negative, so adding 0.5 and truncating rounds to 6 decimals
+        ranked = sorted(scores)
+        ranked.sort(key=scores.__getitem__, reverse=True)
+        return {key: int(scores[key] * factor + 0.5) / 1e6 for key in ranked}
 
     def window_counts(self, now: datetime, days: int) -> dict[str, int]:
         """Events per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
@@ -589,16 +589,16 @@ def _days_record(per_name: dict[str, dict[int, int]]) -> dict[str, dict[str, int
 def _days_from_record(value: Any) -> dict[str, dict[int, int]]:
     if not value:
         return {}
-    return {
-        intern(str(name)): {int(day): int(count) for day, count in days.items()}
-        for name, days in (value or {}).items()
+    return {  # JSON object keys are strings: interned as they are
+        intern(name): {int(day): int(count) for day, count in days.items()}
+        for name, days in value.items()
     }
 
 
 def _scores(values: Any) -> dict[str, float]:
     if not values:
         return {}
-    return {intern(str(k)): float(v) for k, v in (values or {}).items()}
+    return {intern(k): float(v) for k, v in values.items()}  # keys: JSON's, strings
 
 
 def _interned(value: Any) -> Any:
