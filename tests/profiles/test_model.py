@@ -293,3 +293,26 @@ def test_attributes_limited_to_keys_are_the_full_values(keys: frozenset[str]) ->
     limited = profile.attributes(now, SETTINGS, keys=keys)
     assert set(keys) & PROFILE_KEYS <= set(limited)
     assert {k: full[k] for k in limited} == limited
+
+
+def test_a_record_decodes_to_the_profile_the_constructor_makes() -> None:
+    """from_record sets the fields on a bare instance: the same profile, every field set (a
+    field added to Profile without a decode would fail here), derived memos fresh."""
+    context = {"userAgent": "curl/8", "location": {"country": "de", "city": "Bonn"}}
+    profile = build(
+        ev("identify", at=0, user_id="u1", traits={"plan": "pro"}, context=context),
+        ev("page", at=1, context={"page": {"url": "https://x.test/a?utm_campaign=spring"}}),
+        view(2),
+        ev("track", "Product Added", 3, properties={"product_id": "sku-1", "price": 9.5}),
+        ev("track", "Order Completed", 4, properties={"products": [{"id": "sku-1"}], "total": 9.5}),
+        view(5, "sku-2"),
+    )
+    record = json.loads(json.dumps(profile.to_record()))
+    decoded = Profile.from_record(record)
+    expected = Profile(**{name: getattr(profile, name) for name in Profile.__dataclass_fields__})
+    assert decoded == expected == profile
+    for name in Profile.__dataclass_fields__:
+        assert getattr(decoded, name) == getattr(expected, name), name
+    assert decoded.scores_memo is None
+    version_1 = {**record, "first_seen": "2026-11-01T10:00:00.000Z"}
+    assert Profile.from_record(version_1).first_seen == datetime(2026, 11, 1, 10, tzinfo=UTC)
