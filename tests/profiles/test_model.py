@@ -316,3 +316,42 @@ def test_a_record_decodes_to_the_profile_the_constructor_makes() -> None:
     assert decoded.scores_memo is None
     version_1 = {**record, "first_seen": "2026-11-01T10:00:00.000Z"}
     assert Profile.from_record(version_1).first_seen == datetime(2026, 11, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        frozenset({"purchases"}),
+        frozenset({"lifecycle", "engagement", "cart"}),
+        frozenset({"events_7d"}),
+        frozenset({"recently_viewed"}),
+        frozenset({"affinity", "top_category"}),
+        *(frozenset({key}) for key in sorted(PROFILE_KEYS)),
+    ],
+)
+def test_a_record_decoded_for_some_attributes_gives_them_as_the_whole_record(
+    keys: frozenset[str],
+) -> None:
+    """A segment audience decodes the record tables its condition reads (record_tables); the
+    attributes it reads are those of the whole profile, and the tables read later complete it."""
+    from loopwise.profiles.model import RECORD_TABLES, record_tables
+
+    profile = build(
+        view(0),
+        ev("track", "Product Added", 60, properties={"product_id": "sku-1", "price": 5}),
+        ev("track", "Order Completed", 90, properties={"products": [{"id": "sku-1"}], "total": 5}),
+        view(100, "sku-2"),
+        ev("identify", None, 120, traits={"plan": "pro"}),
+    )
+    record = json.loads(json.dumps(profile.to_record()))
+    now = T0 + timedelta(days=3)
+    tables = record_tables(keys)
+    assert tables < RECORD_TABLES or keys & {"affinity", "events_7d", "recently_viewed"}
+    partial = Profile.from_record(record, tables)
+    assert partial.attributes(now, SETTINGS, keys=keys) == profile.attributes(
+        now, SETTINGS, keys=keys
+    )
+    partial.read_tables(record, RECORD_TABLES - tables)
+    assert partial == profile
+    assert record_tables(None) == RECORD_TABLES
+    assert Profile.from_record(record, frozenset()) != profile  # the tables were left out

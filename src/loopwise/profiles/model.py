@@ -122,6 +122,17 @@ _SCALAR_FIELDS: tuple[str, ...] = (
 )
 
 
+#: The record's costly tables (most of a decode's time) by the attribute groups reading them:
+#: a profile decoded for some attributes only (a segment audience's membership test) leaves
+#: the other tables out of the decode.
+TABLE_GROUPS: dict[str, frozenset[str]] = {
+    "daily": frozenset({"events_7d", "events_30d"}),
+    "recent": frozenset({"items"}),
+    "affinity": frozenset({"affinity"}),
+}
+RECORD_TABLES = frozenset(TABLE_GROUPS)
+
+
 @dataclass(slots=True)
 class Profile:
     """One user's state. Mutated only by :mod:`loopwise.profiles.reducer` on a private copy."""
@@ -255,23 +266,49 @@ class Profile:
         return {k: v for k, v in record.items() if v != {}}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Profile:
-        """Inverse of :meth:`to_record`; raises ``ValidationFailed`` on a damaged record."""
+    def from_record(cls, record: dict[str, Any], tables: frozenset[str] = RECORD_TABLES) -> Profile:
+        """Inverse of :meth:`to_record`; raises ``ValidationFailed`` on a damaged record.
+        ``tables`` (of :data:`RECORD_TABLES`): the costly tables to read, the others left
+        empty (see :func:`record_tables`; :meth:`read_tables` reads them later)."""
         try:
-            return cls._from_record(record)
+            profile = cls._from_record(record)
+            profile._read_tables(record, tables)
+            return profile
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValidationFailed(
-                f"stored profile record is damaged ({exc!r}); rebuild profiles with "
-                "`loopwise replay`",
-                field=f"profiles[{record.get('id')!r}]" if isinstance(record, dict) else None,
-            ) from exc
+            raise _damaged(record, exc) from exc
+
+    def read_tables(self, record: dict[str, Any], tables: frozenset[str]) -> None:
+        """Read the ``tables`` a :meth:`from_record` of ``record`` left out (this profile's
+        own record: nothing else is read)."""
+        try:
+            self._read_tables(record, tables)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _damaged(record, exc) from exc
+
+    def _read_tables(self, r: dict[str, Any], tables: frozenset[str]) -> None:
+        get = r.get
+        if "daily" in tables:
+            self.daily_counts = _days_from_record(get("daily"))
+        if "recent" in tables:
+            recent = get("recent", ())
+            self.recently_viewed = [intern(str(item)) for item, _ in recent]
+            self.recently_viewed_at = [
+                _EPOCH + timedelta(0, 0, 0, at) if type(at) is int else _time(at, "recent")
+                for _, at in recent
+            ]
+        if "affinity" in tables:
+            affinity = get("affinity", _NO_TABLES)
+            self.affinity_items = _scores(affinity.get("items"))
+            self.affinity_categories = _scores(affinity.get("categories"))
+            self.affinity_tags = _scores(affinity.get("tags"))
 
     @classmethod
     def _from_record(cls, r: dict[str, Any]) -> Profile:
         """Fields set one by one on a bare instance (as :meth:`copy` does): a campaign decodes
         a stored profile per person, and the dataclass ``__init__`` with its 45 keyword
         arguments and default factories costs more than most of the fields' conversions. The
-        same values, checks and errors as building it with ``cls(...)``."""
+        same values, checks and errors as building it with ``cls(...)``. The costly tables
+        start empty (:meth:`_read_tables` reads them)."""
         get = r.get
         new = _new_profile(cls)
         new.id = str(r["id"])
@@ -284,17 +321,9 @@ class Profile:
         new.session_started_at = _opt_time(get("session_started_at"), "session_started_at")
         new.page_views = int(get("page_views", 0))
         new.item_views = int(get("item_views", 0))
-        new.daily_counts = _days_from_record(get("daily"))
-        recent = get("recent", ())
-        new.recently_viewed = [intern(str(item)) for item, _ in recent]
-        new.recently_viewed_at = [
-            _EPOCH + timedelta(0, 0, 0, at) if type(at) is int else _time(at, "recent")
-            for _, at in recent
-        ]
-        affinity = get("affinity", _NO_TABLES)
-        new.affinity_items = _scores(affinity.get("items"))
-        new.affinity_categories = _scores(affinity.get("categories"))
-        new.affinity_tags = _scores(affinity.get("tags"))
+        new.daily_counts = {}  # the costly tables: _read_tables
+        new.recently_viewed, new.recently_viewed_at = [], []
+        new.affinity_items, new.affinity_categories, new.affinity_tags = {}, {}, {}
         new.affinity_as_of = _opt_time(get("affinity_as_of"), "affinity_as_of")
         new.purchases = int(get("purchases", 0))
         new.revenue = float(get("revenue", 0.0))
@@ -532,6 +561,13 @@ _FRESH_FIELDS: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
 )
 
 
+def _damaged(record: Any, exc: Exception) -> ValidationFailed:
+    return ValidationFailed(
+        f"stored profile record is damaged ({exc!r}); rebuild profiles with `loopwise replay`",
+        field=f"profiles[{record.get('id')!r}]" if isinstance(record, dict) else None,
+    )
+
+
 # every ``profile.*`` attribute by the group :meth:`Profile.attributes` computes it in
 ATTRIBUTE_GROUP: dict[str, str] = {
     **dict.fromkeys(("id", "user_id", "anonymous_ids", "known"), "identity"),
@@ -556,6 +592,15 @@ ATTRIBUTE_GROUP: dict[str, str] = {
     "engagement": "engagement",
 }
 ALL_GROUPS = frozenset(ATTRIBUTE_GROUP.values())
+
+
+def record_tables(keys: frozenset[str] | None) -> frozenset[str]:
+    """The record tables the ``profile.*`` attributes ``keys`` are computed from (every table
+    for None: the whole namespace)."""
+    if keys is None:
+        return RECORD_TABLES
+    groups = attribute_groups(keys)
+    return frozenset(table for table, readers in TABLE_GROUPS.items() if readers & groups)
 
 
 @lru_cache(maxsize=64)
