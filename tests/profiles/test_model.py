@@ -323,3 +323,65 @@ def test_attributes_limited_to_keys_are_the_full_values(keys: frozenset[str]) ->
     limited = profile.attributes(now, SETTINGS, keys=keys)
     assert set(keys) & PROFILE_KEYS <= set(limited)
     assert {k: full[k] for k in limited} == limited
+
+
+def test_a_record_decodes_to_the_profile_the_constructor_makes() -> None:
+    """from_record sets the fields on a bare instance: the same profile, every field set (a
+    field added to Profile without a decode would fail here), derived memos fresh."""
+    context = {"userAgent": "curl/8", "location": {"country": "de", "city": "Bonn"}}
+    profile = build(
+        ev("identify", at=0, user_id="u1", traits={"plan": "pro"}, context=context),
+        ev("page", at=1, context={"page": {"url": "https://x.test/a?utm_campaign=spring"}}),
+        view(2),
+        ev("track", "Product Added", 3, properties={"product_id": "sku-1", "price": 9.5}),
+        ev("track", "Order Completed", 4, properties={"products": [{"id": "sku-1"}], "total": 9.5}),
+        view(5, "sku-2"),
+    )
+    record = json.loads(json.dumps(profile.to_record()))
+    decoded = Profile.from_record(record)
+    expected = Profile(**{name: getattr(profile, name) for name in Profile.__dataclass_fields__})
+    assert decoded == expected == profile
+    for name in Profile.__dataclass_fields__:
+        assert getattr(decoded, name) == getattr(expected, name), name
+    assert decoded.scores_memo is None
+    version_1 = {**record, "first_seen": "2026-11-01T10:00:00.000Z"}
+    assert Profile.from_record(version_1).first_seen == datetime(2026, 11, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        frozenset({"purchases"}),
+        frozenset({"lifecycle", "engagement", "cart"}),
+        frozenset({"events_7d"}),
+        frozenset({"recently_viewed"}),
+        frozenset({"affinity", "top_category"}),
+        *(frozenset({key}) for key in sorted(PROFILE_KEYS)),
+    ],
+)
+def test_a_record_decoded_for_some_attributes_gives_them_as_the_whole_record(
+    keys: frozenset[str],
+) -> None:
+    """A segment audience decodes the record tables its condition reads (record_tables); the
+    attributes it reads are those of the whole profile, and the tables read later complete it."""
+    from loopwise.profiles.model import RECORD_TABLES, record_tables
+
+    profile = build(
+        view(0),
+        ev("track", "Product Added", 60, properties={"product_id": "sku-1", "price": 5}),
+        ev("track", "Order Completed", 90, properties={"products": [{"id": "sku-1"}], "total": 5}),
+        view(100, "sku-2"),
+        ev("identify", None, 120, traits={"plan": "pro"}),
+    )
+    record = json.loads(json.dumps(profile.to_record()))
+    now = T0 + timedelta(days=3)
+    tables = record_tables(keys)
+    assert tables < RECORD_TABLES or keys & {"affinity", "events_7d", "recently_viewed"}
+    partial = Profile.from_record(record, tables)
+    assert partial.attributes(now, SETTINGS, keys=keys) == profile.attributes(
+        now, SETTINGS, keys=keys
+    )
+    partial.read_tables(record, RECORD_TABLES - tables)
+    assert partial == profile
+    assert record_tables(None) == RECORD_TABLES
+    assert Profile.from_record(record, frozenset()) != profile  # the tables were left out

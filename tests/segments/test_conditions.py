@@ -904,3 +904,36 @@ def test_numeric_comparisons_agree_with_js_compare(op: str, value: Any) -> None:
     deeper = compile_condition({"profile.a.b.x": {op: 3}})
     assert deeper({"profile": {"a": {"b": {"x": value}}}}) == (js_compare(value, 3) in accept)
     assert deeper({"profile": {"a": [{"b": {"x": value}}]}}) == (js_compare(None, 3) in accept)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"context.country": "US"},
+        {"context.country": {"$exists": False}},
+        {"$or": [{"context.device.type": "mobile"}, {"profile.sessions": {"$gt": 1}}]},
+        {"$and": [{"context.time.hour": {"$gte": 18}}, {"profile.purchases": {"$gte": 1}}]},
+        {"$nor": [{"context.campaign.source": "mail"}, {"profile.sessions": 1}]},
+        {"context": {"$exists": True}},
+        {"profile.items": {"$elemMatch": {"context": "a"}}},
+    ],
+)
+def test_a_fixed_root_folds_to_the_answer_of_the_unfolded_condition(
+    condition: dict[str, Any],
+) -> None:
+    contexts: list[dict[str, Any]] = [
+        {},
+        {"country": "US", "device": {"type": "mobile"}, "time": {"hour": 20}},
+        {"campaign": {"source": "mail"}, "time": {"hour": 7}},
+    ]
+    profiles: list[dict[str, Any]] = [
+        {},
+        {"sessions": 1, "purchases": 2, "items": [{"context": "a"}]},
+        {"sessions": 4, "purchases": 0, "items": [{"context": "b"}]},
+    ]
+    unfolded = compile_condition(condition)
+    for context in contexts:
+        folded = compile_condition(condition, fixed_roots={"context": context})
+        for profile in profiles:
+            attributes = {"profile": profile, "context": context}
+            assert folded(attributes) == unfolded(attributes), (context, profile)

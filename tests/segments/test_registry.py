@@ -191,3 +191,49 @@ def test_evaluation_without_context_equals_evaluation_with_an_empty_one(
     profile = {"sessions": sessions, "items": items, "device": {"type": "mobile"}}
     expected = registry.evaluate({"profile": profile, "context": {}})
     assert registry.evaluate_without_context(profile) == expected
+
+
+FIXED_CONTEXTS: list[dict[str, Any]] = [
+    {},
+    {"time": {"hour": 9, "weekday": 0}},
+    {"device": {"type": "mobile"}, "country": "US", "traffic_source": "email"},
+    {"country": "DE", "campaign": {"source": "newsletter"}, "time": {"hour": 20}},
+]
+FIXED_CONTEXT_SEGMENTS = [
+    *SEGMENTS,
+    seg("us_or_returning", {"$or": [{"context.country": "US"}, {"profile.sessions": 3}]}),
+    seg("no_country", {"context.country": {"$exists": False}}),
+    seg("not_mobile", {"$not": {"context.device.type": "mobile"}}),
+    seg("whole_context", {"context": {"$exists": True}}),
+    seg("from_group", {"$savedGroup": {"id": "emailed"}}),
+    seg("in_list_group", {"$savedGroup": {"id": "sources"}}),
+    seg("items_match", {"profile.items": {"$elemMatch": {"context.b": {"$exists": True}}}}),
+]
+FIXED_GROUPS = {
+    "vips": ["u1"],
+    "emailed": {"type": "condition", "condition": {"context.traffic_source": "email"}},
+    "sources": {"type": "list", "attributeKey": "context.country", "values": ["DE"]},
+}
+
+
+@pytest.mark.parametrize("context", FIXED_CONTEXTS)
+def test_an_evaluator_for_one_context_answers_as_evaluate(context: dict[str, Any]) -> None:
+    """A campaign's audience shares one context: its leaves folded in once, the same segments
+    as evaluating each person with it, for any profile."""
+    from loopwise.segments.builtin import BUILTIN_SEGMENTS
+
+    registry = SegmentRegistry([*BUILTIN_SEGMENTS, *FIXED_CONTEXT_SEGMENTS], FIXED_GROUPS)
+    evaluate = registry.evaluator(context)
+    profiles: list[dict[str, Any]] = [
+        {},
+        ATTRS["profile"],
+        {"sessions": 1, "country": "GB", "device": {"type": "desktop"}, "purchases": 0},
+        {"sessions": 3, "traffic_source": "email", "items": [{"context": {"b": 1}}]},
+    ]
+    seen = set()
+    for profile in profiles:
+        attributes = {"profile": profile, "context": context}
+        expected = registry.evaluate(attributes)
+        assert evaluate(attributes) == expected, (context, profile)
+        seen.update(expected)
+    assert len(seen) > 5  # the cases reach many segments, both ways

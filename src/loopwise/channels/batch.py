@@ -50,7 +50,13 @@ from loopwise.events.limits import MAX_ID_CHARS
 from loopwise.profiles import codec
 from loopwise.profiles.context import request_context_attributes
 from loopwise.profiles.identity import profile_id_for
-from loopwise.profiles.model import AFFINITY_TABLES, ATTRIBUTE_GROUP, Profile
+from loopwise.profiles.model import (
+    AFFINITY_TABLES,
+    ATTRIBUTE_GROUP,
+    RECORD_TABLES,
+    Profile,
+    record_tables,
+)
 from loopwise.segments.conditions import compile_condition, referenced_paths
 from loopwise.storage.records import Exposure, JsonDict, ProfileRecord
 from loopwise.storage.stores import Storage
@@ -140,7 +146,9 @@ class Summary:
     decided: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     anonymous: int = 0  # segment audiences: profiles without a user id, left out
-    damaged: int = 0  # segment audiences: stored profiles that could not be read
+    # segment audiences: stored profiles that could not be read (a non-member's record is read
+    # as far as the condition needs: damage elsewhere in it is not seen, nor counted)
+    damaged: int = 0
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +200,8 @@ class Campaign:
         self._context = request_context_attributes(
             request.context, compiled.workspace.profiles, now
         )
+        # every segment with the shared context folded in: each person pays for profile.* only
+        self._segments = (compiled.registry, compiled.registry.evaluator(self._context))
 
     def rows(self) -> Iterator[Row]:
         """Every person's row, in audience order, a chunk at a time: a chunk's rows come out
@@ -235,6 +245,7 @@ class Campaign:
         privacy = workspace.privacy
         decide = self._service.decide
         slots = [SlotRequest.model_construct(slot=request.slot, n=request.n, filters=None)]
+        segments = self._segments
         rows: list[Row] = []
         entries: list[tuple[JsonDict, list[Exposure]]] = []
 
@@ -255,7 +266,9 @@ class Campaign:
                 rows.append(_skipped(row, "frequency_cap", summary))
                 continue
             body = _decide_request(person.user_id, person.anonymous_id, request.context, slots)
-            prepared = Prepared(person.pid, person.profile, state, self._context, person.attributes)
+            prepared = Prepared(
+                person.pid, person.profile, state, self._context, person.attributes, segments
+            )
             response = decide.decide(body, prepared=prepared, sink=sink)
             record = entries[-1][0]
             # under the person whatever their analytics choice: the frequency cap counts it
@@ -488,11 +501,17 @@ class BatchService:
     ) -> Iterator[_Person]:
         """``keys``: the ``profile.*`` attributes the condition reads, when it reads only some
         the profile computes itself: evaluated from those alone (the same answer: each is
-        computed as in the whole namespace), the whole namespace computed for members only."""
+        computed as in the whole namespace), the whole namespace computed for members only.
+        Likewise a record's costly tables (the affinity scores, recent views, daily counts)
+        are decoded for the test only when the condition reads them, for a member after."""
         settings = compiled.settings
+        # the record tables the condition reads; a member's others are read once it is in
+        tables = record_tables(keys)
+        rest = RECORD_TABLES - tables
         for record in self._storage.profiles.iter():
             try:
-                profile = codec.decode(record)
+                document = codec.parse(record.id, record.data)
+                profile = codec.from_document(record.id, document, tables)
             except codec.DamagedProfile:
                 summary.damaged += 1
                 continue
@@ -503,6 +522,12 @@ class BatchService:
                 some = profile.attributes(now, settings, AFFINITY_TABLES, keys)
                 if not condition({"profile": some, "context": context}):
                     continue
+                if rest:
+                    try:
+                        codec.read_tables(profile, document, rest)
+                    except codec.DamagedProfile:
+                        summary.damaged += 1
+                        continue
                 attributes = compiled.profile_attributes(profile, now)
             else:
                 attributes = compiled.profile_attributes(profile, now)

@@ -59,7 +59,7 @@ PRIVATE_ATTRIBUTES = frozenset({"margin", "cost"})  # business data never sent t
 MAX_STRATEGY_REASONS = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 5x (a few per person)
 class _Pick:
     item_id: str
     score: float

@@ -107,9 +107,17 @@ class AcceptedIds:
         self._catalog = catalog
         self._sets: dict[tuple[Any, ...], frozenset[str]] = {}
         self._uses: dict[tuple[Any, ...], int] = {}
+        # the last filters object asked about and its key (the decider asks with the same
+        # merged filters object request after request): the key is not rebuilt each time
+        self._last: tuple[ItemFilters, tuple[Any, ...]] | None = None
 
     def of(self, filters: ItemFilters, accept: Callable[[Item], bool]) -> frozenset[str] | None:
-        key = accept_key(filters)
+        last = self._last
+        if last is not None and last[0] is filters:
+            key = last[1]
+        else:
+            key = accept_key(filters)
+            self._last = (filters, key)
         found = self._sets.get(key)
         if found is not None or len(self._sets) >= ACCEPTED_CACHE_LIMIT:
             return found

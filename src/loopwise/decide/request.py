@@ -102,7 +102,11 @@ class DecideRequest(BaseModel):
 
     @property
     def caller_only(self) -> bool:
-        return self._caller_only
+        # read from the private storage itself: ``self._caller_only`` goes through pydantic's
+        # ``__getattr__``, which asks the private attribute for a descriptor and catches the
+        # AttributeError it raises (microseconds, on every decide)
+        private = self.__pydantic_private__
+        return bool(private.get("_caller_only", False)) if private else False
 
     def for_caller_only(self) -> DecideRequest:
         """A copy marked to be decided for the caller alone."""

@@ -37,6 +37,7 @@ from loopwise.profiles.identity import profile_id_for
 from loopwise.profiles.model import Profile
 from loopwise.projection.fold import pre_exposure_totals
 from loopwise.scores import explain as score_reasons
+from loopwise.segments.registry import SegmentRegistry
 from loopwise.storage.records import Exposure, JsonDict
 from loopwise.storage.stores import Storage, UnitOfWork
 from loopwise.views import Views
@@ -63,6 +64,42 @@ class ClaimedWrites(Protocol):
     ) -> Future[T]: ...
 
 
+class SeededOnUse(random.Random):
+    """``random.Random(seed)``, seeded on its first draw: the same numbers, and a decision that
+    draws none (a slot without exploration, most of them) does not pay for seeding a Mersenne
+    Twister (a few microseconds, more than the rest of the rng's part in a decision)."""
+
+    def __init__(self, seed: int) -> None:
+        self._unseeded: int | None = seed
+        self.gauss_next = None
+
+    def _seed_now(self) -> None:
+        seed = self._unseeded
+        if seed is not None:
+            self._unseeded = None
+            super().seed(seed)
+
+    def random(self) -> float:
+        self._seed_now()
+        return super().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        self._seed_now()
+        return super().getrandbits(k)
+
+    def seed(self, a: Any = None, version: int = 2) -> None:
+        self._unseeded = None
+        super().seed(a, version)
+
+    def getstate(self) -> tuple[Any, ...]:
+        self._seed_now()
+        return super().getstate()
+
+    def setstate(self, state: tuple[Any, ...]) -> None:
+        self._unseeded = None
+        super().setstate(state)
+
+
 @dataclass(frozen=True, slots=True)
 class _Logged:
     """A decision waiting for its write: the log record, its first exposures, and the request's
@@ -84,6 +121,9 @@ class Prepared:
     consent: privacy_consent.ConsentState
     context: Mapping[str, Any]
     attributes: Mapping[str, Any] | None = None  # profile.* now, when already evaluated
+    # the segment registry and its evaluator for ``context`` (SegmentRegistry.evaluator),
+    # used while the workspace still has that registry
+    segments: tuple[SegmentRegistry, Callable[[Mapping[str, Any]], list[str]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +303,13 @@ class DecideService:
         elif held_out:  # the holdout is decided as if we knew nothing about the person
             profile_attributes = {}
             impersonal = explain.in_holdout(HOLDOUT_KEY)
-        segments = compiled.registry.evaluate({"profile": profile_attributes, "context": context})
+        folded = prepared.segments if prepared is not None else None
+        if folded is not None and folded[0] is compiled.registry:
+            segments = folded[1]({"profile": profile_attributes, "context": context})
+        else:
+            segments = compiled.registry.evaluate(
+                {"profile": profile_attributes, "context": context}
+            )
         served: dict[str, _Served] = {}
         overrides: dict[str, SlotOverride] = {}
         if eligible and not held_out and compiled.experiments:
@@ -272,7 +318,7 @@ class DecideService:
                 compiled, request, pid, attributes, exposures, now
             )
         with self._rng_lock:
-            rng = random.Random(self._rng.getrandbits(64))
+            rng = SeededOnUse(self._rng.getrandbits(64))
         pricing = granted(state, "pricing", country, privacy)
 
         def decide_slots(requests: list[SlotRequest], shown: set[str]) -> list[SlotDecision]:

@@ -491,7 +491,7 @@ class CategoryAffinityStrategy:
         if not weights:
             return popular_instead(ctx, n, "no category interests yet")
         index = self._index.refresh(ctx.catalog)
-        by_strength = sorted(weights, key=lambda c: -weights[c])
+        by_strength = list(weights)  # _weights orders them strongest first (ties by name)
         # an upper bound of the pool's size (items may sit in several categories): building the
         # pool of a new category combination walks all its items, which big pools must not do
         if sum(len(index.by_category.get(c, ())) for c in by_strength) <= self.max_pool:
@@ -569,6 +569,8 @@ class CategoryAffinityStrategy:
         rank could still come from another slice)."""
         factor = ctx.stats.popular_factor(ctx.now)
         catalog, category_of = ctx.catalog, self._category
+        # ctx.eligible and _keep_best inlined: this loop runs for every person of a campaign
+        exclude, accepted, accept = ctx.exclude, ctx.accepted, ctx.accept
         best: list[Candidate] = []  # min-heap
         seen: set[str] = set()
         for own in weights:
@@ -582,13 +584,21 @@ class CategoryAffinityStrategy:
                     continue
                 seen.add(item_id)
                 item = catalog.get(item_id)
-                if item is None or not ctx.eligible(item_id):
+                if item is None or item_id in exclude:
+                    continue
+                if accepted is not None:
+                    if item_id not in accepted:
+                        continue
+                elif not accept(item):
                     continue
                 category = category_of(item, weights)
                 if category is None:
                     continue
                 entry = (popularity * weights[category], -rank, item_id, category)
-                _keep_best(best, entry, n)
+                if len(best) < n:
+                    heapq.heappush(best, entry)
+                elif entry > best[0]:
+                    heapq.heapreplace(best, entry)
         return _popular_in_category(best)
 
     def _pick(

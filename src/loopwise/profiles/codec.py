@@ -8,10 +8,12 @@ instead of an error for the person.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from loopwise.errors import ValidationFailed
-from loopwise.profiles.model import Profile
+from loopwise.profiles.model import RECORD_TABLES, Profile
 from loopwise.storage.records import ProfileRecord
 
 
@@ -36,16 +38,38 @@ def decode(record: ProfileRecord) -> Profile:
 
 
 def decode_data(profile_id: str, data: bytes) -> Profile:
+    return from_document(profile_id, parse(profile_id, data))
+
+
+def parse(profile_id: str, data: bytes) -> dict[str, Any]:
+    """The stored JSON object, not yet a profile (:func:`from_document`)."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise DamagedProfile(profile_id, f"not JSON ({exc})") from exc
     if not isinstance(document, dict):
         raise DamagedProfile(profile_id, "not a JSON object")
+    return document
+
+
+def from_document(
+    profile_id: str, document: dict[str, Any], tables: frozenset[str] = RECORD_TABLES
+) -> Profile:
+    """The profile of a parsed record; ``tables``: the costly tables to read (the others left
+    empty, for attributes that do not read them: :func:`loopwise.profiles.model.record_tables`;
+    :func:`read_tables` reads them later)."""
     try:
-        profile = Profile.from_record(document)
+        profile = Profile.from_record(document, tables)
     except ValidationFailed as exc:
         raise DamagedProfile(profile_id, exc.detail) from exc
     if profile.id != profile_id:
         raise DamagedProfile(profile_id, f"holds profile {profile.id!r}")
     return profile
+
+
+def read_tables(profile: Profile, document: dict[str, Any], tables: frozenset[str]) -> None:
+    """The ``tables`` a :func:`from_document` of ``document`` left out, read into ``profile``."""
+    try:
+        profile.read_tables(document, tables)
+    except ValidationFailed as exc:
+        raise DamagedProfile(profile.id, exc.detail) from exc

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from operator import itemgetter
 from sys import intern
 from typing import Any
 
@@ -61,6 +60,7 @@ def _saturate(value: float, half: float) -> float:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_TABLES: dict[str, Any] = {}  # a missing record entry read as empty (never changed)
 
 
 def _ms(dt: datetime) -> int:
@@ -76,7 +76,7 @@ def _opt_ms(dt: datetime | None) -> int | None:
 
 def _time(value: Any, path: str) -> datetime:
     if type(value) is int:  # version 2 records
-        return _EPOCH + timedelta(milliseconds=value)
+        return _EPOCH + timedelta(0, 0, 0, value)  # milliseconds (positional: faster)
     parsed = parse_timestamp(value)  # version 1 records kept ISO text
     if parsed is None:
         raise ValidationFailed(
@@ -120,6 +120,17 @@ _SCALAR_FIELDS: tuple[str, ...] = (
     "last_purchase_at",
     *CONTEXT_FIELDS,
 )
+
+
+#: The record's costly tables (most of a decode's time) by the attribute groups reading them:
+#: a profile decoded for some attributes only (a segment audience's membership test) leaves
+#: the other tables out of the decode.
+TABLE_GROUPS: dict[str, frozenset[str]] = {
+    "daily": frozenset({"events_7d", "events_30d"}),
+    "recent": frozenset({"items"}),
+    "affinity": frozenset({"affinity"}),
+}
+RECORD_TABLES = frozenset(TABLE_GROUPS)
 
 
 @dataclass(slots=True)
@@ -255,53 +266,84 @@ class Profile:
         return {k: v for k, v in record.items() if v != {}}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Profile:
-        """Inverse of :meth:`to_record`; raises ``ValidationFailed`` on a damaged record."""
+    def from_record(cls, record: dict[str, Any], tables: frozenset[str] = RECORD_TABLES) -> Profile:
+        """Inverse of :meth:`to_record`; raises ``ValidationFailed`` on a damaged record.
+        ``tables`` (of :data:`RECORD_TABLES`): the costly tables to read, the others left
+        empty (see :func:`record_tables`; :meth:`read_tables` reads them later)."""
         try:
-            return cls._from_record(record)
+            profile = cls._from_record(record)
+            profile._read_tables(record, tables)
+            return profile
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValidationFailed(
-                f"stored profile record is damaged ({exc!r}); rebuild profiles with "
-                "`loopwise replay`",
-                field=f"profiles[{record.get('id')!r}]" if isinstance(record, dict) else None,
-            ) from exc
+            raise _damaged(record, exc) from exc
+
+    def read_tables(self, record: dict[str, Any], tables: frozenset[str]) -> None:
+        """Read the ``tables`` a :meth:`from_record` of ``record`` left out (this profile's
+        own record: nothing else is read)."""
+        try:
+            self._read_tables(record, tables)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _damaged(record, exc) from exc
+
+    def _read_tables(self, r: dict[str, Any], tables: frozenset[str]) -> None:
+        get = r.get
+        if "daily" in tables:
+            self.daily_counts = _days_from_record(get("daily"))
+        if "recent" in tables:
+            recent = get("recent", ())
+            self.recently_viewed = [intern(str(item)) for item, _ in recent]
+            self.recently_viewed_at = [
+                _EPOCH + timedelta(0, 0, 0, at) if type(at) is int else _time(at, "recent")
+                for _, at in recent
+            ]
+        if "affinity" in tables:
+            affinity = get("affinity", _NO_TABLES)
+            self.affinity_items = _scores(affinity.get("items"))
+            self.affinity_categories = _scores(affinity.get("categories"))
+            self.affinity_tags = _scores(affinity.get("tags"))
 
     @classmethod
     def _from_record(cls, r: dict[str, Any]) -> Profile:
-        affinity = r.get("affinity", {})
-        recent = r.get("recent", [])
-        return cls(
-            id=str(r["id"]),
-            first_seen=_time(r["first_seen"], "first_seen"),
-            last_seen=_time(r["last_seen"], "last_seen"),
-            user_id=r.get("user_id"),
-            anonymous_ids=[str(a) for a in r.get("anonymous_ids", [])],
-            events=int(r.get("events", 0)),
-            sessions=int(r.get("sessions", 0)),
-            session_started_at=_opt_time(r.get("session_started_at"), "session_started_at"),
-            page_views=int(r.get("page_views", 0)),
-            item_views=int(r.get("item_views", 0)),
-            daily_counts=_days_from_record(r.get("daily")),
-            recently_viewed=[intern(str(item)) for item, _ in recent],
-            recently_viewed_at=[_time(at, "recent") for _, at in recent],
-            affinity_items=_scores(affinity.get("items")),
-            affinity_categories=_scores(affinity.get("categories")),
-            affinity_tags=_scores(affinity.get("tags")),
-            affinity_as_of=_opt_time(r.get("affinity_as_of"), "affinity_as_of"),
-            purchases=int(r.get("purchases", 0)),
-            revenue=float(r.get("revenue", 0.0)),
-            purchased_items=[intern(str(i)) for i in r.get("purchased_items", [])],
-            cart_items=[intern(str(i)) for i in r.get("cart_items", [])],
-            cart_value=float(r.get("cart_value", 0.0)),
-            cart_changed_at=_opt_time(r.get("cart_changed_at"), "cart_changed_at"),
-            last_purchase_at=_opt_time(r.get("last_purchase_at"), "last_purchase_at"),
-            traits=dict(r.get("traits", {})),
-            page_daily=_days_from_record(r.get("pages")),
-            path_daily=_days_from_record(r.get("paths")),
-            session_campaign={str(k): str(v) for k, v in r.get("session_campaign", {}).items()},
-            campaigns=[intern(str(c)) for c in r.get("campaigns", [])],
-            **{name: _interned(r.get(name)) for name in CONTEXT_FIELDS},
-        )
+        """Fields set one by one on a bare instance (as :meth:`copy` does): a campaign decodes
+        a stored profile per person, and the dataclass ``__init__`` with its 45 keyword
+        arguments and default factories costs more than most of the fields' conversions. The
+        same values, checks and errors as building it with ``cls(...)``. The costly tables
+        start empty (:meth:`_read_tables` reads them)."""
+        get = r.get
+        new = _new_profile(cls)
+        new.id = str(r["id"])
+        new.first_seen = _time(r["first_seen"], "first_seen")
+        new.last_seen = _time(r["last_seen"], "last_seen")
+        new.user_id = get("user_id")
+        new.anonymous_ids = [str(a) for a in get("anonymous_ids", ())]
+        new.events = int(get("events", 0))
+        new.sessions = int(get("sessions", 0))
+        new.session_started_at = _opt_time(get("session_started_at"), "session_started_at")
+        new.page_views = int(get("page_views", 0))
+        new.item_views = int(get("item_views", 0))
+        new.daily_counts = {}  # the costly tables: _read_tables
+        new.recently_viewed, new.recently_viewed_at = [], []
+        new.affinity_items, new.affinity_categories, new.affinity_tags = {}, {}, {}
+        new.affinity_as_of = _opt_time(get("affinity_as_of"), "affinity_as_of")
+        new.purchases = int(get("purchases", 0))
+        new.revenue = float(get("revenue", 0.0))
+        new.purchased_items = [intern(str(i)) for i in get("purchased_items", ())]
+        new.cart_items = [intern(str(i)) for i in get("cart_items", ())]
+        new.cart_value = float(get("cart_value", 0.0))
+        new.cart_changed_at = _opt_time(get("cart_changed_at"), "cart_changed_at")
+        new.last_purchase_at = _opt_time(get("last_purchase_at"), "last_purchase_at")
+        for name in CONTEXT_FIELDS:
+            setattr(new, name, _interned(get(name)))
+        new.traits = dict(get("traits", _NO_TABLES))
+        new.page_daily = _days_from_record(get("pages"))
+        new.path_daily = _days_from_record(get("paths"))
+        new.session_campaign = {
+            str(k): str(v) for k, v in get("session_campaign", _NO_TABLES).items()
+        }
+        new.campaigns = [intern(str(c)) for c in get("campaigns", ())]
+        for name, fresh in _FRESH_FIELDS:  # derived fields (memos) start as in __init__
+            setattr(new, name, fresh())
+        return new
 
     # -- attributes --------------------------------------------------------------------------
     def decayed_affinity(
@@ -312,10 +354,11 @@ class Profile:
         if not scores or self.affinity_as_of is None:
             return {}
         factor = decay_factor(self.affinity_as_of, now, half_life_days) * 1e6
-        # two C-level sorts (by key, then stably by score) instead of a Python key function;
-        # scores are never negative, so adding 0.5 and truncating rounds to 6 decimals
-        ranked = sorted(sorted(scores.items()), key=itemgetter(1), reverse=True)
-        return {key: int(score * factor + 0.5) / 1e6 for key, score in ranked}
+        # two C-level sorts of the keys (by key, then stably by score) instead of a Python key
+        # function; scores are never negative, so adding 0.5 and truncating rounds to 6 decimals
+        ranked = sorted(scores)
+        ranked.sort(key=scores.__getitem__, reverse=True)
+        return {key: int(scores[key] * factor + 0.5) / 1e6 for key in ranked}
 
     def window_counts(self, now: datetime, days: int) -> dict[str, int]:
         """Events per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
@@ -414,10 +457,11 @@ class Profile:
             values["sessions"] = self.sessions
             values["page_views"] = self.page_views
             values["events"] = self.events
+        today = day_number(now)  # the windows' last day
         if "events_7d" in groups:
-            values["events_7d"] = self.window_counts(now, 7)
+            values["events_7d"] = _window(self.daily_counts, today - 6)
         if "events_30d" in groups:
-            values["events_30d"] = self.window_counts(now, DAILY_WINDOW_DAYS)
+            values["events_30d"] = _window(self.daily_counts, today - DAILY_WINDOW_DAYS + 1)
         if "counters" in groups:
             values["is_returning"] = self.sessions > 1
         if "items" in groups:
@@ -461,10 +505,11 @@ class Profile:
             values["traffic_source"] = self.traffic_source
             values["city"] = self.city
         if "pages" in groups:
-            values["pages_7d"] = window_totals(self.page_daily, now, 7)
-            values["pages_30d"] = window_totals(self.page_daily, now, DAILY_WINDOW_DAYS)
-            values["page_paths_7d"] = window_totals(self.path_daily, now, 7)
-            values["page_paths_30d"] = window_totals(self.path_daily, now, DAILY_WINDOW_DAYS)
+            week, month = today - 6, today - DAILY_WINDOW_DAYS + 1
+            values["pages_7d"] = _window(self.page_daily, week)
+            values["pages_30d"] = _window(self.page_daily, month)
+            values["page_paths_7d"] = _window(self.path_daily, week)
+            values["page_paths_30d"] = _window(self.path_daily, month)
         if "campaign" in groups:
             values["campaign"] = dict(self.session_campaign)
             values["campaigns"] = list(self.campaigns)
@@ -534,6 +579,13 @@ _FRESH_FIELDS: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
 )
 
 
+def _damaged(record: Any, exc: Exception) -> ValidationFailed:
+    return ValidationFailed(
+        f"stored profile record is damaged ({exc!r}); rebuild profiles with `loopwise replay`",
+        field=f"profiles[{record.get('id')!r}]" if isinstance(record, dict) else None,
+    )
+
+
 # every ``profile.*`` attribute by the group :meth:`Profile.attributes` computes it in
 ATTRIBUTE_GROUP: dict[str, str] = {
     **dict.fromkeys(("id", "user_id", "anonymous_ids", "known"), "identity"),
@@ -562,6 +614,15 @@ ATTRIBUTE_GROUP: dict[str, str] = {
 ALL_GROUPS = frozenset(ATTRIBUTE_GROUP.values())
 
 
+def record_tables(keys: frozenset[str] | None) -> frozenset[str]:
+    """The record tables the ``profile.*`` attributes ``keys`` are computed from (every table
+    for None: the whole namespace)."""
+    if keys is None:
+        return RECORD_TABLES
+    groups = attribute_groups(keys)
+    return frozenset(table for table, readers in TABLE_GROUPS.items() if readers & groups)
+
+
 @lru_cache(maxsize=64)
 def attribute_groups(keys: frozenset[str]) -> frozenset[str]:
     """The groups holding ``keys`` (``profile.*`` names; an unknown name, such as one a
@@ -571,7 +632,11 @@ def attribute_groups(keys: frozenset[str]) -> frozenset[str]:
 
 def window_totals(per_name: dict[str, dict[int, int]], now: datetime, days: int) -> dict[str, int]:
     """Counts per name on the ``days`` UTC days ending with ``now``'s day (later days too)."""
-    first_day = day_number(now) - days + 1
+    return _window(per_name, day_number(now) - days + 1)
+
+
+def _window(per_name: dict[str, dict[int, int]], first_day: int) -> dict[str, int]:
+    """Counts per name on ``first_day`` and later."""
     counts: dict[str, int] = {}
     for name, per_day in per_name.items():
         total = sum(count for day, count in per_day.items() if day >= first_day)
@@ -587,14 +652,18 @@ def _days_record(per_name: dict[str, dict[int, int]]) -> dict[str, dict[str, int
 
 
 def _days_from_record(value: Any) -> dict[str, dict[int, int]]:
-    return {
-        intern(str(name)): {int(day): int(count) for day, count in days.items()}
-        for name, days in (value or {}).items()
+    if not value:
+        return {}
+    return {  # JSON object keys are strings: interned as they are
+        intern(name): {int(day): int(count) for day, count in days.items()}
+        for name, days in value.items()
     }
 
 
 def _scores(values: Any) -> dict[str, float]:
-    return {intern(str(k)): float(v) for k, v in (values or {}).items()}
+    if not values:
+        return {}
+    return {intern(k): float(v) for k, v in values.items()}  # keys: JSON's, strings
 
 
 def _interned(value: Any) -> Any:

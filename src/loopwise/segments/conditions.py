@@ -240,6 +240,10 @@ def _not_ever(_obj: Any) -> bool:
     return False
 
 
+NEVER: Callable[[Any], bool] = _not_ever
+"""What a condition folded to "matches nobody" compiles to (see ``fixed_roots``)."""
+
+
 def _negated(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     if check is _always:
         return _not_ever
@@ -442,12 +446,10 @@ class _TooLarge(ConditionError):
 
 
 class _Compiler:
-    def __init__(
-        self, saved_groups: SavedGroups, empty_roots: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, saved_groups: SavedGroups, fixed_roots: Mapping[str, Any]) -> None:
         self.saved_groups = saved_groups
-        # namespaces the predicate will always see empty: their leaves are constants
-        self.empty_roots = empty_roots
+        # namespaces whose value the predicate will always see: their leaves are constants
+        self.fixed_roots = fixed_roots
         self._in_elements = 0  # inside $elemMatch keys name an element's fields, not namespaces
         # groups being expanded on this branch: a group that reaches itself matches nobody
         self.visited: frozenset[str] = frozenset()
@@ -504,8 +506,8 @@ class _Compiler:
             return self.saved_group(value, path)
         leaf = _leaf(key, self.value(value, path))
         root = key.split(".", 1)[0]
-        if root in self.empty_roots and not self._in_elements:
-            return _always if leaf({root: {}}) else _not_ever
+        if root in self.fixed_roots and not self._in_elements:
+            return _always if leaf({root: self.fixed_roots[root]}) else _not_ever
         return leaf
 
     def value(self, condition: Any, path: str, insensitive: bool = False) -> Predicate:
@@ -863,6 +865,7 @@ def compile_condition(
     *,
     field_prefix: str = "",
     empty_roots: frozenset[str] = frozenset(),
+    fixed_roots: Mapping[str, Any] | None = None,
 ) -> CompiledCondition:
     """Check ``condition`` once and return a fast predicate over an attributes dict.
 
@@ -870,9 +873,13 @@ def compile_condition(
     ``field_prefix`` is prepended to the path of a :class:`ConditionError` (e.g.
     ``slots[2].rules[0].when``) so the caller's document path is reported. ``empty_roots``
     names namespaces the predicate will only ever see empty (``context`` when segment
-    membership is evaluated outside a request): their leaves are folded to constants.
+    membership is evaluated outside a request), ``fixed_roots`` namespaces it will only ever
+    see with the value given (``context`` of a campaign, shared by its whole audience): their
+    leaves are folded to constants. The predicate is still given the whole attributes object.
     """
-    compiler = _Compiler(saved_groups or {}, empty_roots)
+    fixed: dict[str, Any] = {root: {} for root in empty_roots}
+    fixed.update(fixed_roots or {})
+    compiler = _Compiler(saved_groups or {}, fixed)
     return compiler.condition(condition, field_prefix)
 
 

@@ -6,13 +6,14 @@ decision time; the others depend only on the profile and are evaluated on every 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loopwise.errors import ConditionError, ConfigError
 from loopwise.segments.conditions import (
+    NEVER,
     OPERATORS,
     CompiledCondition,
     SavedGroups,
@@ -107,6 +108,8 @@ class SegmentRegistry:
         self._context = [(k, c) for k, c in self._all if reads_context[k]]
         self._profile = [(k, c) for k, c in self._all if not reads_context[k]]
         self._by_key = by_key
+        self._saved_groups = saved_groups
+        self._reads_context = reads_context
         # every segment compiled again for an empty context (membership outside a request):
         # context leaves fold to constants, so "context, else the profile" reads the profile
         self._without_context = [
@@ -146,6 +149,29 @@ class SegmentRegistry:
     def evaluate(self, attributes: Mapping[str, Any]) -> list[str]:
         """Keys of every segment whose condition matches ``{"profile": ..., "context": ...}``."""
         return [key for key, matches in self._all if matches(attributes)]
+
+    def evaluator(self, context: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], list[str]]:
+        """:meth:`evaluate` for attributes whose ``context`` is always ``context`` (a campaign's
+        audience shares one): the segments that read the context are compiled again with its
+        leaves folded to constants, so each evaluation reads only the profile. Same answer as
+        ``evaluate`` for any attributes holding this context."""
+        fixed = {"context": context}
+        groups = self._saved_groups
+        checks = [
+            (
+                key,
+                compile_condition(self._by_key[key].condition, groups, fixed_roots=fixed)
+                if self._reads_context[key]
+                else check,
+            )
+            for key, check in self._all
+        ]
+        live = [(key, check) for key, check in checks if check is not NEVER]
+
+        def evaluate(attributes: Mapping[str, Any]) -> list[str]:
+            return [key for key, matches in live if matches(attributes)]
+
+        return evaluate
 
     def evaluate_without_context(self, profile: Mapping[str, Any]) -> list[str]:
         """``evaluate({"profile": profile, "context": {}})``, faster."""
