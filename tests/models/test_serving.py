@@ -354,6 +354,14 @@ def test_the_hybrid_blends_in_popularity_within_the_persons_categories() -> None
         expected = (1 - share) * alone.get(item_id, 0.0) + share * by_id[item_id]
         assert served.get(item_id, 0.0) == pytest.approx(expected, abs=1e-6)
     assert served["i15"] > alone.get("i15", 0.0)
+    # the reason says so (the person's top categories, strongest first)
+    reasons = {p.reason for p in ModelStrategy("hybrid", bundle).recommend(context(), 5)}
+    assert any(
+        r.endswith("50% weighed by what is popular in your top categories (g0, g1)")
+        for r in reasons
+    )
+    unblended = ModelStrategy("hybrid", bundle).recommend(context(category_popularity=0.0), 5)
+    assert not any("popular in your" in p.reason for p in unblended)
     # the single models serve their own scores unless asked to blend
     als = ModelStrategy("als", bundle).recommend(context(), len(catalog))
     als_alone = ModelStrategy("als", bundle).recommend(context(category_popularity=0.0), 40)

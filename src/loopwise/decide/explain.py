@@ -47,6 +47,13 @@ def model_personal(model: str, version: str, n_items: int) -> str:
     return f"trained model {model} ({version}) from your {n_items} {items} so far"
 
 
+def with_category_popularity(text: str, categories: list[str], share: float) -> str:
+    """A model's reason when its scores were blended with popularity in the person's top
+    categories (``category_popularity``)."""
+    names = ", ".join(categories)
+    return f"{text}, {share:.0%} weighed by what is popular in your top categories ({names})"
+
+
 def model_few_events(n_items: int, threshold: int) -> str:
     """Cold start for users with a little history: content-based + item-kNN."""
     items = "item" if n_items == 1 else "items"

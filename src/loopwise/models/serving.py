@@ -453,6 +453,9 @@ class ModelStrategy:
         prior = bundle.category_popularity(ctx) if share > 0 else None
         if prior is not None:  # within the person's categories, what many people like
             scores = np.float32(1.0 - share) * scores + np.float32(share) * prior
+            text = explain.with_category_popularity(
+                text, list(category_weights(ctx.profile)), share
+            )
         # new finds first; known items may return, those of the previous visit at their own weight
         previous = [bundle.index[i] for i in last_visit_items(ctx.profile) if i in bundle.index]
         kept = scores[previous].copy()
