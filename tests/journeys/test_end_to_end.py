@@ -35,6 +35,28 @@ def test_buying_first_means_no_reminder(make_engine: Any) -> None:
     assert show["converted"] == 1
 
 
+def test_an_order_in_the_entry_batch_counts_in_the_holdout_experiment(make_engine: Any) -> None:
+    # the journey is entered after the batch's fold, which counted the order before the
+    # exposure existed: the exposure starts from the batch's events at or after entry
+    engine = make_engine([cart_journey(holdout_percent=50)])
+    buyers = [f"u{i}" for i in range(40)]
+    ingest(engine, *[
+        m for u in buyers
+        for m in (message(u, T0, "Order Completed", revenue=5.0), message(u, T0 + hours(0.1)),
+                  message(u, T0 + hours(0.2), "Order Completed", revenue=20.0))
+    ])  # fmt: skip
+    exposures = list(engine.storage.exposures.iter("journey-cart"))
+    assert len(exposures) == len(buyers)
+    # the order before entry is not counted, the one after is, with its revenue
+    assert all(e.after == {"Order Completed": (1.0, 20.0)} for e in exposures)
+    # and the covariate before entry holds the earlier order only (revenue so far: 5)
+    assert all(e.before == {"Order Completed": (1.0, 5.0)} for e in exposures)
+    report = engine.experiment_results("journey-cart")
+    converted = next(m for m in report["metrics"] if m["key"] == "converted")
+    assert {r["arm"] for r in converted["results"]} == {"holdout", "journey"}
+    assert all(r["value"] == 1.0 for r in converted["results"])
+
+
 def test_no_marketing_consent_no_journey(make_engine: Any) -> None:
     engine = make_engine([cart_journey()])
     ingest(engine, message("u1", T0, marketing=False), message("u3", T0, marketing=None))

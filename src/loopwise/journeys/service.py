@@ -22,6 +22,7 @@ from typing import Any
 
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, EventTimeClock, isoformat, system_clock
+from loopwise.events.kinds import order_revenue
 from loopwise.events.schema import Event
 from loopwise.experiments.assignment import assign
 from loopwise.journeys.compiled import JOURNEY_ARM, CompiledJourney, compile_journey
@@ -62,6 +63,9 @@ class _Batch:
     steps: int = 0
     consent: dict[str, Any] = field(default_factory=dict)  # pid -> stored record (prefetched)
     journeys: list[CompiledJourney] = field(default_factory=list)
+    # pid -> this batch's track events (name, time, revenue): a journey entered mid-batch was
+    # exposed after the fold counted them, so its exposure starts from those at or after entry
+    tracked: dict[str, list[tuple[str, datetime, float]]] = field(default_factory=dict)
 
 
 class JourneyService:
@@ -129,6 +133,10 @@ class JourneyService:
         for event, pid in zip(events, folded.profile_ids, strict=True):
             name = event.event if event.type == "track" else None
             inputs.setdefault(pid, []).append(EventInput(event.timestamp, event.type, name))
+            if name:
+                batch.tracked.setdefault(pid, []).append(
+                    (name, event.timestamp, order_revenue(event))
+                )
         for effect in folded.effects:
             if isinstance(effect, SegmentsChanged):
                 at = datetime.fromisoformat(effect.at_iso.replace("Z", "+00:00"))
@@ -228,17 +236,31 @@ class JourneyService:
         if state is not None:
             for action in actions:
                 if action.kind == "journey.entered" and journey.experiment is not None:
-                    batch.exposures.append(self._exposure(journey, state, action.at))
+                    tracked = batch.tracked.get(state.profile_id, ())
+                    batch.exposures.append(self._exposure(journey, state, action.at, tracked))
             batch.deliveries += deliveries_for(
                 journey, state, actions, self.webhooks, system_clock()
             )
         return state
 
-    def _exposure(self, journey: CompiledJourney, state: JourneyState, at: datetime) -> Exposure:
+    def _exposure(
+        self,
+        journey: CompiledJourney,
+        state: JourneyState,
+        at: datetime,
+        tracked: Iterable[tuple[str, datetime, float]] = (),
+    ) -> Exposure:
+        """The person's exposure to the journey's holdout experiment at entry; ``tracked`` (this
+        batch's events of theirs) gives its first totals, as the fold gives a decide's."""
         assert journey.experiment is not None
         entry = self._views.profiles.for_writer([state.profile_id])[state.profile_id]
         metric_events = [m.event for m in journey.experiment.metrics if m.event]
         revenue = [m.event for m in journey.experiment.metrics if m.kind == "revenue" and m.event]
+        after: dict[str, tuple[float, float]] = {}
+        for name, when, amount in tracked:
+            if name in metric_events and when >= at:
+                count, total = after.get(name, (0.0, 0.0))
+                after[name] = (count + 1.0, total + amount)
         return Exposure(
             experiment=journey.experiment.key,
             profile_id=state.profile_id,
@@ -246,7 +268,8 @@ class JourneyService:
             exposed_at=at,
             slot=journey.experiment.slot,
             segments=tuple(sorted(entry.membership or ())),
-            before=pre_exposure_totals(entry.profile, metric_events, revenue),
+            before=_without(pre_exposure_totals(entry.profile, metric_events, revenue), after),
+            after=after,
         )
 
     def _context(
@@ -549,6 +572,22 @@ class JourneyService:
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
+
+
+def _without(
+    totals: dict[str, tuple[float, float]], later: dict[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """``totals`` (the profile's, after this batch) less what the batch added after entry:
+    the covariate is what happened before the exposure."""
+    out = dict(totals)
+    for name, (count, amount) in later.items():
+        have_count, have_amount = out.get(name, (0.0, 0.0))
+        left = (max(0.0, have_count - count), max(0.0, have_amount - amount))
+        if left == (0.0, 0.0):
+            out.pop(name, None)
+        else:
+            out[name] = left
+    return out
 
 
 def delivery_view(d: Delivery) -> dict[str, Any]:
