@@ -57,6 +57,23 @@ def test_an_order_in_the_entry_batch_counts_in_the_holdout_experiment(make_engin
     assert all(r["value"] == 1.0 for r in converted["results"])
 
 
+def test_a_send_reads_consent_from_the_store_not_a_view_not_yet_published(
+    make_engine: Any,
+) -> None:
+    # the worker is woken on the commit that queued the send, before the consent view is
+    # published: a stale view must not drop it (nor let a withdrawal through)
+    engine = make_engine([cart_journey()])
+    ingest(engine, message("u1", T0))
+    pid = profile_id_for("u1")
+    person = engine.services.delivery._person
+    assert person(pid, "marketing").consented
+    engine.services.views.consent.forget([pid])  # the view as it was before the commit
+    assert person(pid, "marketing").consented
+    ingest(engine, message("u1", T0 + hours(0.1), "Product Viewed", marketing=False))
+    engine.services.views.consent.forget([pid])
+    assert not person(pid, "marketing").consented  # the stored withdrawal holds
+
+
 def test_no_marketing_consent_no_journey(make_engine: Any) -> None:
     engine = make_engine([cart_journey()])
     ingest(engine, message("u1", T0, marketing=False), message("u3", T0, marketing=None))

@@ -47,7 +47,17 @@ class EnginePorts:
         identifiers = [profile.user_id, *sorted(profile.anonymous_ids)]
         keys = list(dict.fromkeys([profile_id, *consent_keys(self._storage.identities, *[
             i for i in identifiers if i])]))  # fmt: skip
-        state = self._views.consent.state(keys)
+        # from the store, not the view: the view is published after the commit that queued
+        # this delivery, and the worker may get here in between (a first-ever consent, or a
+        # change, would read as stale and drop the send)
+        stored = self._storage.consent.get(keys)
+        states = [privacy_consent.ConsentState.from_record(r) for r in stored.values()]
+        chosen = [state for state in states if state.choices]
+        state = (
+            privacy_consent.merge(chosen)
+            if len(chosen) > 1
+            else (chosen or [privacy_consent.EMPTY])[0]
+        )
         granted = privacy_consent.granted(state, category, profile.country, self._settings())
         anonymous = sorted(profile.anonymous_ids)
         return Person(
