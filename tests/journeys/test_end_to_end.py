@@ -57,7 +57,7 @@ def test_an_order_in_the_entry_batch_counts_in_the_holdout_experiment(make_engin
     assert all(r["value"] == 1.0 for r in converted["results"])
 
 
-def test_a_send_reads_consent_from_the_store_not_a_view_not_yet_published(
+def test_a_send_reads_the_person_from_the_store_not_a_view_not_yet_published(
     make_engine: Any,
 ) -> None:
     # the worker is woken on the commit that queued the send, before the consent view is
@@ -69,6 +69,8 @@ def test_a_send_reads_consent_from_the_store_not_a_view_not_yet_published(
     assert person(pid, "marketing").consented
     engine.services.views.consent.forget([pid])  # the view as it was before the commit
     assert person(pid, "marketing").consented
+    engine.services.views.profiles.mark_absent([pid])  # the absence ingest read before it
+    assert person(pid, "marketing").exists and person(pid, "marketing").consented
     ingest(engine, message("u1", T0 + hours(0.1), "Product Viewed", marketing=False))
     engine.services.views.consent.forget([pid])
     assert not person(pid, "marketing").consented  # the stored withdrawal holds

@@ -15,6 +15,8 @@ from loopwise.journeys.delivery import Person
 from loopwise.privacy import consent as privacy_consent
 from loopwise.privacy.service import PrivacyService, consent_keys
 from loopwise.privacy.settings import PrivacySettings
+from loopwise.profiles import codec
+from loopwise.profiles.model import Profile
 from loopwise.projection.ingest import IngestService
 from loopwise.storage.journey_records import Delivery
 from loopwise.storage.stores import Storage
@@ -43,6 +45,10 @@ class EnginePorts:
     def person(self, profile_id: str, category: str) -> Person:
         profile = self._views.profiles.entry(profile_id).profile
         if profile is None:
+            # the view may still hold the absence the ingest job read before creating the
+            # profile (it is published after the commit that queued this send): ask the store
+            profile = self._stored_profile(profile_id)
+        if profile is None:
             return Person(False, False, None, None, "")
         identifiers = [profile.user_id, *sorted(profile.anonymous_ids)]
         keys = list(dict.fromkeys([profile_id, *consent_keys(self._storage.identities, *[
@@ -67,6 +73,17 @@ class EnginePorts:
             anonymous_id=anonymous[0] if anonymous else None,
             pseudonymous_id=self._privacy.pseudonymous_id(profile.user_id or profile_id),
         )
+
+    def _stored_profile(self, profile_id: str) -> Profile | None:
+        """The stored profile; None when there is none (erased) or it is damaged (nothing is
+        sent on what cannot be read)."""
+        record = self._storage.profiles.get(profile_id)
+        if record is None:
+            return None
+        try:
+            return codec.decode(record)
+        except codec.DamagedProfile:
+            return None
 
     def decide(self, person: Person, slot: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         user: dict[str, str] = {}
