@@ -465,6 +465,27 @@ class RandomStrategy:
         ]
 
 
+def category_weights(profile: Mapping[str, Any], limit: int = 3) -> dict[str, float]:
+    """The person's top ``limit`` categories (``affinity.categories``, else the ranks of
+    ``top_categories``), each relative to the strongest, strongest first (ties by name)."""
+    raw = profile_value(profile, "affinity.categories")
+    scores: dict[str, float] = {}
+    if isinstance(raw, Mapping):
+        scores = {
+            str(k): float(v)
+            for k, v in raw.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+        }
+    if not scores:
+        top = profile_ids(profile, "top_categories")
+        scores = {c: 1.0 / (1 + rank) for rank, c in enumerate(top)}
+    chosen = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    if not chosen:
+        return {}
+    top_score = chosen[0][1]
+    return {category: score / top_score for category, score in chosen}
+
+
 class CategoryAffinityStrategy:
     """Popular items within the user's top categories, weighted by affinity.
 
@@ -623,22 +644,7 @@ class CategoryAffinityStrategy:
     def _weights(ctx: StrategyContext) -> dict[str, float]:
         limit = ctx.params.get("top_categories", 3)
         limit = limit if isinstance(limit, int) and limit > 0 else 3
-        raw = profile_value(ctx.profile, "affinity.categories")
-        scores: dict[str, float] = {}
-        if isinstance(raw, Mapping):
-            scores = {
-                str(k): float(v)
-                for k, v in raw.items()
-                if isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-            }
-        if not scores:
-            top = profile_ids(ctx.profile, "top_categories")
-            scores = {c: 1.0 / (1 + rank) for rank, c in enumerate(top)}
-        chosen = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        if not chosen:
-            return {}
-        top_score = chosen[0][1]
-        return {category: score / top_score for category, score in chosen}
+        return category_weights(ctx.profile, limit)
 
 
 BUILTIN_STRATEGIES: tuple[type[Strategy], ...] = (

@@ -13,7 +13,7 @@ from loopwise.decide.service import DecideService
 from loopwise.events.schema import Event
 from loopwise.journeys.delivery import Person
 from loopwise.privacy import consent as privacy_consent
-from loopwise.privacy.service import PrivacyService, consent_keys
+from loopwise.privacy.service import PrivacyService, consent_keys, stored_state
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles import codec
 from loopwise.profiles.model import Profile
@@ -56,14 +56,7 @@ class EnginePorts:
         # from the store, not the view: the view is published after the commit that queued
         # this delivery, and the worker may get here in between (a first-ever consent, or a
         # change, would read as stale and drop the send)
-        stored = self._storage.consent.get(keys)
-        states = [privacy_consent.ConsentState.from_record(r) for r in stored.values()]
-        chosen = [state for state in states if state.choices]
-        state = (
-            privacy_consent.merge(chosen)
-            if len(chosen) > 1
-            else (chosen or [privacy_consent.EMPTY])[0]
-        )
+        state = stored_state(self._storage.consent, keys)
         granted = privacy_consent.granted(state, category, profile.country, self._settings())
         anonymous = sorted(profile.anonymous_ids)
         return Person(

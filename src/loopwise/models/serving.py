@@ -87,6 +87,7 @@ from loopwise.decide.strategies import (
     PopularStrategy,
     ScoredItem,
     StrategyContext,
+    category_weights,
     popular_instead,
     popular_items,
     profile_ids,
@@ -161,21 +162,6 @@ def last_visit_items(profile: Mapping[str, Any]) -> list[str]:
     """The items the person viewed in their previous visit (``profile.viewed_last_visit``, see
     ``Profile.visit_views``); empty for a mapping without it."""
     return profile_ids(profile, "viewed_last_visit")
-
-
-def category_weights(profile: Mapping[str, Any], limit: int = 3) -> dict[str, float]:
-    """The person's top ``limit`` categories by ``affinity.categories``, each relative to the
-    strongest (``category_affinity``'s weights); empty without category interests."""
-    raw = profile_value(profile, "affinity.categories")
-    if not isinstance(raw, Mapping):
-        return {}
-    positive = [
-        (str(k), float(v))
-        for k, v in raw.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0 and v < float("inf")
-    ]
-    chosen = sorted(positive, key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return {c: v / chosen[0][1] for c, v in chosen} if chosen else {}
 
 
 class ModelBundle:
@@ -319,12 +305,15 @@ class ModelBundle:
             self._by_category = (catalog, len(catalog), found)
         return found
 
-    def category_popularity(self, ctx: StrategyContext) -> np.ndarray | None:
+    def category_popularity(
+        self, ctx: StrategyContext, weights: Mapping[str, float] | None = None
+    ) -> np.ndarray | None:
         """Popularity within the person's categories, 0-1 over the model's items: decayed
         popularity times the weight of the item's strongest category among the person's top 3
         (:func:`category_weights`; ``category_affinity``'s score), over the best such item; None
         without category interests or activity in them."""
-        weights = category_weights(ctx.profile)
+        if weights is None:
+            weights = category_weights(ctx.profile)
         if not weights:
             return None
         by_category = self.category_positions(ctx.catalog)
@@ -450,12 +439,11 @@ class ModelStrategy:
         scores = normalise_scores(scores[None, :])[0]
         default = CATEGORY_POPULARITY if self.name == "hybrid" else 0.0
         share = _weight_param(ctx.params, "category_popularity", default)
-        prior = bundle.category_popularity(ctx) if share > 0 else None
+        weights = category_weights(ctx.profile) if share > 0 else {}
+        prior = bundle.category_popularity(ctx, weights) if weights else None
         if prior is not None:  # within the person's categories, what many people like
             scores = np.float32(1.0 - share) * scores + np.float32(share) * prior
-            text = explain.with_category_popularity(
-                text, list(category_weights(ctx.profile)), share
-            )
+            text = explain.with_category_popularity(text, list(weights), share)
         # new finds first; known items may return, those of the previous visit at their own weight
         previous = [bundle.index[i] for i in last_visit_items(ctx.profile) if i in bundle.index]
         kept = scores[previous].copy()

@@ -20,7 +20,7 @@ from loopwise.privacy import retention as privacy_retention
 from loopwise.privacy.erasure import add_counts, delete_profile_data
 from loopwise.privacy.settings import PrivacySettings
 from loopwise.profiles.identity import profile_id_for
-from loopwise.storage.stores import IdentityStoreReader, Storage, UnitOfWork
+from loopwise.storage.stores import ConsentStoreReader, IdentityStoreReader, Storage, UnitOfWork
 from loopwise.views import Views
 
 
@@ -342,9 +342,19 @@ def state_of(
     staged: Mapping[str, privacy_consent.ConsentState] | None = None,
 ) -> privacy_consent.ConsentState:
     """A person's consent as this job sees it (staged states of the job first)."""
+    return stored_state(uow.consent, keys, staged)
+
+
+def stored_state(
+    store: ConsentStoreReader,
+    keys: Iterable[str],
+    staged: Mapping[str, privacy_consent.ConsentState] | None = None,
+) -> privacy_consent.ConsentState:
+    """A person's consent as the store holds it (``staged`` states first): the merge of every
+    key that is theirs."""
     keys = list(dict.fromkeys(keys))
     found = []
-    stored = uow.consent.get([k for k in keys if not staged or k not in staged])
+    stored = store.get([k for k in keys if not staged or k not in staged])
     for key in keys:
         if staged and key in staged:
             found.append(staged[key])
