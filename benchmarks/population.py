@@ -24,7 +24,7 @@ from loopwise.profiles import codec
 from loopwise.profiles.identity import profile_id_for
 from loopwise.storage.memory import MemoryStorage
 from loopwise.storage.records import ProfileRecord
-from loopwise.storage.stores import UnitOfWork
+from loopwise.storage.stores import Storage, UnitOfWork
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 EVENT_NAMES = ["Product Viewed"] * 8 + ["Product Added", "Order Completed"]
@@ -82,13 +82,18 @@ def user_events(
 
 
 def build_engine(
-    profiles: int, items: int, templates: int = 2000, events_per_user: int = 10, seed: int = 1
+    profiles: int,
+    items: int,
+    templates: int = 2000,
+    events_per_user: int = 10,
+    seed: int = 1,
+    storage: Storage | None = None,
 ) -> tuple[Engine, list[str]]:
-    """An engine on memory storage with ``items`` items and ``profiles`` warm profiles; returns it
-    and the anonymous ids of its users."""
+    """An engine with ``items`` items and ``profiles`` warm profiles, on ``storage`` (memory
+    storage unless given); returns it and the anonymous ids of its users."""
     workspace = sample_workspace()
     clock = FixedClock(START)
-    storage = MemoryStorage()
+    storage = MemoryStorage() if storage is None else storage
     seeding = Engine(workspace, storage, clock=clock, seed=seed)
     catalog_items = catalog(items, workspace)
     seeding.put_items(catalog_items)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from loopwise.catalog.items import Item
-from loopwise.channels.batch import Campaign, DecideBatchRequest
+from loopwise.channels.batch import Campaign, DecideBatchRequest, Shard
 from loopwise.channels.rerank import RerankRequest
 from loopwise.composition import Services
 from loopwise.journeys import facade as journeys
@@ -197,9 +197,10 @@ class ModelsFacade(_Facade):
 class ChannelsFacade(_Facade):
     """Campaigns and search reranking (:mod:`loopwise.channels`, docs/channels.md)."""
 
-    def decide_batch(self, request: DecideBatchRequest) -> Campaign:
-        """A validated campaign: iterate its ``rows()`` to decide the audience."""
-        return self.services.channels.batch.prepare(request)
+    def decide_batch(self, request: DecideBatchRequest, shard: Shard | None = None) -> Campaign:
+        """A validated campaign: iterate its ``rows()`` to decide the audience (``shard``: one
+        part of it, see :mod:`loopwise.channels.workers`)."""
+        return self.services.channels.batch.prepare(request, shard)
 
     def rerank(
         self, request: RerankRequest, headers: Mapping[str, str] | None = None

@@ -86,3 +86,8 @@ def test_the_channels_run_renders_its_tables(tmp_path: Path) -> None:
     assert result["batch_capped"]["skipped"] == {"frequency_cap": 40}
     text = "\n".join(bench_channels.markdown(result))
     assert "| rerank, 100 candidates |" in text and "people/s" in text
+    workers = result["workers"]  # the CLI with 1 and 2 worker processes, on SQLite
+    assert all(
+        workers[f"{s}_{n}"]["decided"] == 40 for s in ("newsletter", "email-hero") for n in (1, 2)
+    )
+    assert "| `newsletter` (list, 3 items) | 2 | 40 |" in text

@@ -28,6 +28,7 @@ import csv
 import gc
 import io
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -165,15 +166,37 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class Shard:
+    """One of ``count`` disjoint parts of an audience, split by profile id (a campaign over
+    several processes, :mod:`loopwise.channels.workers`): everyone resolving to one profile
+    lands in one part, so each part's frequency cap counts all of that person's decisions."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index} of {self.count} does not exist")
+
+    def holds(self, profile_id: str) -> bool:
+        # crc32, not hash(): every process must split the audience the same way
+        return zlib.crc32(profile_id.encode()) % self.count == self.index
+
+
+@dataclass(frozen=True, slots=True)
 class _Person:
     user_id: str | None
     anonymous_id: str | None
     pid: str
     profile: Profile | None
     attributes: Mapping[str, Any] | None = None  # profile.* now (segment audiences)
+    position: int = -1  # user audiences: the person's index in the list (segments: -1)
 
 
 Row = dict[str, Any]
+#: Where a row goes in the audience's order: (its position in a user list, its profile id);
+#: segment audiences come in profile id order (every store iterates profiles so).
+RowKey = tuple[int, str]
 
 
 class Campaign:
@@ -206,6 +229,12 @@ class Campaign:
     def rows(self) -> Iterator[Row]:
         """Every person's row, in audience order, a chunk at a time: a chunk's rows come out
         once its decisions are durable. The slot's campaigns wait for each other here."""
+        for _, row in self.keyed_rows():
+            yield row
+
+    def keyed_rows(self) -> Iterator[tuple[RowKey, Row]]:
+        """:meth:`rows`, each with its place in the whole audience (the parts of a campaign
+        decided in several processes are merged by it)."""
         start = self._timer()
         lock = self._service.slot_lock(self.request.slot)
         collector = _Collector()
@@ -217,7 +246,7 @@ class Campaign:
                     counts = (
                         self._service.cap_counts(self.request.slot, self._now) if cap else Counter()
                     )
-                pending: tuple[Future[Any] | None, list[Row]] | None = None
+                pending: tuple[Future[Any] | None, list[tuple[RowKey, Row]]] | None = None
                 chunks = _chunks(self._people, CHUNK)
                 while True:
                     with collector.paused():  # reading the chunk's profiles, deciding it
@@ -228,7 +257,8 @@ class Campaign:
                     future = self._service.decide.log_many(entries) if entries else None
                     if pending is not None:
                         yield from _when_durable(*pending)
-                    pending = (future, rows)
+                    keys = [(person.position, person.pid) for person in chunk]
+                    pending = (future, list(zip(keys, rows, strict=True)))
                 if pending is not None:
                     yield from _when_durable(*pending)
             finally:
@@ -376,7 +406,9 @@ def _slot_json(decision: SlotDecision) -> dict[str, Any]:
     return decision.model_dump(mode="json", exclude_none=True)
 
 
-def _when_durable(future: Future[Any] | None, rows: list[Row]) -> Iterator[Row]:
+def _when_durable(
+    future: Future[Any] | None, rows: list[tuple[RowKey, Row]]
+) -> Iterator[tuple[RowKey, Row]]:
     if future is not None:
         future.result()  # a failed write raises: no row of an unlogged decision goes out
     yield from rows
@@ -420,9 +452,10 @@ class BatchService:
         with self._locks_lock:
             return self._locks.setdefault(slot, threading.Lock())
 
-    def prepare(self, request: DecideBatchRequest) -> Campaign:
+    def prepare(self, request: DecideBatchRequest, shard: Shard | None = None) -> Campaign:
         """Check the request against the live workspace (ValidationFailed naming the field);
-        nothing is decided until the campaign's rows are read."""
+        nothing is decided until the campaign's rows are read. ``shard``: only the people of
+        that part of the audience (the others are not read, decided or counted)."""
         compiled = self._compiled()
         if request.slot not in compiled.slots:
             known = sorted(compiled.slots)
@@ -436,13 +469,13 @@ class BatchService:
         people: Iterator[_Person]
         summary = Summary(slot=request.slot, campaign=request.campaign)
         if request.segment is not None:
-            people = self._segment(compiled, request.segment, request.context, now, summary)
+            people = self._segment(compiled, request.segment, request.context, now, summary, shard)
         else:
-            people = self._users(request.audience_users())
+            people = self._users(request.audience_users(), shard)
         return Campaign(self, request, compiled, people, now, self._timer, summary)
 
     # -- audiences -----------------------------------------------------------------------------
-    def _users(self, users: Sequence[BatchUser]) -> Iterator[_Person]:
+    def _users(self, users: Sequence[BatchUser], shard: Shard | None = None) -> Iterator[_Person]:
         """The people of a user audience with their profiles, read a chunk at a time from the
         store (one query per chunk), not through the profile view: a campaign reads each
         person once, and would push the site's hot profiles out of the view's decoded tier
@@ -450,13 +483,24 @@ class BatchService:
         identities = self._views.identities
         for start in range(0, len(users), CHUNK):
             part = users[start : start + CHUNK]
-            pids = [identities.resolve_user(u.user_id, u.anonymous_id) for u in part]
-            records = self._storage.profiles.get_many([p for p in pids if p])
-            for user, pid in zip(part, pids, strict=True):
-                profile = self._profile(pid, records) if pid else None
-                if pid is None:
-                    pid = profile_id_for(user.user_id or user.anonymous_id or "")
-                yield _Person(user.user_id, user.anonymous_id, pid, profile)
+            found = [identities.resolve_user(u.user_id, u.anonymous_id) for u in part]
+            # someone Loopwise never saw: the profile id their first event would create
+            pids = [
+                p or profile_id_for(u.user_id or u.anonymous_id or "")
+                for u, p in zip(part, found, strict=True)
+            ]
+            ours = [shard is None or shard.holds(pid) for pid in pids]
+            records = self._storage.profiles.get_many(
+                [p for p, mine in zip(found, ours, strict=True) if p and mine]
+            )
+            for offset, user in enumerate(part):
+                if not ours[offset]:
+                    continue
+                known = found[offset]
+                profile = self._profile(known, records) if known else None
+                yield _Person(
+                    user.user_id, user.anonymous_id, pids[offset], profile, None, start + offset
+                )
 
     def _profile(self, pid: str, records: Mapping[str, ProfileRecord]) -> Profile | None:
         """The stored profile (committed before the view hears of it, so never older than the
@@ -476,6 +520,7 @@ class BatchService:
         context: Mapping[str, Any],
         now: datetime,
         summary: Summary,
+        shard: Shard | None = None,
     ) -> Iterator[_Person]:
         definition = compiled.registry.get(key)
         if definition is None:
@@ -488,7 +533,7 @@ class BatchService:
         condition = compile_condition(definition.condition, saved_groups)
         attributes_context = request_context_attributes(context, compiled.workspace.profiles, now)
         keys = _read_keys(referenced_paths(definition.condition, saved_groups))
-        return self._members(compiled, condition, keys, attributes_context, now, summary)
+        return self._members(compiled, condition, keys, attributes_context, now, summary, shard)
 
     def _members(
         self,
@@ -498,6 +543,7 @@ class BatchService:
         context: Mapping[str, Any],
         now: datetime,
         summary: Summary,
+        shard: Shard | None = None,
     ) -> Iterator[_Person]:
         """``keys``: the ``profile.*`` attributes the condition reads, when it reads only some
         the profile computes itself: evaluated from those alone (the same answer: each is
@@ -509,6 +555,8 @@ class BatchService:
         tables = record_tables(keys)
         rest = RECORD_TABLES - tables
         for record in self._storage.profiles.iter():
+            if shard is not None and not shard.holds(record.id):
+                continue  # another part's: not even parsed
             try:
                 document = codec.parse(record.id, record.data)
                 profile = codec.from_document(record.id, document, tables)

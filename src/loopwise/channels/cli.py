@@ -17,7 +17,7 @@ from loopwise.cli_options import (
     fail,
     open_engine,
 )
-from loopwise.errors import ValidationFailed
+from loopwise.errors import LoopwiseError, ValidationFailed
 
 
 def decide_batch_command(
@@ -40,6 +40,15 @@ def decide_batch_command(
         str, typer.Option("--campaign", help="The campaign's name, logged with each decision.")
     ] = "campaign",
     n: Annotated[int | None, typer.Option("--n", help="List slots: items per person.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes deciding the audience in parallel (up to one per core; each "
+            "holds its own engine in memory). Rows are written once all are done.",
+        ),
+    ] = 1,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     workspace: WorkspaceFile = None,
     database_url: DatabaseUrl = None,
@@ -47,9 +56,14 @@ def decide_batch_command(
     """Decide a slot for a segment or a list of users (an email campaign): respects marketing
     consent and the frequency caps, logs every decision, streams rows into --out."""
     from loopwise.channels.batch import DecideBatchRequest, read_users, write_rows
+    from loopwise.channels.workers import EngineSource, check_workers, decide_in_workers
 
     if (segment is None) == (users is None):
         raise typer.BadParameter("give exactly one audience: --segment or --users")
+    try:
+        check_workers(workers)
+    except LoopwiseError as exc:
+        raise fail(exc) from None
     suffix = out.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise fail(ValidationFailed("Name the output file .jsonl or .csv.", field="--out"))
@@ -63,14 +77,24 @@ def decide_batch_command(
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"]) or "request"
             raise fail(ValidationFailed(f"{where}: {error['msg']}", field=where)) from None
-        run = engine.decide_batch(request)
-        written = write_rows(run.rows(), out)
-    summary = run.summary
+        run = engine.decide_batch(request)  # validated here, before any worker starts
+        if workers == 1:
+            written = write_rows(run.rows(), out)
+            summary = run.summary
+    if workers > 1:  # the command's engine is closed: each worker opens its own
+        file = workspace.resolve() if workspace is not None else None
+        source = EngineSource(data_dir.resolve(), file, database_url)
+        try:
+            parallel = decide_in_workers(source, request, workers, out)
+        except LoopwiseError as exc:
+            raise fail(exc) from None
+        summary, written = parallel.summary, parallel.written
     skipped = ", ".join(f"{count} {why}" for why, count in sorted(summary.skipped.items()))
     rate = summary.audience / summary.seconds if summary.seconds > 0 else 0.0
+    by = f", {workers} workers" if workers > 1 else ""
     console.print(
         f"Decided {summary.decided} of {summary.audience} people for slot {slot} "
-        f"({skipped or 'none skipped'}) in {summary.seconds:.1f} s ({rate:,.0f}/s); "
+        f"({skipped or 'none skipped'}) in {summary.seconds:.1f} s ({rate:,.0f}/s{by}); "
         f"wrote {written} rows to {out}."
     )
     if summary.anonymous:
