@@ -3,6 +3,7 @@ own process on the same data directory, the parts merged back in audience order.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from loopwise.clock import FixedClock
 from loopwise.config import SAMPLE_WORKSPACE
 from loopwise.engine import Engine
 from tests.channels.conftest import category, channel_document, consent, view
+from tests.storage.conftest import PG_URL, _reachable
 
 runner = CliRunner()
 ENV = {"LOOPWISE_WRITE_KEY": "w", "LOOPWISE_SERVER_KEY": "s", "LOOPWISE_ADMIN_KEY": "a"}
@@ -99,23 +101,29 @@ def test_parts_merge_in_audience_order_and_a_cut_off_last_line_is_dropped(tmp_pa
 # -- through the CLI, with real worker processes -------------------------------------------------
 
 
-@pytest.fixture()
-def data_dir(tmp_path: Path) -> tuple[Path, Path]:
-    """A data directory holding the population, and its workspace file (no frequency cap, so
-    the same campaign can run twice)."""
+def stored_population(tmp_path: Path, database_url: str | None = None) -> tuple[Path, Path]:
+    """A data directory (its stores on ``database_url`` when given) holding the population, and
+    its workspace file (no frequency cap, so the same campaign can run twice)."""
     document = channel_document(batch={"frequency_cap": {"per_day": 0}})
     document["items"] = str(SAMPLE_WORKSPACE.parent / "items.jsonl")
     workspace = tmp_path / "loopwise.yaml"
     workspace.write_text(yaml.safe_dump(document))
     data = tmp_path / "data"
     clock = FixedClock(datetime.now(UTC) - timedelta(hours=2))  # the workers run on real time
-    engine, _ = Engine.open(data, workspace, clock=clock, environ=ENV, watch=False)
+    engine, _ = Engine.open(
+        data, workspace, clock=clock, environ=ENV, watch=False, database_url=database_url
+    )
     try:
         populate(engine, clock)
         engine.services.decide.flush()
     finally:
         engine.close()
     return data, workspace
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> tuple[Path, Path]:
+    return stored_population(tmp_path)
 
 
 def campaign(tmp_path: Path, data: Path, workspace: Path, out: str, *extra: str) -> Any:
@@ -213,3 +221,35 @@ def test_a_failing_worker_fails_the_campaign_naming_it_after_the_others_wrote_th
     with pytest.raises(WorkerFailed, match=r"Campaign worker 1 of 2 failed: .*deleted\.yaml"):
         decide_in_workers(gone, request, 2, out)
     assert out.exists() and out.read_text() == ""  # no worker decided anyone: no row
+
+
+def test_two_workers_on_postgresql(tmp_path: Path) -> None:
+    if not _reachable(PG_URL):
+        pytest.skip("PostgreSQL is not reachable: start it to run the PostgreSQL campaign test")
+    import psycopg
+    from psycopg import sql
+
+    schema = f"loopwise_test_{uuid.uuid4().hex[:12]}"
+    url = f"{PG_URL}?schema={schema}"
+    try:
+        data, workspace = stored_population(tmp_path, url)
+        users = tmp_path / "users.txt"
+        users.write_text("\n".join(PEOPLE) + "\n")
+        result = campaign(
+            tmp_path, data, workspace, "pg.jsonl", "--slot", "newsletter", "--users", str(users),
+            "--database-url", url, "--workers", "2", "--campaign", "pg",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "Decided 20 of 24 people" in result.output
+        rows = rows_of(tmp_path / "pg.jsonl")
+        assert [row["user_id"] for row in rows] == PEOPLE
+        decided = [row["decision_id"] for row in rows if row["status"] == "decided"]
+        engine, _ = Engine.open(data, workspace, environ=ENV, watch=False, database_url=url)
+        try:  # logged in the database, by both workers
+            assert all(engine.get_decision(d) is not None for d in decided)
+        finally:
+            engine.close()
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            conn.execute(drop)
