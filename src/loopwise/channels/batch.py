@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loopwise.catalog.items import Item
 from loopwise.clock import Clock, parse_timestamp
-from loopwise.decide.request import DecideRequest, DecideUser, SlotDecision, SlotRequest
+from loopwise.decide.request import DecideRequest, DecideUser, SlotRequest
 from loopwise.decide.service import DecideService, Prepared
 from loopwise.decide.slots import SLUG_PATTERN
 from loopwise.errors import ValidationFailed
@@ -278,10 +278,6 @@ class Campaign:
         segments = self._segments
         rows: list[Row] = []
         entries: list[tuple[JsonDict, list[Exposure]]] = []
-
-        def sink(record: JsonDict, exposures: list[Exposure]) -> None:
-            entries.append((record, exposures))
-
         for person in chunk:
             summary.audience += 1
             row: Row = {"user_id": person.user_id, "profile_id": person.pid}
@@ -299,17 +295,18 @@ class Campaign:
             prepared = Prepared(
                 person.pid, person.profile, state, self._context, person.attributes, segments
             )
-            response = decide.decide(body, prepared=prepared, sink=sink)
-            record = entries[-1][0]
+            decision = decide.decide_campaign(body, prepared)
+            record = decision.record
             # under the person whatever their analytics choice: the frequency cap counts it
-            record["profile_id"] = response.profile_id
+            record["profile_id"] = decision.profile_id
             record["channel"] = CHANNEL
             record["campaign"] = request.campaign
-            counts[response.profile_id] += 1
+            entries.append((record, decision.exposures))
+            counts[decision.profile_id] += 1
             summary.decided += 1
             row["status"] = "decided"
-            row["decision_id"] = response.decision_id
-            row["slot"] = _slot_json(response.slots[0])
+            row["decision_id"] = decision.decision_id
+            row["slot"] = decision.slots[0]
             rows.append(row)
         return rows, entries
 
@@ -400,10 +397,6 @@ def _skipped(row: Row, reason: SkipReason, summary: Summary) -> Row:
     row["status"] = "skipped"
     row["reason"] = reason
     return row
-
-
-def _slot_json(decision: SlotDecision) -> dict[str, Any]:
-    return decision.model_dump(mode="json", exclude_none=True)
 
 
 def _when_durable(

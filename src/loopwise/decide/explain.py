@@ -7,6 +7,7 @@ fallback or exploration). Keeping the texts here keeps them consistent and easy 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from loopwise.decide.filters import ItemFilters
 from loopwise.decide.request import Reason, ReasonKind
@@ -81,8 +82,14 @@ def instead_popular(why: str) -> str:
 
 
 # -- slot-level reasons -------------------------------------------------------------------------
+# The reasons of fixed texts (same arguments, same words) are built once and shared by every
+# decision that gives them (``_shared``): a campaign gives the same few to each person, and a
+# validated ``Reason`` costs microseconds. Nothing changes a reason once made (the pre-render
+# cache already shares its decisions' reasons across replies).
+_shared = lru_cache(maxsize=1024)
 
 
+@_shared
 def rule_matched(
     rule_id: str, description: str, segment_key: str | None, segment_name: str | None
 ) -> Reason:
@@ -95,6 +102,7 @@ def rule_matched(
     return Reason(kind="rule", text=f'Rule "{rule_id}" matched: {because}', ref=rule_id)
 
 
+@_shared
 def in_segment(segment_key: str, segment_name: str | None) -> Reason:
     return Reason(
         kind="segment",
@@ -103,6 +111,7 @@ def in_segment(segment_key: str, segment_name: str | None) -> Reason:
     )
 
 
+@_shared
 def variant_chosen(variant_id: str, rule_id: str | None) -> Reason:
     if rule_id is not None:
         text = f'Variant "{variant_id}" chosen by rule "{rule_id}"'
@@ -111,14 +120,17 @@ def variant_chosen(variant_id: str, rule_id: str | None) -> Reason:
     return Reason(kind="variant", text=text, ref=variant_id)
 
 
+@_shared
 def strategy_used(strategy: str, detail: str, kind: ReasonKind = "strategy") -> Reason:
     return Reason(kind=kind, text=f"Strategy {strategy}: {detail}", ref=strategy)
 
 
+@_shared
 def cold_start(showing: str) -> Reason:
     return Reason(kind="cold_start", text=f"Cold start: no history yet, showing {showing}")
 
 
+@_shared
 def not_consented(category: str = "personalization") -> Reason:
     return Reason(
         kind="consent",
@@ -128,6 +140,7 @@ def not_consented(category: str = "personalization") -> Reason:
     )
 
 
+@_shared
 def in_holdout(experiment: str = "holdout") -> Reason:
     return Reason(
         kind="holdout",
@@ -145,12 +158,14 @@ def experiment_arm(experiment: str, arm: str, serves: str) -> Reason:
     )
 
 
+@_shared
 def variant_by_experiment(variant_id: str) -> Reason:
     return Reason(
         kind="variant", text=f'Variant "{variant_id}" chosen by an experiment', ref=variant_id
     )
 
 
+@_shared
 def impersonal_instead(strategy: str, instead: str) -> Reason:
     return Reason(
         kind="strategy",
@@ -159,6 +174,7 @@ def impersonal_instead(strategy: str, instead: str) -> Reason:
     )
 
 
+@_shared
 def ai_influenced(strategy: str, trained: bool) -> Reason:
     """The disclosure on every slot whose content a trained model or the person's data chose."""
     how = (
@@ -212,6 +228,7 @@ def serendipity(title: str, item_id: str) -> Reason:
     )
 
 
+@_shared
 def diversified(mmr_lambda: float) -> Reason:
     return Reason(
         kind="strategy",

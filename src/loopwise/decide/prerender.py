@@ -38,7 +38,14 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopwise.decide.decider import is_cold_start
-from loopwise.decide.request import CacheInfo, CacheStatus, Reason, SlotDecision, SlotRequest
+from loopwise.decide.request import (
+    CacheInfo,
+    CacheStatus,
+    Reason,
+    SlotDecision,
+    SlotRequest,
+    built,
+)
 from loopwise.decide.rules import Rule
 from loopwise.decide.slots import Slot
 
@@ -364,4 +371,5 @@ def _info(
     if requests and all(r.slot in keys for r in requests):
         joined = "|".join(keys[r.slot] for r in requests)
         page_key = hashlib.sha256(joined.encode()).hexdigest()[:32]
-    return CacheInfo(slots=statuses, key=page_key, max_age=settings.ttl_seconds)
+    # built, not validated: one per decide (each person of a campaign)
+    return built(CacheInfo, {"slots": statuses, "key": page_key, "max_age": settings.ttl_seconds})

@@ -196,7 +196,7 @@ class SlotDecision(BaseModel):
     )
 
 
-Built = TypeVar("Built", DecidedItem, SlotDecision)
+Built = TypeVar("Built", bound=BaseModel)
 
 
 def built(model: type[Built], values: dict[str, Any]) -> Built:

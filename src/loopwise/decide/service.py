@@ -26,7 +26,13 @@ from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
 from loopwise.decide.decider import Decider, SlotOverride
 from loopwise.decide.prerender import PrerenderCache
-from loopwise.decide.request import DecideRequest, DecideResponse, SlotDecision, SlotRequest
+from loopwise.decide.request import (
+    DecideRequest,
+    DecideResponse,
+    SlotDecision,
+    SlotRequest,
+    built,
+)
 from loopwise.decide.strategies import StrategyRegistry
 from loopwise.experiments.assignment import assign, in_holdout
 from loopwise.experiments.settings import HOLDOUT_ARM, HOLDOUT_KEY, PERSONALIZED_ARM
@@ -46,8 +52,6 @@ from loopwise.workspace.compiled import CompiledWorkspace
 PENDING_WAIT_SECONDS = 5.0
 MAX_REMEMBERED_DEFAULTS = 4096  # (consent category, country) pairs; countries come from requests
 
-#: Takes a decision's log record and its first exposures (``DecideService.decide(sink=...)``).
-DecisionSink = Callable[[JsonDict, list[Exposure]], None]
 T = TypeVar("T")
 
 
@@ -124,6 +128,32 @@ class Prepared:
     # the segment registry and its evaluator for ``context`` (SegmentRegistry.evaluator),
     # used while the workspace still has that registry
     segments: tuple[SegmentRegistry, Callable[[Mapping[str, Any]], list[str]]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDecision:
+    """One person's decision in a campaign (:meth:`DecideService.decide_campaign`): its log
+    record and first exposures, for :meth:`DecideService.log_many`, and each requested slot as
+    the reply's JSON shows it."""
+
+    decision_id: str
+    profile_id: str
+    record: JsonDict
+    exposures: list[Exposure]
+    slots: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A decision before it is logged: the reply, when it was made, whether it may be logged
+    under the person (analytics consent), its first exposures and the identifiers its profile
+    id was resolved from."""
+
+    response: DecideResponse
+    now: datetime
+    identified: bool
+    exposures: list[Exposure]
+    resolved_from: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +269,31 @@ class DecideService:
         headers: Mapping[str, str] | None = None,
         *,
         prepared: Prepared | None = None,
-        sink: DecisionSink | None = None,
     ) -> DecideResponse:
         """``prepared``: what the caller already looked up (a campaign's audience: the person's
-        profile and consent, the context the audience shares); ``sink``: takes the decision
-        record and first exposures instead of the log writing them behind the reply (the caller
-        writes many at once with :meth:`log_many`)."""
+        profile and consent, the context the audience shares). The decision is logged behind
+        the reply."""
+        decided = self._decide(request, headers, prepared)
+        record = decision_record(decided.response, decided.now, identified=decided.identified)
+        identifiers = decided.resolved_from if prepared is None else ()
+        self._log(_Logged(record, decided.exposures, identifiers))
+        return decided.response
+
+    def decide_campaign(self, request: DecideRequest, prepared: Prepared) -> CampaignDecision:
+        """:meth:`decide` for one person of a campaign, not logged: the caller writes a chunk
+        of decisions at once (:meth:`log_many`). Each slot is serialized once, for both the
+        caller's row (the reply's JSON) and the log record."""
+        decided = self._decide(request, None, prepared)
+        response = decided.response
+        slots = [_slot_json(slot) for slot in response.slots]
+        record = decision_record(response, decided.now, identified=decided.identified, dumped=slots)
+        return CampaignDecision(
+            response.decision_id, response.profile_id, record, decided.exposures, slots
+        )
+
+    def _decide(
+        self, request: DecideRequest, headers: Mapping[str, str] | None, prepared: Prepared | None
+    ) -> _Decided:
         now = self._clock()
         compiled = self._compiled()
         workspace = compiled.workspace
@@ -337,28 +386,23 @@ class DecideService:
         # a predictive score that made a rule fire is disclosed, with what moved it
         scored = profile if profile_attributes and not impersonal else None
         score_reasons.annotate(slots, compiled, compiled.scores, scored, segments)
-        response = DecideResponse(
-            decision_id="d_" + uuid.uuid4().hex,
-            profile_id=pid,
-            segments=segments,
-            slots=slots,
-            ai_influenced=any(s.ai_influenced for s in slots),
-            cache=cache,
+        # every field given, each of its type: validation would only copy the lists
+        response = built(
+            DecideResponse,
+            {
+                "decision_id": "d_" + uuid.uuid4().hex,
+                "profile_id": pid,
+                "segments": segments,
+                "slots": slots,
+                "ai_influenced": any(s.ai_influenced for s in slots),
+                "cache": cache,
+            },
         )
         if eligible and workspace.holdout.enabled:
             arm = HOLDOUT_ARM if held_out else PERSONALIZED_ARM
             served[HOLDOUT_KEY] = _Served(HOLDOUT_KEY, arm, HOLDOUT_KEY not in exposures)
         records = self._first_exposures(compiled, served, response, profile, now)
-        if sink is not None:
-            sink(decision_record(response, now, identified=identified), records)
-        else:
-            logged = _Logged(
-                decision_record(response, now, identified=identified),
-                records,
-                resolved_from if prepared is None else (),
-            )
-            self._log(logged)
-        return response
+        return _Decided(response, now, identified, records, resolved_from)
 
     # -- experiments ---------------------------------------------------------------------------
     @staticmethod
@@ -606,7 +650,19 @@ class DecideService:
                 continue
 
 
-def decision_record(response: DecideResponse, now: datetime, *, identified: bool) -> JsonDict:
+def decision_record(
+    response: DecideResponse,
+    now: datetime,
+    *,
+    identified: bool,
+    dumped: Sequence[Mapping[str, Any]] | None = None,
+) -> JsonDict:
+    """The decision's log record. ``dumped``: the slots' JSON already made (:func:`_slot_json`),
+    whose reasons the record takes rather than serializing them again."""
+    if dumped is None:
+        reasons = [[r.model_dump(mode="json") for r in s.reasons] for s in response.slots]
+    else:
+        reasons = [[_reason_record(r) for r in slot["reasons"]] for slot in dumped]
     return {
         "decision_id": response.decision_id,
         "profile_id": response.profile_id if identified else "",
@@ -626,12 +682,23 @@ def decision_record(response: DecideResponse, now: datetime, *, identified: bool
                 "fallback": s.fallback,
                 "propensity": s.propensity,
                 "ai_influenced": s.ai_influenced,
-                "reasons": [r.model_dump(mode="json") for r in s.reasons],
+                "reasons": slot_reasons,
                 **({"bandit": s.bandit} if s.bandit is not None else {}),
             }
-            for s in response.slots
+            for s, slot_reasons in zip(response.slots, reasons, strict=True)
         ],
     }
+
+
+def _slot_json(decision: SlotDecision) -> dict[str, Any]:
+    """A slot as the reply's JSON shows it."""
+    return decision.model_dump(mode="json", exclude_none=True)
+
+
+def _reason_record(reason: Mapping[str, Any]) -> JsonDict:
+    """A reason of :func:`_slot_json` as ``Reason.model_dump(mode="json")`` writes it: the
+    same fields, ``ref`` too when it is None (left out of the reply's JSON)."""
+    return {"kind": reason["kind"], "text": reason["text"], "ref": reason.get("ref")}
 
 
 def _moved(logged: _Logged, old: str, new: str) -> _Logged:
