@@ -12,6 +12,7 @@ import pytest
 
 from loopwise.clock import FixedClock
 from loopwise.config import Workspace
+from loopwise.decide.request import DecideRequest
 from loopwise.storage.memory import MemoryStorage
 from loopwise.storage.stores import Storage
 from tests.bandits.conftest import bandit_workspace, decide, new_engine, run_loop, send
@@ -227,3 +228,48 @@ def test_a_resync_reads_only_the_attribution_window_not_the_whole_log(clock: Fix
     assert service.resync() == 30  # only the window's decisions are read again
     restarted = new_engine(bandit_workspace(warmup=5), clock, storage)
     assert engine.bandit_state() == restarted.bandit_state()
+
+
+def test_a_start_reads_the_decisions_of_other_slots_once(clock: FixedClock) -> None:
+    """A log of mostly non-bandit decisions (page slots, campaigns) is read by one start, not
+    by every start after it: the checkpoint moves past them though nothing was folded."""
+    document = bandit_workspace(warmup=5).model_dump(mode="json", exclude_unset=True)
+    plain = {"key": "banner", "kind": "block", "variants": [{"id": "x", "content": {"t": "X"}}]}
+    document["slots"].append(plain)
+    workspace = Workspace.model_validate(document)
+    storage = MemoryStorage()
+    engine = new_engine(workspace, clock, storage)
+    run_loop(engine, clock, RATES, 20)
+    clock.advance(3 * 24 * 3600)  # the bandit's decisions settle; then others, still recent
+    for i in range(30):
+        clock.advance(5)
+        engine.decide(
+            DecideRequest.model_validate(
+                {"user": {"anonymous_id": f"o{i}"}, "slots": [{"slot": "banner"}]}
+            )
+        )
+    engine.services.decide.flush()
+    learned = engine.bandit_state()
+    reads = _count_reads(storage)
+    assert new_engine(workspace, clock, storage).bandit_state() == learned
+    assert reads[-1] == 50  # the first start reads the whole log and checkpoints at its end
+    assert new_engine(workspace, clock, storage).bandit_state() == learned
+    assert reads[-1] <= 1  # the next: only the newest decision, which the checkpoint holds
+    run_loop(engine, clock, RATES, 5, seed=4)  # new bandit decisions: in the window again
+    starts = new_engine(workspace, clock, storage)
+    assert reads[-1] == 6 and starts.services.bandits.rebuild() == 5
+
+
+def _count_reads(storage: MemoryStorage) -> list[int]:
+    """How many decisions each later read of the whole log (a start's) yields."""
+    counts: list[int] = []
+    iterate = storage.decisions.iter
+
+    def counted(since: Any = None) -> Any:
+        counts.append(0)
+        for decision in iterate(since):
+            counts[-1] += 1
+            yield decision
+
+    storage.decisions.iter = counted  # type: ignore[method-assign]
+    return counts

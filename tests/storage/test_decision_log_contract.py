@@ -143,3 +143,32 @@ def test_reads_inside_a_unit_of_work_see_its_own_writes(storage: Any) -> None:
         )
 
     assert storage.write(job) == ({"d1"}, [{"kind": "click"}], ("d1", T0))
+
+
+def test_insert_many_keeps_the_order_of_a_large_batch(storage: Any) -> None:
+    batch = [decision(f"m{n:04d}", f"p{n % 7}", n // 100) for n in range(450)]
+    storage.write(lambda uow: uow.decisions.insert_many(batch))
+    storage.write(lambda uow: uow.decisions.insert_many([]))
+    assert [d["decision_id"] for d in storage.decisions.iter()] == [d["decision_id"] for d in batch]
+    assert storage.decisions.get("m0449") == {**batch[-1], "outcomes": []}
+    assert storage.decisions.last_for("p0", at(4)) == ("m0448", at(4))  # a tie: the later one
+
+
+@pytest.mark.parametrize("clash", ["logged", "repeated"])
+def test_insert_many_with_a_taken_id_writes_none_of_the_batch(storage: Any, clash: str) -> None:
+    storage.write(lambda uow: uow.decisions.insert(decision("d1", "p1", 0)))
+    batch = [decision(f"n{n}", "p2", 1) for n in range(300)]
+    batch.insert(250, decision("d1" if clash == "logged" else "n3", "p3", 2))
+
+    def job(uow: Any) -> str:
+        try:
+            uow.decisions.insert_many(batch)
+        except Conflict as exc:
+            assert exc.field == "decision_id" and "new id" in exc.detail
+            return "handled"
+        return "written"
+
+    assert storage.write(job) == "handled"
+    assert storage.decisions.count() == 1
+    kept = storage.decisions.get("d1")
+    assert kept is not None and kept["profile_id"] == "p1"

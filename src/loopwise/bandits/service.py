@@ -429,20 +429,23 @@ class BanditService:
         settled: JsonDict | None = None
         folded = 0
         recent: OrderedDict[str, list[_Open]] = OrderedDict()
-        last: str | None = None
-        at_last: list[str] = []
+        # the newest stamp read and the decisions folded at it (the checkpoint's own included)
+        last: str | None = isoformat(since) if since is not None else None
+        at_last: list[str] = list(skip)
         for decision in self._storage.decisions.iter(since):
             created = parse_timestamp(decision.get("created_at"))
             decision_id = str(decision.get("decision_id"))
             if created is None or decision_id in skip:
                 continue
-            if settled is None and created >= settle:
-                settled = {"as_of": isoformat(created), "folded": [], "state": state.to_record()}
             stamp = isoformat(created)
             if stamp != last:
                 last, at_last = stamp, []
             at_last.append(decision_id)
             opened = self._open(decision)
+            # the next start reads from the first bandit decision whose outcomes may still
+            # come: the decisions of other slots before it (most of the log) are never read again
+            if settled is None and opened and created >= settle:
+                settled = {"as_of": stamp, "folded": [], "state": state.to_record()}
             for item in opened:
                 entry: Mapping[str, Any] = next(
                     (s for s in decision.get("slots") or () if s.get("slot") == item.slot), {}
@@ -456,7 +459,7 @@ class BanditService:
                 folded += 1
             if opened and created >= settle:
                 recent[decision_id] = opened
-        if settled is None and last is not None and folded:
+        if settled is None and last is not None:
             # everything folded is settled: the next start begins at the newest decision
             settled = {"as_of": last, "folded": at_last, "state": state.to_record()}
         with self._lock:
@@ -473,7 +476,8 @@ class BanditService:
                 self._base = settled
             elif stored and self._base is None:
                 self._base = dict(stored)
-        if checkpoint and settled is not None and folded:
+        moved = settled is not None and (stored is None or stored.get("as_of") != settled["as_of"])
+        if checkpoint and settled is not None and (folded or moved):
             try:
                 self._storage.write(lambda uow: uow.config.put(CHECKPOINT_KEY, settled))
             except Exception as exc:  # the next start folds a longer tail

@@ -476,7 +476,12 @@ class BatchService:
         identities = self._views.identities
         for start in range(0, len(users), CHUNK):
             part = users[start : start + CHUNK]
-            found = [identities.resolve_user(u.user_id, u.anonymous_id) for u in part]
+            # one store read for the chunk's identifiers the view does not hold (a campaign's
+            # audience is mostly people not seen lately), as resolve_user would resolve them
+            linked = identities.resolve_many(
+                i for u in part for i in (u.user_id, u.anonymous_id) if i
+            )
+            found = [linked.get(u.user_id or "") or linked.get(u.anonymous_id or "") for u in part]
             # someone Loopwise never saw: the profile id their first event would create
             pids = [
                 p or profile_id_for(u.user_id or u.anonymous_id or "")

@@ -22,7 +22,6 @@ search order is returned as it came, saying why. Every rerank is logged as a dec
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from loopwise.catalog.items import Item
 from loopwise.channels.settings import RerankSettings
 from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
+from loopwise.decide.ids import new_decision_id
 from loopwise.decide.request import DecideUser, Reason
 from loopwise.decide.service import DecideService
 from loopwise.decide.strategies import StrategyRegistry, profile_value
@@ -214,7 +214,7 @@ class RerankService:
         personal = privacy_consent.granted(state, "personalization", country, privacy)
         identified = privacy_consent.granted(state, "analytics", country, privacy)
         bot = (context.get("device") or {}).get("type") == "bot"
-        decision_id = "d_" + uuid.uuid4().hex
+        decision_id = new_decision_id()
         known = {c.id for c in request.candidates if c.id in catalog}
         candidates = request.candidates
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from loopwise.catalog.items import Item
 from loopwise.clock import Clock, isoformat
 from loopwise.decide import explain
 from loopwise.decide.decider import Decider, SlotOverride
+from loopwise.decide.ids import new_decision_id
 from loopwise.decide.prerender import PrerenderCache
 from loopwise.decide.request import (
     DecideRequest,
@@ -390,7 +390,7 @@ class DecideService:
         response = built(
             DecideResponse,
             {
-                "decision_id": "d_" + uuid.uuid4().hex,
+                "decision_id": new_decision_id(),
                 "profile_id": pid,
                 "segments": segments,
                 "slots": slots,
@@ -542,8 +542,8 @@ class DecideService:
 
     def _write_logged(self, uow: UnitOfWork, entries: Sequence[_Logged]) -> None:
         listeners = list(self.decision_listeners)
+        uow.decisions.insert_many([logged.record for logged in entries])
         for logged in entries:
-            uow.decisions.insert(logged.record)
             self._insert_exposures(uow, logged.exposures)
             for listener in listeners:
                 uow.on_commit(partial(listener, logged.record))
@@ -592,8 +592,8 @@ class DecideService:
         record and its first exposures; ``get_decision`` waits for it like for one."""
 
         def job(uow: UnitOfWork) -> None:
-            for record, exposures in entries:
-                uow.decisions.insert(record)
+            uow.decisions.insert_many([record for record, _ in entries])
+            for _, exposures in entries:
                 self._insert_exposures(uow, exposures)
 
         ids = [str(record["decision_id"]) for record, _ in entries]

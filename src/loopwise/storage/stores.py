@@ -231,6 +231,11 @@ class DecisionLog(DecisionLogReader, Protocol):
         A second insert of the same id is a ``Conflict``."""
         ...
 
+    def insert_many(self, decisions: Sequence[JsonDict]) -> None:
+        """:meth:`insert` of each, in order, in few statements (a campaign's chunk, a group
+        commit of page decisions); an id logged before or repeated is a ``Conflict``."""
+        ...
+
     def add_outcome(self, decision_id: str, outcome: JsonDict) -> None: ...
 
     def delete_profile(self, profile_id: str) -> tuple[int, int]:

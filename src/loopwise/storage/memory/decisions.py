@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from loopwise.storage.decoding import with_outcomes
 from loopwise.storage.memory.base import Store
 from loopwise.storage.memory.tables import Tables
 from loopwise.storage.records import JsonDict
-from loopwise.storage.sqlite.decisions import decision_columns
+from loopwise.storage.sqlite.decisions import conflicting_ids, decision_columns
 
 Copied = tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]
 
@@ -92,6 +92,17 @@ class MemoryDecisionLog(Store):
             )
         order = self._db.next_id("decisions")
         self._db.put("decisions", decision_id, (profile_id, created_at, order, blob))
+
+    def insert_many(self, decisions: Sequence[JsonDict]) -> None:
+        columns = [decision_columns(decision) for decision in decisions]
+        ids = [c[0] for c in columns]
+        conflicting_ids(ids, self.exists(ids))
+        orders = self._db.next_ids("decisions", len(columns))
+        for (decision_id, profile_id, created_at), order, decision in zip(
+            columns, orders, decisions, strict=True
+        ):
+            blob = orjson.dumps(decision)
+            self._db.put("decisions", decision_id, (profile_id, created_at, order, blob))
 
     def add_outcome(self, decision_id: str, outcome: JsonDict) -> None:
         blob = orjson.dumps(outcome)

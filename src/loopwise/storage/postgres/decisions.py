@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from loopwise.errors import Conflict
 from loopwise.storage.decoding import with_outcomes
 from loopwise.storage.postgres.base import BEGINNING, Table, ms, required_time, utc
 from loopwise.storage.records import JsonDict
-from loopwise.storage.sqlite.decisions import decision_columns
+from loopwise.storage.sqlite.decisions import conflicting_ids, decision_columns
 
 _PAGE = 500
 _ORDER = "ORDER BY created_at, id LIMIT %s"
@@ -99,6 +99,31 @@ class PostgresDecisionLog(Table):
         if not stored:  # ON CONFLICT, not an error: the transaction stays usable for the job
             raise Conflict(
                 f"Decision {decision_id!r} is already logged; give each decision a new id.",
+                field="decision_id",
+            )
+
+    def insert_many(self, decisions: Sequence[JsonDict]) -> None:
+        """One statement for them all (a round trip per decision would be most of the cost)."""
+        if not decisions:
+            return
+        columns = [decision_columns(decision) for decision in decisions]
+        ids = [c[0] for c in columns]
+        conflicting_ids(ids, self.exists(ids))
+        stored = self._exec(
+            "INSERT INTO decisions (decision_id, profile_id, created_at, record) "
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::bytea[]) "
+            "ON CONFLICT (decision_id) DO NOTHING",
+            [
+                ids,
+                [c[1] for c in columns],
+                [required_time(c[2], "a decision's created_at") for c in columns],
+                [orjson.dumps(decision) for decision in decisions],
+            ],
+        )
+        if stored < len(decisions):  # ids logged meanwhile by another transaction
+            raise Conflict(
+                f"{len(decisions) - stored} of {len(decisions)} decision ids were logged by "
+                "another transaction meanwhile; give each decision a new id.",
                 field="decision_id",
             )
 
