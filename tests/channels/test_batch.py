@@ -229,3 +229,33 @@ def test_erasure_removes_campaign_decisions_and_so_their_cap(
     decision_id = rows[0]["decision_id"]
     engine.erase_profile("gone")
     assert engine.get_decision(decision_id) is None
+
+
+def test_a_chunk_reads_consent_and_identities_once_not_per_person(
+    make_engine: Callable[..., Engine], clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeding = make_engine()
+    known = [f"known-{n}" for n in range(40)]
+    for user in known:  # linked identities: their consent keys include their profile's ids
+        send(seeding, clock, "identify", userId=user, anonymousId=f"anon-{user}")
+    users = [*known, *(f"new-{n}" for n in range(1160))]
+    for n, user in enumerate(users):
+        consent(seeding, user, marketing=n % 4 != 0)
+    seeding.services.decide.flush()
+    engine = Engine(seeding.workspace, seeding.services.storage, clock=clock, seed=1)  # cold
+    reads: dict[str, int] = {"consent": 0, "resolve": 0, "members": 0}
+    stores = {"consent": (engine.services.storage.consent, "get")}
+    stores["resolve"] = (engine.services.storage.identities, "resolve")
+    stores["members"] = (engine.services.storage.identities, "members")
+    for name, (store, method) in stores.items():
+        original = getattr(type(store), method)
+
+        def counted(self: Any, *args: Any, _name: str = name, _original: Any = original) -> Any:
+            reads[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(type(store), method, counted)
+    rows, summary = run(engine, slot="newsletter", users=users)
+    assert summary["skipped"] == {"no_consent": 300} and summary["decided"] == 900
+    assert [r["status"] == "skipped" for r in rows] == [n % 4 == 0 for n in range(1200)]
+    assert all(count <= 3 * 2 for count in reads.values()), reads  # 3 chunks of 500 people

@@ -278,6 +278,7 @@ class Campaign:
         segments = self._segments
         rows: list[Row] = []
         entries: list[tuple[JsonDict, list[Exposure]]] = []
+        decide.prefetch_consent([(person.user_id, person.anonymous_id) for person in chunk])
         for person in chunk:
             summary.audience += 1
             row: Row = {"user_id": person.user_id, "profile_id": person.pid}

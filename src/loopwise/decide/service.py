@@ -243,6 +243,20 @@ class DecideService:
             keys.append(profile_id_for(identifier))
         return consent.state(dict.fromkeys(keys))
 
+    def prefetch_consent(self, people: Sequence[tuple[str | None, str | None]]) -> None:
+        """Read into the views what :meth:`consent_state` reads for each of ``people`` (user
+        id, anonymous id): a campaign's chunk, most of them not seen lately, costs one store
+        read per view instead of three per person."""
+        consent = self._views.consent
+        if not consent.anyone_chose():
+            return
+        identities = self._views.identities
+        identifiers = [i for person in people for i in person if i]
+        pids = list(dict.fromkeys(identities.resolve_many(identifiers).values()))
+        members = identities.members_many(pids)
+        keys = [profile_id_for(i) for pid in pids for i in members.get(pid, ())]
+        consent.states([*pids, *keys, *(profile_id_for(i) for i in identifiers)])
+
     def granted(
         self,
         state: privacy_consent.ConsentState,
