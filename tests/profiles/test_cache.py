@@ -26,3 +26,18 @@ def test_a_limit_below_one_is_refused() -> None:
 
     with pytest.raises(ValueError):
         LruCache(0)
+
+
+def test_get_many_loads_only_the_missing_keys_in_one_call() -> None:
+    cache: LruCache[str, int] = LruCache(10, {"a": 1, "b": 2})
+    asked: list[list[str]] = []
+
+    def load(missing: list[str]) -> dict[str, int]:
+        asked.append(missing)
+        cache["d"] = 40  # published meanwhile: newer than what the load read
+        return {key: ord(key) for key in missing}
+
+    assert cache.get_many(["b", "c", "d", "c", "a"], load) == {"b": 2, "c": 99, "d": 40, "a": 1}
+    assert asked == [["c", "d"]]
+    assert cache.get_many(["a", "c"], load) == {"a": 1, "c": 99} and len(asked) == 1
+    assert list(cache)[-2:] == ["a", "c"]  # read keys move to the end

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 K = TypeVar("K")
@@ -51,6 +51,25 @@ class LruCache(OrderedDict[K, V]):
                 return super().__getitem__(key)
             self[key] = default
             return default
+
+    def get_many(self, keys: Iterable[K], load: Callable[[list[K]], Mapping[K, V]]) -> dict[K, V]:
+        """Each key's value: the cached ones, the others from one ``load`` of them all (a
+        store read giving a value for every key it is asked), each kept unless a newer value
+        was stored meanwhile (``setdefault``: a publish after commit wins over the read)."""
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        for key in dict.fromkeys(keys):
+            with self._lock:
+                if key in self:
+                    self.move_to_end(key)
+                    found[key] = super().__getitem__(key)
+                    continue
+            missing.append(key)
+        if missing:
+            loaded = load(missing)
+            for key in missing:
+                found[key] = self.setdefault(key, loaded[key])
+        return found
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         with self._lock:

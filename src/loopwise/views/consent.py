@@ -27,20 +27,19 @@ class ConsentView:
         return self._anyone
 
     def states(self, keys: Iterable[str]) -> dict[str, ConsentState]:
-        found: dict[str, ConsentState] = {}
-        missing: list[str] = []
-        for key in dict.fromkeys(keys):
-            cached = self._cache.get(key)
-            if cached is None:
-                missing.append(key)
-            else:
-                found[key] = cached
-        if missing and self._anyone:
+        if not self._anyone:  # nothing stored: every state is empty (forget caches EMPTY too)
+            return {}
+
+        def load(missing: list[str]) -> dict[str, ConsentState]:
             stored = self._store.get(missing)
-            for key in missing:
-                record = stored.get(key)
-                state = ConsentState.from_record(record) if record is not None else EMPTY
-                found[key] = self._cache.setdefault(key, state)
+            return {
+                key: EMPTY
+                if (record := stored.get(key)) is None
+                else ConsentState.from_record(record)
+                for key in missing
+            }
+
+        found = self._cache.get_many(keys, load)
         return {key: state for key, state in found.items() if state.choices}
 
     def state(self, keys: Iterable[str]) -> ConsentState:

@@ -34,40 +34,25 @@ class IdentityView:
 
     def resolve_many(self, identifiers: Iterable[str]) -> dict[str, str]:
         """``identifier -> profile id`` for the linked ones, with one store read for misses."""
-        found: dict[str, str] = {}
-        missing: list[str] = []
-        for identifier in dict.fromkeys(i for i in identifiers if i):
-            cached = self._cache.get(identifier)
-            if cached is None:
-                missing.append(identifier)
-            elif cached:
-                found[identifier] = cached
-        if missing:
+
+        def load(missing: list[str]) -> dict[str, str]:
             stored = self._store.resolve(missing)
-            for identifier in missing:
-                value = self._cache.setdefault(identifier, stored.get(identifier, _UNKNOWN))
-                if value:
-                    found[identifier] = value
-        return found
+            return {identifier: stored.get(identifier, _UNKNOWN) for identifier in missing}
+
+        found = self._cache.get_many((i for i in identifiers if i), load)
+        return {identifier: pid for identifier, pid in found.items() if pid}
 
     def resolve_user(self, user_id: str | None, anonymous_id: str | None) -> str | None:
         return self.resolve(user_id) or self.resolve(anonymous_id)
 
     def members_many(self, pids: Iterable[str]) -> dict[str, frozenset[str]]:
         """:meth:`members` of each, with one store read for the profiles not cached."""
-        found: dict[str, frozenset[str]] = {}
-        missing: list[str] = []
-        for pid in dict.fromkeys(pids):
-            cached = self._members.get(pid)
-            if cached is None:
-                missing.append(pid)
-            else:
-                found[pid] = cached
-        if missing:
+
+        def load(missing: list[str]) -> dict[str, frozenset[str]]:
             stored = self._store.members(missing)
-            for pid in missing:
-                found[pid] = self._members.setdefault(pid, frozenset(stored.get(pid, ())))
-        return found
+            return {pid: frozenset(stored.get(pid, ())) for pid in missing}
+
+        return self._members.get_many(pids, load)
 
     def members(self, pid: str) -> frozenset[str]:
         """Every identifier of a profile."""
